@@ -1,0 +1,30 @@
+/* cmd/cmd.h — the tidepool CLI: one function per subcommand, and shared helpers.
+ *
+ * Exit codes (all subcommands): 0 success; 1 the operation ran and failed (a scenario's
+ * verdict, a failed check); 2 usage error (bad option or argument); 3 bad input file or
+ * environment (config, identity, database, port in use). */
+#ifndef TP_CMD_H
+#define TP_CMD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum { TP_EXIT_OK = 0, TP_EXIT_FAIL = 1, TP_EXIT_USAGE = 2, TP_EXIT_INPUT = 3 };
+
+typedef struct tp_cmd {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand's name */
+} tp_cmd;
+
+int cmd_version(int argc, char **argv);
+
+/* True if argv holds -h or --help (before a "--"). */
+bool cmd_wants_help(int argc, char **argv);
+/* Parses a non-negative integer option value; prints "tidepool NAME: OPTION expects
+ * ..." and returns false on error. */
+bool cmd_parse_u64(const char *cmd, const char *option, const char *text, uint64_t *out);
+/* Prints "tidepool CMD: message" to stderr (printf-style). */
+void cmd_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

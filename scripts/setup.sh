@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs what tidepool needs from Debian's packages (only what is missing), then
+# configures and builds. Idempotent: a second run installs nothing and rebuilds only
+# what changed. Used by both quick-start commands of the README.
+#
+#   scripts/setup.sh [--sanitize] [--build-dir DIR] [--no-build]
+#
+# --sanitize   configure the ASan+UBSan build (default dir: build-asan)
+# --build-dir  where to build (default: build)
+# --no-build   only install the packages
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+sanitize=0
+build_dir=""
+do_build=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sanitize) sanitize=1 ;;
+    --build-dir) build_dir=$2; shift ;;
+    --no-build) do_build=0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -z "$build_dir" ]; then
+  if [ $sanitize = 1 ]; then build_dir="$root/build-asan"; else build_dir="$root/build"; fi
+fi
+
+# Build and test dependencies. clang and libclang-rt are for the libFuzzer targets;
+# gnuplot-nox draws the report plots; lua5.4 and sqlite3 are the command-line tools
+# the tests use to check scripts and result databases.
+packages=(
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+  libsodium-dev libsqlite3-dev sqlite3 liblua5.4-dev lua5.4 libcmocka-dev
+  gnuplot-nox libjansson-dev libmicrohttpd-dev curl iproute2 python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=""
+  if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+[ $do_build = 1 ] || exit 0
+
+san=OFF
+build_type=RelWithDebInfo
+if [ $sanitize = 1 ]; then san=ON; build_type=Debug; fi
+cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=$build_type -DTP_SANITIZE=$san >/dev/null
+cmake --build "$build_dir" -j "$(nproc)"
