@@ -127,6 +127,9 @@ static tp_err ensure_room(tp_table *t) {
         entries_cap = entries_cap == 0 ? 8 : entries_cap * 2;
         if (entries_cap > t->count_max) entries_cap = t->count_max;
         if (entries_cap < need) entries_cap = need;
+        /* Never shrink: rebuild compacts after resizing, so the array must still
+         * hold every used slot. */
+        if (entries_cap < t->entries_cap) entries_cap = t->entries_cap;
     }
     uint32_t index_cap = 8;
     while ((uint64_t)index_cap * 3 < (uint64_t)(entries_cap + 1) * 4) index_cap *= 2;

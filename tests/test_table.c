@@ -91,18 +91,17 @@ static void test_limit(void **state) {
     assert_int_equal(mock_env_bytes_allocated(&m), 0);
 }
 
-/* Random operations against a plain array model, including removal during iteration. */
-static void test_model(void **state) {
-    (void)state;
-    uint64_t seed = 42;
-    printf("seed %llu\n", (unsigned long long)seed);
+/* Random operations against a plain array model, including removal during iteration
+ * and touches at the limit (where the entry array must grow by one, then compact). */
+static void run_model(uint64_t seed, uint32_t MAX, uint32_t KEYS) {
+    printf("seed %llu max %u keys %u\n", (unsigned long long)seed, MAX, KEYS);
     mock_env m;
     mock_env_init(&m, seed);
     tp_table t;
-    enum { MAX = 500, KEYS = 800 };
     tp_table_init(&t, &m.env, 16, 8, MAX, hkey);
-    uint32_t model[MAX];
-    uint64_t model_val[MAX];
+    uint32_t model[500];
+    uint64_t model_val[500];
+    assert_true(MAX <= 500);
     uint32_t model_n = 0;
     uint8_t k[16];
     for (int step = 0; step < 20000; step++) {
@@ -178,6 +177,14 @@ static void test_model(void **state) {
     }
     tp_table_deinit(&t);
     assert_int_equal(mock_env_bytes_allocated(&m), 0);
+}
+
+static void test_model(void **state) {
+    (void)state;
+    run_model(42, 500, 800);
+    run_model(43, 3, 6);
+    run_model(44, 4, 9);
+    run_model(45, 1, 2);
 }
 
 int main(void) {
