@@ -9,6 +9,7 @@
 
 static const tp_cmd commands[] = {
     
+    {"demo", "run the demo flooding protocol on real sockets (demo node)", cmd_demo},
     {"version", "print the version of tidepool and of its libraries", cmd_version},
 };
 
