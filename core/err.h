@@ -48,7 +48,27 @@
     X(DECODE_BAD_TAG, "decoding: unknown tag")                                           \
     X(DECODE_BAD_VALUE, "decoding: field value out of range")                            \
     X(DECODE_BAD_POINT, "decoding: malformed point (expected ip:port or [ipv6]:port)")   \
-    X(DECODE_BAD_JSON, "decoding: malformed JSON")
+    X(DECODE_BAD_JSON, "decoding: malformed JSON")                                     \
+    X(DECODE_EMPTY, "decoding: empty message frame (a P2P message needs at least a tag)") \
+    X(BAD_BASE58, "not valid Base58: only the Bitcoin alphabet (no 0, O, I, l) is allowed") \
+    X(BAD_CHECKSUM, "Base58Check checksum mismatch: the text is mistyped or truncated")  \
+    X(BAD_PREFIX, "Base58Check value of the wrong kind (a peer id starts with 'id')")    \
+    X(BAD_HEX, "malformed hex string: expected an even number of 0-9a-f characters")  \
+    /* identity, handshake and encrypted framing (spec §1-§3) */                         \
+    X(NOT_ENOUGH_POW, "proof of work below the required difficulty: generate a new "   \
+      "identity with a higher --difficulty")                                             \
+    X(BAD_DIFFICULTY, "proof-of-work difficulty must be a number in [0, 256]")           \
+    X(WEAK_KEY, "public key gives an all-zero shared secret (low-order point)")          \
+    X(DECIPHER, "cannot decrypt chunk: bad MAC (wrong key, wrong nonce or corrupted)")   \
+    X(INVALID_CIPHERTEXT_SIZE, "encrypted chunk shorter than its 16-byte MAC")           \
+    X(INVALID_MESSAGE_SIZE, "message or chunk larger than the protocol allows")          \
+    X(INVALID_CHUNKS_SIZE, "binary chunk size must be in [19, 65535] bytes")            \
+    X(IDENTITY_KEYS_MISMATCH, "identity: public_key is not the public key of "          \
+      "secret_key; the file is corrupt or was edited: restore it or generate a new one") \
+    X(IDENTITY_PEER_ID_MISMATCH, "identity: peer_id is not the hash of public_key; "    \
+      "remove the peer_id field or restore the file")                                    \
+    X(IDENTITY_MISSING_FIELD, "identity: a required field is missing")                  \
+    X(IDENTITY_BAD_FIELD, "identity: a field has the wrong type or length")
 
 typedef enum tp_err_index {
 #define TP_X_(name, text) TP_ERRIDX_##name,
