@@ -1,0 +1,344 @@
+/* simnet/sim.h — the deterministic discrete-event network simulator.
+ *
+ * What it is for: running thousands (up to ~100,000) of virtual hosts in one process,
+ * each with its own tp_env (core/env.h), on one virtual clock, so that the very same
+ * core/ code that runs on real sockets can be run, faulted and replayed bit for bit
+ * from a 64-bit seed. Octez has no equivalent (it is tested on real sockets); the shape
+ * follows TigerBeetle's packet_simulator/VOPR and SQLite's test_vfs (DESIGN.md,
+ * "simnet/").
+ *
+ * Ownership:
+ * - The world owns every host, stream, listener, datagram socket, packet and file.
+ *   Hosts never move once created (sim_host pointers and sim_host_env() stay valid
+ *   until sim_world_destroy).
+ * - Timers are caller-allocated (env.h) and must not move while armed.
+ * - Config structs and host-index arrays passed in are copied; nothing is borrowed
+ *   beyond the call.
+ *
+ * Threading: one world is used from one thread. Different worlds are independent.
+ *
+ * Determinism: the event queue is ordered by (time, insertion sequence); every random
+ * choice comes from the world stream (a xoshiro256** generator seeded from the run
+ * seed) or from a host's stream (ChaCha20 keyed by BLAKE2b(seed, host index)); no
+ * decision depends on pointer values, hash-table order or the host's real clock. Same
+ * seed and same calls => same run, same trace hash (sim_world_trace_hash).
+ *
+ * Time: virtual nanoseconds since the start of the run. tp_env_now_ns is the exact
+ * world time for every host; only tp_env_wall_ns carries a host's clock offset/drift.
+ *
+ * The model (latency, bandwidth, TCP, faults) is described in simnet/README.md.
+ */
+#ifndef TP_SIM_H
+#define TP_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/env.h"
+
+typedef struct sim_world sim_world;
+typedef struct sim_host sim_host;
+
+/* ------------------------------------------------------------------------------------ */
+/* World                                                                                */
+
+/* One-way latency between two regions: base + a uniform jitter in [0, jitter_ns]
+ * drawn from the world stream for every segment/datagram (in-order delivery on a
+ * stream is preserved regardless of jitter). */
+typedef struct sim_latency {
+    int64_t base_ns;
+    int64_t jitter_ns;
+} sim_latency;
+
+/* The event sink: every tp_env_event of every host, with the host index and the
+ * virtual time. The event and its pointers are borrowed for the call. */
+typedef void (*sim_event_cb)(void *arg, uint32_t host_index, int64_t time_ns,
+                             const tp_event *ev);
+
+typedef struct sim_world_config {
+    uint64_t seed;                    /* the run seed: same seed => same run */
+    uint32_t region_count;            /* >= 1, <= SIM_REGIONS_MAX */
+    /* region_count * region_count entries, row = sender's region. NULL: every pair
+     * gets default_latency. Copied. */
+    const sim_latency *latency;
+    sim_latency default_latency;      /* 10 ms, 1 ms jitter */
+    int64_t wall_start_ns;            /* Unix-epoch wall time at virtual time 0 */
+    int64_t loopback_latency_ns;      /* a host talking to itself: 20 us */
+
+    /* TCP model (README "Streams") */
+    uint32_t segment_bytes;           /* largest segment: 16 KiB */
+    uint32_t send_buffer_bytes;       /* per stream and direction: 128 KiB */
+    uint32_t receive_buffer_bytes;    /* per stream: 128 KiB (the flow-control window) */
+    int64_t syn_timeout_ns;           /* unanswered connect gives up: 20 s */
+    int64_t user_timeout_ns;          /* TCP_USER_TIMEOUT, Octez sets 45 s; 0 disables */
+    int64_t keepalive_idle_ns;        /* Octez: 10 s; 0 disables keepalive */
+    int64_t keepalive_interval_ns;    /* Octez: 5 s */
+    uint32_t keepalive_count;         /* probes before giving up when user timeout is 0: 9 */
+    int64_t rto_min_ns;               /* first retransmission timeout: 200 ms */
+    int64_t rto_max_ns;               /* backoff ceiling: 60 s */
+
+    /* storage: a file_write becomes durable disk_sync_delay_ns after it was made; a
+     * crash before that reverts the file to its previous durable content. 0: every
+     * write is durable at once. */
+    int64_t disk_sync_delay_ns;
+    /* Per-host memory budget for the application (tp_env_realloc returns NULL beyond
+     * it). 0: unlimited. */
+    uint64_t host_memory_limit_bytes;
+
+    sim_event_cb event_cb;            /* may be NULL: events only feed the trace hash */
+    void *event_arg;
+} sim_world_config;
+
+#define SIM_REGIONS_MAX 64u
+
+/* Fills *cfg with the defaults documented above (seed 0, one region). */
+void sim_world_config_default(sim_world_config *cfg);
+
+/* NULL when cfg is usable; otherwise a sentence naming the field, the problem and the
+ * fix ("sim_world_config.segment_bytes must be in 512..1048576 (got 0)"). The text is
+ * written into buf (cap bytes) and buf is returned. */
+const char *sim_world_config_check(const sim_world_config *cfg, char *buf, size_t cap);
+
+/* Creates a world at virtual time 0 with no hosts.
+ * Errors: TP_ERR_INVAL (cfg fails sim_world_config_check), TP_ERR_NOMEM. */
+TP_MUST_USE tp_err sim_world_create(const sim_world_config *cfg, sim_world **out);
+
+/* Frees everything: hosts (without calling any app hook), streams, files, packets.
+ * Armed caller-owned timers are simply forgotten. */
+void sim_world_destroy(sim_world *w);
+
+int64_t sim_world_now_ns(const sim_world *w);
+uint64_t sim_world_seed(const sim_world *w);
+
+/* ------------------------------------------------------------------------------------ */
+/* Running the clock                                                                    */
+
+/* Executes the next event (advancing the clock to its time). false: the queue is empty
+ * or sim_world_stop was called. */
+bool sim_step(sim_world *w);
+
+/* Executes every event with time <= t_ns, then sets the clock to t_ns (if it is later
+ * than now). Returns early (clock at the last event) when sim_world_stop is called. */
+void sim_run_until(sim_world *w, int64_t t_ns);
+void sim_run_for(sim_world *w, int64_t duration_ns);
+
+/* Runs until pred(arg) is true (checked before each event), the queue is empty, or the
+ * clock would pass deadline_ns (then the clock is set to deadline_ns). Returns pred's
+ * last value. */
+bool sim_run_until_pred(sim_world *w, bool (*pred)(void *arg), void *arg, int64_t deadline_ns);
+
+/* Makes the running sim_run_* / sim_step return after the current event; the flag is
+ * cleared when the next sim_run_* or sim_step starts. Callable from any callback. */
+void sim_world_stop(sim_world *w);
+
+/* Events still queued (timers, segments, datagrams, scheduled faults). */
+size_t sim_world_pending_events(const sim_world *w);
+
+/* World-level timers (not owned by any host; a crash does not cancel them): the way a
+ * scenario runs code at a virtual time. Same rules as tp_env_timer_start. */
+void sim_world_timer_start(sim_world *w, tp_timer *t, int64_t deadline_ns);
+void sim_world_timer_stop(sim_world *w, tp_timer *t);
+
+/* ------------------------------------------------------------------------------------ */
+/* Observation                                                                          */
+
+/* A running 64-bit hash over every executed event (time, kind, host, stream id, byte
+ * counts, and the bytes of delivered data) and every reported tp_event. */
+uint64_t sim_world_trace_hash(const sim_world *w);
+
+typedef struct sim_stats {
+    uint64_t events_executed;         /* heap events run (timers, segments, ...) */
+    uint64_t timers_fired;            /* host and world timers */
+    uint64_t streams_connected_out;   /* tp_env_stream_connect calls that returned OK */
+    uint64_t streams_established;     /* connects that reached on_connect */
+    uint64_t streams_accepted;        /* connections handed to an accept callback */
+    uint64_t connects_refused;
+    uint64_t connects_timed_out;
+    uint64_t streams_reset;           /* RSTs that reached an endpoint */
+    uint64_t streams_timed_out;       /* user timeout / keepalive deaths */
+    uint64_t segments_delivered;
+    uint64_t segments_retransmitted;  /* loss or stall delays */
+    uint64_t bytes_delivered;         /* stream payload bytes handed to on_data */
+    uint64_t data_callbacks;          /* on_data calls */
+    uint64_t datagrams_sent;          /* per destination */
+    uint64_t datagrams_delivered;
+    uint64_t datagrams_lost;          /* loss, partition, down host or no socket */
+    uint64_t events_reported;         /* tp_env_event calls */
+    uint64_t host_crashes;
+    uint64_t host_starts;
+} sim_stats;
+
+void sim_world_stats(const sim_world *w, sim_stats *out);
+
+/* Bytes simnet itself holds for hosts, streams, buffers, files and packets (excluding
+ * the applications' tp_env_realloc memory), for memory budgets in benchmarks. */
+uint64_t sim_world_backend_bytes(const sim_world *w);
+
+/* ------------------------------------------------------------------------------------ */
+/* Hosts                                                                                */
+
+typedef struct sim_host_config {
+    tp_ip ip;                   /* unique in the world; IPv4 as ::ffff:a.b.c.d */
+    uint8_t subnet_prefix_bits; /* IPv4: 0..32 (default 24); IPv6: 0..128 (default 64) */
+    uint32_t region;            /* < region_count */
+    uint32_t as_number;
+    uint64_t up_bytes_per_s;    /* uplink; 0 = unlimited */
+    uint64_t down_bytes_per_s;  /* downlink; 0 = unlimited */
+    uint32_t loss_ppm;          /* loss on everything this host sends or receives */
+    int64_t clock_offset_ns;    /* wall clock = true wall time + offset (+ drift) */
+    int32_t clock_drift_ppm;    /* wall clock runs (1e6 + drift)/1e6 as fast */
+} sim_host_config;
+
+/* Defaults: ip unset (all zero: must be set), /24, region 0, AS 0, unlimited
+ * bandwidth, no loss, exact clock. */
+void sim_host_config_default(sim_host_config *cfg);
+
+/* Adds a host, running (machine up) with no application; its env is usable at once.
+ * Errors: TP_ERR_EXISTS (ip taken), TP_ERR_INVAL (region out of range, prefix too
+ * long, ip zero), TP_ERR_NOMEM. */
+TP_MUST_USE tp_err sim_host_add(sim_world *w, const sim_host_config *cfg, sim_host **out);
+
+/* Adds `count` hosts in `region`, copying *tmpl (NULL: defaults) except ip, region and
+ * as_number: addresses are 10.<region>.<k/250>.<k%250+1> (/24), AS = 64512 + region,
+ * k counting the hosts already added to that region by this function. *first_index
+ * receives the index of the first new host. Errors as sim_host_add, plus TP_ERR_LIMIT
+ * beyond 64,000 hosts per region. */
+TP_MUST_USE tp_err sim_hosts_add_in_region(sim_world *w, uint32_t region, uint32_t count,
+                                           const sim_host_config *tmpl,
+                                           uint32_t *first_index);
+
+uint32_t sim_world_host_count(const sim_world *w);
+sim_host *sim_world_host(sim_world *w, uint32_t index); /* index < count */
+sim_host *sim_world_host_by_ip(sim_world *w, const tp_ip *ip); /* NULL: none */
+
+uint32_t sim_host_index(const sim_host *h);
+tp_ip sim_host_ip(const sim_host *h);
+uint32_t sim_host_region(const sim_host *h);
+uint32_t sim_host_as_number(const sim_host *h);
+sim_world *sim_host_world(const sim_host *h);
+
+/* The host's env (ctx = the host). Valid for the world's lifetime. Using it while the
+ * host is down (crashed) is a programmer error except for realloc. */
+const tp_env *sim_host_env(sim_host *h);
+
+/* Bytes currently allocated by the host's application through tp_env_realloc. */
+uint64_t sim_host_memory_bytes(const sim_host *h);
+
+/* ------------------------------------------------------------------------------------ */
+/* Applications on hosts                                                                */
+
+/* What runs on a host (a tidepool node, the demo, a test script). The simulator calls:
+ * - start: the host boots (sim_host_start); the app creates its state with env.
+ * - stop: a clean stop was requested (sim_host_stop); the app should close its streams
+ *   and listeners and stop its timers with env. Callbacks keep coming until halt.
+ * - halt: the app is gone (after a crash, or at the end of a clean stop's grace
+ *   period). Every stream, listener, datagram socket and timer of the host has already
+ *   vanished without callbacks; the app frees its memory (tp_env_free only; no other
+ *   env call). The app may be started again later (restart), with its disk.
+ * Hooks are never called from inside an env call. */
+typedef struct sim_app_ops {
+    void (*start)(void *app, sim_host *h, const tp_env *env);
+    void (*stop)(void *app, sim_host *h, const tp_env *env);
+    void (*halt)(void *app, sim_host *h, const tp_env *env);
+} sim_app_ops;
+
+/* Installs the app (ops must outlive the host; app is the hooks' first argument).
+ * Only while the app is not running. */
+void sim_host_set_app(sim_host *h, const sim_app_ops *ops, void *app);
+
+typedef enum sim_host_state {
+    SIM_HOST_UP = 0,   /* machine on (the app may or may not be running) */
+    SIM_HOST_DOWN = 1, /* crashed: unreachable, silent */
+} sim_host_state;
+
+sim_host_state sim_host_get_state(const sim_host *h);
+bool sim_host_app_running(const sim_host *h);
+
+/* Boots the host (if down) and starts its app (if any and not running): app->start is
+ * called now. Must not be called from inside that host's own callbacks. */
+void sim_host_start(sim_host *h);
+
+/* Crash: the machine loses power now. No FIN, no callbacks on this host: its streams,
+ * listeners, timers and datagram sockets vanish; unsynced disk writes are lost (see
+ * disk_sync_delay_ns); app->halt runs. Peers notice by their own timeouts, or by a
+ * reset when they send to the host after it restarted. Must not be called from inside
+ * that host's own callbacks (schedule it with sim_fault_at). */
+void sim_host_crash(sim_host *h);
+
+/* Clean stop: app->stop runs now; after grace_ns the app is halted: streams still open
+ * are closed gracefully without further callbacks (the peers see data then EOF),
+ * listeners/sockets/timers vanish, app->halt runs. The machine stays up (connects to
+ * it are refused). */
+void sim_host_stop(sim_host *h, int64_t grace_ns);
+
+/* ------------------------------------------------------------------------------------ */
+/* Faults and link changes (immediate)                                                  */
+
+/* Partitions host set A from host set B (b == NULL: from every host not in A, including
+ * hosts added later). In-flight stream data stalls and is retransmitted after the heal;
+ * datagrams across the cut are lost. *id names the partition for sim_heal.
+ * Errors: TP_ERR_INVAL (an index out of range, empty A), TP_ERR_NOMEM. */
+TP_MUST_USE tp_err sim_partition(sim_world *w, const uint32_t *a, size_t a_count,
+                                 const uint32_t *b, size_t b_count, uint32_t *id);
+void sim_heal(sim_world *w, uint32_t id); /* unknown or healed id: no-op */
+void sim_heal_all(sim_world *w);
+/* Can `from` reach `to` right now (both up, no partition between them)? */
+bool sim_reachable(const sim_world *w, uint32_t from, uint32_t to);
+
+void sim_host_set_bandwidth(sim_host *h, uint64_t up_bytes_per_s, uint64_t down_bytes_per_s);
+void sim_host_set_loss(sim_host *h, uint32_t loss_ppm);
+/* Latency from region `from` to region `to` (one direction; call twice for both). */
+void sim_set_latency(sim_world *w, uint32_t from, uint32_t to, sim_latency lat);
+/* Loss between two regions (both directions), added to the hosts' own loss. */
+void sim_set_region_loss(sim_world *w, uint32_t ra, uint32_t rb, uint32_t loss_ppm);
+/* Steps the host's wall clock by delta_ns (monotonic time is never affected). */
+void sim_host_clock_step(sim_host *h, int64_t delta_ns);
+/* Sets the drift of the host's wall clock from now on (continuous: no jump). */
+void sim_host_clock_drift(sim_host *h, int32_t drift_ppm);
+/* Disk loss: every file of the host disappears (use on a crashed or stopped host). */
+void sim_host_disk_wipe(sim_host *h);
+
+/* ------------------------------------------------------------------------------------ */
+/* Faults as timed operations (plain structs, easy to bind from Lua)                    */
+
+typedef enum sim_fault_kind {
+    SIM_FAULT_PARTITION,   /* hosts vs hosts_b (hosts_b NULL: the rest) */
+    SIM_FAULT_HEAL,        /* partition_id */
+    SIM_FAULT_HEAL_ALL,
+    SIM_FAULT_CRASH,       /* every host in hosts */
+    SIM_FAULT_STOP,        /* every host in hosts, grace = value_ns */
+    SIM_FAULT_START,       /* every host in hosts (boot / restart) */
+    SIM_FAULT_BANDWIDTH,   /* hosts: up_bytes_per_s, down_bytes_per_s */
+    SIM_FAULT_HOST_LOSS,   /* hosts: loss_ppm */
+    SIM_FAULT_LATENCY,     /* region_a -> region_b: value_ns base, jitter_ns */
+    SIM_FAULT_REGION_LOSS, /* region_a <-> region_b: loss_ppm */
+    SIM_FAULT_CLOCK_STEP,  /* hosts: value_ns */
+    SIM_FAULT_CLOCK_DRIFT, /* hosts: drift_ppm */
+    SIM_FAULT_DISK_WIPE,   /* hosts */
+    SIM_FAULT_KIND_COUNT
+} sim_fault_kind;
+
+typedef struct sim_fault {
+    sim_fault_kind kind;
+    const uint32_t *hosts;
+    size_t host_count;
+    const uint32_t *hosts_b;
+    size_t host_b_count;
+    uint32_t partition_id;
+    uint32_t region_a, region_b;
+    int64_t value_ns;
+    int64_t jitter_ns;
+    uint64_t up_bytes_per_s, down_bytes_per_s;
+    uint32_t loss_ppm;
+    int32_t drift_ppm;
+} sim_fault;
+
+/* Schedules *f (copied, host arrays included) at virtual time at_ns (>= now). For
+ * SIM_FAULT_PARTITION, *partition_id (may be NULL otherwise) receives the id a later
+ * SIM_FAULT_HEAL may name. Errors: TP_ERR_INVAL (bad kind, index or region, at_ns in
+ * the past), TP_ERR_NOMEM. */
+TP_MUST_USE tp_err sim_fault_at(sim_world *w, int64_t at_ns, const sim_fault *f,
+                                uint32_t *partition_id);
+
+#endif

@@ -1,0 +1,149 @@
+/* simnet/sim_disk.c — each host's in-memory disk of small named files (env.h
+ * "storage"). The disk survives a restart (crash or clean stop), not sim_host_disk_wipe.
+ *
+ * Atomicity: a write replaces a file's content in one step. With
+ * disk_sync_delay_ns > 0, a write is durable only that long after it was made: a crash
+ * before then brings back the previous durable content (or no file), never a mix; a
+ * rename is a metadata operation that is durable at once (simplification, README). */
+#include <string.h>
+
+#include "simnet/sim_impl.h"
+
+static bool name_ok(const char *name) {
+    size_t n = strlen(name);
+    return n > 0 && n <= SIM_FILE_NAME_MAX && strchr(name, '/') == NULL &&
+           strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+static sim_file *find(sim_host *h, const char *name) {
+    for (sim_file *f = h->files; f; f = f->next)
+        if (strcmp(f->name, name) == 0) return f;
+    return NULL;
+}
+
+static void file_free(sim_world *w, sim_file *f) {
+    sim_backend_free(w, f->data, f->len);
+    sim_backend_free(w, f->old, f->old_len);
+    sim_backend_free(w, f->name, strlen(f->name) + 1);
+    sim_backend_free(w, f, sizeof *f);
+}
+
+static void unlink_file(sim_host *h, sim_file *f) {
+    sim_file **pp = &h->files;
+    while (*pp != f) pp = &(*pp)->next;
+    *pp = f->next;
+}
+
+static uint8_t *dup_bytes(sim_world *w, const uint8_t *data, size_t len) {
+    if (len == 0) return NULL;
+    uint8_t *p = sim_backend_alloc(w, len);
+    memcpy(p, data, len);
+    return p;
+}
+
+tp_err sim_disk_read(sim_host *h, const char *name, uint8_t *buf, size_t cap, size_t *len) {
+    TP_ASSERT(name_ok(name)); /* env.h: a plain name, no "/" or ".." */
+    sim_file *f = find(h, name);
+    if (f == NULL) return TP_ERR_NOT_FOUND;
+    if (f->len > cap) {
+        *len = f->len;
+        return TP_ERR_TOO_BIG;
+    }
+    if (f->len) memcpy(buf, f->data, f->len);
+    *len = f->len;
+    return TP_OK;
+}
+
+static bool durable(const sim_world *w, const sim_file *f) {
+    return w->cfg.disk_sync_delay_ns == 0 || w->now_ns - f->written_ns >= w->cfg.disk_sync_delay_ns;
+}
+
+tp_err sim_disk_write(sim_host *h, const char *name, const uint8_t *data, size_t len) {
+    TP_ASSERT(name_ok(name));
+    sim_world *w = h->world;
+    if (len > SIM_FILE_BYTES_MAX) return TP_ERR_IO;
+    sim_file *f = find(h, name);
+    if (f == NULL) {
+        size_t count = 0;
+        for (sim_file *x = h->files; x; x = x->next) count++;
+        if (count >= SIM_FILES_MAX) return TP_ERR_IO;
+        f = sim_backend_alloc(w, sizeof *f);
+        size_t n = strlen(name) + 1;
+        f->name = sim_backend_alloc(w, n);
+        memcpy(f->name, name, n);
+        f->old_exists = false;
+        f->next = h->files;
+        h->files = f;
+    } else if (durable(w, f)) {
+        /* The current content becomes the fallback. */
+        sim_backend_free(w, f->old, f->old_len);
+        f->old = f->data;
+        f->old_len = f->len;
+        f->old_exists = true;
+        f->data = NULL;
+        f->len = 0;
+    } else {
+        sim_backend_free(w, f->data, f->len); /* never durable: simply replaced */
+        f->data = NULL;
+        f->len = 0;
+    }
+    if (f->data == NULL) {
+        f->data = dup_bytes(w, data, len);
+        f->len = len;
+    }
+    f->written_ns = w->now_ns;
+    if (w->cfg.disk_sync_delay_ns == 0) {
+        sim_backend_free(w, f->old, f->old_len);
+        f->old = NULL;
+        f->old_len = 0;
+        f->old_exists = false;
+    }
+    return TP_OK;
+}
+
+tp_err sim_disk_rename(sim_host *h, const char *from, const char *to) {
+    TP_ASSERT(name_ok(from) && name_ok(to));
+    sim_world *w = h->world;
+    sim_file *f = find(h, from);
+    if (f == NULL) return TP_ERR_NOT_FOUND;
+    if (strcmp(from, to) == 0) return TP_OK;
+    sim_file *g = find(h, to);
+    if (g != NULL) {
+        unlink_file(h, g);
+        file_free(w, g);
+    }
+    size_t n = strlen(to) + 1;
+    char *name = sim_backend_alloc(w, n);
+    memcpy(name, to, n);
+    sim_backend_free(w, f->name, strlen(f->name) + 1);
+    f->name = name;
+    return TP_OK;
+}
+
+void sim_disk_crash(sim_host *h) {
+    sim_world *w = h->world;
+    for (sim_file *f = h->files, *next; f; f = next) {
+        next = f->next;
+        if (durable(w, f)) continue;
+        if (!f->old_exists) {
+            unlink_file(h, f);
+            file_free(w, f);
+            continue;
+        }
+        sim_backend_free(w, f->data, f->len);
+        f->data = f->old;
+        f->len = f->old_len;
+        f->old = NULL;
+        f->old_len = 0;
+        f->old_exists = false;
+        f->written_ns = INT64_MIN / 2; /* durable */
+    }
+}
+
+void sim_disk_wipe(sim_host *h) {
+    while (h->files) {
+        sim_file *f = h->files;
+        h->files = f->next;
+        file_free(h->world, f);
+    }
+}

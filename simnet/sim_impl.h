@@ -1,0 +1,358 @@
+/* simnet/sim_impl.h — simnet's private structures, shared by its .c files only.
+ *
+ * sim_queue.c   the event queue (4-ary implicit heap of tp_timer pointers)
+ * sim_world.c   world, hosts, clock, randomness, run loop, trace hash, memory, events,
+ *               faults, application lifecycle
+ * sim_stream.c  TCP-like streams and listeners (README "Streams")
+ * sim_dgram.c   datagram sockets and packets
+ * sim_disk.c    the per-host in-memory disk
+ * sim_env.c     the tp_env ops table
+ */
+#ifndef TP_SIM_IMPL_H
+#define TP_SIM_IMPL_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "simnet/sim.h"
+
+/* ------------------------------------------------------------------------------------ */
+/* Event queue                                                                          */
+
+/* Every queued event is a tp_timer: core timers (caller-owned) and simnet's internal
+ * events (embedded in streams, packets, scheduled faults). backend_flags says whose. */
+#define SIM_TF_INTERNAL 0x80000000u /* simnet's own event; not counted as a timer */
+#define SIM_TF_HOST_MASK 0x7fffffffu /* host index + 1 for host timers, 0 = world */
+
+typedef struct sim_qent {
+    int64_t time_ns;
+    uint64_t seq;
+    tp_timer *timer;
+} sim_qent;
+
+typedef struct sim_queue {
+    sim_qent *ent;
+    uint32_t len, cap;
+} sim_queue;
+
+void sim_queue_deinit(sim_queue *q);
+/* Inserts or re-keys t (t->backend_index tells whether it is queued). */
+void sim_queue_put(sim_queue *q, tp_timer *t, int64_t time_ns, uint64_t seq);
+void sim_queue_remove(sim_queue *q, tp_timer *t);
+/* Removes and returns the first entry (len > 0). */
+sim_qent sim_queue_pop(sim_queue *q);
+/* Drops every entry for which drop(timer, arg) is true (their timers become unarmed),
+ * then restores the heap. O(n). */
+void sim_queue_filter(sim_queue *q, bool (*drop)(const tp_timer *t, void *arg), void *arg);
+
+/* ------------------------------------------------------------------------------------ */
+/* Streams                                                                              */
+
+typedef struct sim_ring {
+    uint8_t *buf; /* NULL while empty: allocated on demand, freed when drained */
+    uint32_t cap, head, len;
+} sim_ring;
+
+enum {
+    SIM_SEG_FIN = 1u << 0,
+    SIM_SEG_SYNACK = 1u << 1,
+    SIM_SEG_ACK = 1u << 2,
+    SIM_SEG_RST = 1u << 3,
+};
+
+typedef struct sim_seg {
+    int64_t time_ns;  /* next event for this segment (arrival, downlink done, retry) */
+    uint32_t len;
+    uint8_t flags;    /* SIM_SEG_* */
+    uint8_t stage;    /* 0: in the air, 1: through the receiver's downlink */
+} sim_seg;
+
+typedef enum sim_tcp_state {
+    SIM_TCP_SYN_SENT,
+    SIM_TCP_SYN_RCVD,   /* accepted side before the final ACK (pending in a listener) */
+    SIM_TCP_ESTABLISHED,
+    SIM_TCP_DEAD,       /* reset, refused, timed out, or cancelled */
+} sim_tcp_state;
+
+typedef enum sim_user_state {
+    SIM_USER_UNADOPTED, /* accepted, callbacks not given yet */
+    SIM_USER_ACTIVE,
+    SIM_USER_CLOSING,   /* close called: only on_close remains */
+    SIM_USER_DETACHED,  /* no more callbacks (on_close delivered, or never had any) */
+} sim_user_state;
+
+enum { /* pending notifications (tp_stream.notify) */
+    SIM_N_CONNECT = 1u << 0,
+    SIM_N_DATA = 1u << 1,
+    SIM_N_EOF = 1u << 2,
+    SIM_N_WRITABLE = 1u << 3,
+    SIM_N_CLOSE = 1u << 4,
+};
+
+enum { /* tp_stream.ctl: what t_ctl is armed for */
+    SIM_CTL_NONE,
+    SIM_CTL_SYN,          /* our SYN arrives at the remote host */
+    SIM_CTL_REFUSED,      /* the remote's RST answering our SYN */
+    SIM_CTL_RST,          /* a RST answering data sent to a connection that is gone */
+};
+
+struct tp_stream {
+    sim_host *host;
+    tp_stream *peer;            /* the other endpoint, NULL once it is gone */
+    tp_stream *host_prev, *host_next;
+    tp_listener *listener;      /* SYN_RCVD: the listener it is pending in */
+    const tp_stream_cbs *cbs;
+    void *arg;
+    uint64_t id;                /* world-unique, in creation order (trace hash) */
+    tp_point local, remote;
+    uint32_t peer_host;         /* index of the remote host; UINT32_MAX: no such host */
+    uint8_t tcp;                /* sim_tcp_state */
+    uint8_t user;               /* sim_user_state */
+    uint8_t notify;             /* SIM_N_* */
+    uint8_t ctl;                /* SIM_CTL_* */
+    uint8_t paused, want_writable, fin_queued, fin_sent;
+    uint8_t fin_acked, eof_received, eof_delivered, dead;
+    uint8_t retries;            /* consecutive stalls of the head segment */
+    uint8_t syn_tries;
+    uint16_t seg_cap, seg_head, seg_count;
+    tp_err close_reason;
+    uint32_t snd_sent;          /* bytes of snd in flight (from its head) */
+    uint32_t ka_unanswered;
+    sim_ring snd, rcv;
+    sim_seg *segs;
+    int64_t last_arrival_ns;    /* in-order: no segment arrives before this */
+    int64_t progress_ns;        /* last ack, or when data became pending */
+    int64_t last_heard_ns;      /* last time anything came from the peer */
+    tp_timer t_tx, t_notify, t_watch, t_ctl;
+    tp_stream *grave_next;
+};
+
+struct tp_listener {
+    sim_host *host;
+    tp_listener *next;
+    tp_point local;
+    int backlog;
+    int pending;
+    tp_accept_cb cb;
+    void *arg;
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* Datagrams                                                                            */
+
+struct tp_dgram {
+    sim_host *host;
+    tp_dgram *next;
+    tp_point local;
+    tp_dgram_cb cb;
+    void *arg;
+};
+
+typedef struct sim_packet {
+    tp_timer t;
+    struct sim_packet *next_free;
+    sim_world *world;
+    uint32_t from_host, to_host;
+    tp_point from;
+    uint16_t to_port;
+    uint32_t len, cap;
+    uint8_t *data;
+} sim_packet;
+
+/* ------------------------------------------------------------------------------------ */
+/* Disk                                                                                 */
+
+typedef struct sim_file {
+    struct sim_file *next;
+    char *name;
+    uint8_t *data;
+    size_t len;
+    uint8_t *old;          /* last durable content while data is not durable yet */
+    size_t old_len;
+    bool old_exists;
+    int64_t written_ns;
+} sim_file;
+
+#define SIM_FILES_MAX 256u
+#define SIM_FILE_BYTES_MAX (64u << 20)
+#define SIM_FILE_NAME_MAX 255u
+
+/* ------------------------------------------------------------------------------------ */
+/* Hosts and the world                                                                  */
+
+typedef struct sim_host_rng {
+    uint8_t key[32];
+    uint64_t block;
+    uint8_t buf[64];
+    uint8_t pos;           /* next unused byte of buf; 64 = empty */
+} sim_host_rng;
+
+struct sim_host {
+    sim_world *world;
+    tp_env env;
+    uint32_t index;
+    uint32_t region;
+    uint32_t as_number;
+    uint32_t loss_ppm;
+    tp_ip ip;
+    uint8_t state;            /* sim_host_state */
+    uint8_t app_running;
+    uint8_t app_stopping;
+    uint8_t prefix_bits;
+    uint16_t next_port;
+    uint32_t timers_armed;    /* host timers in the queue (crash skips the scan if 0) */
+    uint32_t subnet_next;     /* next host index in the same subnet, UINT32_MAX: end */
+    int32_t drift_ppm;
+    uint64_t up_bps, down_bps; /* bytes per second */
+    int64_t up_free_ns, down_free_ns;
+    int64_t wall_anchor_now_ns, wall_anchor_wall_ns;
+    uint64_t memory_bytes;
+    const sim_app_ops *app_ops;
+    void *app;
+    tp_stream *streams;
+    tp_listener *listeners;
+    tp_dgram *dgrams;
+    sim_file *files;
+    sim_host_rng *rng;
+    struct sim_halt *halt;    /* a pending end of a clean stop */
+};
+
+typedef struct sim_partition {
+    uint32_t id;
+    bool active;
+    uint32_t bits_len;        /* hosts covered by the bitsets */
+    uint8_t *a_bits;
+    uint8_t *b_bits;          /* NULL: everyone not in A */
+} sim_cut;
+
+#define SIM_HOST_CHUNK_SHIFT 10u
+#define SIM_HOST_CHUNK (1u << SIM_HOST_CHUNK_SHIFT)
+
+struct sim_world {
+    sim_world_config cfg;
+    int64_t now_ns;
+    uint64_t seq;
+    uint64_t rng[4];          /* xoshiro256** */
+    uint64_t trace;
+    bool stop;
+    sim_queue q;
+    sim_stats stats;
+    uint64_t backend_bytes;
+    uint64_t next_stream_id;
+
+    sim_latency *latency;     /* region_count^2 */
+    uint32_t *region_loss;    /* region_count^2, symmetric */
+    uint32_t region_auto_count[SIM_REGIONS_MAX];
+
+    sim_host **chunks;        /* chunks of SIM_HOST_CHUNK hosts: hosts never move */
+    uint32_t chunk_count;
+    uint32_t host_count;
+
+    uint32_t *ip_map;         /* open addressing: host index + 1, 0 = empty */
+    uint32_t ip_map_cap;
+    struct sim_subnet *subnets; /* open addressing by (network, prefix) */
+    uint32_t subnet_cap, subnet_count;
+
+    sim_cut *partitions;         /* partitions, by id - 1 */
+    uint32_t partition_count, partition_cap;
+
+    sim_packet *packet_free;
+    tp_stream *graveyard;
+    struct sim_sched *scheds; /* scheduled faults not yet run */
+};
+
+typedef struct sim_subnet {
+    tp_ip network;
+    uint8_t prefix_bits;
+    bool used;
+    uint32_t first_host;      /* head of the host chain (sim_host.subnet_next) */
+    uint32_t last_host;
+} sim_subnet;
+
+/* ---- world helpers (sim_world.c) ---- */
+static inline sim_host *sim_host_at(const sim_world *w, uint32_t index) {
+    return &w->chunks[index >> SIM_HOST_CHUNK_SHIFT][index & (SIM_HOST_CHUNK - 1)];
+}
+
+uint64_t sim_rng_next(sim_world *w);
+uint64_t sim_rng_below(sim_world *w, uint64_t bound);
+void sim_trace(sim_world *w, uint64_t kind, uint64_t a, uint64_t b, uint64_t c);
+void sim_trace_bytes(sim_world *w, const uint8_t *data, size_t len);
+void sim_arm(sim_world *w, tp_timer *t, int64_t time_ns); /* internal event */
+void sim_disarm(sim_world *w, tp_timer *t);
+void *sim_backend_alloc(sim_world *w, size_t size);   /* zeroed; aborts on OOM */
+void *sim_backend_realloc(sim_world *w, void *p, size_t old_size, size_t new_size);
+void sim_backend_free(sim_world *w, void *p, size_t size);
+bool sim_path_open(const sim_world *w, uint32_t from, uint32_t to);
+int64_t sim_latency_ns(sim_world *w, const sim_host *from, const sim_host *to);
+uint32_t sim_loss_ppm(const sim_world *w, const sim_host *from, const sim_host *to);
+int64_t sim_rto_ns(const sim_world *w, unsigned attempt);
+int64_t sim_ser_ns(uint64_t bytes, uint64_t bytes_per_s);
+uint16_t sim_host_ephemeral_port(sim_host *h);
+bool sim_host_ip_matches(const sim_host *h, const tp_ip *ip); /* :: or the host's ip */
+uint32_t sim_subnet_first(sim_world *w, const sim_host *h);   /* chain via subnet_next */
+bool sim_is_subnet_broadcast(const sim_host *h, const tp_ip *to);
+int64_t sim_host_wall_ns(const sim_host *h);
+void sim_host_random(sim_host *h, void *buf, size_t len);
+/* Host (flags = index + 1) and world (flags = 0) timers. */
+void sim_timer_start_flags(sim_world *w, tp_timer *t, int64_t deadline_ns, uint32_t flags);
+void sim_timer_stop_flags(sim_world *w, tp_timer *t);
+
+/* trace kinds */
+enum {
+    SIM_TRACE_TIMER = 1,
+    SIM_TRACE_WORLD_TIMER,
+    SIM_TRACE_SEG,
+    SIM_TRACE_RETX,
+    SIM_TRACE_NOTIFY,
+    SIM_TRACE_DATA,
+    SIM_TRACE_CTL,
+    SIM_TRACE_WATCH,
+    SIM_TRACE_ACCEPT,
+    SIM_TRACE_DGRAM,
+    SIM_TRACE_EVENT,
+    SIM_TRACE_FAULT,
+    SIM_TRACE_APP,
+};
+
+/* ---- streams (sim_stream.c) ---- */
+tp_err sim_stream_listen(sim_host *h, const tp_point *local, int backlog, tp_accept_cb cb,
+                         void *arg, tp_listener **out);
+void sim_stream_listener_close(sim_host *h, tp_listener *l);
+tp_err sim_stream_connect(sim_host *h, const tp_point *remote, const tp_stream_cbs *cbs,
+                          void *arg, tp_stream **out);
+void sim_stream_adopt(sim_host *h, tp_stream *s, const tp_stream_cbs *cbs, void *arg);
+tp_err sim_stream_write(sim_host *h, tp_stream *s, const uint8_t *data, size_t len,
+                        size_t *taken);
+void sim_stream_read_pause(sim_host *h, tp_stream *s);
+void sim_stream_read_resume(sim_host *h, tp_stream *s);
+void sim_stream_shutdown_write(sim_host *h, tp_stream *s);
+void sim_stream_close(sim_host *h, tp_stream *s);
+void sim_stream_reset(sim_host *h, tp_stream *s);
+void sim_stream_addresses(sim_host *h, tp_stream *s, tp_point *local, tp_point *remote);
+/* Host lifecycle: every stream/listener vanishes without a callback (crash), or
+ * streams are closed gracefully as orphans (end of a clean stop). */
+void sim_streams_host_crash(sim_host *h);
+void sim_streams_host_halt(sim_host *h);
+void sim_streams_flush_graveyard(sim_world *w);
+
+/* ---- datagrams (sim_dgram.c) ---- */
+tp_err sim_dgram_open(sim_host *h, const tp_point *local, tp_dgram_cb cb, void *arg,
+                      tp_dgram **out);
+tp_err sim_dgram_send(sim_host *h, tp_dgram *d, const tp_point *to, const uint8_t *data,
+                      size_t len);
+void sim_dgram_close(sim_host *h, tp_dgram *d);
+void sim_dgrams_host_drop(sim_host *h);
+void sim_packets_free(sim_world *w);
+
+/* ---- disk (sim_disk.c) ---- */
+tp_err sim_disk_read(sim_host *h, const char *name, uint8_t *buf, size_t cap, size_t *len);
+tp_err sim_disk_write(sim_host *h, const char *name, const uint8_t *data, size_t len);
+tp_err sim_disk_rename(sim_host *h, const char *from, const char *to);
+void sim_disk_crash(sim_host *h);  /* unsynced writes are lost */
+void sim_disk_wipe(sim_host *h);
+
+/* ---- env (sim_env.c) ---- */
+extern const tp_env_ops sim_env_ops;
+
+#endif

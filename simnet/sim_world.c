@@ -1,0 +1,977 @@
+/* simnet/sim_world.c — the simulated world: configuration, hosts and their addresses,
+ * the virtual clock and run loop, the world random stream, the trace hash, partitions
+ * and link parameters, scheduled faults, and the application lifecycle (start, clean
+ * stop, crash). Streams, datagrams and disks live in their own files (sim_impl.h).
+ *
+ * Octez has no simulator; this is tidepool's own (DESIGN.md "simnet/"). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "simnet/sim_impl.h"
+
+/* ------------------------------------------------------------------------------------ */
+/* Configuration                                                                        */
+
+void sim_world_config_default(sim_world_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->seed = 0;
+    cfg->region_count = 1;
+    cfg->latency = NULL;
+    cfg->default_latency.base_ns = 10 * 1000000LL;
+    cfg->default_latency.jitter_ns = 1 * 1000000LL;
+    cfg->wall_start_ns = 1767225600LL * 1000000000LL; /* 2026-01-01T00:00:00Z */
+    cfg->loopback_latency_ns = 20 * 1000LL;
+    cfg->segment_bytes = 16384;
+    cfg->send_buffer_bytes = 128 * 1024;
+    cfg->receive_buffer_bytes = 128 * 1024;
+    cfg->syn_timeout_ns = 20 * 1000000000LL;
+    cfg->user_timeout_ns = 45 * 1000000000LL;
+    cfg->keepalive_idle_ns = 10 * 1000000000LL;
+    cfg->keepalive_interval_ns = 5 * 1000000000LL;
+    cfg->keepalive_count = 9;
+    cfg->rto_min_ns = 200 * 1000000LL;
+    cfg->rto_max_ns = 60 * 1000000000LL;
+    cfg->disk_sync_delay_ns = 0;
+    cfg->host_memory_limit_bytes = 0;
+}
+
+const char *sim_world_config_check(const sim_world_config *c, char *buf, size_t cap) {
+#define CHECK(cond, ...)                                                                 \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            snprintf(buf, cap, __VA_ARGS__);                                             \
+            return buf;                                                                  \
+        }                                                                                \
+    } while (0)
+    CHECK(c->region_count >= 1 && c->region_count <= SIM_REGIONS_MAX,
+          "sim_world_config.region_count must be in 1..%u (got %" PRIu32 ")",
+          SIM_REGIONS_MAX, c->region_count);
+    CHECK(c->segment_bytes >= 512 && c->segment_bytes <= (1u << 20),
+          "sim_world_config.segment_bytes must be in 512..1048576 (got %" PRIu32 ")",
+          c->segment_bytes);
+    CHECK(c->send_buffer_bytes >= c->segment_bytes && c->send_buffer_bytes <= (1u << 28),
+          "sim_world_config.send_buffer_bytes must be in segment_bytes..268435456 (got %" PRIu32
+          ", segment_bytes %" PRIu32 ")",
+          c->send_buffer_bytes, c->segment_bytes);
+    CHECK(c->receive_buffer_bytes >= c->segment_bytes && c->receive_buffer_bytes <= (1u << 28),
+          "sim_world_config.receive_buffer_bytes must be in segment_bytes..268435456 (got %" PRIu32
+          ", segment_bytes %" PRIu32 ")",
+          c->receive_buffer_bytes, c->segment_bytes);
+    CHECK(c->syn_timeout_ns > 0, "sim_world_config.syn_timeout_ns must be > 0 (got %" PRId64 ")",
+          c->syn_timeout_ns);
+    CHECK(c->user_timeout_ns >= 0, "sim_world_config.user_timeout_ns must be >= 0 (0 disables)");
+    CHECK(c->keepalive_idle_ns >= 0, "sim_world_config.keepalive_idle_ns must be >= 0 (0 disables)");
+    CHECK(c->keepalive_idle_ns == 0 || c->keepalive_interval_ns > 0,
+          "sim_world_config.keepalive_interval_ns must be > 0 when keepalive is enabled");
+    CHECK(c->rto_min_ns > 0 && c->rto_max_ns >= c->rto_min_ns,
+          "sim_world_config.rto_min_ns must be > 0 and <= rto_max_ns (got %" PRId64 ", %" PRId64 ")",
+          c->rto_min_ns, c->rto_max_ns);
+    CHECK(c->loopback_latency_ns >= 0 && c->disk_sync_delay_ns >= 0 && c->wall_start_ns >= 0,
+          "sim_world_config: loopback_latency_ns, disk_sync_delay_ns and wall_start_ns must be >= 0");
+    CHECK(c->default_latency.base_ns >= 0 && c->default_latency.jitter_ns >= 0,
+          "sim_world_config.default_latency must have base_ns >= 0 and jitter_ns >= 0");
+    if (c->latency != NULL) {
+        for (uint32_t i = 0; i < c->region_count * c->region_count; i++)
+            CHECK(c->latency[i].base_ns >= 0 && c->latency[i].jitter_ns >= 0,
+                  "sim_world_config.latency[%" PRIu32 "] (from region %" PRIu32 " to %" PRIu32
+                  ") must have base_ns >= 0 and jitter_ns >= 0",
+                  i, i / c->region_count, i % c->region_count);
+    }
+    return NULL;
+#undef CHECK
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Randomness and hashing                                                               */
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t sim_rng_next(sim_world *w) {
+    uint64_t *s = w->rng;
+    uint64_t r = rotl64(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl64(s[3], 45);
+    return r;
+}
+
+uint64_t sim_rng_below(sim_world *w, uint64_t bound) {
+    TP_ASSERT(bound > 0);
+    uint64_t limit = UINT64_MAX - UINT64_MAX % bound;
+    for (;;) {
+        uint64_t x = sim_rng_next(w);
+        if (x < limit) return x % bound;
+    }
+}
+
+static inline uint64_t mix(uint64_t h, uint64_t v) {
+    h ^= v;
+    h *= 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+}
+
+void sim_trace(sim_world *w, uint64_t kind, uint64_t a, uint64_t b, uint64_t c) {
+    uint64_t h = w->trace;
+    h = mix(h, (uint64_t)w->now_ns);
+    h = mix(h, kind);
+    h = mix(h, a);
+    h = mix(h, b);
+    w->trace = mix(h, c);
+}
+
+void sim_trace_bytes(sim_world *w, const uint8_t *data, size_t len) {
+    uint64_t h = w->trace;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t v;
+        memcpy(&v, data + i, 8);
+        h = mix(h, v);
+    }
+    uint64_t tail = 0;
+    for (; i < len; i++) tail = tail << 8 | data[i];
+    w->trace = mix(mix(h, tail), len);
+}
+
+/* The host's stream: ChaCha20 keyed by BLAKE2b-256("tidepool simnet host" || seed ||
+ * index), one 64-byte block per nonce (the block counter). Created on first use so
+ * that idle hosts stay small. */
+static void host_rng_fill(sim_host *h, uint8_t *out, size_t len) {
+    if (h->rng == NULL) {
+        h->rng = sim_backend_alloc(h->world, sizeof *h->rng);
+        uint8_t msg[20 + 16];
+        memcpy(msg, "tidepool simnet host", 20);
+        uint64_t seed = h->world->cfg.seed, idx = h->index;
+        for (int i = 0; i < 8; i++) {
+            msg[20 + i] = (uint8_t)(seed >> (8 * i));
+            msg[28 + i] = (uint8_t)(idx >> (8 * i));
+        }
+        crypto_generichash(h->rng->key, sizeof h->rng->key, msg, sizeof msg, NULL, 0);
+        h->rng->pos = 64;
+    }
+    sim_host_rng *r = h->rng;
+    while (len > 0) {
+        if (r->pos == 64) {
+            uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
+            for (int i = 0; i < 8; i++) nonce[i] = (uint8_t)(r->block >> (8 * i));
+            r->block++;
+            crypto_stream_chacha20(r->buf, sizeof r->buf, nonce, r->key);
+            r->pos = 0;
+        }
+        size_t n = 64u - r->pos;
+        if (n > len) n = len;
+        memcpy(out, r->buf + r->pos, n);
+        r->pos = (uint8_t)(r->pos + n);
+        out += n;
+        len -= n;
+    }
+}
+
+void sim_host_random(sim_host *h, void *buf, size_t len) { host_rng_fill(h, buf, len); }
+
+/* ------------------------------------------------------------------------------------ */
+/* Backend memory (accounted, so benchmarks can report bytes per host)                  */
+
+void *sim_backend_alloc(sim_world *w, size_t size) {
+    void *p = calloc(1, size);
+    TP_ASSERT(p != NULL); /* simnet's own bookkeeping: out of memory ends the run */
+    w->backend_bytes += size;
+    return p;
+}
+
+void *sim_backend_realloc(sim_world *w, void *p, size_t old_size, size_t new_size) {
+    void *n = realloc(p, new_size);
+    TP_ASSERT(n != NULL);
+    w->backend_bytes += new_size;
+    w->backend_bytes -= old_size;
+    return n;
+}
+
+void sim_backend_free(sim_world *w, void *p, size_t size) {
+    if (p == NULL) return;
+    TP_ASSERT(w->backend_bytes >= size);
+    w->backend_bytes -= size;
+    free(p);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* World                                                                                */
+
+tp_err sim_world_create(const sim_world_config *cfg, sim_world **out) {
+    char msg[200];
+    if (sim_world_config_check(cfg, msg, sizeof msg) != NULL) return TP_ERR_INVAL;
+    if (sodium_init() < 0) return TP_ERR_NOMEM;
+    sim_world *w = calloc(1, sizeof *w);
+    if (w == NULL) return TP_ERR_NOMEM;
+    w->cfg = *cfg;
+    w->cfg.latency = NULL;
+    uint32_t rc = cfg->region_count;
+    w->latency = calloc((size_t)rc * rc, sizeof *w->latency);
+    w->region_loss = calloc((size_t)rc * rc, sizeof *w->region_loss);
+    if (w->latency == NULL || w->region_loss == NULL) {
+        free(w->latency);
+        free(w->region_loss);
+        free(w);
+        return TP_ERR_NOMEM;
+    }
+    for (uint32_t i = 0; i < rc * rc; i++)
+        w->latency[i] = cfg->latency ? cfg->latency[i] : cfg->default_latency;
+    uint64_t x = cfg->seed ^ 0x74696465706f6f6cULL; /* "tidepool" */
+    for (int i = 0; i < 4; i++) w->rng[i] = splitmix64(&x);
+    w->trace = mix(0x6a09e667f3bcc908ULL, cfg->seed);
+    w->next_stream_id = 1;
+    *out = w;
+    return TP_OK;
+}
+
+struct sim_halt {
+    tp_timer t;
+    sim_host *host;
+};
+
+typedef struct sim_sched {
+    tp_timer t;
+    struct sim_sched *next, *prev;
+    sim_world *world;
+    sim_fault f;
+    uint32_t *hosts;
+    uint32_t *hosts_b;
+} sim_sched;
+
+static void sched_free(sim_world *w, sim_sched *s) {
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        w->scheds = s->next;
+    if (s->next) s->next->prev = s->prev;
+    free(s->hosts);
+    free(s->hosts_b);
+    free(s);
+}
+
+void sim_world_destroy(sim_world *w) {
+    if (w == NULL) return;
+    sim_queue_deinit(&w->q);
+    for (uint32_t i = 0; i < w->host_count; i++) {
+        sim_host *h = sim_host_at(w, i);
+        sim_streams_host_crash(h);
+        sim_dgrams_host_drop(h);
+        sim_disk_wipe(h);
+        free(h->rng);
+        free(h->halt);
+    }
+    sim_streams_flush_graveyard(w);
+    sim_packets_free(w);
+    while (w->scheds) sched_free(w, w->scheds);
+    for (uint32_t i = 0; i < w->chunk_count; i++) free(w->chunks[i]);
+    free(w->chunks);
+    free(w->ip_map);
+    free(w->subnets);
+    for (uint32_t i = 0; i < w->partition_count; i++) {
+        free(w->partitions[i].a_bits);
+        free(w->partitions[i].b_bits);
+    }
+    free(w->partitions);
+    free(w->latency);
+    free(w->region_loss);
+    free(w);
+}
+
+int64_t sim_world_now_ns(const sim_world *w) { return w->now_ns; }
+uint64_t sim_world_seed(const sim_world *w) { return w->cfg.seed; }
+uint64_t sim_world_trace_hash(const sim_world *w) { return w->trace; }
+void sim_world_stats(const sim_world *w, sim_stats *out) { *out = w->stats; }
+uint64_t sim_world_backend_bytes(const sim_world *w) { return w->backend_bytes; }
+size_t sim_world_pending_events(const sim_world *w) { return w->q.len; }
+void sim_world_stop(sim_world *w) { w->stop = true; }
+
+/* ------------------------------------------------------------------------------------ */
+/* Queue front-ends                                                                     */
+
+void sim_arm(sim_world *w, tp_timer *t, int64_t time_ns) {
+    if (time_ns < w->now_ns) time_ns = w->now_ns;
+    t->deadline_ns = time_ns;
+    t->backend_flags = SIM_TF_INTERNAL;
+    t->backend_seq = ++w->seq;
+    sim_queue_put(&w->q, t, time_ns, t->backend_seq);
+}
+
+void sim_disarm(sim_world *w, tp_timer *t) { sim_queue_remove(&w->q, t); }
+
+/* A host or world timer (flags = host index + 1, or 0). The queue key is clamped to
+ * now so a past deadline runs on the next turn without moving the clock back. */
+void sim_timer_start_flags(sim_world *w, tp_timer *t, int64_t deadline_ns, uint32_t flags) {
+    TP_ASSERT(t->cb != NULL);
+    if (t->backend_index != TP_TIMER_NOT_ARMED) {
+        TP_ASSERT(t->backend_flags == flags); /* a timer belongs to one host */
+    } else if (flags != 0) {
+        sim_host_at(w, flags - 1)->timers_armed++;
+    }
+    t->deadline_ns = deadline_ns;
+    t->backend_flags = flags;
+    t->backend_seq = ++w->seq;
+    sim_queue_put(&w->q, t, deadline_ns < w->now_ns ? w->now_ns : deadline_ns, t->backend_seq);
+}
+
+void sim_timer_stop_flags(sim_world *w, tp_timer *t) {
+    if (t->backend_index == TP_TIMER_NOT_ARMED) return;
+    TP_ASSERT((t->backend_flags & SIM_TF_INTERNAL) == 0);
+    uint32_t flags = t->backend_flags;
+    sim_queue_remove(&w->q, t);
+    if (flags != 0) sim_host_at(w, flags - 1)->timers_armed--;
+}
+
+void sim_world_timer_start(sim_world *w, tp_timer *t, int64_t deadline_ns) {
+    TP_ASSERT(deadline_ns >= 0);
+    sim_timer_start_flags(w, t, deadline_ns, 0);
+}
+
+void sim_world_timer_stop(sim_world *w, tp_timer *t) { sim_timer_stop_flags(w, t); }
+
+/* ------------------------------------------------------------------------------------ */
+/* Run loop                                                                             */
+
+static void step_one(sim_world *w) {
+    sim_qent e = sim_queue_pop(&w->q);
+    TP_ASSERT(e.time_ns >= w->now_ns);
+    w->now_ns = e.time_ns;
+    w->stats.events_executed++;
+    tp_timer *t = e.timer;
+    uint32_t flags = t->backend_flags;
+    if ((flags & SIM_TF_INTERNAL) == 0) {
+        w->stats.timers_fired++;
+        if (flags != 0) {
+            sim_host *h = sim_host_at(w, flags - 1);
+            h->timers_armed--;
+            sim_trace(w, SIM_TRACE_TIMER, flags, e.seq, 0);
+        } else {
+            sim_trace(w, SIM_TRACE_WORLD_TIMER, 0, e.seq, 0);
+        }
+    }
+    t->cb(t->arg);
+    if (w->graveyard) sim_streams_flush_graveyard(w);
+}
+
+bool sim_step(sim_world *w) {
+    w->stop = false;
+    if (w->q.len == 0) return false;
+    step_one(w);
+    return true;
+}
+
+void sim_run_until(sim_world *w, int64_t t_ns) {
+    w->stop = false;
+    while (w->q.len > 0 && w->q.ent[0].time_ns <= t_ns) {
+        step_one(w);
+        if (w->stop) return;
+    }
+    if (t_ns > w->now_ns) w->now_ns = t_ns;
+}
+
+void sim_run_for(sim_world *w, int64_t duration_ns) {
+    TP_ASSERT(duration_ns >= 0);
+    sim_run_until(w, w->now_ns + duration_ns);
+}
+
+bool sim_run_until_pred(sim_world *w, bool (*pred)(void *arg), void *arg, int64_t deadline_ns) {
+    w->stop = false;
+    for (;;) {
+        if (pred(arg)) return true;
+        if (w->q.len == 0 || w->q.ent[0].time_ns > deadline_ns) break;
+        step_one(w);
+        if (w->stop) return pred(arg);
+    }
+    if (deadline_ns > w->now_ns) w->now_ns = deadline_ns;
+    return pred(arg);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Hosts and addresses                                                                  */
+
+void sim_host_config_default(sim_host_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->subnet_prefix_bits = 24;
+}
+
+static uint32_t ip_hash(const tp_ip *ip) {
+    uint64_t a, b;
+    memcpy(&a, ip->bytes, 8);
+    memcpy(&b, ip->bytes + 8, 8);
+    uint64_t h = mix(mix(0x243f6a8885a308d3ULL, a), b);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static void ip_map_insert(sim_world *w, uint32_t index) {
+    const tp_ip *ip = &sim_host_at(w, index)->ip;
+    uint32_t mask = w->ip_map_cap - 1;
+    uint32_t i = ip_hash(ip) & mask;
+    while (w->ip_map[i] != 0) i = (i + 1) & mask;
+    w->ip_map[i] = index + 1;
+}
+
+static void ip_map_grow(sim_world *w) {
+    uint32_t old_cap = w->ip_map_cap;
+    uint32_t cap = old_cap ? old_cap * 2 : 1024;
+    sim_backend_free(w, w->ip_map, (size_t)old_cap * sizeof *w->ip_map);
+    w->ip_map = sim_backend_alloc(w, (size_t)cap * sizeof *w->ip_map);
+    w->ip_map_cap = cap;
+    for (uint32_t i = 0; i < w->host_count; i++) ip_map_insert(w, i);
+}
+
+sim_host *sim_world_host_by_ip(sim_world *w, const tp_ip *ip) {
+    if (w->ip_map_cap == 0) return NULL;
+    uint32_t mask = w->ip_map_cap - 1;
+    for (uint32_t i = ip_hash(ip) & mask; w->ip_map[i] != 0; i = (i + 1) & mask) {
+        sim_host *h = sim_host_at(w, w->ip_map[i] - 1);
+        if (tp_ip_eq(&h->ip, ip)) return h;
+    }
+    return NULL;
+}
+
+/* The network part of ip under the host's prefix (prefix counted in IPv4 bits for
+ * IPv4-mapped addresses). */
+static tp_ip subnet_network(const tp_ip *ip, uint8_t prefix_bits) {
+    tp_ip n = *ip;
+    unsigned bits = tp_ip_is_v4mapped(ip) ? 96u + prefix_bits : prefix_bits;
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned keep = bits > 8 * i ? bits - 8 * i : 0;
+        if (keep >= 8) continue;
+        n.bytes[i] &= (uint8_t)(0xff00u >> keep);
+    }
+    return n;
+}
+
+static uint32_t subnet_hash(const tp_ip *net, uint8_t prefix) {
+    return ip_hash(net) * 31u + prefix;
+}
+
+static sim_subnet *subnet_find(sim_world *w, const tp_ip *net, uint8_t prefix, bool create) {
+    if (w->subnet_cap == 0 || (create && (w->subnet_count + 1) * 2 > w->subnet_cap)) {
+        if (!create) return NULL;
+        uint32_t old_cap = w->subnet_cap;
+        sim_subnet *old = w->subnets;
+        uint32_t cap = old_cap ? old_cap * 2 : 64;
+        w->subnets = sim_backend_alloc(w, (size_t)cap * sizeof *w->subnets);
+        w->subnet_cap = cap;
+        for (uint32_t i = 0; i < old_cap; i++) {
+            if (!old[i].used) continue;
+            uint32_t j = subnet_hash(&old[i].network, old[i].prefix_bits) & (cap - 1);
+            while (w->subnets[j].used) j = (j + 1) & (cap - 1);
+            w->subnets[j] = old[i];
+        }
+        sim_backend_free(w, old, (size_t)old_cap * sizeof *old);
+    }
+    uint32_t mask = w->subnet_cap - 1;
+    uint32_t i = subnet_hash(net, prefix) & mask;
+    for (; w->subnets[i].used; i = (i + 1) & mask) {
+        if (w->subnets[i].prefix_bits == prefix && tp_ip_eq(&w->subnets[i].network, net))
+            return &w->subnets[i];
+    }
+    if (!create) return NULL;
+    sim_subnet *s = &w->subnets[i];
+    s->used = true;
+    s->network = *net;
+    s->prefix_bits = prefix;
+    s->first_host = s->last_host = UINT32_MAX;
+    w->subnet_count++;
+    return s;
+}
+
+/* First host of h's subnet (the chain continues through subnet_next). */
+uint32_t sim_subnet_first(sim_world *w, const sim_host *h) {
+    tp_ip net = subnet_network(&h->ip, h->prefix_bits);
+    sim_subnet *s = subnet_find(w, &net, h->prefix_bits, false);
+    return s ? s->first_host : UINT32_MAX;
+}
+
+/* Is `to` the broadcast address of h's subnet (all host bits set)? */
+bool sim_is_subnet_broadcast(const sim_host *h, const tp_ip *to) {
+    if (tp_ip_is_v4mapped(&h->ip) != tp_ip_is_v4mapped(to)) return false;
+    unsigned bits = tp_ip_is_v4mapped(&h->ip) ? 96u + h->prefix_bits : h->prefix_bits;
+    if (bits >= 128) return false;
+    tp_ip a = subnet_network(&h->ip, h->prefix_bits), b = subnet_network(to, h->prefix_bits);
+    if (!tp_ip_eq(&a, &b)) return false;
+    for (unsigned i = 0; i < 128; i++) {
+        if (i < bits) continue;
+        if (((to->bytes[i / 8] >> (7 - i % 8)) & 1) == 0) return false;
+    }
+    return true;
+}
+
+tp_err sim_host_add(sim_world *w, const sim_host_config *cfg, sim_host **out) {
+    const tp_ip zero = {{0}};
+    if (cfg->region >= w->cfg.region_count) return TP_ERR_INVAL;
+    if (tp_ip_eq(&cfg->ip, &zero)) return TP_ERR_INVAL;
+    bool v4 = tp_ip_is_v4mapped(&cfg->ip);
+    if (cfg->subnet_prefix_bits > (v4 ? 32 : 128)) return TP_ERR_INVAL;
+    if (w->host_count >= SIM_TF_HOST_MASK - 1) return TP_ERR_LIMIT;
+    if (sim_world_host_by_ip(w, &cfg->ip) != NULL) return TP_ERR_EXISTS;
+    uint32_t index = w->host_count;
+    if ((index >> SIM_HOST_CHUNK_SHIFT) >= w->chunk_count) {
+        uint32_t n = w->chunk_count + 1;
+        w->chunks = sim_backend_realloc(w, w->chunks, (size_t)w->chunk_count * sizeof *w->chunks,
+                                        (size_t)n * sizeof *w->chunks);
+        w->chunks[w->chunk_count] = sim_backend_alloc(w, SIM_HOST_CHUNK * sizeof(sim_host));
+        w->chunk_count = n;
+    }
+    sim_host *h = sim_host_at(w, index);
+    memset(h, 0, sizeof *h);
+    h->world = w;
+    h->env.ctx = h;
+    h->env.ops = &sim_env_ops;
+    h->index = index;
+    h->region = cfg->region;
+    h->as_number = cfg->as_number;
+    h->loss_ppm = cfg->loss_ppm > 1000000 ? 1000000 : cfg->loss_ppm;
+    h->ip = cfg->ip;
+    h->prefix_bits = cfg->subnet_prefix_bits;
+    h->state = SIM_HOST_UP;
+    h->next_port = 49152;
+    h->subnet_next = UINT32_MAX;
+    h->drift_ppm = cfg->clock_drift_ppm;
+    h->up_bps = cfg->up_bytes_per_s;
+    h->down_bps = cfg->down_bytes_per_s;
+    h->wall_anchor_now_ns = w->now_ns;
+    h->wall_anchor_wall_ns = w->cfg.wall_start_ns + w->now_ns + cfg->clock_offset_ns;
+    w->host_count++;
+    if ((w->host_count) * 2 > w->ip_map_cap)
+        ip_map_grow(w);
+    else
+        ip_map_insert(w, index);
+    tp_ip net = subnet_network(&h->ip, h->prefix_bits);
+    sim_subnet *s = subnet_find(w, &net, h->prefix_bits, true);
+    if (s->first_host == UINT32_MAX)
+        s->first_host = index;
+    else
+        sim_host_at(w, s->last_host)->subnet_next = index;
+    s->last_host = index;
+    *out = h;
+    return TP_OK;
+}
+
+tp_err sim_hosts_add_in_region(sim_world *w, uint32_t region, uint32_t count,
+                               const sim_host_config *tmpl, uint32_t *first_index) {
+    if (region >= w->cfg.region_count || region > 255) return TP_ERR_INVAL;
+    if ((uint64_t)w->region_auto_count[region] + count > 64000) return TP_ERR_LIMIT;
+    sim_host_config c;
+    if (tmpl)
+        c = *tmpl;
+    else
+        sim_host_config_default(&c);
+    c.region = region;
+    c.as_number = 64512 + region;
+    c.subnet_prefix_bits = 24;
+    uint32_t first = w->host_count;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t k = w->region_auto_count[region];
+        c.ip = tp_ip_from_v4((10u << 24) | (region << 16) | ((k / 250) << 8) | (k % 250 + 1));
+        sim_host *h;
+        TP_TRY(sim_host_add(w, &c, &h));
+        w->region_auto_count[region]++;
+    }
+    *first_index = first;
+    return TP_OK;
+}
+
+uint32_t sim_world_host_count(const sim_world *w) { return w->host_count; }
+sim_host *sim_world_host(sim_world *w, uint32_t index) {
+    TP_ASSERT(index < w->host_count);
+    return sim_host_at(w, index);
+}
+uint32_t sim_host_index(const sim_host *h) { return h->index; }
+tp_ip sim_host_ip(const sim_host *h) { return h->ip; }
+uint32_t sim_host_region(const sim_host *h) { return h->region; }
+uint32_t sim_host_as_number(const sim_host *h) { return h->as_number; }
+sim_world *sim_host_world(const sim_host *h) { return h->world; }
+const tp_env *sim_host_env(sim_host *h) { return &h->env; }
+uint64_t sim_host_memory_bytes(const sim_host *h) { return h->memory_bytes; }
+sim_host_state sim_host_get_state(const sim_host *h) { return (sim_host_state)h->state; }
+bool sim_host_app_running(const sim_host *h) { return h->app_running; }
+
+bool sim_host_ip_matches(const sim_host *h, const tp_ip *ip) {
+    const tp_ip any6 = {{0}};
+    tp_ip any4 = tp_ip_from_v4(0);
+    return tp_ip_eq(ip, &any6) || tp_ip_eq(ip, &any4) || tp_ip_eq(ip, &h->ip);
+}
+
+uint16_t sim_host_ephemeral_port(sim_host *h) {
+    for (;;) {
+        uint16_t p = h->next_port;
+        h->next_port = p == 65535 ? 49152 : (uint16_t)(p + 1);
+        bool used = false;
+        for (tp_listener *l = h->listeners; l; l = l->next) used |= l->local.port == p;
+        if (!used) return p;
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Network model: latency, loss, serialization                                          */
+
+int64_t sim_latency_ns(sim_world *w, const sim_host *from, const sim_host *to) {
+    if (from == to) return w->cfg.loopback_latency_ns;
+    const sim_latency *l = &w->latency[from->region * w->cfg.region_count + to->region];
+    int64_t j = l->jitter_ns > 0 ? (int64_t)sim_rng_below(w, (uint64_t)l->jitter_ns + 1) : 0;
+    return l->base_ns + j;
+}
+
+uint32_t sim_loss_ppm(const sim_world *w, const sim_host *from, const sim_host *to) {
+    if (from == to) return 0;
+    uint64_t p = (uint64_t)from->loss_ppm + to->loss_ppm +
+                 w->region_loss[from->region * w->cfg.region_count + to->region];
+    return p > 1000000 ? 1000000 : (uint32_t)p;
+}
+
+int64_t sim_rto_ns(const sim_world *w, unsigned attempt) {
+    int64_t r = w->cfg.rto_min_ns;
+    for (unsigned i = 0; i < attempt && r < w->cfg.rto_max_ns; i++) r *= 2;
+    return r < w->cfg.rto_max_ns ? r : w->cfg.rto_max_ns;
+}
+
+int64_t sim_ser_ns(uint64_t bytes, uint64_t bytes_per_s) {
+    if (bytes_per_s == 0 || bytes == 0) return 0;
+    /* bytes <= 2^28 here, so bytes * 1e9 fits in 64 bits */
+    return (int64_t)((bytes * 1000000000ULL + bytes_per_s - 1) / bytes_per_s);
+}
+
+static inline bool bit_get(const uint8_t *bits, uint32_t len, uint32_t i) {
+    return i < len && ((bits[i >> 3] >> (i & 7)) & 1);
+}
+
+bool sim_path_open(const sim_world *w, uint32_t from, uint32_t to) {
+    if (to == UINT32_MAX || from == UINT32_MAX) return false;
+    if (sim_host_at(w, to)->state != SIM_HOST_UP) return false;
+    if (sim_host_at(w, from)->state != SIM_HOST_UP) return false;
+    if (from == to) return true;
+    for (uint32_t i = 0; i < w->partition_count; i++) {
+        const sim_cut *p = &w->partitions[i];
+        if (!p->active) continue;
+        bool fa = bit_get(p->a_bits, p->bits_len, from), ta = bit_get(p->a_bits, p->bits_len, to);
+        bool fb = p->b_bits ? bit_get(p->b_bits, p->bits_len, from) : !fa;
+        bool tb = p->b_bits ? bit_get(p->b_bits, p->bits_len, to) : !ta;
+        if ((fa && tb) || (ta && fb)) return false;
+    }
+    return true;
+}
+
+bool sim_reachable(const sim_world *w, uint32_t from, uint32_t to) {
+    TP_ASSERT(from < w->host_count && to < w->host_count);
+    return sim_path_open(w, from, to);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Partitions and link parameters                                                       */
+
+static tp_err partition_make(sim_world *w, const uint32_t *a, size_t na, const uint32_t *b,
+                             size_t nb, bool active, uint32_t *id) {
+    if (na == 0) return TP_ERR_INVAL;
+    for (size_t i = 0; i < na; i++)
+        if (a[i] >= w->host_count) return TP_ERR_INVAL;
+    for (size_t i = 0; b && i < nb; i++)
+        if (b[i] >= w->host_count) return TP_ERR_INVAL;
+    if (w->partition_count == w->partition_cap) {
+        uint32_t cap = w->partition_cap ? w->partition_cap * 2 : 8;
+        sim_cut *p = realloc(w->partitions, cap * sizeof *p);
+        if (p == NULL) return TP_ERR_NOMEM;
+        w->partitions = p;
+        w->partition_cap = cap;
+    }
+    uint32_t len = w->host_count;
+    size_t bytes = (len + 7) / 8;
+    uint8_t *ab = calloc(bytes, 1);
+    uint8_t *bb = b ? calloc(bytes, 1) : NULL;
+    if (ab == NULL || (b && bb == NULL)) {
+        free(ab);
+        free(bb);
+        return TP_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < na; i++) ab[a[i] >> 3] |= (uint8_t)(1u << (a[i] & 7));
+    for (size_t i = 0; b && i < nb; i++) bb[b[i] >> 3] |= (uint8_t)(1u << (b[i] & 7));
+    sim_cut *p = &w->partitions[w->partition_count];
+    p->id = w->partition_count + 1;
+    p->active = active;
+    p->bits_len = len;
+    p->a_bits = ab;
+    p->b_bits = bb;
+    w->partition_count++;
+    *id = p->id;
+    return TP_OK;
+}
+
+tp_err sim_partition(sim_world *w, const uint32_t *a, size_t a_count, const uint32_t *b,
+                     size_t b_count, uint32_t *id) {
+    TP_TRY(partition_make(w, a, a_count, b, b_count, true, id));
+    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_PARTITION, *id, a_count);
+    return TP_OK;
+}
+
+void sim_heal(sim_world *w, uint32_t id) {
+    if (id == 0 || id > w->partition_count) return;
+    sim_cut *p = &w->partitions[id - 1];
+    if (!p->active) return;
+    p->active = false;
+    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_HEAL, id, 0);
+}
+
+void sim_heal_all(sim_world *w) {
+    for (uint32_t i = 0; i < w->partition_count; i++) w->partitions[i].active = false;
+    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_HEAL_ALL, 0, 0);
+}
+
+void sim_host_set_bandwidth(sim_host *h, uint64_t up, uint64_t down) {
+    h->up_bps = up;
+    h->down_bps = down;
+    sim_trace(h->world, SIM_TRACE_FAULT, SIM_FAULT_BANDWIDTH, up, down);
+}
+
+void sim_host_set_loss(sim_host *h, uint32_t loss_ppm) {
+    h->loss_ppm = loss_ppm > 1000000 ? 1000000 : loss_ppm;
+    sim_trace(h->world, SIM_TRACE_FAULT, SIM_FAULT_HOST_LOSS, h->index, loss_ppm);
+}
+
+void sim_set_latency(sim_world *w, uint32_t from, uint32_t to, sim_latency lat) {
+    TP_ASSERT(from < w->cfg.region_count && to < w->cfg.region_count);
+    TP_ASSERT(lat.base_ns >= 0 && lat.jitter_ns >= 0);
+    w->latency[from * w->cfg.region_count + to] = lat;
+    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_LATENCY, (uint64_t)lat.base_ns,
+              (uint64_t)lat.jitter_ns);
+}
+
+void sim_set_region_loss(sim_world *w, uint32_t ra, uint32_t rb, uint32_t loss_ppm) {
+    TP_ASSERT(ra < w->cfg.region_count && rb < w->cfg.region_count);
+    if (loss_ppm > 1000000) loss_ppm = 1000000;
+    w->region_loss[ra * w->cfg.region_count + rb] = loss_ppm;
+    w->region_loss[rb * w->cfg.region_count + ra] = loss_ppm;
+    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_REGION_LOSS, ra * 256u + rb, loss_ppm);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Clocks                                                                               */
+
+/* d * ppm / 1e6 without overflow for any d of a run and |ppm| < 2^31. */
+static int64_t scale_ppm(int64_t d, int32_t ppm) {
+    int64_t q = d / 1000000, r = d % 1000000;
+    return q * ppm + r * ppm / 1000000;
+}
+
+int64_t sim_host_wall_ns(const sim_host *h) {
+    int64_t d = h->world->now_ns - h->wall_anchor_now_ns;
+    return h->wall_anchor_wall_ns + d + scale_ppm(d, h->drift_ppm);
+}
+
+void sim_host_clock_step(sim_host *h, int64_t delta_ns) {
+    h->wall_anchor_wall_ns += delta_ns;
+    sim_trace(h->world, SIM_TRACE_FAULT, SIM_FAULT_CLOCK_STEP, h->index, (uint64_t)delta_ns);
+}
+
+void sim_host_clock_drift(sim_host *h, int32_t drift_ppm) {
+    h->wall_anchor_wall_ns = sim_host_wall_ns(h);
+    h->wall_anchor_now_ns = h->world->now_ns;
+    h->drift_ppm = drift_ppm;
+    sim_trace(h->world, SIM_TRACE_FAULT, SIM_FAULT_CLOCK_DRIFT, h->index, (uint64_t)drift_ppm);
+}
+
+void sim_host_disk_wipe(sim_host *h) {
+    sim_disk_wipe(h);
+    sim_trace(h->world, SIM_TRACE_FAULT, SIM_FAULT_DISK_WIPE, h->index, 0);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Application lifecycle                                                                */
+
+void sim_host_set_app(sim_host *h, const sim_app_ops *ops, void *app) {
+    TP_ASSERT(!h->app_running);
+    h->app_ops = ops;
+    h->app = app;
+}
+
+static bool drop_host_timer(const tp_timer *t, void *arg) {
+    const sim_host *h = arg;
+    return (t->backend_flags & SIM_TF_INTERNAL) == 0 && t->backend_flags == h->index + 1;
+}
+
+static void drop_host_timers(sim_host *h) {
+    if (h->timers_armed == 0) return;
+    sim_queue_filter(&h->world->q, drop_host_timer, h);
+    h->timers_armed = 0;
+}
+
+static void cancel_halt(sim_host *h) {
+    if (h->halt == NULL) return;
+    sim_disarm(h->world, &h->halt->t);
+    free(h->halt);
+    h->halt = NULL;
+}
+
+static void app_halt(sim_host *h) {
+    h->app_running = 0;
+    h->app_stopping = 0;
+    if (h->app_ops && h->app_ops->halt) h->app_ops->halt(h->app, h, &h->env);
+}
+
+void sim_host_start(sim_host *h) {
+    sim_world *w = h->world;
+    if (h->state == SIM_HOST_DOWN) {
+        h->state = SIM_HOST_UP;
+        /* The host's links are idle again after a reboot. */
+        h->up_free_ns = h->down_free_ns = w->now_ns;
+    }
+    w->stats.host_starts++;
+    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_START, h->index, 0);
+    if (h->app_ops == NULL || h->app_running) return;
+    h->app_running = 1;
+    if (h->app_ops->start) h->app_ops->start(h->app, h, &h->env);
+}
+
+void sim_host_crash(sim_host *h) {
+    sim_world *w = h->world;
+    if (h->state == SIM_HOST_DOWN) return;
+    w->stats.host_crashes++;
+    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_CRASH, h->index, 0);
+    h->state = SIM_HOST_DOWN;
+    cancel_halt(h);
+    drop_host_timers(h);
+    sim_streams_host_crash(h);
+    sim_dgrams_host_drop(h);
+    sim_disk_crash(h);
+    if (h->app_running) app_halt(h);
+}
+
+static void halt_fire(void *arg) {
+    struct sim_halt *hl = arg;
+    sim_host *h = hl->host;
+    free(h->halt);
+    h->halt = NULL;
+    sim_trace(h->world, SIM_TRACE_APP, 2, h->index, 0);
+    drop_host_timers(h);
+    sim_streams_host_halt(h);
+    sim_dgrams_host_drop(h);
+    if (h->app_running) app_halt(h);
+}
+
+void sim_host_stop(sim_host *h, int64_t grace_ns) {
+    TP_ASSERT(grace_ns >= 0);
+    sim_world *w = h->world;
+    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_STOP, h->index, (uint64_t)grace_ns);
+    if (h->state == SIM_HOST_DOWN || !h->app_running || h->app_stopping) return;
+    h->app_stopping = 1;
+    if (h->app_ops->stop) h->app_ops->stop(h->app, h, &h->env);
+    if (!h->app_running) return; /* the stop hook crashed it (scenario code) */
+    h->halt = calloc(1, sizeof *h->halt);
+    TP_ASSERT(h->halt != NULL);
+    h->halt->host = h;
+    tp_timer_init(&h->halt->t, halt_fire, h->halt);
+    sim_arm(w, &h->halt->t, w->now_ns + grace_ns);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Scheduled faults                                                                     */
+
+static void sched_apply(sim_world *w, const sim_fault *f, const sim_sched *s) {
+    switch (f->kind) {
+    case SIM_FAULT_PARTITION: {
+        sim_cut *p = &w->partitions[f->partition_id - 1];
+        p->active = true;
+        sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_PARTITION, p->id, f->host_count);
+        break;
+    }
+    case SIM_FAULT_HEAL: sim_heal(w, f->partition_id); break;
+    case SIM_FAULT_HEAL_ALL: sim_heal_all(w); break;
+    case SIM_FAULT_LATENCY: {
+        sim_latency l = {f->value_ns, f->jitter_ns};
+        sim_set_latency(w, f->region_a, f->region_b, l);
+        break;
+    }
+    case SIM_FAULT_REGION_LOSS: sim_set_region_loss(w, f->region_a, f->region_b, f->loss_ppm); break;
+    default:
+        for (size_t i = 0; i < f->host_count; i++) {
+            sim_host *h = sim_host_at(w, s->hosts[i]);
+            switch (f->kind) {
+            case SIM_FAULT_CRASH: sim_host_crash(h); break;
+            case SIM_FAULT_STOP: sim_host_stop(h, f->value_ns); break;
+            case SIM_FAULT_START: sim_host_start(h); break;
+            case SIM_FAULT_BANDWIDTH:
+                sim_host_set_bandwidth(h, f->up_bytes_per_s, f->down_bytes_per_s);
+                break;
+            case SIM_FAULT_HOST_LOSS: sim_host_set_loss(h, f->loss_ppm); break;
+            case SIM_FAULT_CLOCK_STEP: sim_host_clock_step(h, f->value_ns); break;
+            case SIM_FAULT_CLOCK_DRIFT: sim_host_clock_drift(h, f->drift_ppm); break;
+            case SIM_FAULT_DISK_WIPE: sim_host_disk_wipe(h); break;
+            default: TP_UNREACHABLE();
+            }
+        }
+    }
+}
+
+static void sched_fire(void *arg) {
+    sim_sched *s = arg;
+    sim_world *w = s->world;
+    sched_apply(w, &s->f, s);
+    sched_free(w, s);
+}
+
+static uint32_t *copy_hosts(const uint32_t *a, size_t n) {
+    if (a == NULL || n == 0) return NULL;
+    uint32_t *c = malloc(n * sizeof *c);
+    if (c) memcpy(c, a, n * sizeof *c);
+    return c;
+}
+
+tp_err sim_fault_at(sim_world *w, int64_t at_ns, const sim_fault *f, uint32_t *partition_id) {
+    if (at_ns < w->now_ns || (unsigned)f->kind >= SIM_FAULT_KIND_COUNT) return TP_ERR_INVAL;
+    for (size_t i = 0; i < f->host_count; i++)
+        if (f->hosts == NULL || f->hosts[i] >= w->host_count) return TP_ERR_INVAL;
+    for (size_t i = 0; i < f->host_b_count; i++)
+        if (f->hosts_b == NULL || f->hosts_b[i] >= w->host_count) return TP_ERR_INVAL;
+    if ((f->kind == SIM_FAULT_LATENCY || f->kind == SIM_FAULT_REGION_LOSS) &&
+        (f->region_a >= w->cfg.region_count || f->region_b >= w->cfg.region_count))
+        return TP_ERR_INVAL;
+    if (f->kind == SIM_FAULT_LATENCY && (f->value_ns < 0 || f->jitter_ns < 0)) return TP_ERR_INVAL;
+    if (f->kind == SIM_FAULT_STOP && f->value_ns < 0) return TP_ERR_INVAL;
+    if (f->kind == SIM_FAULT_PARTITION && f->host_count == 0) return TP_ERR_INVAL;
+    sim_sched *s = calloc(1, sizeof *s);
+    if (s == NULL) return TP_ERR_NOMEM;
+    s->world = w;
+    s->f = *f;
+    s->hosts = copy_hosts(f->hosts, f->host_count);
+    s->hosts_b = copy_hosts(f->hosts_b, f->host_b_count);
+    if ((f->host_count && !s->hosts) || (f->host_b_count && !s->hosts_b)) {
+        free(s->hosts);
+        free(s->hosts_b);
+        free(s);
+        return TP_ERR_NOMEM;
+    }
+    s->f.hosts = s->hosts;
+    s->f.hosts_b = s->hosts_b;
+    if (f->kind == SIM_FAULT_PARTITION) {
+        uint32_t id;
+        tp_err err = partition_make(w, f->hosts, f->host_count, f->hosts_b, f->host_b_count,
+                                    false, &id);
+        if (err != TP_OK) {
+            free(s->hosts);
+            free(s->hosts_b);
+            free(s);
+            return err;
+        }
+        s->f.partition_id = id;
+        if (partition_id) *partition_id = id;
+    }
+    s->next = w->scheds;
+    if (w->scheds) w->scheds->prev = s;
+    w->scheds = s;
+    tp_timer_init(&s->t, sched_fire, s);
+    sim_arm(w, &s->t, at_ns);
+    return TP_OK;
+}
