@@ -1159,7 +1159,8 @@ void rn_loop_destroy(rn_loop *loop) {
     while (loop->dgrams.next != &loop->dgrams)
         rn_dgram_close(loop, (tp_dgram *)loop->dgrams.next);
     free_garbage(loop);
-    for (size_t i = 0; i < loop->heap_len; i++) loop->heap[i]->backend_index = TP_TIMER_NOT_ARMED;
+    /* Armed timers are forgotten without touching them: their owners may already be
+     * gone (a crash-dropped host). */
     free(loop->heap);
     if (loop->sigio.fd >= 0) {
         io_close_fd(loop, &loop->sigio);

@@ -65,7 +65,8 @@ void rn_config_default(rn_config *cfg);
 TP_MUST_USE tp_err rn_loop_create(const rn_config *cfg, rn_loop **out);
 
 /* Frees the loop. Handles still open are closed without callbacks (their owners must
- * not use them again); armed timers are forgotten. */
+ * not use them again); armed timers are forgotten (their structs are not touched, so
+ * they may already have been freed; they still read as armed). */
 void rn_loop_destroy(rn_loop *loop);
 
 /* The env of this loop; valid until rn_loop_destroy. */
