@@ -167,10 +167,14 @@ void sim_streams_flush_graveyard(sim_world *w) {
 }
 
 /* An endpoint without a user (detached) lives only while it still has segments to
- * deliver (its FIN, its RST, data an orphan still owes the peer). */
+ * deliver (its FIN, its RST, data an orphan still owes the peer) and, after its FIN
+ * was acknowledged, until the peer's FIN arrives (FIN_WAIT_2; at most
+ * SIM_FIN_WAIT_NS), so that the peer's own close completes normally. */
+#define SIM_FIN_WAIT_NS (60 * 1000000000LL)
+
 static void maybe_destroy(tp_stream *s) {
     if (!s->dead && s->user == SIM_USER_DETACHED && s->seg_count == 0 &&
-        (s->tcp == SIM_TCP_DEAD || s->fin_acked))
+        (s->tcp == SIM_TCP_DEAD || (s->fin_acked && s->eof_received)))
         destroy(s);
 }
 
@@ -404,6 +408,7 @@ static void deliver(tp_stream *s, sim_seg seg) {
         }
     }
     if (discarded) pump(s); /* the window did not fill: more may go */
+    if (r->user == SIM_USER_DETACHED) maybe_destroy(r); /* its last wait was our FIN */
 }
 
 static void tx_fire(void *arg) {
@@ -576,6 +581,11 @@ static void watch_fire(void *arg) {
         return;
     }
     if (s->tcp != SIM_TCP_ESTABLISHED) return;
+    bool lingering = s->user == SIM_USER_DETACHED && s->fin_acked;
+    if (lingering && now - s->progress_ns >= SIM_FIN_WAIT_NS) {
+        destroy(s); /* the peer never closed its side */
+        return;
+    }
     bool pending = s->snd.len > 0 || (s->fin_queued && !s->fin_acked);
     if (pending && c->user_timeout_ns > 0 && now - s->progress_ns >= c->user_timeout_ns) {
         w->stats.streams_timed_out++;
@@ -610,6 +620,7 @@ static void watch_fire(void *arg) {
                                                                     : s->last_heard_ns + c->keepalive_idle_ns;
         if (ka < next) next = ka;
     }
+    if (lingering && s->progress_ns + SIM_FIN_WAIT_NS < next) next = s->progress_ns + SIM_FIN_WAIT_NS;
     if (next != INT64_MAX) sim_arm(w, &s->t_watch, next <= now ? now + 1 : next);
 }
 
