@@ -10,6 +10,7 @@
 static const tp_cmd commands[] = {
     
     {"demo", "run the demo flooding protocol on real sockets (demo node)", cmd_demo},
+    {"identity", "generate, show or check a node identity (identity.json)", cmd_identity},
     {"version", "print the version of tidepool and of its libraries", cmd_version},
 };
 
