@@ -358,10 +358,13 @@ static void deliver(tp_stream *s, sim_seg seg) {
         if (r != NULL && r->tcp != SIM_TCP_DEAD &&
             (r->user == SIM_USER_ACTIVE || r->user == SIM_USER_UNADOPTED)) {
             ring_move(w, &s->snd, &r->rcv, w->cfg.receive_buffer_bytes, seg.len);
-            /* Merging: now and then the data waits a little, so that following
-             * segments join it in one on_data. */
+            /* Merging: when the next segment of this stream is due within 200 us,
+             * the reader is sometimes woken just after it instead, so both arrive in
+             * one on_data. The last segment of a burst is never delayed. */
             int64_t at = w->now_ns;
-            if (sim_rng_below(w, 4) == 0) at += (int64_t)sim_rng_below(w, 200000);
+            if (s->seg_count > 0 && seg_head(s)->time_ns - at <= 200000 &&
+                sim_rng_below(w, 2) == 0)
+                at = seg_head(s)->time_ns + 1;
             notify(r, SIM_N_DATA, at);
         } else {
             ring_drop(w, &s->snd, seg.len); /* the reader closed: discarded */

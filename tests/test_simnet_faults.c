@@ -1,0 +1,475 @@
+/* tests/test_simnet_faults.c — simnet faults: partitions (stall, heal, user timeout,
+ * keepalive), crashes seen by peers as timeouts or resets, the application hooks
+ * (start/stop/halt, clean stop with graceful closes, restart with the disk), scheduled
+ * faults, and lossy or slow links. Every test prints its seed. */
+#include "tests/test_simnet_util.h"
+
+static void test_partition_stalls_then_heals(void **state) {
+    (void)state;
+    sim_world *w = make_world(101, 2, 20 * MS, 3 * MS, NULL);
+    server sv = {0};
+    server_listen(&sv, sim_world_host(w, 1), 9732, 20);
+    probe c = {0};
+    probe_connect(&c, sim_world_host(w, 0), sim_world_host(w, 1), 9732);
+    sim_run_until(w, SEC);
+    assert_int_equal(c.connects, 1);
+    uint32_t a = 0, b = 1, id;
+    assert_int_equal(sim_partition(w, &a, 1, &b, 1, &id), TP_OK);
+    assert_false(sim_reachable(w, 0, 1));
+    assert_false(sim_reachable(w, 1, 0));
+    const size_t N = 300000;
+    uint8_t *data = pattern(N, 11);
+    c.tx = data;
+    c.tx_len = N;
+    probe_pump(&c);
+    sim_run_until(w, 11 * SEC);
+    probe *r = &sv.pool[0];
+    assert_int_equal(r->rx_len, 0); /* stalled */
+    assert_int_equal(c.closes, 0);  /* 10 s < user timeout */
+    sim_heal(w, id);
+    assert_true(sim_reachable(w, 0, 1));
+    sim_run_until(w, 40 * SEC);
+    assert_int_equal(r->rx_len, N); /* everything, in order, intact */
+    assert_memory_equal(r->rx, data, N);
+    assert_true(r->first_data_ns >= 11 * SEC);
+    assert_int_equal(c.closes, 0);
+    assert_int_equal(r->closes, 0);
+    sim_stats st;
+    sim_world_stats(w, &st);
+    assert_true(st.segments_retransmitted > 0);
+    free(data);
+    probe_free(&c);
+    server_free(&sv);
+    sim_world_destroy(w);
+}
+
+static void test_partition_past_user_timeout(void **state) {
+    (void)state;
+    sim_world *w = make_world(102, 3, 20 * MS, 0, NULL);
+    server sv = {0};
+    server_listen(&sv, sim_world_host(w, 1), 9732, 20);
+    probe c = {0};
+    probe_connect(&c, sim_world_host(w, 0), sim_world_host(w, 1), 9732);
+    sim_run_until(w, SEC);
+    /* host 0 is cut from everyone else (b = NULL) */
+    uint32_t a = 0, id;
+    assert_int_equal(sim_partition(w, &a, 1, NULL, 0, &id), TP_OK);
+    assert_false(sim_reachable(w, 2, 0));
+    assert_true(sim_reachable(w, 1, 2));
+    uint8_t msg[5000];
+    memset(msg, 3, sizeof msg);
+    c.tx = msg;
+    c.tx_len = sizeof msg;
+    probe_pump(&c);
+    int64_t sent_at = sim_world_now_ns(w);
+    sim_run_until(w, 200 * SEC);
+    /* the side with unacknowledged data: TCP user timeout (45 s) */
+    assert_int_equal(c.closes, 1);
+    assert_int_equal(c.reason, TP_ERR_TIMEOUT);
+    assert_true(c.close_ns >= sent_at + 45 * SEC);
+    assert_true(c.close_ns <= sent_at + 50 * SEC);
+    /* the idle side: keepalive probes unanswered for the user timeout */
+    probe *r = &sv.pool[0];
+    assert_int_equal(r->closes, 1);
+    assert_int_equal(r->reason, TP_ERR_TIMEOUT);
+    /* it last heard from the client at the handshake's ACK (the accept) */
+    assert_true(r->close_ns >= sv.accept_ns + 45 * SEC);
+    assert_true(r->close_ns <= sv.accept_ns + 45 * SEC + 5 * SEC);
+    assert_int_equal(r->rx_len, 0);
+    sim_stats st;
+    sim_world_stats(w, &st);
+    assert_int_equal(st.streams_timed_out, 2);
+    probe_free(&c);
+    server_free(&sv);
+    sim_world_destroy(w);
+}
+
+static void test_idle_connection_survives_with_keepalive(void **state) {
+    (void)state;
+    /* No partition: an idle connection is kept alive indefinitely by keepalive. */
+    sim_world *w = make_world(103, 2, 20 * MS, 0, NULL);
+    server sv = {0};
+    server_listen(&sv, sim_world_host(w, 1), 9732, 20);
+    probe c = {0};
+    probe_connect(&c, sim_world_host(w, 0), sim_world_host(w, 1), 9732);
+    sim_run_until(w, 600 * SEC);
+    assert_int_equal(c.connects, 1);
+    assert_int_equal(c.closes, 0);
+    assert_int_equal(sv.pool[0].closes, 0);
+    probe_free(&c);
+    server_free(&sv);
+    sim_world_destroy(w);
+}
+
+static void test_crash_seen_as_timeout_by_waiting_peer(void **state) {
+    (void)state;
+    sim_world *w = make_world(104, 2, 20 * MS, 0, NULL);
+    server sv = {0};
+    server_listen(&sv, sim_world_host(w, 1), 9732, 20);
+    probe c = {0};
+    probe_connect(&c, sim_world_host(w, 0), sim_world_host(w, 1), 9732);
+    sim_run_until(w, SEC);
+    int64_t last_heard = c.connect_ns; /* the SYN-ACK: nothing since */
+    sim_host_crash(sim_world_host(w, 1));
+    assert_false(sim_reachable(w, 0, 1));
+    sim_run_until(w, 30 * SEC);
+    assert_int_equal(c.closes, 0); /* no FIN, no RST: nothing yet */
+    sim_run_until(w, 120 * SEC);
+    assert_int_equal(c.closes, 1);
+    assert_int_equal(c.reason, TP_ERR_TIMEOUT);
+    /* keepalive probes from 10 s, every 5 s; dead once unanswered for 45 s */
+    assert_true(c.close_ns >= last_heard + 45 * SEC);
+    assert_true(c.close_ns <= last_heard + 45 * SEC + 5 * SEC);
+    /* the crashed side got no callback at all */
+    assert_int_equal(sv.pool[0].closes, 0);
+    assert_string_equal(sv.pool[0].log, "");
+    probe_free(&c);
+    server_free(&sv);
+    sim_world_destroy(w);
+}
+
+static void test_crash_seen_as_reset_after_restart(void **state) {
+    (void)state;
+    sim_world *w = make_world(105, 2, 20 * MS, 0, NULL);
+    server sv = {0};
+    server_listen(&sv, sim_world_host(w, 1), 9732, 20);
+    probe c = {0};
+    probe_connect(&c, sim_world_host(w, 0), sim_world_host(w, 1), 9732);
+    sim_run_until(w, SEC);
+    sim_host_crash(sim_world_host(w, 1));
+    sim_run_until(w, 3 * SEC);
+    sim_host_start(sim_world_host(w, 1)); /* back, without the connection */
+    assert_int_equal(sim_host_get_state(sim_world_host(w, 1)), SIM_HOST_UP);
+    uint8_t msg[100] = {1};
+    c.tx = msg;
+    c.tx_len = sizeof msg;
+    probe_pump(&c);
+    int64_t sent = sim_world_now_ns(w);
+    sim_run_until(w, 10 * SEC);
+    assert_int_equal(c.closes, 1);
+    assert_int_equal(c.reason, TP_ERR_CONN_RESET);
+    assert_int_equal(c.close_ns, sent + 40 * MS); /* data there, RST back */
+    /* its listener vanished in the crash: a new connect is refused */
+    probe d = {0};
+    probe_connect(&d, sim_world_host(w, 0), sim_world_host(w, 1), 9732);
+    sim_run_until(w, 11 * SEC);
+    assert_int_equal(d.reason, TP_ERR_CONN_REFUSED);
+    probe_free(&c);
+    probe_free(&d);
+    server_free(&sv);
+    sim_world_destroy(w);
+}
+
+static void test_connect_to_down_or_cut_host(void **state) {
+    (void)state;
+    sim_world_config cfg;
+    sim_world_config_default(&cfg);
+    cfg.default_latency.base_ns = 20 * MS;
+    cfg.default_latency.jitter_ns = 0;
+    cfg.syn_timeout_ns = 20 * SEC;
+    sim_world *w = make_world(106, 3, 0, 0, &cfg);
+    server sv = {0};
+    server_listen(&sv, sim_world_host(w, 1), 9732, 20);
+    sim_host_crash(sim_world_host(w, 2));
+    probe down = {0};
+    probe_connect(&down, sim_world_host(w, 0), sim_world_host(w, 2), 9732);
+    /* cut, then healed before the SYN timeout: a SYN retry gets through */
+    uint32_t a = 0, b = 1, id;
+    assert_int_equal(sim_partition(w, &a, 1, &b, 1, &id), TP_OK);
+    probe cut = {0};
+    probe_connect(&cut, sim_world_host(w, 0), sim_world_host(w, 1), 9732);
+    sim_run_until(w, 5 * SEC);
+    assert_int_equal(cut.connects, 0);
+    sim_heal(w, id);
+    sim_run_until(w, 60 * SEC);
+    assert_int_equal(down.connects, 0);
+    assert_int_equal(down.closes, 1);
+    assert_int_equal(down.reason, TP_ERR_TIMEOUT);
+    assert_int_equal(down.close_ns, 20 * SEC);
+    assert_int_equal(cut.connects, 1);
+    assert_true(cut.connect_ns > 5 * SEC && cut.connect_ns < 20 * SEC);
+    assert_int_equal(cut.closes, 0);
+    probe_free(&down);
+    probe_free(&cut);
+    server_free(&sv);
+    sim_world_destroy(w);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Applications                                                                         */
+
+typedef struct app {
+    int starts, stops, halts;
+    const tp_env *env;
+    tp_listener *l;
+    tp_dgram *d;
+    tp_timer t;
+    int timer_fired;
+    void *mem;
+    server sv; /* accepted streams */
+    bool close_in_stop;
+} app;
+
+static void app_timer(void *arg) {
+    app *a = arg;
+    a->timer_fired++;
+}
+
+static void app_dgram(void *arg, tp_dgram *d, const tp_point *from, const uint8_t *data, size_t len) {
+    (void)arg, (void)d, (void)from, (void)data, (void)len;
+}
+
+static void app_start(void *arg, sim_host *h, const tp_env *env) {
+    app *a = arg;
+    a->starts++;
+    a->env = env;
+    assert_ptr_equal(env, sim_host_env(h));
+    memset(&a->sv, 0, sizeof a->sv);
+    server_listen(&a->sv, h, 9732, 20);
+    tp_point p = {{{0}}, 10732};
+    assert_int_equal(tp_env_dgram_open(env, &p, app_dgram, a, &a->d), TP_OK);
+    tp_timer_init(&a->t, app_timer, a);
+    tp_env_timer_start_in(env, &a->t, 100 * SEC);
+    a->mem = tp_env_alloc(env, 4096);
+    assert_non_null(a->mem);
+    /* the disk survives restarts: count boots in a file */
+    uint8_t buf[8] = {0};
+    size_t len = 0;
+    tp_err e = tp_env_file_read(env, "boots", buf, sizeof buf, &len);
+    assert_true(e == TP_OK || e == TP_ERR_NOT_FOUND);
+    buf[0]++;
+    assert_int_equal(tp_env_file_write(env, "boots", buf, 1), TP_OK);
+}
+
+static void app_stop(void *arg, sim_host *h, const tp_env *env) {
+    (void)h;
+    app *a = arg;
+    a->stops++;
+    tp_env_listener_close(env, a->sv.l);
+    tp_env_timer_stop(env, &a->t);
+    if (a->close_in_stop) {
+        for (int i = 0; i < 16; i++)
+            if (a->sv.pool[i].s) tp_env_stream_close(env, a->sv.pool[i].s);
+    }
+}
+
+static void app_halt(void *arg, sim_host *h, const tp_env *env) {
+    (void)h;
+    app *a = arg;
+    a->halts++;
+    tp_env_free(env, a->mem, 4096);
+    a->mem = NULL;
+    server_free(&a->sv);
+}
+
+static const sim_app_ops app_ops = {app_start, app_stop, app_halt};
+
+static void test_app_crash_and_restart(void **state) {
+    (void)state;
+    sim_world *w = make_world(107, 2, 10 * MS, 0, NULL);
+    sim_host *h = sim_world_host(w, 1);
+    app a = {0};
+    sim_host_set_app(h, &app_ops, &a);
+    sim_host_start(h);
+    assert_int_equal(a.starts, 1);
+    assert_true(sim_host_app_running(h));
+    assert_int_equal(sim_host_memory_bytes(h), 4096);
+    sim_run_until(w, 50 * SEC);
+    sim_fault crash = {.kind = SIM_FAULT_CRASH, .hosts = (uint32_t[]){1}, .host_count = 1};
+    sim_fault start = {.kind = SIM_FAULT_START, .hosts = (uint32_t[]){1}, .host_count = 1};
+    assert_int_equal(sim_fault_at(w, 60 * SEC, &crash, NULL), TP_OK);
+    assert_int_equal(sim_fault_at(w, 70 * SEC, &start, NULL), TP_OK);
+    assert_int_equal(sim_fault_at(w, 10 * SEC, &start, NULL), TP_ERR_INVAL); /* past */
+    sim_run_until(w, 65 * SEC);
+    assert_int_equal(a.halts, 1);
+    assert_int_equal(a.stops, 0);
+    assert_false(sim_host_app_running(h));
+    assert_int_equal(sim_host_get_state(h), SIM_HOST_DOWN);
+    assert_int_equal(sim_host_memory_bytes(h), 0); /* the app freed everything */
+    sim_run_until(w, 120 * SEC);
+    /* the timer armed before the crash (due at 100 s) vanished; the new one is due at
+     * 170 s */
+    assert_int_equal(a.timer_fired, 0);
+    assert_int_equal(a.starts, 2);
+    uint8_t buf[8];
+    size_t len;
+    assert_int_equal(tp_env_file_read(sim_host_env(h), "boots", buf, sizeof buf, &len), TP_OK);
+    assert_int_equal(buf[0], 2);
+    sim_run_until(w, 171 * SEC);
+    assert_int_equal(a.timer_fired, 1);
+    sim_stats st;
+    sim_world_stats(w, &st);
+    assert_int_equal(st.host_crashes, 1);
+    sim_host_crash(h);
+    sim_world_destroy(w);
+}
+
+static void test_clean_stop_closes_gracefully(void **state) {
+    (void)state;
+    sim_world *w = make_world(108, 2, 10 * MS, 0, NULL);
+    sim_host *h = sim_world_host(w, 1);
+    app a = {0};
+    sim_host_set_app(h, &app_ops, &a);
+    sim_host_start(h);
+    /* a client sends data; the app does not close its streams in stop: simnet closes
+     * them gracefully at the end of the grace period */
+    probe c = {0};
+    probe_connect(&c, sim_world_host(w, 0), h, 9732);
+    sim_run_until(w, SEC);
+    assert_int_equal(a.sv.accepted, 1);
+    uint8_t *data = pattern(20000, 7);
+    a.sv.pool[0].tx = data;
+    a.sv.pool[0].tx_len = 20000;
+    probe_pump(&a.sv.pool[0]);
+    sim_host_stop(h, 2 * SEC);
+    assert_int_equal(a.stops, 1);
+    assert_true(sim_host_app_running(h)); /* still running during the grace period */
+    sim_run_until(w, 10 * SEC);
+    assert_int_equal(a.halts, 1);
+    assert_false(sim_host_app_running(h));
+    assert_int_equal(sim_host_get_state(h), SIM_HOST_UP);
+    assert_int_equal(c.rx_len, 20000); /* the data, then EOF: not a reset */
+    assert_memory_equal(c.rx, data, 20000);
+    assert_int_equal(c.eofs, 1);
+    assert_int_equal(c.closes, 0);
+    /* the stopped machine refuses connections */
+    probe d = {0};
+    probe_connect(&d, sim_world_host(w, 0), h, 9732);
+    sim_run_until(w, 11 * SEC);
+    assert_int_equal(d.reason, TP_ERR_CONN_REFUSED);
+    /* closing our side completes normally (the orphan answers our FIN) */
+    tp_env_stream_close(c.env, c.s);
+    sim_run_until(w, 12 * SEC);
+    assert_int_equal(c.closes, 1);
+    assert_int_equal(c.reason, TP_OK);
+    /* restart: the app runs again */
+    sim_host_start(h);
+    assert_int_equal(a.starts, 2);
+    probe e = {0};
+    probe_connect(&e, sim_world_host(w, 0), h, 9732);
+    sim_run_until(w, 13 * SEC);
+    assert_int_equal(e.connects, 1);
+    free(data);
+    probe_free(&c);
+    probe_free(&d);
+    probe_free(&e);
+    sim_host_crash(h);
+    sim_world_destroy(w);
+}
+
+static void test_clean_stop_app_closes_in_stop(void **state) {
+    (void)state;
+    sim_world *w = make_world(109, 2, 10 * MS, 0, NULL);
+    sim_host *h = sim_world_host(w, 1);
+    app a = {0};
+    a.close_in_stop = true;
+    sim_host_set_app(h, &app_ops, &a);
+    sim_host_start(h);
+    probe c = {0};
+    c.close_on_eof = true;
+    probe_connect(&c, sim_world_host(w, 0), h, 9732);
+    sim_run_until(w, SEC);
+    sim_host_stop(h, 5 * SEC);
+    sim_run_until(w, 2 * SEC);
+    /* the app's close completed with on_close(OK) before the halt */
+    assert_int_equal(a.sv.pool[0].closes, 1);
+    assert_int_equal(a.sv.pool[0].reason, TP_OK);
+    assert_int_equal(c.eofs, 1);
+    assert_int_equal(c.closes, 1);
+    assert_int_equal(c.reason, TP_OK);
+    assert_int_equal(a.halts, 0);
+    sim_run_until(w, 7 * SEC);
+    assert_int_equal(a.halts, 1);
+    probe_free(&c);
+    sim_world_destroy(w);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Scheduled faults and links                                                           */
+
+static void test_scheduled_partition_and_heal(void **state) {
+    (void)state;
+    sim_world *w = make_world(110, 4, 10 * MS, 0, NULL);
+    uint32_t left[] = {0, 1}, right[] = {2, 3};
+    sim_fault p = {.kind = SIM_FAULT_PARTITION, .hosts = left, .host_count = 2,
+                   .hosts_b = right, .host_b_count = 2};
+    uint32_t id = 0;
+    assert_int_equal(sim_fault_at(w, 10 * SEC, &p, &id), TP_OK);
+    assert_true(id != 0);
+    left[0] = 3; /* copied at scheduling time */
+    sim_fault heal = {.kind = SIM_FAULT_HEAL, .partition_id = id};
+    assert_int_equal(sim_fault_at(w, 20 * SEC, &heal, NULL), TP_OK);
+    sim_fault bad = {.kind = SIM_FAULT_CRASH, .hosts = (uint32_t[]){9}, .host_count = 1};
+    assert_int_equal(sim_fault_at(w, 20 * SEC, &bad, NULL), TP_ERR_INVAL);
+    assert_true(sim_reachable(w, 0, 2));
+    sim_run_until(w, 15 * SEC);
+    assert_false(sim_reachable(w, 0, 2));
+    assert_false(sim_reachable(w, 3, 1));
+    assert_true(sim_reachable(w, 0, 1));
+    assert_true(sim_reachable(w, 2, 3));
+    sim_run_until(w, 25 * SEC);
+    assert_true(sim_reachable(w, 0, 2));
+    /* latency and loss changes as timed operations */
+    sim_fault lat = {.kind = SIM_FAULT_LATENCY, .region_a = 0, .region_b = 0, .value_ns = 200 * MS};
+    assert_int_equal(sim_fault_at(w, 30 * SEC, &lat, NULL), TP_OK);
+    sim_run_until(w, 31 * SEC);
+    probe c = {0};
+    probe_connect(&c, sim_world_host(w, 0), sim_world_host(w, 1), 9);
+    sim_run_until(w, 40 * SEC);
+    assert_int_equal(c.reason, TP_ERR_CONN_REFUSED);
+    assert_int_equal(c.close_ns, 31 * SEC + 400 * MS);
+    probe_free(&c);
+    sim_world_destroy(w);
+}
+
+static void test_lossy_link_delays_but_keeps_order(void **state) {
+    (void)state;
+    sim_world_config cfg;
+    sim_world_config_default(&cfg);
+    cfg.region_count = 2;
+    sim_world *w = make_world(111, 0, 0, 0, &cfg);
+    uint32_t first;
+    assert_int_equal(sim_hosts_add_in_region(w, 0, 1, NULL, &first), TP_OK);
+    assert_int_equal(sim_hosts_add_in_region(w, 1, 1, NULL, &first), TP_OK);
+    sim_set_latency(w, 0, 1, (sim_latency){30 * MS, 10 * MS});
+    sim_set_latency(w, 1, 0, (sim_latency){30 * MS, 10 * MS});
+    sim_set_region_loss(w, 0, 1, 100000); /* 10 % */
+    server sv = {0};
+    server_listen(&sv, sim_world_host(w, 1), 9732, 20);
+    const size_t N = 400000;
+    uint8_t *data = pattern(N, 13);
+    probe c = {0};
+    c.tx = data;
+    c.tx_len = N;
+    probe_connect(&c, sim_world_host(w, 0), sim_world_host(w, 1), 9732);
+    sim_run_until(w, 60 * SEC);
+    probe *r = &sv.pool[0];
+    assert_int_equal(r->rx_len, N);
+    assert_memory_equal(r->rx, data, N);
+    sim_stats st;
+    sim_world_stats(w, &st);
+    printf("# 10%% loss: %llu of %llu segments retransmitted\n",
+           (unsigned long long)st.segments_retransmitted, (unsigned long long)st.segments_delivered);
+    assert_true(st.segments_retransmitted > 0);
+    probe_free(&c);
+    server_free(&sv);
+    free(data);
+    sim_world_destroy(w);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_partition_stalls_then_heals),
+        cmocka_unit_test(test_partition_past_user_timeout),
+        cmocka_unit_test(test_idle_connection_survives_with_keepalive),
+        cmocka_unit_test(test_crash_seen_as_timeout_by_waiting_peer),
+        cmocka_unit_test(test_crash_seen_as_reset_after_restart),
+        cmocka_unit_test(test_connect_to_down_or_cut_host),
+        cmocka_unit_test(test_app_crash_and_restart),
+        cmocka_unit_test(test_clean_stop_closes_gracefully),
+        cmocka_unit_test(test_clean_stop_app_closes_in_stop),
+        cmocka_unit_test(test_scheduled_partition_and_heal),
+        cmocka_unit_test(test_lossy_link_delays_but_keeps_order),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
