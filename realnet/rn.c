@@ -70,6 +70,7 @@ struct tp_stream {
     void *arg;
     uint8_t state;
     bool close_called;  /* tp_env_stream_close or _reset was called */
+    bool reset_called;
     bool read_paused;
     bool eof_seen;
     bool shut_requested;
@@ -412,8 +413,10 @@ static void process_pending(rn_loop *loop) {
 static void stream_complete_close(tp_stream *s) {
     if (s->io.fd >= 0) {
         (void)shutdown(s->io.fd, SHUT_WR);
+        /* Not loop->rbuf: this may run inside on_data, whose bytes live there. */
+        uint8_t sink[4096];
         for (int i = 0; i < 16; i++) {
-            ssize_t n = recv(s->io.fd, s->loop->rbuf, sizeof s->loop->rbuf, MSG_DONTWAIT);
+            ssize_t n = recv(s->io.fd, sink, sizeof sink, MSG_DONTWAIT);
             if (n <= 0) break;
         }
     }
@@ -494,8 +497,8 @@ static void stream_read(tp_stream *s) {
             if (s->cbs->on_eof) {
                 s->cbs->on_eof(s->arg, s);
             } else {
-                /* NULL on_eof: EOF is a close request (env.h). */
-                s->close_called = true;
+                /* NULL on_eof: EOF is a close request (env.h). Core may still call
+                 * close or reset later: both are accepted in ST_CLOSING. */
                 s->state = ST_CLOSING;
                 s->want_writable = false;
                 stream_flush(s);
@@ -521,6 +524,10 @@ static void stream_dispatch(tp_stream *s, uint32_t ev) {
         }
         s->state = ST_OPEN;
         fd_local_point(s->io.fd, &s->local);
+        if (s->shut_requested) { /* shutdown_write while connecting; nothing buffered */
+            (void)shutdown(s->io.fd, SHUT_WR);
+            s->shut_done = true;
+        }
         stream_update(s);
         s->cbs->on_connect(s->arg, s);
         return;
@@ -670,6 +677,8 @@ static void rn_stream_close(void *ctx, tp_stream *s) {
     case ST_CONNECTING:
         stream_finish(s, TP_ERR_CANCELLED);
         return;
+    case ST_CLOSING:
+        return; /* already flushing (an EOF with no on_eof started it) */
     case ST_OPEN:
         s->state = ST_CLOSING;
         if (s->sbuf_len == 0)
@@ -682,12 +691,16 @@ static void rn_stream_close(void *ctx, tp_stream *s) {
     }
 }
 
+/* Allowed after a graceful close that is still flushing (core gives up waiting): the
+ * close becomes an abort. */
 static void rn_stream_reset(void *ctx, tp_stream *s) {
     (void)ctx;
-    TP_ASSERT(!s->close_called);
+    TP_ASSERT(!s->reset_called);
+    s->reset_called = true;
+    bool was_closed = s->close_called;
     s->close_called = true;
     if (s->state == ST_DEAD) {
-        s->reason = TP_ERR_CANCELLED;
+        if (!was_closed) s->reason = TP_ERR_CANCELLED; /* on_close not delivered yet */
         return;
     }
     if (s->io.fd >= 0) {

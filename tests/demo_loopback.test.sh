@@ -24,6 +24,10 @@ ports_in_use() { # prints the hex local ports of every TCP socket
     cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk 'NR>1 {split($2,a,":"); print a[2]}'
 }
 
+listening_ports() { # hex local ports of listening TCP sockets (state 0A)
+    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk 'NR>1 && $4 == "0A" {split($2,a,":"); print a[2]}'
+}
+
 pick_base() {
     local used base p ok
     used=$(ports_in_use | sort -u)
@@ -97,9 +101,14 @@ done
 if [ "$fail" != 0 ]; then tail -n 5 "$work"/node*.err; exit 1; fi
 
 # A node without --duration-s stops on SIGTERM and still prints its summary.
-timeout 30 "$TIDEPOOL" demo node --listen "127.0.0.1:$base" >"$work/sig.json" 2>"$work/sig.err" &
+# (--duration-s 30 is only a safety net; the signal is sent as soon as it listens.)
+"$TIDEPOOL" demo node --listen "127.0.0.1:$base" --duration-s 30 >"$work/sig.json" 2>"$work/sig.err" &
 pid=$!
-sleep 1
+hex=$(printf '%04X' "$base")
+for _ in $(seq 1 100); do
+    listening_ports | grep -qx "$hex" && break
+    sleep 0.05
+done
 kill -TERM "$pid"
 wait "$pid"; rc=$?
 [ "$rc" = 0 ] || { echo "FAIL: node stopped by SIGTERM exited with $rc"; cat "$work/sig.err"; exit 1; }

@@ -404,9 +404,9 @@ static void r_on_data(void *arg, tp_stream *s, const uint8_t *data, size_t len) 
     CB_ENTER();
     rec *r = arg;
     if (r->n == 0 || r->log[r->n - 1] != 'd') rec_log(r, 'd');
-    assert_true(r->data_len + len <= sizeof r->data);
-    memcpy(r->data + r->data_len, data, len);
-    r->data_len += len;
+    size_t room = sizeof r->data - r->data_len; /* keep the first bytes only */
+    memcpy(r->data + r->data_len, data, len < room ? len : room);
+    r->data_len += len < room ? len : room;
 }
 
 static void r_on_eof(void *arg, tp_stream *s) {
@@ -441,6 +441,10 @@ static void rec_accept(void *arg, tp_listener *l, tp_stream *s, const tp_point *
     ENV_CALL(tp_env_stream_adopt(rn_loop_env(r->loop), s, &rec_cbs, r));
     ENV_CALL(tp_env_stream_addresses(rn_loop_env(r->loop), s, &r->local, &r->remote));
     assert_true(tp_point_eq(remote, &r->remote));
+}
+
+static bool rec_connected(void *arg) {
+    return ((rec *)arg)->n > 0 && ((rec *)arg)->log[0] == 'c';
 }
 
 static bool rec_closed(void *arg) {
@@ -516,6 +520,87 @@ static void test_stream_reset_seen_by_peer(void **state) {
     assert_string_equal(client.log, "cx");
     assert_int_equal(client.reason, TP_ERR_CANCELLED);
     assert_string_equal(server.log, "x");
+    assert_int_equal(server.reason, TP_ERR_CONN_RESET);
+    ENV_CALL(tp_env_listener_close(env, l));
+    assert_all_closed(loop);
+    rn_loop_destroy(loop);
+}
+
+/* shutdown_write while still connecting is applied once connected; a NULL on_eof
+ * turns the remote's FIN into a graceful close. */
+static const tp_stream_cbs rec_cbs_no_eof = {r_on_connect, r_on_data, NULL, r_on_writable,
+                                             r_on_close};
+
+static void test_shutdown_while_connecting_and_null_eof(void **state) {
+    (void)state;
+    rn_loop *loop = new_loop(0, 0);
+    const tp_env *env = rn_loop_env(loop);
+    rec server = {.loop = loop, .reply_on_eof = "ok", .close_on_eof = true};
+    rec client = {.loop = loop};
+    tp_point where;
+    tp_listener *l = listen_any(loop, &LOOP4, &server, &where);
+    tp_err e;
+    ENV_CALL(e = tp_env_stream_connect(env, &where, &rec_cbs_no_eof, &client, &client.s));
+    assert_int_equal(e, TP_OK);
+    ENV_CALL(tp_env_stream_shutdown_write(env, client.s));
+    rec *pair[2] = {&client, &server};
+    spin(loop, both_closed, pair);
+    assert_string_equal(server.log, "ex");  /* EOF without data, then its own close */
+    assert_string_equal(client.log, "cdx"); /* no on_eof: the FIN closed it */
+    assert_memory_equal(client.data, "ok", 2);
+    assert_int_equal(client.reason, TP_OK);
+    assert_int_equal(server.reason, TP_OK);
+    ENV_CALL(tp_env_listener_close(env, l));
+    assert_all_closed(loop);
+    rn_loop_destroy(loop);
+}
+
+/* A graceful close stuck behind a peer that does not read can be turned into a reset. */
+static void stuck_accept(void *arg, tp_listener *l, tp_stream *s, const tp_point *remote) {
+    rec_accept(arg, l, s, remote);
+    ENV_CALL(tp_env_stream_read_pause(rn_loop_env(((rec *)arg)->loop), s));
+}
+
+static bool server_adopted(void *arg) {
+    return ((rec *)arg)->s != NULL;
+}
+
+static void test_reset_after_stuck_close(void **state) {
+    (void)state;
+    rn_loop *loop = new_loop(16 * 1024, 64 * 1024);
+    const tp_env *env = rn_loop_env(loop);
+    rec server = {.loop = loop};
+    rec client = {.loop = loop};
+    tp_listener *l = NULL;
+    tp_err e;
+    ENV_CALL(e = tp_env_listen(env, &LOOP4, 4, stuck_accept, &server, &l));
+    assert_int_equal(e, TP_OK);
+    tp_point where;
+    rn_listener_point(l, &where);
+    ENV_CALL(e = tp_env_stream_connect(env, &where, &rec_cbs, &client, &client.s));
+    assert_int_equal(e, TP_OK);
+    spin(loop, server_adopted, &server);
+    spin(loop, rec_connected, &client);
+    /* Fill the kernel buffers and the user-space buffer: the server does not read. */
+    static uint8_t chunk[256 * 1024];
+    size_t taken = 0;
+    int writes = 0;
+    do {
+        ENV_CALL(e = tp_env_stream_write(env, client.s, chunk, sizeof chunk, &taken));
+        assert_int_equal(e, TP_OK);
+        assert_true(++writes < 1000);
+    } while (taken == sizeof chunk);
+    ENV_CALL(tp_env_stream_close(env, client.s));
+    ENV_CALL(e = tp_env_stream_write(env, client.s, chunk, 1, &taken));
+    assert_int_equal(e, TP_ERR_CLOSED); /* closing: no more writes */
+    assert_int_equal(rn_loop_run(loop, tp_env_now_ns(env) + 30000000), TP_ERR_TIMEOUT);
+    assert_false(rec_closed(&client)); /* stuck: the bytes cannot leave */
+    assert_null(strchr(client.log, 'w')); /* no on_writable after close */
+    ENV_CALL(tp_env_stream_reset(env, client.s));
+    spin(loop, rec_closed, &client);
+    assert_int_equal(client.reason, TP_ERR_CANCELLED);
+    ENV_CALL(tp_env_stream_read_resume(env, server.s));
+    spin(loop, rec_closed, &server);
     assert_int_equal(server.reason, TP_ERR_CONN_RESET);
     ENV_CALL(tp_env_listener_close(env, l));
     assert_all_closed(loop);
@@ -794,6 +879,8 @@ int main(void) {
         cmocka_unit_test(test_stream_echo_1mib),
         cmocka_unit_test(test_stream_eof_and_close_once),
         cmocka_unit_test(test_stream_reset_seen_by_peer),
+        cmocka_unit_test(test_shutdown_while_connecting_and_null_eof),
+        cmocka_unit_test(test_reset_after_stuck_close),
         cmocka_unit_test(test_connect_refused_and_cancelled),
         cmocka_unit_test(test_listen_addr_in_use),
         cmocka_unit_test(test_ipv6_loopback),
