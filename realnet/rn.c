@@ -89,6 +89,7 @@ struct tp_listener {
     tp_accept_cb cb;
     void *arg;
     tp_point local;
+    tp_timer retry; /* re-enables accepting after EMFILE/ENFILE/ENOMEM */
 };
 
 struct tp_dgram {
@@ -756,6 +757,11 @@ static int bound_socket(rn_loop *loop, int type, const tp_point *local, tp_err *
     return fd;
 }
 
+static void listener_retry(void *arg) {
+    tp_listener *l = arg;
+    if (l->io.fd >= 0) io_register(l->loop, &l->io, EPOLLIN);
+}
+
 static tp_err rn_listen(void *ctx, const tp_point *local, int backlog, tp_accept_cb cb, void *arg,
                         tp_listener **out) {
     rn_loop *loop = ctx;
@@ -777,6 +783,7 @@ static tp_err rn_listen(void *ctx, const tp_point *local, int backlog, tp_accept
     l->loop = loop;
     l->cb = cb;
     l->arg = arg;
+    tp_timer_init(&l->retry, listener_retry, l);
     fd_local_point(fd, &l->local);
     list_push(&loop->listeners, &l->io);
     loop->n_listeners++;
@@ -788,6 +795,7 @@ static tp_err rn_listen(void *ctx, const tp_point *local, int backlog, tp_accept
 static void rn_listener_close(void *ctx, tp_listener *l) {
     rn_loop *loop = ctx;
     TP_ASSERT(l->io.fd >= 0);
+    rn_timer_stop(loop, &l->retry);
     io_close_fd(loop, &l->io);
     list_remove(&l->io);
     loop->n_listeners--;
@@ -802,7 +810,13 @@ static void listener_dispatch(tp_listener *l) {
         int fd = accept4(l->io.fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            return; /* EAGAIN, or EMFILE & co: retried next turn (level-triggered) */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: level-triggered epoll would spin. Stop
+                 * listening for 100 ms; pending connections wait in the backlog. */
+                io_register(loop, &l->io, 0);
+                rn_timer_start(loop, &l->retry, loop->now_ns + 100000000);
+            }
+            return;
         }
         set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
         tp_stream *s = stream_new(loop, fd, ST_OPEN);
