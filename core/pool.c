@@ -1,0 +1,650 @@
+/* core/pool.c — known points and peers, their state machines, GC and listings
+ * (see pool.h; spec §5.1–5.3, §5.5). */
+#include "pool.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const pool_event_names[TP_POOL_EVENT_KIND_COUNT] = {
+#define TP_X_(name, text) [TP_POOL_EVENT_##name] = text,
+    TP_POOL_EVENT_LIST(TP_X_)
+#undef TP_X_
+};
+
+const char *tp_pool_event_kind_name(tp_pool_event_kind k) {
+    if ((unsigned)k >= TP_POOL_EVENT_KIND_COUNT) return "unknown";
+    return pool_event_names[k];
+}
+
+bool tp_pool_event_kind_parse(const char *name, size_t len, tp_pool_event_kind *out) {
+    for (int k = 0; k < TP_POOL_EVENT_KIND_COUNT; k++) {
+        if (strlen(pool_event_names[k]) == len && memcmp(pool_event_names[k], name, len) == 0) {
+            *out = (tp_pool_event_kind)k;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *tp_point_state_name(tp_point_state s) {
+    switch (s) {
+    case TP_POINT_DISCONNECTED: return "disconnected";
+    case TP_POINT_REQUESTED: return "requested";
+    case TP_POINT_ACCEPTED: return "accepted";
+    case TP_POINT_RUNNING: return "running";
+    }
+    return "unknown";
+}
+
+const char *tp_peer_state_name(tp_peer_state s) {
+    switch (s) {
+    case TP_PEER_DISCONNECTED: return "disconnected";
+    case TP_PEER_ACCEPTED: return "accepted";
+    case TP_PEER_RUNNING: return "running";
+    }
+    return "unknown";
+}
+
+void tp_pool_config_default(tp_pool_config *cfg) {
+    cfg->max_known_points = 400;
+    cfg->target_known_points = 300;
+    cfg->max_known_peer_ids = 400;
+    cfg->target_known_peer_ids = 300;
+    cfg->backoff_factor_pm = 1200;
+    cfg->backoff_initial_ns = (int64_t)1000000000;
+    cfg->backoff_disconnection_ns = (int64_t)60 * 1000000000;
+    cfg->backoff_cap_ns = (int64_t)172800 * 1000000000;
+    cfg->event_ring_size = 100;
+    cfg->my_id_points_size = 7;
+}
+
+/* ---- event rings ---------------------------------------------------------------------- */
+
+const tp_pool_event *tp_pool_event_ring_at(const tp_pool_event_ring *ring, uint16_t i) {
+    TP_ASSERT(i < ring->count);
+    return &ring->items[(ring->start + i) % ring->cap];
+}
+
+static tp_pool_event *ring_push(tp_pool *pool, tp_pool_event_ring *ring) {
+    if (pool->cfg.event_ring_size == 0) return NULL;
+    if (ring->items == NULL) {
+        ring->items = tp_env_alloc(pool->env, sizeof(tp_pool_event) * pool->cfg.event_ring_size);
+        if (ring->items == NULL) return NULL; /* history is best effort */
+        ring->cap = pool->cfg.event_ring_size;
+        ring->start = 0;
+        ring->count = 0;
+    }
+    tp_pool_event *e;
+    if (ring->count < ring->cap) {
+        e = &ring->items[(ring->start + ring->count) % ring->cap];
+        ring->count++;
+    } else {
+        e = &ring->items[ring->start];
+        ring->start = (uint16_t)((ring->start + 1) % ring->cap);
+    }
+    memset(e, 0, sizeof *e);
+    e->time_ns = tp_env_now_ns(pool->env);
+    return e;
+}
+
+static void ring_free(tp_pool *pool, tp_pool_event_ring *ring) {
+    tp_env_free(pool->env, ring->items, sizeof(tp_pool_event) * ring->cap);
+    ring->items = NULL;
+    ring->cap = ring->count = ring->start = 0;
+}
+
+static void point_log(tp_pool *pool, tp_point_info *p, tp_pool_event_kind kind,
+                      const tp_peer_id *peer) {
+    tp_pool_event *e = ring_push(pool, &p->events);
+    if (e == NULL) return;
+    e->kind = (uint8_t)kind;
+    e->point = p->point;
+    if (peer != NULL) {
+        e->has_peer = 1;
+        e->peer = *peer;
+    }
+}
+
+static void peer_log(tp_pool *pool, tp_peer_info *p, tp_pool_event_kind kind,
+                     const tp_point *point) {
+    tp_pool_event *e = ring_push(pool, &p->events);
+    if (e == NULL) return;
+    e->kind = (uint8_t)kind;
+    e->has_peer = 1;
+    e->peer = p->peer_id;
+    if (point != NULL) e->point = *point;
+}
+
+/* ---- derived times -------------------------------------------------------------------- */
+
+static int64_t max_time(int64_t a, int64_t b) {
+    return a > b ? a : b; /* TP_TIME_NONE is INT64_MIN: "never" loses */
+}
+
+int64_t tp_point_last_seen(const tp_point_info *p) {
+    return max_time(p->last_rejected_connection.time_ns,
+                    max_time(p->last_established_connection.time_ns,
+                             p->last_disconnection.time_ns));
+}
+
+int64_t tp_point_last_miss(const tp_point_info *p) {
+    return max_time(p->last_failed_connection_ns,
+                    max_time(p->last_rejected_connection.time_ns, p->last_disconnection.time_ns));
+}
+
+int64_t tp_peer_last_seen(const tp_peer_info *p) {
+    return max_time(p->last_established_connection.time_ns,
+                    max_time(p->last_rejected_connection.time_ns, p->last_disconnection.time_ns));
+}
+
+int64_t tp_peer_last_miss(const tp_peer_info *p) {
+    return max_time(p->last_failed_connection.time_ns,
+                    max_time(p->last_rejected_connection.time_ns, p->last_disconnection.time_ns));
+}
+
+int64_t tp_pool_wall_of(const tp_pool *pool, int64_t mono_ns) {
+    if (mono_ns == TP_TIME_NONE) return TP_TIME_NONE;
+    return mono_ns - tp_env_now_ns(pool->env) + tp_env_wall_ns(pool->env);
+}
+
+int64_t tp_pool_mono_of(const tp_pool *pool, int64_t wall_ns) {
+    if (wall_ns == TP_TIME_NONE) return TP_TIME_NONE;
+    return wall_ns - tp_env_wall_ns(pool->env) + tp_env_now_ns(pool->env);
+}
+
+/* ---- init ----------------------------------------------------------------------------- */
+
+void tp_pool_init(tp_pool *pool, const tp_env *env, const tp_pool_config *cfg,
+                  const tp_pool_hooks *hooks) {
+    TP_ASSERT(cfg->target_known_points <= cfg->max_known_points);
+    TP_ASSERT(cfg->target_known_peer_ids <= cfg->max_known_peer_ids);
+    TP_ASSERT(cfg->max_known_points >= 1 && cfg->max_known_peer_ids >= 1);
+    TP_ASSERT(cfg->backoff_factor_pm >= 1000 && cfg->backoff_initial_ns >= 0);
+    memset(pool, 0, sizeof *pool);
+    pool->env = env;
+    pool->cfg = *cfg;
+    if (hooks != NULL) pool->hooks = *hooks;
+    uint8_t key[16];
+    tp_env_random(env, key, sizeof key);
+    /* The tables may hold one more than max (the off-by-one of register_point). */
+    tp_table_init(&pool->points, env, sizeof(tp_point), sizeof(tp_point_info *),
+                  cfg->max_known_points + 1, key);
+    tp_table_init(&pool->peers, env, TP_PEER_ID_SIZE, sizeof(tp_peer_info *),
+                  cfg->max_known_peer_ids + 1, key);
+    tp_table_init(&pool->my_id_points, env, sizeof(tp_point), 0,
+                  cfg->my_id_points_size > 0 ? cfg->my_id_points_size : 1, key);
+}
+
+static void point_free(tp_pool *pool, tp_point_info *p) {
+    ring_free(pool, &p->events);
+    tp_env_free(pool->env, p, sizeof *p);
+}
+
+static void peer_free(tp_pool *pool, tp_peer_info *p) {
+    ring_free(pool, &p->events);
+    tp_env_free(pool->env, p, sizeof *p);
+}
+
+void tp_pool_deinit(tp_pool *pool) {
+    uint32_t it = 0;
+    void *v;
+    while (tp_table_next(&pool->points, &it, NULL, &v)) {
+        point_free(pool, *(tp_point_info **)v);
+    }
+    it = 0;
+    while (tp_table_next(&pool->peers, &it, NULL, &v)) {
+        peer_free(pool, *(tp_peer_info **)v);
+    }
+    tp_table_deinit(&pool->points);
+    tp_table_deinit(&pool->peers);
+    tp_table_deinit(&pool->my_id_points);
+}
+
+/* Table keys: a tp_point has padding after port; build keys explicitly. */
+static void point_key(const tp_point *p, uint8_t key[sizeof(tp_point)]) {
+    memset(key, 0, sizeof(tp_point));
+    memcpy(key, p->ip.bytes, 16);
+    key[16] = (uint8_t)(p->port >> 8);
+    key[17] = (uint8_t)p->port;
+}
+
+/* ---- points --------------------------------------------------------------------------- */
+
+tp_point_info *tp_pool_point(const tp_pool *pool, const tp_point *point) {
+    uint8_t key[sizeof(tp_point)];
+    point_key(point, key);
+    void *v = tp_table_get(&pool->points, key);
+    return v == NULL ? NULL : *(tp_point_info **)v;
+}
+
+tp_point_info *tp_pool_next_point(const tp_pool *pool, uint32_t *it) {
+    void *v;
+    if (!tp_table_next(&pool->points, it, NULL, &v)) return NULL;
+    return *(tp_point_info **)v;
+}
+
+tp_peer_info *tp_pool_next_peer(const tp_pool *pool, uint32_t *it) {
+    void *v;
+    if (!tp_table_next(&pool->peers, it, NULL, &v)) return NULL;
+    return *(tp_peer_info **)v;
+}
+
+static void emit(tp_pool *pool, tp_event_kind kind, const tp_peer_id *peer, const tp_point *point,
+                 int32_t code) {
+    tp_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = kind;
+    if (peer != NULL) {
+        ev.flags |= TP_EVENT_HAS_PEER;
+        memcpy(ev.peer_id, peer->bytes, TP_PEER_ID_SIZE);
+    }
+    if (point != NULL) {
+        ev.flags |= TP_EVENT_HAS_POINT;
+        ev.point = *point;
+    }
+    ev.code = code;
+    tp_env_event(pool->env, &ev);
+}
+
+typedef struct gc_item {
+    int64_t key1;
+    int64_t key2;
+    uint64_t seq;
+    void *info;
+} gc_item;
+
+static int gc_item_cmp(const void *a, const void *b) {
+    const gc_item *x = a, *y = b;
+    if (x->key1 != y->key1) return x->key1 < y->key1 ? -1 : 1;
+    if (x->key2 != y->key2) return x->key2 < y->key2 ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+uint32_t tp_pool_gc_points(tp_pool *pool) {
+    uint32_t count = tp_table_count(&pool->points);
+    if (count <= pool->cfg.target_known_points) return 0;
+    uint32_t to_remove = count - pool->cfg.target_known_points;
+    gc_item *items = tp_env_alloc(pool->env, sizeof(gc_item) * count);
+    if (items == NULL) return 0;
+    int64_t now = tp_env_now_ns(pool->env);
+    uint32_t n = 0, it = 0;
+    tp_point_info *p;
+    while ((p = tp_pool_next_point(pool, &it)) != NULL) {
+        if (p->state != TP_POINT_DISCONNECTED || p->trusted) continue;
+        int64_t miss = tp_point_last_miss(p);
+        items[n].key1 = miss == TP_TIME_NONE ? now : miss; /* never missed counts as now */
+        items[n].key2 = 0;
+        items[n].seq = p->seq;
+        items[n].info = p;
+        n++;
+    }
+    qsort(items, n, sizeof *items, gc_item_cmp);
+    uint32_t removed = 0;
+    for (uint32_t i = 0; i < n && removed < to_remove; i++) {
+        tp_point_info *victim = items[i].info;
+        uint8_t key[sizeof(tp_point)];
+        point_key(&victim->point, key);
+        tp_table_remove(&pool->points, key);
+        point_free(pool, victim);
+        removed++;
+    }
+    tp_env_free(pool->env, items, sizeof(gc_item) * count);
+    if (removed > 0) emit(pool, TP_EVENT_GC_POINTS, NULL, NULL, (int32_t)removed);
+    return removed;
+}
+
+tp_err tp_pool_register_point(tp_pool *pool, const tp_point *point, int trusted,
+                              const tp_peer_id *expected, tp_point_info **out) {
+    if (point->port == 0) return TP_ERR_INVAL;
+    tp_point_info *p = tp_pool_point(pool, point);
+    if (p != NULL) {
+        if (trusted == 1) p->trusted = true;
+        if (trusted == 0) p->trusted = false;
+        if (expected != NULL) {
+            p->has_expected_peer_id = true;
+            p->expected_peer_id = *expected;
+        }
+        *out = p;
+        return TP_OK;
+    }
+    if (tp_pool_is_my_id_point(pool, point)) return TP_ERR_INVAL;
+    if (tp_table_count(&pool->points) >= pool->cfg.max_known_points) {
+        tp_pool_gc_points(pool);
+        if (tp_table_count(&pool->points) > pool->cfg.max_known_points) return TP_ERR_LIMIT;
+    }
+    p = tp_env_alloc(pool->env, sizeof *p);
+    if (p == NULL) return TP_ERR_NOMEM;
+    memset(p, 0, sizeof *p);
+    p->point = *point;
+    p->state = TP_POINT_DISCONNECTED;
+    p->trusted = trusted == 1;
+    if (expected != NULL) {
+        p->has_expected_peer_id = true;
+        p->expected_peer_id = *expected;
+    }
+    p->last_failed_connection_ns = TP_TIME_NONE;
+    p->last_rejected_connection.time_ns = TP_TIME_NONE;
+    p->last_established_connection.time_ns = TP_TIME_NONE;
+    p->last_disconnection.time_ns = TP_TIME_NONE;
+    p->reconnection_end_ns = TP_TIME_NONE;
+    p->seq = pool->next_seq++;
+    uint8_t key[sizeof(tp_point)];
+    point_key(point, key);
+    void *v;
+    tp_err e = tp_table_insert(&pool->points, key, &v);
+    if (e != TP_OK) {
+        tp_env_free(pool->env, p, sizeof *p);
+        return e == TP_ERR_EXISTS ? TP_ERR_STATE : e;
+    }
+    *(tp_point_info **)v = p;
+    emit(pool, TP_EVENT_NEW_POINT, NULL, point, 0);
+    if (pool->hooks.on_new_point != NULL) pool->hooks.on_new_point(pool->hooks.arg, p);
+    *out = p;
+    return TP_OK;
+}
+
+bool tp_pool_unregister_point(tp_pool *pool, const tp_point *point) {
+    tp_point_info *p = tp_pool_point(pool, point);
+    if (p == NULL || p->state != TP_POINT_DISCONNECTED) return false;
+    uint8_t key[sizeof(tp_point)];
+    point_key(point, key);
+    tp_table_remove(&pool->points, key);
+    point_free(pool, p);
+    return true;
+}
+
+void tp_pool_add_my_id_point(tp_pool *pool, const tp_point *point) {
+    if (pool->cfg.my_id_points_size == 0) return;
+    uint8_t key[sizeof(tp_point)];
+    point_key(point, key);
+    if (!tp_table_touch(&pool->my_id_points, key)) {
+        if (tp_table_count(&pool->my_id_points) >= pool->cfg.my_id_points_size) {
+            const void *oldest;
+            if (tp_table_first(&pool->my_id_points, &oldest, NULL)) {
+                uint8_t k[sizeof(tp_point)];
+                memcpy(k, oldest, sizeof k);
+                tp_table_remove(&pool->my_id_points, k);
+            }
+        }
+        void *v;
+        tp_err e = tp_table_insert(&pool->my_id_points, key, &v);
+        (void)e; /* NOMEM: we may dial ourselves once more; harmless */
+    }
+    (void)tp_pool_unregister_point(pool, point);
+}
+
+bool tp_pool_is_my_id_point(const tp_pool *pool, const tp_point *point) {
+    uint8_t key[sizeof(tp_point)];
+    point_key(point, key);
+    return tp_table_get(&pool->my_id_points, key) != NULL;
+}
+
+/* set_reconnection_delay (spec §5.1): end = now + current delay (initial when none),
+ * next delay = min(current * factor, cap). */
+static void apply_backoff(tp_pool *pool, tp_point_info *p, int64_t now) {
+    int64_t delay = p->reconnection_end_ns == TP_TIME_NONE ? pool->cfg.backoff_initial_ns
+                                                            : p->reconnection_delay_ns;
+    p->reconnection_end_ns = now + delay;
+    int64_t next = delay;
+    if (delay < pool->cfg.backoff_cap_ns) {
+        /* delay * factor / 1000 without overflow for delays up to the cap (2 days). */
+        next = delay / 1000 * (int64_t)pool->cfg.backoff_factor_pm +
+               delay % 1000 * (int64_t)pool->cfg.backoff_factor_pm / 1000;
+    }
+    p->reconnection_delay_ns = next < pool->cfg.backoff_cap_ns ? next : pool->cfg.backoff_cap_ns;
+}
+
+void tp_point_reset_backoff(tp_point_info *p) {
+    p->reconnection_end_ns = TP_TIME_NONE;
+    p->reconnection_delay_ns = 0;
+}
+
+void tp_point_set_requested(tp_pool *pool, tp_point_info *p) {
+    TP_ASSERT(p->state == TP_POINT_DISCONNECTED || p->state == TP_POINT_REQUESTED);
+    p->state = TP_POINT_REQUESTED;
+    point_log(pool, p, TP_POOL_EVENT_OUTGOING_REQUEST, NULL);
+}
+
+void tp_point_set_accepted(tp_pool *pool, tp_point_info *p, const tp_peer_id *peer) {
+    TP_ASSERT(p->state == TP_POINT_DISCONNECTED || p->state == TP_POINT_REQUESTED);
+    p->state = TP_POINT_ACCEPTED;
+    p->peer_id = *peer;
+    point_log(pool, p, TP_POOL_EVENT_ACCEPTING_REQUEST, peer);
+}
+
+void tp_point_set_running(tp_pool *pool, tp_point_info *p, const tp_peer_id *peer, void *conn) {
+    TP_ASSERT(p->state != TP_POINT_RUNNING);
+    TP_ASSERT(p->state != TP_POINT_ACCEPTED || tp_peer_id_eq(&p->peer_id, peer));
+    p->state = TP_POINT_RUNNING;
+    p->peer_id = *peer;
+    p->conn = conn;
+    p->last_established_connection.peer = *peer;
+    p->last_established_connection.time_ns = tp_env_now_ns(pool->env);
+    pool->points_connected++;
+    point_log(pool, p, TP_POOL_EVENT_CONNECTION_ESTABLISHED, peer);
+}
+
+void tp_point_set_disconnected(tp_pool *pool, tp_point_info *p, bool requested) {
+    int64_t now = tp_env_now_ns(pool->env);
+    switch (p->state) {
+    case TP_POINT_REQUESTED:
+        apply_backoff(pool, p, now);
+        p->last_failed_connection_ns = now;
+        point_log(pool, p, TP_POOL_EVENT_REQUEST_REJECTED, NULL);
+        break;
+    case TP_POINT_ACCEPTED:
+        apply_backoff(pool, p, now);
+        p->last_rejected_connection.peer = p->peer_id;
+        p->last_rejected_connection.time_ns = now;
+        point_log(pool, p, TP_POOL_EVENT_REQUEST_REJECTED, &p->peer_id);
+        break;
+    case TP_POINT_RUNNING:
+        p->reconnection_delay_ns = pool->cfg.backoff_initial_ns;
+        p->reconnection_end_ns = now + pool->cfg.backoff_disconnection_ns;
+        p->last_disconnection.peer = p->peer_id;
+        p->last_disconnection.time_ns = now;
+        TP_ASSERT(pool->points_connected > 0);
+        pool->points_connected--;
+        point_log(pool, p,
+                  requested ? TP_POOL_EVENT_DISCONNECTION : TP_POOL_EVENT_EXTERNAL_DISCONNECTION,
+                  &p->peer_id);
+        break;
+    case TP_POINT_DISCONNECTED:
+        TP_UNREACHABLE();
+    }
+    p->state = TP_POINT_DISCONNECTED;
+    p->conn = NULL;
+}
+
+void tp_point_log_rejecting(tp_pool *pool, tp_point_info *p, const tp_peer_id *peer) {
+    point_log(pool, p, TP_POOL_EVENT_REJECTING_REQUEST, peer);
+}
+
+/* ---- peers ---------------------------------------------------------------------------- */
+
+tp_peer_info *tp_pool_peer(const tp_pool *pool, const tp_peer_id *peer) {
+    void *v = tp_table_get(&pool->peers, peer->bytes);
+    return v == NULL ? NULL : *(tp_peer_info **)v;
+}
+
+uint32_t tp_pool_gc_peers(tp_pool *pool) {
+    uint32_t count = tp_table_count(&pool->peers);
+    if (count <= pool->cfg.target_known_peer_ids) return 0;
+    uint32_t to_remove = count - pool->cfg.target_known_peer_ids;
+    gc_item *items = tp_env_alloc(pool->env, sizeof(gc_item) * count);
+    if (items == NULL) return 0;
+    uint32_t n = 0, it = 0;
+    tp_peer_info *p;
+    while ((p = tp_pool_next_peer(pool, &it)) != NULL) {
+        if (p->state != TP_PEER_DISCONNECTED || p->trusted) continue;
+        items[n].key1 = p->score_pm;            /* lowest score first */
+        items[n].key2 = -p->created_wall_ns;    /* then the most recently created */
+        items[n].seq = UINT64_MAX - p->seq;     /* then the most recently registered */
+        items[n].info = p;
+        n++;
+    }
+    qsort(items, n, sizeof *items, gc_item_cmp);
+    uint32_t removed = 0;
+    for (uint32_t i = 0; i < n && removed < to_remove; i++) {
+        tp_peer_info *victim = items[i].info;
+        tp_table_remove(&pool->peers, victim->peer_id.bytes);
+        peer_free(pool, victim);
+        removed++;
+    }
+    tp_env_free(pool->env, items, sizeof(gc_item) * count);
+    if (removed > 0) emit(pool, TP_EVENT_GC_PEER_IDS, NULL, NULL, (int32_t)removed);
+    return removed;
+}
+
+tp_err tp_pool_register_peer(tp_pool *pool, const tp_peer_id *peer, tp_peer_info **out) {
+    tp_peer_info *p = tp_pool_peer(pool, peer);
+    if (p != NULL) {
+        *out = p;
+        return TP_OK;
+    }
+    if (tp_table_count(&pool->peers) >= pool->cfg.max_known_peer_ids) {
+        tp_pool_gc_peers(pool);
+        if (tp_table_count(&pool->peers) > pool->cfg.max_known_peer_ids) return TP_ERR_LIMIT;
+    }
+    p = tp_env_alloc(pool->env, sizeof *p);
+    if (p == NULL) return TP_ERR_NOMEM;
+    memset(p, 0, sizeof *p);
+    p->peer_id = *peer;
+    p->state = TP_PEER_DISCONNECTED;
+    p->created_wall_ns = tp_env_wall_ns(pool->env);
+    p->score_pm = 1000;
+    p->last_failed_connection.time_ns = TP_TIME_NONE;
+    p->last_rejected_connection.time_ns = TP_TIME_NONE;
+    p->last_established_connection.time_ns = TP_TIME_NONE;
+    p->last_disconnection.time_ns = TP_TIME_NONE;
+    p->seq = pool->next_seq++;
+    void *v;
+    tp_err e = tp_table_insert(&pool->peers, peer->bytes, &v);
+    if (e != TP_OK) {
+        tp_env_free(pool->env, p, sizeof *p);
+        return e == TP_ERR_EXISTS ? TP_ERR_STATE : e;
+    }
+    *(tp_peer_info **)v = p;
+    emit(pool, TP_EVENT_NEW_PEER, peer, NULL, 0);
+    if (pool->hooks.on_new_peer != NULL) pool->hooks.on_new_peer(pool->hooks.arg, p);
+    *out = p;
+    return TP_OK;
+}
+
+void tp_peer_set_accepted(tp_pool *pool, tp_peer_info *p, const tp_point *current_point) {
+    TP_ASSERT(p->state == TP_PEER_DISCONNECTED);
+    p->state = TP_PEER_ACCEPTED;
+    p->current_point = *current_point;
+    peer_log(pool, p, TP_POOL_EVENT_ACCEPTING_REQUEST, current_point);
+}
+
+void tp_peer_set_running(tp_pool *pool, tp_peer_info *p, const tp_point *current_point,
+                         void *conn) {
+    TP_ASSERT(p->state != TP_PEER_RUNNING);
+    TP_ASSERT(p->state != TP_PEER_ACCEPTED || tp_point_eq(&p->current_point, current_point));
+    p->state = TP_PEER_RUNNING;
+    p->current_point = *current_point;
+    p->conn = conn;
+    p->last_established_connection.point = *current_point;
+    p->last_established_connection.time_ns = tp_env_now_ns(pool->env);
+    pool->peers_connected++;
+    peer_log(pool, p, TP_POOL_EVENT_CONNECTION_ESTABLISHED, current_point);
+}
+
+void tp_peer_set_disconnected(tp_pool *pool, tp_peer_info *p, bool requested) {
+    int64_t now = tp_env_now_ns(pool->env);
+    switch (p->state) {
+    case TP_PEER_ACCEPTED:
+        p->last_rejected_connection.point = p->current_point;
+        p->last_rejected_connection.time_ns = now;
+        peer_log(pool, p, TP_POOL_EVENT_REQUEST_REJECTED, &p->current_point);
+        break;
+    case TP_PEER_RUNNING:
+        p->last_disconnection.point = p->current_point;
+        p->last_disconnection.time_ns = now;
+        TP_ASSERT(pool->peers_connected > 0);
+        pool->peers_connected--;
+        peer_log(pool, p,
+                 requested ? TP_POOL_EVENT_DISCONNECTION : TP_POOL_EVENT_EXTERNAL_DISCONNECTION,
+                 &p->current_point);
+        break;
+    case TP_PEER_DISCONNECTED:
+        TP_UNREACHABLE();
+    }
+    p->state = TP_PEER_DISCONNECTED;
+    p->conn = NULL;
+}
+
+void tp_peer_log_rejecting(tp_pool *pool, tp_peer_info *p, const tp_point *point) {
+    peer_log(pool, p, TP_POOL_EVENT_REJECTING_REQUEST, point);
+}
+
+void tp_peer_log_incoming(tp_pool *pool, tp_peer_info *p, const tp_point *point) {
+    peer_log(pool, p, TP_POOL_EVENT_INCOMING_REQUEST, point);
+}
+
+/* ---- list_known_points (spec §5.5) ---------------------------------------------------- */
+
+typedef struct known_item {
+    int32_t group;    /* 0 connected/connecting, 1 disconnected with last_seen, 2 none */
+    int64_t order;    /* ascending within the group */
+    uint64_t tiebreak; /* random */
+    tp_point point;
+} known_item;
+
+static int known_item_cmp(const void *a, const void *b) {
+    const known_item *x = a, *y = b;
+    if (x->group != y->group) return x->group < y->group ? -1 : 1;
+    if (x->order != y->order) return x->order < y->order ? -1 : 1;
+    if (x->tiebreak != y->tiebreak) return x->tiebreak < y->tiebreak ? -1 : 1;
+    return tp_point_cmp(&x->point, &y->point);
+}
+
+size_t tp_pool_list_known_points(tp_pool *pool, size_t size, tp_pool_ip_filter is_banned,
+                                 void *arg, tp_point *out) {
+    uint32_t count = tp_table_count(&pool->points);
+    if (size == 0 || count == 0) return 0;
+    known_item *items = tp_env_alloc(pool->env, sizeof(known_item) * count);
+    if (items == NULL) return 0;
+    uint32_t n = 0, it = 0;
+    tp_point_info *p;
+    while ((p = tp_pool_next_point(pool, &it)) != NULL) {
+        if (!p->known_public) continue;
+        if (is_banned != NULL && is_banned(arg, &p->point.ip)) continue;
+        int64_t seen = tp_point_last_seen(p);
+        known_item *k = &items[n++];
+        k->point = p->point;
+        tp_env_random(pool->env, &k->tiebreak, sizeof k->tiebreak);
+        if (p->state != TP_POINT_DISCONNECTED) {
+            /* longest-standing first; no last_seen yet sorts last in the group */
+            k->group = 0;
+            k->order = seen == TP_TIME_NONE ? INT64_MAX : seen;
+        } else if (seen != TP_TIME_NONE) {
+            k->group = 1;
+            k->order = -seen; /* most recently seen first */
+        } else {
+            k->group = 2;
+            k->order = 0;
+        }
+    }
+    qsort(items, n, sizeof *items, known_item_cmp);
+    size_t other = size * 2 / 5;
+    size_t best = size - other;
+    size_t out_n = 0;
+    for (uint32_t i = 0; i < n && out_n < best; i++) out[out_n++] = items[i].point;
+    /* `other` random indexes among the rest; a repeated index adds nothing. */
+    uint32_t rest_start = (uint32_t)out_n;
+    uint32_t rest = n - rest_start;
+    if (rest > 0 && other > 0) {
+        size_t first_random = out_n;
+        for (size_t j = 0; j < other; j++) {
+            uint32_t idx = rest_start + (uint32_t)tp_env_random_below(pool->env, rest);
+            bool dup = false;
+            for (size_t q = first_random; q < out_n; q++)
+                if (tp_point_eq(&out[q], &items[idx].point)) dup = true;
+            if (!dup) out[out_n++] = items[idx].point;
+        }
+    }
+    tp_env_free(pool->env, items, sizeof(known_item) * count);
+    return out_n;
+}

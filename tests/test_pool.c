@@ -1,0 +1,328 @@
+/* tests/test_pool.c — core/pool: point/peer state machines, reconnection backoff, GC
+ * (spec §5.1–5.3), list_known_points (§5.5), my_id_points (§2.6). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+
+#include "core/pool.h"
+#include "tests/mock_env.h"
+
+#define S_NS ((int64_t)1000000000)
+#define MS_NS ((int64_t)1000000)
+
+static tp_point pt(uint32_t n) {
+    return tp_point_v4(0x0a000000 | n, 9732);
+}
+
+static tp_peer_id pid(uint32_t n) {
+    tp_peer_id id;
+    memset(&id, 0, sizeof id);
+    memcpy(id.bytes, &n, sizeof n);
+    id.bytes[15] = 0x5a;
+    return id;
+}
+
+typedef struct fixture {
+    mock_env m;
+    tp_pool pool;
+    int new_points, new_peers;
+} fixture;
+
+static void on_new_point(void *arg, tp_point_info *p) {
+    ((fixture *)arg)->new_points++;
+}
+static void on_new_peer(void *arg, tp_peer_info *p) {
+    ((fixture *)arg)->new_peers++;
+}
+
+static void fixture_init(fixture *f, uint64_t seed, const tp_pool_config *cfg_in) {
+    printf("seed %llu\n", (unsigned long long)seed);
+    memset(f, 0, sizeof *f);
+    mock_env_init(&f->m, seed);
+    tp_pool_config cfg;
+    if (cfg_in) cfg = *cfg_in;
+    else tp_pool_config_default(&cfg);
+    tp_pool_hooks hooks = {on_new_point, on_new_peer, f};
+    tp_pool_init(&f->pool, &f->m.env, &cfg, &hooks);
+}
+
+static void fixture_deinit(fixture *f) {
+    tp_pool_deinit(&f->pool);
+    assert_int_equal(mock_env_bytes_allocated(&f->m), 0);
+}
+
+/* The backoff after failures is 1, 1.2, 1.44, ... s, capped at 2 days; after a
+ * disconnection the delay is 60 s and the next failure starts from the initial delay. */
+static void test_backoff(void **state) {
+    (void)state;
+    fixture f;
+    fixture_init(&f, 1, NULL);
+    tp_point a = pt(1);
+    tp_point_info *p;
+    assert_int_equal(tp_pool_register_point(&f.pool, &a, -1, NULL, &p), TP_OK);
+    assert_false(tp_point_cannot_reconnect_yet(p, f.m.now_ns));
+    const int64_t expected_ms[] = {1000, 1200, 1440, 1728, 2073};
+    for (int i = 0; i < 5; i++) {
+        tp_point_set_requested(&f.pool, p);
+        int64_t t0 = f.m.now_ns;
+        tp_point_set_disconnected(&f.pool, p, false);
+        int64_t wait = p->reconnection_end_ns - t0;
+        /* 1.2^4 = 2.0736 s: integer arithmetic truncates below the microsecond */
+        assert_true(wait / MS_NS == expected_ms[i]);
+        assert_true(tp_point_cannot_reconnect_yet(p, p->reconnection_end_ns));
+        assert_false(tp_point_cannot_reconnect_yet(p, p->reconnection_end_ns + 1));
+        assert_int_equal(p->last_failed_connection_ns, t0);
+        mock_env_advance(&f.m, wait + 1);
+    }
+    /* the cap: 2 days */
+    for (int i = 0; i < 200; i++) {
+        tp_point_set_requested(&f.pool, p);
+        tp_point_set_disconnected(&f.pool, p, false);
+    }
+    assert_int_equal(p->reconnection_delay_ns, (int64_t)172800 * S_NS);
+    /* connection then disconnection: 60 s, and the delay restarts at 1 s */
+    tp_peer_id peer = pid(7);
+    tp_point_set_requested(&f.pool, p);
+    tp_point_set_accepted(&f.pool, p, &peer);
+    tp_point_set_running(&f.pool, p, &peer, (void *)&f);
+    assert_int_equal(f.pool.points_connected, 1);
+    int64_t t1 = f.m.now_ns;
+    tp_point_set_disconnected(&f.pool, p, true);
+    assert_int_equal(f.pool.points_connected, 0);
+    assert_int_equal(p->reconnection_end_ns - t1, 60 * S_NS);
+    assert_true(tp_point_cannot_reconnect_yet(p, t1 + 60 * S_NS));
+    assert_false(tp_point_cannot_reconnect_yet(p, t1 + 60 * S_NS + 1));
+    assert_int_equal(tp_point_last_seen(p), t1);
+    assert_int_equal(tp_point_last_miss(p), t1);
+    tp_point_set_requested(&f.pool, p);
+    int64_t t2 = f.m.now_ns;
+    tp_point_set_disconnected(&f.pool, p, false);
+    assert_int_equal(p->reconnection_end_ns - t2, S_NS);
+    /* history ring: events recorded in order */
+    const tp_pool_event *last = tp_pool_event_ring_at(&p->events, p->events.count - 1);
+    assert_int_equal(last->kind, TP_POOL_EVENT_REQUEST_REJECTED);
+    assert_int_equal(p->events.count, 100); /* full ring keeps the last 100 */
+    fixture_deinit(&f);
+}
+
+/* Rejection in Accepted state records last_rejected_connection and backs off. */
+static void test_point_states(void **state) {
+    (void)state;
+    fixture f;
+    fixture_init(&f, 2, NULL);
+    tp_point a = pt(2);
+    tp_point_info *p;
+    assert_int_equal(tp_pool_register_point(&f.pool, &a, -1, NULL, &p), TP_OK);
+    assert_int_equal(f.new_points, 1);
+    assert_int_equal(f.m.event_counts[TP_EVENT_NEW_POINT], 1);
+    tp_point_info *again;
+    assert_int_equal(tp_pool_register_point(&f.pool, &a, 1, NULL, &again), TP_OK);
+    assert_ptr_equal(p, again);
+    assert_true(p->trusted);
+    assert_int_equal(f.new_points, 1);
+    tp_peer_id peer = pid(3);
+    tp_point_set_accepted(&f.pool, p, &peer); /* incoming: Disconnected -> Accepted */
+    tp_point_set_disconnected(&f.pool, p, false);
+    assert_int_equal(p->last_rejected_connection.time_ns, f.m.now_ns);
+    assert_true(tp_peer_id_eq(&p->last_rejected_connection.peer, &peer));
+    assert_true(p->reconnection_end_ns != TP_TIME_NONE);
+    /* port 0 is not a point */
+    tp_point z = pt(3);
+    z.port = 0;
+    assert_int_equal(tp_pool_register_point(&f.pool, &z, -1, NULL, &p), TP_ERR_INVAL);
+    /* unregister only when disconnected */
+    assert_true(tp_pool_unregister_point(&f.pool, &a));
+    assert_null(tp_pool_point(&f.pool, &a));
+    fixture_deinit(&f);
+}
+
+static void test_peer_states(void **state) {
+    (void)state;
+    fixture f;
+    fixture_init(&f, 3, NULL);
+    tp_peer_id id = pid(1);
+    tp_peer_info *p;
+    assert_int_equal(tp_pool_register_peer(&f.pool, &id, &p), TP_OK);
+    assert_int_equal(f.new_peers, 1);
+    assert_int_equal(p->score_pm, 1000);
+    tp_point a = pt(9);
+    tp_peer_set_accepted(&f.pool, p, &a);
+    tp_peer_set_running(&f.pool, p, &a, &f);
+    assert_int_equal(f.pool.peers_connected, 1);
+    mock_env_advance(&f.m, 5 * S_NS);
+    tp_peer_set_disconnected(&f.pool, p, false);
+    assert_int_equal(f.pool.peers_connected, 0);
+    assert_int_equal(p->events.count, 3);
+    assert_int_equal(tp_pool_event_ring_at(&p->events, 2)->kind,
+                     TP_POOL_EVENT_EXTERNAL_DISCONNECTION);
+    assert_int_equal(tp_peer_last_seen(p), f.m.now_ns);
+    assert_true(tp_point_eq(&p->last_disconnection.point, &a));
+    fixture_deinit(&f);
+}
+
+/* GC at 400 -> 300: trusted points and connected points survive; the oldest last_miss
+ * goes first; never-missed points count as now. */
+static void test_gc_points(void **state) {
+    (void)state;
+    fixture f;
+    fixture_init(&f, 4, NULL);
+    tp_point_info *p;
+    /* 50 trusted, 350 untrusted; the untrusted ones 1..100 failed long ago */
+    for (uint32_t i = 1; i <= 400; i++) {
+        tp_point a = pt(i);
+        assert_int_equal(tp_pool_register_point(&f.pool, &a, i <= 50 ? 1 : -1, NULL, &p), TP_OK);
+        if (i > 50 && i <= 150) {
+            tp_point_set_requested(&f.pool, p);
+            tp_point_set_disconnected(&f.pool, p, false);
+        }
+        mock_env_advance(&f.m, MS_NS);
+    }
+    /* one untrusted point is running: never collected */
+    tp_point run = pt(60);
+    p = tp_pool_point(&f.pool, &run);
+    tp_peer_id peer = pid(60);
+    tp_point_set_requested(&f.pool, p);
+    tp_point_set_running(&f.pool, p, &peer, &f);
+    assert_int_equal(tp_pool_points_count(&f.pool), 400);
+    tp_point extra = pt(1000);
+    assert_int_equal(tp_pool_register_point(&f.pool, &extra, -1, NULL, &p), TP_OK);
+    /* GC to 300, then the new point: 301 (Octez's off-by-one) */
+    assert_int_equal(tp_pool_points_count(&f.pool), 301);
+    assert_int_equal(f.m.event_counts[TP_EVENT_GC_POINTS], 1);
+    for (uint32_t i = 1; i <= 50; i++) {
+        tp_point a = pt(i);
+        assert_non_null(tp_pool_point(&f.pool, &a)); /* trusted kept */
+    }
+    assert_non_null(tp_pool_point(&f.pool, &run));
+    /* the 99 failed ones (minus the running one) were the oldest misses: all gone */
+    for (uint32_t i = 51; i <= 150; i++) {
+        tp_point a = pt(i);
+        if (i == 60) continue;
+        assert_null(tp_pool_point(&f.pool, &a));
+    }
+    /* 100 removed = 99 failed + 1 never-missed, the first registered of those */
+    tp_point first_clean = pt(151);
+    assert_null(tp_pool_point(&f.pool, &first_clean));
+    tp_point second_clean = pt(152);
+    assert_non_null(tp_pool_point(&f.pool, &second_clean));
+    tp_point_set_disconnected(&f.pool, tp_pool_point(&f.pool, &run), true);
+    fixture_deinit(&f);
+}
+
+/* Peer GC: lowest score first, then the most recently created first. */
+static void test_gc_peers(void **state) {
+    (void)state;
+    tp_pool_config cfg;
+    tp_pool_config_default(&cfg);
+    cfg.max_known_peer_ids = 10;
+    cfg.target_known_peer_ids = 6;
+    fixture f;
+    fixture_init(&f, 5, &cfg);
+    tp_peer_info *p;
+    for (uint32_t i = 1; i <= 10; i++) {
+        tp_peer_id id = pid(i);
+        assert_int_equal(tp_pool_register_peer(&f.pool, &id, &p), TP_OK);
+        if (i == 2) p->score_pm = 500; /* low score: first to go */
+        if (i == 3) p->trusted = true;
+        mock_env_advance(&f.m, S_NS);
+    }
+    tp_peer_id id11 = pid(11);
+    assert_int_equal(tp_pool_register_peer(&f.pool, &id11, &p), TP_OK);
+    assert_int_equal(tp_pool_peers_count(&f.pool), 7);
+    tp_peer_id gone[] = {pid(2), pid(10), pid(9), pid(8)};
+    for (int i = 0; i < 4; i++) assert_null(tp_pool_peer(&f.pool, &gone[i]));
+    tp_peer_id kept[] = {pid(1), pid(3), pid(4), pid(7), pid(11)};
+    for (int i = 0; i < 5; i++) assert_non_null(tp_pool_peer(&f.pool, &kept[i]));
+    fixture_deinit(&f);
+}
+
+static bool banned_odd(void *arg, const tp_ip *ip) {
+    return ip->bytes[15] % 2 == 1 && ip->bytes[15] < 20;
+}
+
+/* list_known_points: only known_public, unbanned; 30 best + up to 20 random of 50;
+ * connected first by longest-standing, then the most recently seen. */
+static void test_list_known_points(void **state) {
+    (void)state;
+    fixture f;
+    fixture_init(&f, 6, NULL);
+    tp_point_info *p;
+    for (uint32_t i = 1; i <= 120; i++) {
+        tp_point a = pt(i);
+        assert_int_equal(tp_pool_register_point(&f.pool, &a, -1, NULL, &p), TP_OK);
+        p->known_public = i <= 100;
+        if (i >= 21 && i <= 25) { /* connected, established at increasing times */
+            tp_peer_id peer = pid(i);
+            tp_point_set_requested(&f.pool, p);
+            tp_point_set_running(&f.pool, p, &peer, &f);
+        } else if (i >= 26 && i <= 60) { /* disconnected after a connection */
+            tp_peer_id peer = pid(i);
+            tp_point_set_requested(&f.pool, p);
+            tp_point_set_running(&f.pool, p, &peer, &f);
+            tp_point_set_disconnected(&f.pool, p, true);
+        }
+        mock_env_advance(&f.m, S_NS);
+    }
+    tp_point out[50];
+    size_t n = tp_pool_list_known_points(&f.pool, 50, banned_odd, NULL, out);
+    assert_true(n > 30 && n <= 50);
+    /* the 5 connected points come first, oldest connection first */
+    for (uint32_t i = 0; i < 5; i++) assert_true(tp_point_eq(&out[i], &(tp_point){pt(21 + i).ip, 9732}));
+    /* then disconnected by last_seen descending: 60, 59, ... */
+    for (uint32_t i = 5; i < 30; i++) {
+        tp_point want = pt(60 - (i - 5));
+        assert_true(tp_point_eq(&out[i], &want));
+    }
+    for (size_t i = 0; i < n; i++) {
+        assert_true(out[i].ip.bytes[15] <= 100 || out[i].ip.bytes[14] != 0); /* public only */
+        assert_false(banned_odd(NULL, &out[i].ip));
+        for (size_t j = 0; j < i; j++) assert_false(tp_point_eq(&out[i], &out[j]));
+    }
+    /* nothing public: nothing listed */
+    fixture g;
+    fixture_init(&g, 7, NULL);
+    tp_point a = pt(1);
+    assert_int_equal(tp_pool_register_point(&g.pool, &a, -1, NULL, &p), TP_OK);
+    assert_int_equal(tp_pool_list_known_points(&g.pool, 50, NULL, NULL, out), 0);
+    fixture_deinit(&g);
+    /* tear down connections for the leak check */
+    uint32_t it = 0;
+    while ((p = tp_pool_next_point(&f.pool, &it)) != NULL)
+        if (p->state == TP_POINT_RUNNING) tp_point_set_disconnected(&f.pool, p, true);
+    fixture_deinit(&f);
+}
+
+/* my_id_points: a point where we met ourselves is forgotten and refused afterwards; the
+ * set holds 7 (LRU). */
+static void test_my_id_points(void **state) {
+    (void)state;
+    fixture f;
+    fixture_init(&f, 8, NULL);
+    tp_point_info *p;
+    tp_point me = pt(1);
+    assert_int_equal(tp_pool_register_point(&f.pool, &me, -1, NULL, &p), TP_OK);
+    tp_pool_add_my_id_point(&f.pool, &me);
+    assert_null(tp_pool_point(&f.pool, &me));
+    assert_int_equal(tp_pool_register_point(&f.pool, &me, -1, NULL, &p), TP_ERR_INVAL);
+    for (uint32_t i = 2; i <= 8; i++) {
+        tp_point a = pt(i);
+        tp_pool_add_my_id_point(&f.pool, &a);
+    }
+    assert_false(tp_pool_is_my_id_point(&f.pool, &me)); /* evicted: capacity 7 */
+    tp_point eight = pt(8);
+    assert_true(tp_pool_is_my_id_point(&f.pool, &eight));
+    fixture_deinit(&f);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_backoff),          cmocka_unit_test(test_point_states),
+        cmocka_unit_test(test_peer_states),      cmocka_unit_test(test_gc_points),
+        cmocka_unit_test(test_gc_peers),         cmocka_unit_test(test_list_known_points),
+        cmocka_unit_test(test_my_id_points),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
