@@ -80,7 +80,16 @@ static int demo_node(int argc, char **argv) {
     uint64_t duration_s = 0, v = 0;
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
-        bool takes_value = strcmp(opt, "--originate") != 0 && strcmp(opt, "--verbose") != 0;
+        static const char *const valued[] = {"--listen", "--peer", "--peers",
+                                             "--ping-interval-ms", "--ping-delay-ms",
+                                             "--pings", "--duration-s"};
+        bool takes_value = false;
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+            if (strcmp(opt, valued[k]) == 0) takes_value = true;
+        if (!takes_value && strcmp(opt, "--originate") != 0 && strcmp(opt, "--verbose") != 0) {
+            cmd_error(me, "unknown option '%s' (try --help)", opt);
+            return TP_EXIT_USAGE;
+        }
         if (takes_value && i + 1 >= argc) {
             cmd_error(me, "%s expects a value (try --help)", opt);
             return TP_EXIT_USAGE;

@@ -17,6 +17,21 @@ NODES=5
 PINGS=10
 [ -x "$TIDEPOOL" ] || { echo "FAIL: $TIDEPOOL not built"; exit 1; }
 
+# Usage errors exit 2 with a message naming the problem; --help exits 0.
+expect_exit() { # expect_exit CODE TEXT-IN-STDERR ARGS...
+    local want=$1 text=$2 out rc; shift 2
+    out=$("$TIDEPOOL" "$@" 2>&1 >/dev/null); rc=$?
+    [ "$rc" = "$want" ] || { echo "FAIL: tidepool $* exited $rc, want $want"; exit 1; }
+    grep -qF -- "$text" <<<"$out" || { echo "FAIL: tidepool $*: no '$text' in: $out"; exit 1; }
+}
+expect_exit 2 "--listen ADDR:PORT is required" demo node
+expect_exit 2 "unknown option '--bogus'" demo node --listen 127.0.0.1:9 --bogus
+expect_exit 2 "'1.2.3' is not ADDR:PORT" demo node --listen 1.2.3
+expect_exit 2 "--peers must be between 1 and 1000" demo node --listen 127.0.0.1:9 --peers 0
+expect_exit 2 "--pings expects a value" demo node --listen 127.0.0.1:9 --pings
+expect_exit 2 "unknown subcommand 'sideways'" demo sideways
+"$TIDEPOOL" demo node --help | grep -q -- "--ping-interval-ms" || { echo "FAIL: demo node --help"; exit 1; }
+
 work=$(mktemp -d /tmp/tp_demo_loopback.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
