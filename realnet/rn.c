@@ -1276,6 +1276,7 @@ tp_err rn_loop_run(rn_loop *loop, int64_t deadline_ns) {
         for (int i = 0; i < n; i++) dispatch(loop, evs[i].data.ptr, evs[i].events);
         process_pending(loop);
         free_garbage(loop);
+        if (loop->stop) break; /* at the end of this turn, before more timers run */
     }
     loop->stop = false;
     loop->in_run = false;
