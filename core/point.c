@@ -14,8 +14,8 @@ static int hex_digit(char c) {
     return -1;
 }
 
-/* Dotted quad. strict: no leading zeros (wire); else 1..3 digits per part (config). */
-static bool parse_v4(const char *s, size_t len, bool strict, uint8_t out[4]) {
+/* Canonical dotted quad: 1..3 digits per part, 0..255, no leading zeros. */
+static bool parse_v4(const char *s, size_t len, uint8_t out[4]) {
     size_t k = 0;
     for (int part = 0; part < 4; part++) {
         if (part > 0) {
@@ -28,7 +28,7 @@ static bool parse_v4(const char *s, size_t len, bool strict, uint8_t out[4]) {
         size_t nd = k - start;
         if (nd == 0 || v > 255) return false;
         if (k < len && is_digit(s[k])) return false; /* more than 3 digits */
-        if (strict && nd > 1 && s[start] == '0') return false;
+        if (nd > 1 && s[start] == '0') return false;
         out[part] = (uint8_t)v;
     }
     return k == len;
@@ -52,7 +52,7 @@ static bool parse_v6(const char *s, size_t len, uint8_t out[16]) {
         while (k < len && hex_digit(s[k]) >= 0 && k - start < 4) v = v << 4 | (unsigned)hex_digit(s[k++]);
         if (k < len && s[k] == '.') {
             uint8_t v4[4];
-            if (n > 6 || !parse_v4(s + start, len - start, true, v4)) return false;
+            if (n > 6 || !parse_v4(s + start, len - start, v4)) return false;
             groups[n++] = (uint16_t)(v4[0] << 8 | v4[1]);
             groups[n++] = (uint16_t)(v4[2] << 8 | v4[3]);
             k = len;
@@ -94,7 +94,7 @@ done:
 tp_err tp_ip_parse(const char *text, size_t len, tp_ip *out) {
     uint8_t v4[4];
     tp_ip ip;
-    if (parse_v4(text, len, true, v4)) {
+    if (parse_v4(text, len, v4)) {
         ip = tp_ip_from_v4((uint32_t)v4[0] << 24 | (uint32_t)v4[1] << 16 |
                            (uint32_t)v4[2] << 8 | v4[3]);
     } else if (!parse_v6(text, len, ip.bytes)) {
@@ -134,7 +134,7 @@ tp_err tp_point_parse_wire(const char *text, size_t len, tp_point *out) {
         if (!parse_v6(text + 1, addr_len - 2, p.ip.bytes)) return TP_ERR_DECODE_BAD_POINT;
     } else {
         uint8_t v4[4];
-        if (!parse_v4(text, addr_len, true, v4)) return TP_ERR_DECODE_BAD_POINT;
+        if (!parse_v4(text, addr_len, v4)) return TP_ERR_DECODE_BAD_POINT;
         p.ip = tp_ip_from_v4((uint32_t)v4[0] << 24 | (uint32_t)v4[1] << 16 |
                              (uint32_t)v4[2] << 8 | v4[3]);
     }
@@ -201,7 +201,10 @@ tp_err tp_point_parse_config(const char *text, size_t len, tp_config_point *out)
             for (size_t i = 0; i < addr_len; i++)
                 if (!is_domain_char(text[i])) return TP_ERR_DECODE_BAD_POINT;
             uint8_t v4[4];
-            if (parse_v4(text, addr_len, false, v4)) {
+            /* Only canonical dotted quads are taken as literals here; anything else
+             * ("01.2.3.4", "1.2.3.999") stays a name for the resolver, as in Octez,
+             * which hands the string to getaddrinfo. */
+            if (parse_v4(text, addr_len, v4)) {
                 p.kind = TP_HOST_IP;
                 p.ip = tp_ip_from_v4((uint32_t)v4[0] << 24 | (uint32_t)v4[1] << 16 |
                                      (uint32_t)v4[2] << 8 | v4[3]);
@@ -220,5 +223,12 @@ tp_err tp_point_parse_config(const char *text, size_t len, tp_config_point *out)
         p.has_port = true;
     }
     *out = p;
+    return TP_OK;
+}
+
+tp_err tp_config_point_to_point(const tp_config_point *cp, uint16_t default_port, tp_point *out) {
+    if (cp->kind != TP_HOST_IP) return TP_ERR_INVAL;
+    out->ip = cp->ip;
+    out->port = cp->has_port ? cp->port : default_port;
     return TP_OK;
 }

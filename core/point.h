@@ -12,10 +12,11 @@
  * `#peer_id`. tidepool is stricter than Ipaddr about leading zeros; Octez never
  * produces them.
  *
- * Configuration (point_parser.mll): `addr[:port][#peer_id]` where addr is an IPv4
- * dotted quad (1..3 digits per part), a bracketed IPv6 address, a domain name
- * ([A-Za-z0-9.-]+), `_` or nothing; port is decimal 0..65535; peer_id is a valid
- * Base58Check peer id. Domain names are kept unresolved.
+ * Configuration (point_parser.mll): `addr[:port][#peer_id]` where addr is a
+ * bracketed IPv6 address, a name ([A-Za-z0-9.-]+; a canonical dotted quad among them is
+ * taken as an IPv4 literal, anything else is kept unresolved for the resolver), `_` or
+ * nothing; port is decimal 0..65535 (leading zeros allowed, as int_of_string does);
+ * peer_id is a valid Base58Check peer id.
  */
 #ifndef TP_POINT_H
 #define TP_POINT_H
@@ -60,5 +61,12 @@ typedef struct tp_config_point {
  * port outside 0..65535), TP_ERR_BAD_BASE58 / TP_ERR_BAD_CHECKSUM / TP_ERR_BAD_PREFIX
  * (the `#peer_id` part), TP_ERR_DECODE_TOO_LONG (a domain above 253 characters). */
 TP_MUST_USE tp_err tp_point_parse_config(const char *text, size_t len, tp_config_point *out);
+
+/* The point of a configuration point that names a literal address: its port, or
+ * default_port when none was given (Octez uses 9732 for bootstrap peers). Domain names
+ * must be resolved by the caller's environment first. Errors: TP_ERR_INVAL (kind is
+ * not TP_HOST_IP). */
+TP_MUST_USE tp_err tp_config_point_to_point(const tp_config_point *cp, uint16_t default_port,
+                                            tp_point *out);
 
 #endif

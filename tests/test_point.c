@@ -67,11 +67,26 @@ static void test_config_point_fields(void **state) {
     assert_false(p.has_port);
     assert_false(p.has_peer_id);
 
+    s = "01.2.3.4:5"; /* not canonical: left to the resolver, like Octez */
+    assert_int_equal(tp_point_parse_config(s, strlen(s), &p), TP_OK);
+    assert_int_equal(p.kind, TP_HOST_DOMAIN);
+    assert_string_equal(p.domain, "01.2.3.4");
+    tp_point pt;
+    assert_int_equal(tp_config_point_to_point(&p, 9732, &pt), TP_ERR_INVAL);
+
     s = "[0::0:0]:8444";
     assert_int_equal(tp_point_parse_config(s, strlen(s), &p), TP_OK);
     tp_ip zero = {{0}};
     assert_true(tp_ip_eq(&p.ip, &zero));
     assert_int_equal(p.port, 8444);
+
+    assert_int_equal(tp_config_point_to_point(&p, 9732, &pt), TP_OK);
+    assert_int_equal(pt.port, 8444);
+    s = "127.0.0.1";
+    assert_int_equal(tp_point_parse_config(s, strlen(s), &p), TP_OK);
+    assert_int_equal(tp_config_point_to_point(&p, 9732, &pt), TP_OK);
+    assert_int_equal(pt.port, 9732);
+    assert_int_equal(tp_ip_v4(&pt.ip), 0x7f000001);
 
     s = "_:8444";
     assert_int_equal(tp_point_parse_config(s, strlen(s), &p), TP_OK);
