@@ -19,6 +19,7 @@ typedef struct tp_cmd {
 
 int cmd_version(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_demo_sim(int argc, char **argv);
 int cmd_identity(int argc, char **argv);
 
 /* True if argv holds -h or --help (before a "--"). */

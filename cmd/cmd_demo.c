@@ -222,13 +222,16 @@ int cmd_demo(int argc, char **argv) {
         }
         return demo_node(argc - 1, argv + 1);
     }
+    if (argc >= 2 && strcmp(argv[1], "sim") == 0) return cmd_demo_sim(argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         FILE *out = argc < 2 ? stderr : stdout;
         fprintf(out, "usage: tidepool demo node [options]   (see 'tidepool demo node --help')\n"
-                     "\nRuns the demo flooding protocol (demo/README.md).\n");
+                     "       tidepool demo sim [options]    (see 'tidepool demo sim --help')\n"
+                     "\nRuns the demo flooding protocol (demo/README.md) on real sockets\n"
+                     "(node) or on simulated hosts (sim), from the same protocol source.\n");
         return argc < 2 ? TP_EXIT_USAGE : TP_EXIT_OK;
     }
-    cmd_error("demo", "unknown subcommand '%s'; expected 'node' (try 'tidepool demo --help')",
+    cmd_error("demo", "unknown subcommand '%s'; expected 'node' or 'sim' (try 'tidepool demo --help')",
               argv[1]);
     return TP_EXIT_USAGE;
 }

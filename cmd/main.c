@@ -8,8 +8,7 @@
 #include "cmd/cmd.h"
 
 static const tp_cmd commands[] = {
-    
-    {"demo", "run the demo flooding protocol on real sockets (demo node)", cmd_demo},
+    {"demo", "run the demo flooding protocol: simulated (demo sim) or real (demo node)", cmd_demo},
     {"identity", "generate, show or check a node identity (identity.json)", cmd_identity},
     {"version", "print the version of tidepool and of its libraries", cmd_version},
 };
