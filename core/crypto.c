@@ -185,7 +185,11 @@ static tp_err open_current_chunk(tp_reassembler *r) {
     }
     if (plain_n > 0) {
         size_t need = pending + plain_n;
-        TP_TRY(grow(r->env, &r->plain, &r->plain_cap, need, need > 65536 ? SIZE_MAX : 65536));
+        /* Pending bytes are less than one frame (<= message_size_max), so one frame
+         * plus one chunk bounds the buffer; doubling stops there. */
+        size_t limit = r->message_size_max + TP_CHUNK_SIZE_MAX;
+        if (limit < need) limit = need;
+        TP_TRY(grow(r->env, &r->plain, &r->plain_cap, need, limit));
         if (crypto_box_open_easy_afternm(r->plain + r->plain_len, r->chunk, l, r->nonce.bytes,
                                          r->key.bytes) != 0)
             return TP_ERR_DECIPHER;

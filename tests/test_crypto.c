@@ -586,6 +586,40 @@ static void test_reassembler_rejects_and_bounds_memory(void **state) {
         assert_int_equal(feed_all(&r, wire, n, 0, c), TP_OK);
         tp_reassembler_deinit(&r);
     }
+    /* a frame of exactly the maximum arrives whole; memory stays within one frame plus
+     * one chunk (plus the chunk buffer), whatever the doubling */
+    {
+        const size_t max = 1u << 20;
+        uint8_t *frame = calloc(1, max);
+        uint8_t *big = malloc(tp_chunks_wire_size(max, TP_CHUNK_SIZE_MAX));
+        tp_be32_store(frame, (uint32_t)(max - 4));
+        tp_be16_store(frame + 4, 0x10);
+        tp_nonce send = {{0}};
+        size_t bn;
+        assert_int_equal(tp_chunks_seal_message(&key, &send, frame, max, TP_CHUNK_SIZE_MAX, big,
+                                                tp_chunks_wire_size(max, TP_CHUNK_SIZE_MAX), &bn),
+                         TP_OK);
+        mem.peak = mem.live;
+        tp_reassembler_init(&r, &env, &key, &nonce, max);
+        assert_int_equal(tp_reassembler_set_mode(&r, TP_REASSEMBLE_MESSAGES), TP_OK);
+        size_t off = 0, units = 0;
+        while (off < bn) {
+            assert_int_equal(tp_reassembler_feed(&r, big + off, bn - off, &consumed), TP_OK);
+            off += consumed;
+            const uint8_t *u;
+            size_t ul;
+            while (tp_reassembler_next(&r, &u, &ul)) {
+                assert_int_equal(ul, max);
+                assert_memory_equal(u, frame, max);
+                units++;
+            }
+        }
+        assert_int_equal(units, 1);
+        assert_true(mem.peak <= max + 2 * TP_CHUNK_SIZE_MAX);
+        tp_reassembler_deinit(&r);
+        free(frame);
+        free(big);
+    }
     /* the env refusing memory is an error value, not a crash */
     {
         mem_ctx stingy = {0, 0, 100};
