@@ -31,6 +31,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -943,41 +944,61 @@ static void rn_event(void *ctx, const tp_event *ev) {
     loop->sink(loop->sink_arg, rn_wall_ns(loop), ev);
 }
 
-void rn_event_sink_stderr(void *arg, int64_t wall_ns, const tp_event *ev) {
-    (void)arg;
-    char line[1024];
-    size_t n = 0;
+typedef struct rn_text {
+    char *buf;
+    size_t cap, len; /* len < cap always; buf[len] == 0 */
+} rn_text;
+
+static void text_put(rn_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_put(rn_text *t, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    t->len += (size_t)n;
+    if (t->len >= t->cap) t->len = t->cap - 1; /* truncated */
+}
+
+size_t rn_event_format(char *buf, size_t cap, int64_t wall_ns, const tp_event *ev) {
+    TP_ASSERT(cap > 0);
+    rn_text t = {buf, cap, 0};
+    buf[0] = '\0';
+    if (wall_ns < 0) wall_ns = 0;
     time_t secs = (time_t)(wall_ns / 1000000000);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    n += strftime(line, sizeof line, "ts=%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof line - n, ".%06ldZ kind=%s",
-                          (long)(wall_ns % 1000000000 / 1000), tp_event_kind_name(ev->kind));
+    text_put(&t, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ kind=%s", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (long)(wall_ns % 1000000000 / 1000), tp_event_kind_name(ev->kind));
     if (ev->flags & TP_EVENT_HAS_PEER) {
-        n += (size_t)snprintf(line + n, sizeof line - n, " peer=");
-        for (int i = 0; i < 16; i++)
-            n += (size_t)snprintf(line + n, sizeof line - n, "%02x", ev->peer_id[i]);
+        text_put(&t, " peer=");
+        for (int i = 0; i < 16; i++) text_put(&t, "%02x", ev->peer_id[i]);
     }
     if (ev->flags & TP_EVENT_HAS_POINT) {
         char pt[TP_POINT_TEXT_MAX];
-        n += (size_t)snprintf(line + n, sizeof line - n, " point=%s",
-                              tp_point_format(&ev->point, pt));
+        text_put(&t, " point=%s", tp_point_format(&ev->point, pt));
     }
-    n += (size_t)snprintf(line + n, sizeof line - n, " code=%d", (int)ev->code);
+    text_put(&t, " code=%d", (int)ev->code);
     if (ev->detail) {
-        n += (size_t)snprintf(line + n, sizeof line - n, " detail=\"");
-        for (const char *c = ev->detail; *c && n + 8 < sizeof line; c++) {
-            unsigned char ch = (unsigned char)*c;
-            if (ch == '"' || ch == '\\')
-                n += (size_t)snprintf(line + n, sizeof line - n, "\\%c", ch);
-            else if (ch < 0x20 || ch == 0x7f)
-                n += (size_t)snprintf(line + n, sizeof line - n, "\\x%02x", ch);
+        text_put(&t, " detail=\"");
+        for (const unsigned char *c = (const unsigned char *)ev->detail; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                text_put(&t, "\\%c", *c);
+            else if (*c < 0x20 || *c == 0x7f)
+                text_put(&t, "\\x%02x", *c);
             else
-                line[n++] = (char)ch;
+                text_put(&t, "%c", *c);
         }
-        n += (size_t)snprintf(line + n, sizeof line - n, "\"");
+        text_put(&t, "\"");
     }
-    if (n > sizeof line - 2) n = sizeof line - 2;
+    return t.len;
+}
+
+void rn_event_sink_stderr(void *arg, int64_t wall_ns, const tp_event *ev) {
+    (void)arg;
+    char line[1024];
+    size_t n = rn_event_format(line, sizeof line - 1, wall_ns, ev);
     line[n++] = '\n';
     (void)fwrite(line, 1, n, stderr);
 }

@@ -106,6 +106,11 @@ void rn_dgram_point(const tp_dgram *d, tp_point *out);
  * (peer/point only when present). arg is unused. */
 void rn_event_sink_stderr(void *arg, int64_t wall_ns, const tp_event *ev);
 
+/* Formats that line (without the newline) into buf: always NUL-terminated, truncated
+ * to cap - 1 characters if needed; returns its length. Quotes, backslashes and control
+ * characters in detail are escaped, so a hostile detail cannot forge a log line. */
+size_t rn_event_format(char *buf, size_t cap, int64_t wall_ns, const tp_event *ev);
+
 /* Parses "a.b.c.d:port", "[v6]:port" or "localhost:port" (port 1..65535) into a point
  * (IPv4 as ::ffff:a.b.c.d). Strict: the whole text must match. Errors:
  * TP_ERR_DECODE_BAD_POINT. */

@@ -873,6 +873,73 @@ static void test_point_parse(void **state) {
     }
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* events                                                                               */
+
+typedef struct sink_ctx {
+    int count;
+    tp_event_kind last;
+    int64_t wall_ns;
+} sink_ctx;
+
+static void count_sink(void *arg, int64_t wall_ns, const tp_event *ev) {
+    sink_ctx *c = arg;
+    c->count++;
+    c->last = ev->kind;
+    c->wall_ns = wall_ns;
+}
+
+static void test_events_format_and_level(void **state) {
+    (void)state;
+    tp_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = TP_EVENT_NEW_PEER;
+    ev.flags = TP_EVENT_HAS_PEER | TP_EVENT_HAS_POINT;
+    for (int i = 0; i < 16; i++) ev.peer_id[i] = (uint8_t)(i * 17);
+    ev.point = tp_point_v4(0x7f000001, 9732);
+    ev.code = -3;
+    ev.detail = "a\"b\\c\n";
+    char buf[512];
+    size_t n = rn_event_format(buf, sizeof buf, 1700000000123456789LL, &ev);
+    const char *want = "ts=2023-11-14T22:13:20.123456Z kind=new_peer "
+                       "peer=00112233445566778899aabbccddeeff point=127.0.0.1:9732 code=-3 "
+                       "detail=\"a\\\"b\\\\c\\x0a\"";
+    assert_string_equal(buf, want);
+    assert_int_equal(n, strlen(want));
+    /* truncation keeps the buffer terminated */
+    n = rn_event_format(buf, 20, 0, &ev);
+    assert_int_equal(n, 19);
+    assert_int_equal(strlen(buf), 19);
+    assert_memory_equal(buf, "ts=1970-01-01T00:00", 19);
+
+    /* the sink sees INFO events, not DEBUG ones, unless asked */
+    sink_ctx c = {0};
+    rn_config cfg;
+    rn_config_default(&cfg);
+    cfg.event_sink = count_sink;
+    cfg.event_sink_arg = &c;
+    rn_loop *loop = NULL;
+    assert_int_equal(rn_loop_create(&cfg, &loop), TP_OK);
+    const tp_env *env = rn_loop_env(loop);
+    tp_event demo = {.kind = TP_EVENT_DEMO, .detail = "debug level"};
+    tp_event started = {.kind = TP_EVENT_NODE_STARTED};
+    tp_env_event(env, &demo);
+    assert_int_equal(c.count, 0);
+    int64_t before = tp_env_wall_ns(env);
+    tp_env_event(env, &started);
+    int64_t after = tp_env_wall_ns(env);
+    assert_int_equal(c.count, 1);
+    assert_int_equal(c.last, TP_EVENT_NODE_STARTED);
+    assert_true(c.wall_ns >= before && c.wall_ns <= after);
+    rn_loop_destroy(loop);
+    cfg.event_level_max = TP_EVENT_LEVEL_DEBUG;
+    assert_int_equal(rn_loop_create(&cfg, &loop), TP_OK);
+    tp_env_event(rn_loop_env(loop), &demo);
+    assert_int_equal(c.count, 2);
+    assert_int_equal(c.last, TP_EVENT_DEMO);
+    rn_loop_destroy(loop);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timers_order),
@@ -888,6 +955,7 @@ int main(void) {
         cmocka_unit_test(test_files_atomic),
         cmocka_unit_test(test_random_differs),
         cmocka_unit_test(test_point_parse),
+        cmocka_unit_test(test_events_format_and_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
