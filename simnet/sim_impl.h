@@ -24,23 +24,35 @@
 #define SIM_TF_INTERNAL 0x80000000u /* simnet's own event; not counted as a timer */
 #define SIM_TF_HOST_MASK 0x7fffffffu /* host index + 1 for host timers, 0 = world */
 
+/* 16 bytes: the four children of a node fill one 64-byte cache line (the array is
+ * aligned so that they do). Equal times are ordered by timer->backend_seq. */
 typedef struct sim_qent {
     int64_t time_ns;
-    uint64_t seq;
     tp_timer *timer;
 } sim_qent;
 
 typedef struct sim_queue {
-    sim_qent *ent;
+    sim_qent *ent;   /* raw + 3: ent[1..4], ent[5..8], ... start on cache lines */
+    sim_qent *raw;
     uint32_t len, cap;
+    /* While an event runs, its entry stays at the root as a "zombie" (its timer is
+     * already unarmed): if the callback re-arms that same timer — the common case —
+     * one sift-down replaces a pop and a push. Any other operation drops it first. */
+    bool zombie;
 } sim_queue;
 
 void sim_queue_deinit(sim_queue *q);
-/* Inserts or re-keys t (t->backend_index tells whether it is queued). */
-void sim_queue_put(sim_queue *q, tp_timer *t, int64_t time_ns, uint64_t seq);
+/* Inserts or re-keys t (t->backend_index tells whether it is queued); the tie-breaker
+ * is t->backend_seq, which the caller sets first. */
+void sim_queue_put(sim_queue *q, tp_timer *t, int64_t time_ns);
 void sim_queue_remove(sim_queue *q, tp_timer *t);
 /* Removes and returns the first entry (len > 0). */
 sim_qent sim_queue_pop(sim_queue *q);
+/* Returns the first entry and unarms its timer, leaving it as the zombie until
+ * sim_queue_end_pop (see sim_queue.zombie). */
+sim_qent sim_queue_begin_pop(sim_queue *q);
+void sim_queue_end_pop(sim_queue *q);
+static inline uint32_t sim_queue_len(const sim_queue *q) { return q->len - q->zombie; }
 /* Drops every entry for which drop(timer, arg) is true (their timers become unarmed),
  * then restores the heap. O(n). */
 void sim_queue_filter(sim_queue *q, bool (*drop)(const tp_timer *t, void *arg), void *arg);

@@ -8,7 +8,8 @@
 #include "simnet/sim_impl.h"
 
 static inline bool ent_less(const sim_qent *a, const sim_qent *b) {
-    return a->time_ns < b->time_ns || (a->time_ns == b->time_ns && a->seq < b->seq);
+    return a->time_ns < b->time_ns ||
+           (a->time_ns == b->time_ns && a->timer->backend_seq < b->timer->backend_seq);
 }
 
 static void sift_up(sim_queue *q, uint32_t i, sim_qent e) {
@@ -43,15 +44,42 @@ static void sift_down(sim_queue *q, uint32_t i, sim_qent e) {
     e.timer->backend_index = i;
 }
 
+/* Removes the zombie root without touching its timer (which may already be freed). */
+static void drop_zombie(sim_queue *q) {
+    if (!q->zombie) return;
+    q->zombie = false;
+    sim_qent last = q->ent[--q->len];
+    if (q->len > 0) sift_down(q, 0, last);
+}
+
+sim_qent sim_queue_begin_pop(sim_queue *q) {
+    TP_ASSERT(!q->zombie && q->len > 0);
+    sim_qent top = q->ent[0];
+    top.timer->backend_index = TP_TIMER_NOT_ARMED;
+    q->zombie = true;
+    return top;
+}
+
+void sim_queue_end_pop(sim_queue *q) { drop_zombie(q); }
+
 void sim_queue_deinit(sim_queue *q) {
+    drop_zombie(q);
     for (uint32_t i = 0; i < q->len; i++) q->ent[i].timer->backend_index = TP_TIMER_NOT_ARMED;
-    free(q->ent);
-    q->ent = NULL;
+    free(q->raw);
+    q->raw = q->ent = NULL;
     q->len = q->cap = 0;
 }
 
-void sim_queue_put(sim_queue *q, tp_timer *t, int64_t time_ns, uint64_t seq) {
-    sim_qent e = {time_ns, seq, t};
+void sim_queue_put(sim_queue *q, tp_timer *t, int64_t time_ns) {
+    sim_qent e = {time_ns, t};
+    if (q->zombie) {
+        if (t == q->ent[0].timer && t->backend_index == TP_TIMER_NOT_ARMED) {
+            q->zombie = false; /* the running timer re-arms itself: reuse the root */
+            sift_down(q, 0, e);
+            return;
+        }
+        drop_zombie(q);
+    }
     if (t->backend_index != TP_TIMER_NOT_ARMED) {
         uint32_t i = t->backend_index;
         TP_ASSERT(i < q->len && q->ent[i].timer == t);
@@ -63,17 +91,22 @@ void sim_queue_put(sim_queue *q, tp_timer *t, int64_t time_ns, uint64_t seq) {
     }
     if (q->len == q->cap) {
         uint32_t cap = q->cap ? q->cap * 2 : 1024;
-        sim_qent *ent = realloc(q->ent, (size_t)cap * sizeof *ent);
-        TP_ASSERT(ent != NULL); /* the simulator cannot continue without its queue */
-        q->ent = ent;
+        size_t bytes = ((size_t)cap + 4) * sizeof(sim_qent);
+        sim_qent *raw = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+        TP_ASSERT(raw != NULL); /* the simulator cannot continue without its queue */
+        if (q->len) memcpy(raw + 3, q->ent, (size_t)q->len * sizeof(sim_qent));
+        free(q->raw);
+        q->raw = raw;
+        q->ent = raw + 3;
         q->cap = cap;
     }
     sift_up(q, q->len++, e);
 }
 
 void sim_queue_remove(sim_queue *q, tp_timer *t) {
+    if (t->backend_index == TP_TIMER_NOT_ARMED) return;
+    drop_zombie(q);
     uint32_t i = t->backend_index;
-    if (i == TP_TIMER_NOT_ARMED) return;
     TP_ASSERT(i < q->len && q->ent[i].timer == t);
     t->backend_index = TP_TIMER_NOT_ARMED;
     sim_qent last = q->ent[--q->len];
@@ -85,6 +118,7 @@ void sim_queue_remove(sim_queue *q, tp_timer *t) {
 }
 
 sim_qent sim_queue_pop(sim_queue *q) {
+    drop_zombie(q);
     TP_ASSERT(q->len > 0);
     sim_qent top = q->ent[0];
     top.timer->backend_index = TP_TIMER_NOT_ARMED;
@@ -94,6 +128,7 @@ sim_qent sim_queue_pop(sim_queue *q) {
 }
 
 void sim_queue_filter(sim_queue *q, bool (*drop)(const tp_timer *t, void *arg), void *arg) {
+    drop_zombie(q);
     uint32_t n = 0;
     for (uint32_t i = 0; i < q->len; i++) {
         if (drop(q->ent[i].timer, arg)) {

@@ -295,7 +295,7 @@ uint64_t sim_world_seed(const sim_world *w) { return w->cfg.seed; }
 uint64_t sim_world_trace_hash(const sim_world *w) { return w->trace; }
 void sim_world_stats(const sim_world *w, sim_stats *out) { *out = w->stats; }
 uint64_t sim_world_backend_bytes(const sim_world *w) { return w->backend_bytes; }
-size_t sim_world_pending_events(const sim_world *w) { return w->q.len; }
+size_t sim_world_pending_events(const sim_world *w) { return sim_queue_len(&w->q); }
 void sim_world_stop(sim_world *w) { w->stop = true; }
 
 /* ------------------------------------------------------------------------------------ */
@@ -306,7 +306,7 @@ void sim_arm(sim_world *w, tp_timer *t, int64_t time_ns) {
     t->deadline_ns = time_ns;
     t->backend_flags = SIM_TF_INTERNAL;
     t->backend_seq = ++w->seq;
-    sim_queue_put(&w->q, t, time_ns, t->backend_seq);
+    sim_queue_put(&w->q, t, time_ns);
 }
 
 void sim_disarm(sim_world *w, tp_timer *t) { sim_queue_remove(&w->q, t); }
@@ -323,7 +323,7 @@ void sim_timer_start_flags(sim_world *w, tp_timer *t, int64_t deadline_ns, uint3
     t->deadline_ns = deadline_ns;
     t->backend_flags = flags;
     t->backend_seq = ++w->seq;
-    sim_queue_put(&w->q, t, deadline_ns < w->now_ns ? w->now_ns : deadline_ns, t->backend_seq);
+    sim_queue_put(&w->q, t, deadline_ns < w->now_ns ? w->now_ns : deadline_ns);
 }
 
 void sim_timer_stop_flags(sim_world *w, tp_timer *t) {
@@ -345,23 +345,25 @@ void sim_world_timer_stop(sim_world *w, tp_timer *t) { sim_timer_stop_flags(w, t
 /* Run loop                                                                             */
 
 static void step_one(sim_world *w) {
-    sim_qent e = sim_queue_pop(&w->q);
+    sim_qent e = sim_queue_begin_pop(&w->q);
     TP_ASSERT(e.time_ns >= w->now_ns);
     w->now_ns = e.time_ns;
     w->stats.events_executed++;
     tp_timer *t = e.timer;
     uint32_t flags = t->backend_flags;
+    uint64_t seq = t->backend_seq;
     if ((flags & SIM_TF_INTERNAL) == 0) {
         w->stats.timers_fired++;
         if (flags != 0) {
             sim_host *h = sim_host_at(w, flags - 1);
             h->timers_armed--;
-            sim_trace(w, SIM_TRACE_TIMER, flags, e.seq, 0);
+            sim_trace(w, SIM_TRACE_TIMER, flags, seq, 0);
         } else {
-            sim_trace(w, SIM_TRACE_WORLD_TIMER, 0, e.seq, 0);
+            sim_trace(w, SIM_TRACE_WORLD_TIMER, 0, seq, 0);
         }
     }
     t->cb(t->arg);
+    sim_queue_end_pop(&w->q); /* before the graveyard: the zombie may point into it */
     if (w->graveyard) sim_streams_flush_graveyard(w);
 }
 
