@@ -126,6 +126,7 @@ struct tp_stream {
     uint8_t fin_acked, eof_received, eof_delivered, dead;
     uint8_t retries;            /* consecutive stalls of the head segment */
     uint8_t syn_tries;
+    uint8_t in_data_cb;         /* on_data is running: rcv must not be freed */
     uint16_t seg_cap, seg_head, seg_count;
     tp_err close_reason;
     uint32_t snd_sent;          /* bytes of snd in flight (from its head) */

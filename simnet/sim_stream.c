@@ -507,10 +507,17 @@ static void deliver_data(tp_stream *s) {
             sim_trace_bytes(w, p, run);
             w->stats.bytes_delivered += run;
             w->stats.data_callbacks++;
+            s->in_data_cb = 1;
             s->cbs->on_data(s->arg, s, p, run);
-            /* The buffer stays allocated during the callback: the ring is only
-             * modified here, after it returns (reset/close never free it). */
+            s->in_data_cb = 0;
+            /* The bytes stay put during the callback (env.h: borrowed for its
+             * duration): close/reset inside it leave the ring to us. */
             if (s->dead) return;
+            if (s->user != SIM_USER_ACTIVE || s->tcp == SIM_TCP_DEAD) {
+                ring_drop(w, &s->rcv, s->rcv.len); /* closed or reset meanwhile */
+                if (s->peer) pump(s->peer);
+                return;
+            }
             ring_drop(w, &s->rcv, run);
             n -= run;
             if (s->peer) pump(s->peer); /* the window opened */
@@ -828,7 +835,7 @@ void sim_stream_close(sim_host *h, tp_stream *s) {
         if (!had_user) destroy(s);
         return;
     }
-    ring_drop(w, &s->rcv, s->rcv.len);
+    if (!s->in_data_cb) ring_drop(w, &s->rcv, s->rcv.len); /* else after on_data */
     if (s->peer) pump(s->peer);
     if (!s->fin_queued) {
         s->fin_queued = 1;
@@ -856,7 +863,7 @@ void sim_stream_reset(sim_host *h, tp_stream *s) {
         s->snd.len -= unsent;
         if (s->snd.len == 0) ring_drop(w, &s->snd, 0);
     }
-    ring_drop(w, &s->rcv, s->rcv.len);
+    if (!s->in_data_cb) ring_drop(w, &s->rcv, s->rcv.len); /* else after on_data */
     listener_unpend(s);
     tp_stream *peer = s->peer;
     s->tcp = SIM_TCP_DEAD;

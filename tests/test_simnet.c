@@ -698,6 +698,60 @@ static void test_reset_both_sides(void **state) {
     sim_world_destroy(w);
 }
 
+typedef struct closer {
+    probe p;
+    bool reset;
+    size_t seen;
+    uint8_t sum;
+} closer;
+
+static void closer_data(void *arg, tp_stream *s, const uint8_t *d, size_t n) {
+    closer *c = arg;
+    /* close (or reset) first, then keep reading the borrowed bytes */
+    if (c->reset)
+        tp_env_stream_reset(c->p.env, s);
+    else
+        tp_env_stream_close(c->p.env, s);
+    for (size_t i = 0; i < n; i++) c->sum = (uint8_t)(c->sum + d[i]);
+    c->seen += n;
+    c->p.data_calls++;
+}
+
+static void closer_close(void *arg, tp_stream *s, tp_err reason) {
+    closer *c = arg;
+    (void)s;
+    c->p.closes++;
+    c->p.reason = reason;
+}
+
+static void test_close_or_reset_inside_on_data(void **state) {
+    (void)state;
+    static const tp_stream_cbs ccbs = {cb_connect, closer_data, cb_eof, cb_writable, closer_close};
+    for (int mode = 0; mode < 2; mode++) {
+        sim_world *w = make_world(30 + (uint64_t)mode, 2, 5 * MS, 0, NULL);
+        server sv = {0};
+        const size_t N = 100000;
+        uint8_t *data = pattern(N, 9);
+        sv.tx = data;
+        sv.tx_len = N;
+        server_listen(&sv, sim_world_host(w, 1), 9732, 20);
+        closer c = {0};
+        c.reset = mode == 1;
+        c.p.env = sim_host_env(sim_world_host(w, 0));
+        tp_point to = {sim_host_ip(sim_world_host(w, 1)), 9732};
+        assert_int_equal(tp_env_stream_connect(c.p.env, &to, &ccbs, &c, &c.p.s), TP_OK);
+        sim_run_until(w, 5 * SEC);
+        assert_int_equal(c.p.data_calls, 1); /* nothing after close/reset */
+        assert_true(c.seen > 0);
+        assert_int_equal(c.p.closes, 1);
+        /* the server's writes meet a closed reader: reset (or FIN, then discard) */
+        assert_int_equal(c.p.reason, mode == 1 ? TP_ERR_CANCELLED : TP_OK);
+        free(data);
+        server_free(&sv);
+        sim_world_destroy(w);
+    }
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Datagrams                                                                            */
 
@@ -1139,6 +1193,7 @@ int main(void) {
         cmocka_unit_test(test_graceful_close_data_then_eof),
         cmocka_unit_test(test_shutdown_write_half_close),
         cmocka_unit_test(test_reset_both_sides),
+        cmocka_unit_test(test_close_or_reset_inside_on_data),
         cmocka_unit_test(test_datagram_loss),
         cmocka_unit_test(test_broadcast_stays_in_subnet),
         cmocka_unit_test(test_clock_offset_and_drift),
