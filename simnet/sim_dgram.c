@@ -37,7 +37,18 @@ static void packet_put(sim_world *w, sim_packet *p) {
     w->packet_free = p;
 }
 
+static bool packet_queued(const tp_timer *t, void *arg) {
+    (void)arg;
+    return t->cb == packet_fire;
+}
+
 void sim_packets_free(sim_world *w) {
+    /* Packets in flight are referenced by the queue only: bring them back first. */
+    for (uint32_t i = 0; i < sim_queue_len(&w->q); i++) {
+        tp_timer *t = w->q.ent[i].timer;
+        if (t->cb == packet_fire) packet_put(w, t->arg);
+    }
+    sim_queue_filter(&w->q, packet_queued, NULL);
     while (w->packet_free) {
         sim_packet *p = w->packet_free;
         w->packet_free = p->next_free;

@@ -698,6 +698,11 @@ static void test_reset_both_sides(void **state) {
     sim_world_destroy(w);
 }
 
+static void dg_cb_nop(void *arg, tp_dgram *d, const tp_point *from, const uint8_t *data,
+                      size_t len) {
+    (void)arg, (void)d, (void)from, (void)data, (void)len;
+}
+
 typedef struct closer {
     probe p;
     bool reset;
@@ -750,6 +755,36 @@ static void test_close_or_reset_inside_on_data(void **state) {
         server_free(&sv);
         sim_world_destroy(w);
     }
+}
+
+static void test_destroy_mid_run_frees_everything(void **state) {
+    (void)state;
+    /* Streams mid-transfer, packets in flight, a pending stop and scheduled faults:
+     * sim_world_destroy frees it all (the sanitizer build checks for leaks). */
+    sim_world *w = make_world(32, 3, 50 * MS, 5 * MS, NULL);
+    server sv = {0};
+    server_listen(&sv, sim_world_host(w, 1), 9732, 20);
+    uint8_t *data = pattern(400000, 12);
+    probe c = {0};
+    c.tx = data;
+    c.tx_len = 400000;
+    probe_connect(&c, sim_world_host(w, 0), sim_world_host(w, 1), 9732);
+    sim_run_until(w, 300 * MS);
+    tp_dgram *d;
+    tp_point any = {{{0}}, 10732};
+    assert_int_equal(tp_env_dgram_open(sim_host_env(sim_world_host(w, 2)), &any, dg_cb_nop, NULL, &d), TP_OK);
+    tp_point to = {sim_host_ip(sim_world_host(w, 2)), 10732};
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(tp_env_dgram_send(sim_host_env(sim_world_host(w, 2)), d, &to, data, 1000), TP_OK);
+    sim_fault crash = {.kind = SIM_FAULT_CRASH, .hosts = (uint32_t[]){2}, .host_count = 1};
+    assert_int_equal(sim_fault_at(w, 10 * SEC, &crash, NULL), TP_OK);
+    assert_int_equal(tp_env_file_write(sim_host_env(sim_world_host(w, 0)), "f", data, 100), TP_OK);
+    assert_true(sim_world_pending_events(w) > 10);
+    assert_true(sim_world_backend_bytes(w) > 0);
+    sim_world_destroy(w);
+    free(data);
+    probe_free(&c);
+    server_free(&sv);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1098,6 +1133,7 @@ static void dw_open(void *arg) {
 static void dw_dgram(void *arg) {
     dw *d = arg;
     uint32_t from = (uint32_t)(dw_rand(d) % DW_HOSTS);
+    if (from == 3) from = 4; /* host 3 crashes: its socket goes away */
     uint8_t msg[64] = {(uint8_t)d->dg_sent};
     tp_point bc = tp_point_v4(0xFFFFFFFF, 10732);
     assert_int_equal(tp_env_dgram_send(sim_host_env(sim_world_host(d->w, from)), d->dg[from], &bc, msg, 1 + dw_rand(d) % 63), TP_OK);
@@ -1139,6 +1175,16 @@ static uint64_t dw_run(uint64_t seed, sim_stats *st_out) {
     }
     tp_timer_init(&d.dgt, dw_dgram, &d);
     sim_world_timer_start(d.w, &d.dgt, 10 * MS);
+    /* faults: hosts 0-2 cut from the rest for 5 s; host 3 crashes and comes back */
+    uint32_t cut[] = {0, 1, 2}, three = 3, pid;
+    sim_fault part = {.kind = SIM_FAULT_PARTITION, .hosts = cut, .host_count = 3};
+    assert_int_equal(sim_fault_at(d.w, 1500 * MS, &part, &pid), TP_OK);
+    sim_fault heal = {.kind = SIM_FAULT_HEAL, .partition_id = pid};
+    assert_int_equal(sim_fault_at(d.w, 6500 * MS, &heal, NULL), TP_OK);
+    sim_fault crash = {.kind = SIM_FAULT_CRASH, .hosts = &three, .host_count = 1};
+    assert_int_equal(sim_fault_at(d.w, 2 * SEC, &crash, NULL), TP_OK);
+    sim_fault boot = {.kind = SIM_FAULT_START, .hosts = &three, .host_count = 1};
+    assert_int_equal(sim_fault_at(d.w, 4 * SEC, &boot, NULL), TP_OK);
     sim_run_until(d.w, 30 * SEC);
     uint64_t h = sim_world_trace_hash(d.w);
     sim_world_stats(d.w, st_out);
@@ -1194,6 +1240,7 @@ int main(void) {
         cmocka_unit_test(test_shutdown_write_half_close),
         cmocka_unit_test(test_reset_both_sides),
         cmocka_unit_test(test_close_or_reset_inside_on_data),
+        cmocka_unit_test(test_destroy_mid_run_frees_everything),
         cmocka_unit_test(test_datagram_loss),
         cmocka_unit_test(test_broadcast_stays_in_subnet),
         cmocka_unit_test(test_clock_offset_and_drift),
