@@ -354,3 +354,27 @@ tp_err tp_identity_to_json(const tp_identity *id, char *buf, size_t cap, size_t 
     sodium_memzero(hex, sizeof hex);
     return tp_json_writer_finish(&jw, len);
 }
+
+tp_err tp_identity_load(const tp_env *env, tp_identity *out, char *error, size_t error_size) {
+    uint8_t buf[TP_IDENTITY_JSON_MAX];
+    size_t len = 0;
+    if (error != NULL && error_size > 0) error[0] = '\0';
+    tp_err e = tp_env_file_read(env, TP_IDENTITY_FILE, buf, sizeof buf, &len);
+    if (e == TP_OK) e = tp_identity_from_json((const char *)buf, len, out, error, error_size);
+    sodium_memzero(buf, sizeof buf);
+    return e;
+}
+
+tp_err tp_identity_save(const tp_env *env, const tp_identity *id) {
+    uint8_t probe[1];
+    size_t len;
+    tp_err e = tp_env_file_read(env, TP_IDENTITY_FILE, probe, sizeof probe, &len);
+    if (e == TP_OK || e == TP_ERR_TOO_BIG) return TP_ERR_EXISTS;
+    if (e != TP_ERR_NOT_FOUND) return e;
+    char text[512];
+    e = tp_identity_to_json(id, text, sizeof text, &len);
+    TP_ASSERT(e == TP_OK); /* 512 bytes always hold an identity */
+    e = tp_env_file_write(env, TP_IDENTITY_FILE, (const uint8_t *)text, len);
+    sodium_memzero(text, sizeof text);
+    return e;
+}

@@ -130,4 +130,16 @@ TP_MUST_USE tp_err tp_identity_from_json(const char *text, size_t len, tp_identi
 TP_MUST_USE tp_err tp_identity_to_json(const tp_identity *id, char *buf, size_t cap,
                                        size_t *len);
 
+/* The identity file's name in a node's data directory (spec §1.5). */
+#define TP_IDENTITY_FILE "identity.json"
+
+/* Reads and checks identity.json through the env's storage (tp_env_file_read).
+ * Errors: TP_ERR_NOT_FOUND (no file: generate one), TP_ERR_IO, TP_ERR_TOO_BIG, and
+ * every error of tp_identity_from_json (`error` says which field). */
+TP_MUST_USE tp_err tp_identity_load(const tp_env *env, tp_identity *out, char *error,
+                                    size_t error_size);
+/* Writes identity.json through the env's storage, refusing to replace an existing one
+ * (Octez never overwrites an identity). Errors: TP_ERR_EXISTS, TP_ERR_IO. */
+TP_MUST_USE tp_err tp_identity_save(const tp_env *env, const tp_identity *id);
+
 #endif

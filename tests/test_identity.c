@@ -413,6 +413,74 @@ static void test_identity_json_errors(void **state) {
     assert_int_equal(tp_identity_to_json(&id, out, sizeof out, &len), TP_ERR_TOO_BIG);
 }
 
+/* ---- identity.json through the env's storage --------------------------------------- */
+
+typedef struct one_file {
+    char name[64];
+    uint8_t data[8192];
+    size_t len;
+    bool exists;
+    int writes;
+} one_file;
+
+static tp_err file_read(void *ctx, const char *name, uint8_t *buf, size_t cap, size_t *len) {
+    one_file *f = ctx;
+    if (!f->exists || strcmp(name, f->name) != 0) return TP_ERR_NOT_FOUND;
+    *len = f->len;
+    if (f->len > cap) return TP_ERR_TOO_BIG;
+    memcpy(buf, f->data, f->len);
+    return TP_OK;
+}
+
+static tp_err file_write(void *ctx, const char *name, const uint8_t *data, size_t len) {
+    one_file *f = ctx;
+    if (len > sizeof f->data) return TP_ERR_IO;
+    snprintf(f->name, sizeof f->name, "%s", name);
+    memcpy(f->data, data, len);
+    f->len = len;
+    f->exists = true;
+    f->writes++;
+    return TP_OK;
+}
+
+static void test_identity_load_save_through_env(void **state) {
+    (void)state;
+    tp_env_ops ops;
+    memset(&ops, 0, sizeof ops);
+    ops.file_read = file_read;
+    ops.file_write = file_write;
+    one_file f;
+    memset(&f, 0, sizeof f);
+    tp_env env = {&f, &ops};
+    tp_identity id, loaded;
+    char err[TP_IDENTITY_ERROR_SIZE];
+    assert_int_equal(tp_identity_load(&env, &loaded, err, sizeof err), TP_ERR_NOT_FOUND);
+    uint8_t seed[32] = {7};
+    tp_identity_init_from_seed(&id, seed);
+    assert_int_equal(tp_identity_save(&env, &id), TP_OK);
+    assert_string_equal(f.name, "identity.json");
+    assert_int_equal(tp_identity_load(&env, &loaded, err, sizeof err), TP_OK);
+    assert_memory_equal(&loaded, &id, sizeof id);
+    /* never overwritten */
+    tp_identity other;
+    seed[0] = 8;
+    tp_identity_init_from_seed(&other, seed);
+    assert_int_equal(tp_identity_save(&env, &other), TP_ERR_EXISTS);
+    assert_int_equal(f.writes, 1);
+    /* a corrupted file is reported with the field */
+    f.data[f.len] = 0;
+    char *pk = strstr((char *)f.data, "\"public_key\": \"");
+    assert_non_null(pk);
+    pk += strlen("\"public_key\": \"");
+    *pk = *pk == '0' ? '1' : '0';
+    assert_int_equal(tp_identity_load(&env, &loaded, err, sizeof err), TP_ERR_IDENTITY_PEER_ID_MISMATCH);
+    assert_non_null(strstr(err, "peer_id"));
+    /* a file too large for an identity */
+    f.len = sizeof f.data;
+    memset(f.data, ' ', f.len);
+    assert_int_equal(tp_identity_load(&env, &loaded, err, sizeof err), TP_ERR_TOO_BIG);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_peer_id_vectors),
@@ -424,6 +492,7 @@ int main(void) {
         cmocka_unit_test(test_identity_from_seed_and_env),
         cmocka_unit_test(test_tezedge_identity_files),
         cmocka_unit_test(test_identity_json_errors),
+        cmocka_unit_test(test_identity_load_save_through_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
