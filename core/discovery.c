@@ -1,0 +1,117 @@
+/* core/discovery.c — LAN discovery (spec §9). See discovery.h. */
+#include "discovery.h"
+
+#include <string.h>
+
+#define MS_NS ((int64_t)1000000)
+
+void tp_discovery_config_default(tp_discovery_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->discovery_point = tp_point_v4(0xffffffffu, TP_DISCOVERY_PORT_DEFAULT);
+    cfg->listening_port = 9732;
+    cfg->trust_discovered_peers = false;
+    cfg->delay_initial_ns = 100 * MS_NS;
+    cfg->delay_max_ns = 51200 * MS_NS;
+}
+
+static void on_send(void *arg);
+
+tp_err tp_discovery_init(tp_discovery *d, const tp_env *env, tp_pool *pool,
+                         const tp_discovery_config *cfg) {
+    TP_ASSERT(cfg->delay_initial_ns > 0 && cfg->delay_max_ns >= cfg->delay_initial_ns);
+    TP_ASSERT(cfg->discovery_point.port != 0);
+    if (cfg->listening_port == 0) return TP_ERR_INVAL;
+    uint8_t msg[TP_DISCOVERY_MSG_SIZE];
+    TP_TRY(tp_discovery_msg_encode(&cfg->peer_id, cfg->listening_port, msg));
+    memset(d, 0, sizeof *d);
+    d->env = env;
+    d->pool = pool;
+    d->cfg = *cfg;
+    memcpy(d->msg, msg, sizeof msg);
+    d->delay_ns = cfg->delay_initial_ns;
+    tp_timer_init(&d->send_timer, on_send, d);
+    return TP_OK;
+}
+
+static void emit(tp_discovery *d, tp_event_kind kind, const tp_peer_id *peer,
+                 const tp_point *point, int32_t code) {
+    tp_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = kind;
+    ev.code = code;
+    if (peer) {
+        ev.flags |= TP_EVENT_HAS_PEER;
+        memcpy(ev.peer_id, peer->bytes, TP_PEER_ID_SIZE);
+    }
+    if (point) {
+        ev.flags |= TP_EVENT_HAS_POINT;
+        ev.point = *point;
+    }
+    tp_env_event(d->env, &ev);
+}
+
+/* The answer worker. */
+static void on_datagram(void *arg, tp_dgram *sock, const tp_point *from, const uint8_t *data,
+                        size_t len) {
+    tp_discovery *d = arg;
+    tp_peer_id peer;
+    uint16_t port;
+    d->received++;
+    if (tp_discovery_msg_decode(data, len, &peer, &port) != TP_OK || port == 0 ||
+        tp_peer_id_eq(&peer, &d->cfg.peer_id)) {
+        d->ignored++; /* anything else is ignored (spec §9) */
+        return;
+    }
+    tp_point point = {from->ip, port};
+    emit(d, TP_EVENT_DISCOVERY_RECEIVED, &peer, &point, 0);
+    tp_point_info *pi;
+    /* register_point refuses our own points (my_id_points); that is fine. */
+    if (tp_pool_register_point(d->pool, &point, d->cfg.trust_discovered_peers ? 1 : -1, NULL,
+                               &pi) == TP_OK)
+        d->registered++;
+}
+
+tp_err tp_discovery_start(tp_discovery *d) {
+    if (d->sock != NULL) return TP_OK;
+    tp_point local;
+    memset(&local, 0, sizeof local); /* [::] */
+    local.port = d->cfg.discovery_point.port;
+    tp_dgram *sock;
+    TP_TRY(tp_env_dgram_open(d->env, &local, on_datagram, d, &sock));
+    d->sock = sock;
+    d->delay_ns = d->cfg.delay_initial_ns;
+    tp_env_timer_start(d->env, &d->send_timer, tp_env_now_ns(d->env));
+    return TP_OK;
+}
+
+/* The sender worker: send, then sleep delay and double it (capped). */
+static void on_send(void *arg) {
+    tp_discovery *d = arg;
+    if (d->sock == NULL) return;
+    tp_err err = tp_env_dgram_send(d->env, d->sock, &d->cfg.discovery_point, d->msg,
+                                   sizeof d->msg);
+    if (err == TP_OK) {
+        d->sent++;
+        emit(d, TP_EVENT_DISCOVERY_SENT, NULL, &d->cfg.discovery_point, 0);
+    } else {
+        d->send_errors++; /* Octez logs and carries on */
+        emit(d, TP_EVENT_DISCOVERY_SENT, NULL, &d->cfg.discovery_point, (int32_t)err);
+    }
+    tp_env_timer_start_in(d->env, &d->send_timer, d->delay_ns);
+    d->delay_ns *= 2;
+    if (d->delay_ns > d->cfg.delay_max_ns) d->delay_ns = d->cfg.delay_max_ns;
+}
+
+void tp_discovery_wakeup(tp_discovery *d) {
+    if (d->sock == NULL) return;
+    d->delay_ns = d->cfg.delay_initial_ns;
+    tp_env_timer_start(d->env, &d->send_timer, tp_env_now_ns(d->env));
+}
+
+void tp_discovery_stop(tp_discovery *d) {
+    tp_env_timer_stop(d->env, &d->send_timer);
+    if (d->sock != NULL) {
+        tp_env_dgram_close(d->env, d->sock);
+        d->sock = NULL;
+    }
+}
