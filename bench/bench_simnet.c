@@ -10,7 +10,8 @@
  *   memory     bytes per idle host: 100,000 hosts created; simnet's own accounting
  *              (sim_world_backend_bytes) and the process RSS growth, divided by hosts.
  *              RSS is taken from the first repetition, which runs first in the
- *              process (later ones reuse memory the allocator kept).
+ *              process (later ones reuse memory the allocator kept). Also: bytes per
+ *              idle established connection (both endpoints), 10,000 connections.
  *
  * Each figure is the median of several repetitions. Usage: bench_simnet [reps]
  * (default 5). Not a test: it never fails on a slow machine. */
@@ -225,6 +226,51 @@ static void bench_memory(uint64_t seed, double *backend_per_host, double *rss_pe
     sim_world_destroy(w);
 }
 
+/* Bytes simnet holds per idle established connection (both endpoints together). */
+static void nop_connect(void *arg, tp_stream *s) { (void)arg, (void)s; }
+static void nop_data(void *arg, tp_stream *s, const uint8_t *d, size_t n) { (void)arg, (void)s, (void)d, (void)n; }
+static void nop_writable(void *arg, tp_stream *s) { (void)arg, (void)s; }
+static void nop_close(void *arg, tp_stream *s, tp_err r) { (void)arg, (void)s, (void)r; }
+static const tp_stream_cbs nop_cbs = {nop_connect, nop_data, NULL, nop_writable, nop_close};
+static void nop_accept(void *arg, tp_listener *l, tp_stream *s, const tp_point *remote) {
+    (void)l, (void)remote;
+    tp_env_stream_adopt(arg, s, &nop_cbs, NULL);
+}
+
+static double bench_idle_connections(uint64_t seed) {
+    enum { HOSTS = 1000, PER_HOST = 10 };
+    sim_world *w = world(seed);
+    uint32_t first;
+    if (sim_hosts_add_in_region(w, 0, HOSTS, NULL, &first) != TP_OK) exit(1);
+    for (uint32_t i = 0; i < HOSTS; i++) {
+        const tp_env *env = sim_host_env(sim_world_host(w, i));
+        tp_listener *l;
+        tp_point any = {{{0}}, 9732};
+        if (tp_env_listen(env, &any, 64, nop_accept, (void *)env, &l) != TP_OK) exit(1);
+    }
+    sim_run_until(w, 1000000);
+    uint64_t b0 = sim_world_backend_bytes(w);
+    for (uint32_t i = 0; i < HOSTS; i++) {
+        for (uint32_t k = 0; k < PER_HOST; k++) {
+            tp_point to = {sim_host_ip(sim_world_host(w, (i + 1 + k) % HOSTS)), 9732};
+            tp_stream *s;
+            if (tp_env_stream_connect(sim_host_env(sim_world_host(w, i)), &to, &nop_cbs, NULL, &s) != TP_OK)
+                exit(1);
+        }
+    }
+    sim_run_until(w, 2000000000LL);
+    sim_stats st;
+    sim_world_stats(w, &st);
+    if (st.streams_established != (uint64_t)HOSTS * PER_HOST) {
+        fprintf(stderr, "bench_simnet: %llu of %d connections established\n",
+                (unsigned long long)st.streams_established, HOSTS * PER_HOST);
+        exit(1);
+    }
+    double per = (double)(sim_world_backend_bytes(w) - b0) / (HOSTS * PER_HOST);
+    sim_world_destroy(w);
+    return per;
+}
+
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 5;
     if (reps < 1 || reps > 100) {
@@ -242,6 +288,10 @@ int main(int argc, char **argv) {
     printf("memory:  %.0f bytes per idle host (simnet accounting, median of %d), "
            "%.0f bytes RSS growth per host (first run); 100,000 hosts\n",
            median(a, reps), reps, rss_first);
+
+    for (int i = 0; i < reps; i++) a[i] = bench_idle_connections(1 + (uint64_t)i);
+    printf("memory:  %.0f bytes per idle connection, both endpoints (10,000 connections; "
+           "median of %d)\n", median(a, reps), reps);
 
     for (int i = 0; i < reps; i++) a[i] = bench_timers(1 + (uint64_t)i, 10000000);
     printf("timers:  %.2f M timer events/s (100,000 pending; median of %d)\n",

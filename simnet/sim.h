@@ -165,8 +165,8 @@ typedef struct sim_stats {
     uint64_t datagrams_delivered;
     uint64_t datagrams_lost;          /* loss, partition, down host or no socket */
     uint64_t events_reported;         /* tp_env_event calls */
-    uint64_t host_crashes;
-    uint64_t host_starts;
+    uint64_t host_crashes;            /* sim_host_crash on a host that was up */
+    uint64_t host_starts;             /* boots and app starts (sim_host_start that did something) */
 } sim_stats;
 
 void sim_world_stats(const sim_world *w, sim_stats *out);

@@ -186,9 +186,11 @@ static void notify(tp_stream *s, uint8_t what, int64_t at_ns) {
 }
 
 static void clear_segments(tp_stream *s) {
-    s->seg_count = 0;
-    s->seg_head = 0;
-    sim_disarm(s->host->world, &s->t_tx);
+    sim_world *w = s->host->world;
+    sim_backend_free(w, s->segs, (size_t)s->seg_cap * sizeof *s->segs);
+    s->segs = NULL;
+    s->seg_count = s->seg_cap = s->seg_head = 0;
+    sim_disarm(w, &s->t_tx);
 }
 
 /* The connection is over for this endpoint: tell the user (if it still listens), or
@@ -237,6 +239,12 @@ static sim_seg *seg_head(tp_stream *s) { return &s->segs[s->seg_head]; }
 static void seg_pop(tp_stream *s) {
     s->seg_head = (uint16_t)((s->seg_head + 1) % s->seg_cap);
     s->seg_count--;
+    if (s->seg_count == 0) { /* idle connections keep no segment array */
+        sim_world *w = s->host->world;
+        sim_backend_free(w, s->segs, (size_t)s->seg_cap * sizeof *s->segs);
+        s->segs = NULL;
+        s->seg_cap = s->seg_head = 0;
+    }
 }
 
 /* Puts a segment on the wire: it occupies the sender's uplink, flies for the one-way

@@ -826,14 +826,17 @@ static void app_halt(sim_host *h) {
 
 void sim_host_start(sim_host *h) {
     sim_world *w = h->world;
-    if (h->state == SIM_HOST_DOWN) {
+    bool booted = h->state == SIM_HOST_DOWN;
+    if (booted) {
         h->state = SIM_HOST_UP;
         /* The host's links are idle again after a reboot. */
         h->up_free_ns = h->down_free_ns = w->now_ns;
     }
+    bool app = h->app_ops != NULL && !h->app_running;
+    if (!booted && !app) return; /* already up and running */
     w->stats.host_starts++;
     sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_START, h->index, 0);
-    if (h->app_ops == NULL || h->app_running) return;
+    if (!app) return;
     h->app_running = 1;
     if (h->app_ops->start) h->app_ops->start(h->app, h, &h->env);
 }

@@ -1190,7 +1190,17 @@ static uint64_t dw_run(uint64_t seed, sim_stats *st_out) {
     sim_world_stats(d.w, st_out);
     /* the workload really ran */
     int closed = 0;
-    for (int i = 0; i < DW_CONNS; i++) closed += d.c[i].closes;
+    for (int i = 0; i < DW_CONNS; i++) {
+        closed += d.c[i].closes;
+        /* env.h: on_close at most once, and nothing after it */
+        assert_true(d.c[i].closes <= 1);
+        assert_int_equal(d.c[i].callbacks_after_close, 0);
+    }
+    for (int i = 0; i < DW_HOSTS; i++)
+        for (int k = 0; k < 16; k++) {
+            assert_true(d.sv[i].pool[k].closes <= 1);
+            assert_int_equal(d.sv[i].pool[k].callbacks_after_close, 0);
+        }
     assert_true(closed > 0);
     assert_true(st_out->bytes_delivered > 100000);
     assert_true(st_out->datagrams_delivered > 0);

@@ -160,6 +160,126 @@ static void test_crash_seen_as_reset_after_restart(void **state) {
     sim_world_destroy(w);
 }
 
+static void test_keepalive_finds_restarted_peer(void **state) {
+    (void)state;
+    /* An idle connection whose peer crashed and came back: the first keepalive probe
+     * (10 s after the last exchange) meets a host without the connection: reset. */
+    sim_world *w = make_world(112, 2, 20 * MS, 0, NULL);
+    server sv = {0};
+    server_listen(&sv, sim_world_host(w, 1), 9732, 20);
+    probe c = {0};
+    probe_connect(&c, sim_world_host(w, 0), sim_world_host(w, 1), 9732);
+    sim_run_until(w, SEC);
+    sim_host_crash(sim_world_host(w, 1));
+    sim_run_until(w, 2 * SEC);
+    sim_host_start(sim_world_host(w, 1));
+    sim_run_until(w, 60 * SEC);
+    assert_int_equal(c.closes, 1);
+    assert_int_equal(c.reason, TP_ERR_CONN_RESET);
+    /* the last exchange: the handshake's ACK reaching the server (acknowledged then) */
+    assert_int_equal(c.close_ns, sv.accept_ns + 10 * SEC);
+    probe_free(&c);
+    server_free(&sv);
+    sim_world_destroy(w);
+}
+
+static void test_keepalive_count_without_user_timeout(void **state) {
+    (void)state;
+    sim_world_config cfg;
+    sim_world_config_default(&cfg);
+    cfg.default_latency.base_ns = 20 * MS;
+    cfg.default_latency.jitter_ns = 0;
+    cfg.user_timeout_ns = 0;
+    cfg.keepalive_count = 3;
+    sim_world *w = make_world(113, 2, 0, 0, &cfg);
+    server sv = {0};
+    server_listen(&sv, sim_world_host(w, 1), 9732, 20);
+    probe c = {0};
+    probe_connect(&c, sim_world_host(w, 0), sim_world_host(w, 1), 9732);
+    sim_run_until(w, SEC);
+    sim_host_crash(sim_world_host(w, 1));
+    sim_run_until(w, 100 * SEC);
+    /* probes at +10, +15, +20, +25 s: the fourth unanswered one (> 3) ends it */
+    assert_int_equal(c.closes, 1);
+    assert_int_equal(c.reason, TP_ERR_TIMEOUT);
+    assert_int_equal(c.close_ns, sv.accept_ns + 25 * SEC);
+    probe_free(&c);
+    server_free(&sv);
+    sim_world_destroy(w);
+}
+
+static void test_listener_close_resets_handshakes(void **state) {
+    (void)state;
+    sim_world *w = make_world(114, 2, 20 * MS, 0, NULL);
+    server sv = {0};
+    server_listen(&sv, sim_world_host(w, 1), 9732, 20);
+    probe c = {0};
+    probe_connect(&c, sim_world_host(w, 0), sim_world_host(w, 1), 9732);
+    sim_run_until(w, 30 * MS); /* SYN received, SYN-ACK on its way */
+    tp_env_listener_close(sv.env, sv.l);
+    sim_run_until(w, 5 * SEC);
+    assert_int_equal(sv.accepted, 0);
+    assert_int_equal(c.closes, 1);
+    assert_int_equal(c.reason, TP_ERR_CONN_RESET);
+    probe_free(&c);
+    server_free(&sv);
+    sim_world_destroy(w);
+}
+
+typedef struct arrivals {
+    int n;
+    int64_t min_ns, max_ns;
+    const tp_env *env;
+    int64_t sent_ns;
+} arrivals;
+
+static void arr_cb(void *arg, tp_dgram *d, const tp_point *from, const uint8_t *data, size_t len) {
+    (void)d, (void)from, (void)data, (void)len;
+    arrivals *a = arg;
+    int64_t dt = tp_env_now_ns(a->env) - a->sent_ns;
+    if (a->n == 0 || dt < a->min_ns) a->min_ns = dt;
+    if (a->n == 0 || dt > a->max_ns) a->max_ns = dt;
+    a->n++;
+}
+
+static void test_latency_matrix_and_jitter(void **state) {
+    (void)state;
+    sim_world_config cfg;
+    sim_world_config_default(&cfg);
+    cfg.region_count = 2;
+    sim_latency lat[4] = {{MS, 0}, {80 * MS, 10 * MS}, {70 * MS, 0}, {2 * MS, 0}};
+    cfg.latency = lat;
+    sim_world *w = make_world(115, 0, 0, 0, &cfg);
+    uint32_t first;
+    assert_int_equal(sim_hosts_add_in_region(w, 0, 1, NULL, &first), TP_OK);
+    assert_int_equal(sim_hosts_add_in_region(w, 1, 1, NULL, &first), TP_OK);
+    const tp_env *e0 = sim_host_env(sim_world_host(w, 0)), *e1 = sim_host_env(sim_world_host(w, 1));
+    arrivals at1 = {0}, at0 = {0};
+    at1.env = e1;
+    at0.env = e0;
+    tp_dgram *d0, *d1;
+    tp_point any = {{{0}}, 10732};
+    assert_int_equal(tp_env_dgram_open(e0, &any, arr_cb, &at0, &d0), TP_OK);
+    assert_int_equal(tp_env_dgram_open(e1, &any, arr_cb, &at1, &d1), TP_OK);
+    tp_point to1 = {sim_host_ip(sim_world_host(w, 1)), 10732};
+    tp_point to0 = {sim_host_ip(sim_world_host(w, 0)), 10732};
+    uint8_t m[8] = {0};
+    at1.sent_ns = at0.sent_ns = sim_world_now_ns(w);
+    for (int i = 0; i < 500; i++) {
+        assert_int_equal(tp_env_dgram_send(e0, d0, &to1, m, sizeof m), TP_OK);
+        assert_int_equal(tp_env_dgram_send(e1, d1, &to0, m, sizeof m), TP_OK);
+    }
+    sim_run_for(w, SEC);
+    assert_int_equal(at1.n, 500);
+    assert_int_equal(at0.n, 500);
+    /* region 0 -> 1: 80 ms + U[0, 10 ms]; region 1 -> 0: 70 ms, no jitter */
+    assert_true(at1.min_ns >= 80 * MS && at1.max_ns <= 90 * MS);
+    assert_true(at1.max_ns - at1.min_ns > 8 * MS); /* the jitter is really spread */
+    assert_int_equal(at0.min_ns, 70 * MS);
+    assert_int_equal(at0.max_ns, 70 * MS);
+    sim_world_destroy(w);
+}
+
 static void test_connect_to_down_or_cut_host(void **state) {
     (void)state;
     sim_world_config cfg;
@@ -464,6 +584,10 @@ int main(void) {
         cmocka_unit_test(test_idle_connection_survives_with_keepalive),
         cmocka_unit_test(test_crash_seen_as_timeout_by_waiting_peer),
         cmocka_unit_test(test_crash_seen_as_reset_after_restart),
+        cmocka_unit_test(test_keepalive_finds_restarted_peer),
+        cmocka_unit_test(test_keepalive_count_without_user_timeout),
+        cmocka_unit_test(test_listener_close_resets_handshakes),
+        cmocka_unit_test(test_latency_matrix_and_jitter),
         cmocka_unit_test(test_connect_to_down_or_cut_host),
         cmocka_unit_test(test_app_crash_and_restart),
         cmocka_unit_test(test_clean_stop_closes_gracefully),
