@@ -28,6 +28,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -43,7 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { RN_KIND_STREAM = 1, RN_KIND_LISTENER, RN_KIND_DGRAM, RN_KIND_SIGNAL };
+enum { RN_KIND_STREAM = 1, RN_KIND_LISTENER, RN_KIND_DGRAM, RN_KIND_SIGNAL, RN_KIND_WATCH };
 enum { ST_CONNECTING = 1, ST_OPEN, ST_CLOSING, ST_DEAD };
 
 #define RN_SEND_BUFFER_DEFAULT (256u * 1024u)
@@ -101,6 +102,13 @@ struct tp_dgram {
     tp_point local;
 };
 
+struct rn_watch {
+    rn_io io; /* first; io.fd is the caller's, never closed by the loop */
+    rn_loop *loop;
+    rn_watch_cb cb;
+    void *arg;
+};
+
 struct rn_loop {
     tp_env env;
     int epfd;
@@ -115,7 +123,7 @@ struct rn_loop {
     size_t heap_len, heap_cap;
     uint64_t timer_seq;
     /* handles */
-    rn_io streams, listeners, dgrams; /* list heads (sentinels) */
+    rn_io streams, listeners, dgrams, watches; /* list heads (sentinels) */
     size_t n_streams, n_listeners, n_dgrams;
     tp_stream *pending_head, *pending_tail;
     rn_io *garbage;
@@ -123,6 +131,7 @@ struct rn_loop {
     char *data_dir;
     size_t send_buffer_max;
     int socket_buffer_bytes;
+    int tcp_user_timeout_ms, tcp_keepalive_idle_ms, tcp_keepalive_interval_ms;
     rn_event_sink_cb sink;
     void *sink_arg;
     tp_event_level level_max;
@@ -438,8 +447,29 @@ static tp_stream *stream_new(rn_loop *loop, int fd, uint8_t state) {
     return s;
 }
 
+static int ms_to_whole_s(int ms) {
+    int s = ms / 1000 + (ms % 1000 != 0);
+    return s < 1 ? 1 : s;
+}
+
+/* spec §2.1: TCP_USER_TIMEOUT and keepalive; failures are not fatal (as Octez, which
+ * only logs them), so the results are ignored. */
+static void tcp_liveness_opts(rn_loop *loop, int fd) {
+    if (loop->tcp_user_timeout_ms > 0)
+        set_int_opt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, loop->tcp_user_timeout_ms);
+    if (loop->tcp_keepalive_idle_ms > 0) {
+        set_int_opt(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+        set_int_opt(fd, IPPROTO_TCP, TCP_KEEPIDLE, ms_to_whole_s(loop->tcp_keepalive_idle_ms));
+        set_int_opt(fd, IPPROTO_TCP, TCP_KEEPINTVL,
+                    ms_to_whole_s(loop->tcp_keepalive_interval_ms > 0
+                                      ? loop->tcp_keepalive_interval_ms
+                                      : RN_TCP_KEEPALIVE_INTERVAL_MS_DEFAULT));
+    }
+}
+
 static void stream_socket_opts(rn_loop *loop, int fd) {
     set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    tcp_liveness_opts(loop, fd);
     if (loop->socket_buffer_bytes > 0) {
         set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, loop->socket_buffer_bytes);
         set_int_opt(fd, SOL_SOCKET, SO_RCVBUF, loop->socket_buffer_bytes);
@@ -820,6 +850,7 @@ static void listener_dispatch(tp_listener *l) {
             return;
         }
         set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+        tcp_liveness_opts(loop, fd); /* not every option is inherited from the listener */
         tp_stream *s = stream_new(loop, fd, ST_OPEN);
         if (!s) {
             close(fd);
@@ -1132,6 +1163,135 @@ static const tp_env_ops rn_ops = {
 void rn_config_default(rn_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->event_level_max = TP_EVENT_LEVEL_INFO;
+    cfg->tcp_user_timeout_ms = RN_TCP_USER_TIMEOUT_MS_DEFAULT;
+    cfg->tcp_keepalive_idle_ms = RN_TCP_KEEPALIVE_IDLE_MS_DEFAULT;
+    cfg->tcp_keepalive_interval_ms = RN_TCP_KEEPALIVE_INTERVAL_MS_DEFAULT;
+}
+
+/* A decimal number of milliseconds, 0..INT_MAX, the whole of [text, end). */
+static bool parse_ms(const char *text, const char *end, int *out) {
+    if (text == end || end - text > 10) return false;
+    long long v = 0;
+    for (const char *c = text; c < end; c++) {
+        if (*c < '0' || *c > '9') return false;
+        v = v * 10 + (*c - '0');
+    }
+    if (v > INT_MAX) return false;
+    *out = (int)v;
+    return true;
+}
+
+tp_err rn_tcp_options_parse(const char *user_timeout, const char *keepalive, rn_config *cfg,
+                            char *error, size_t cap) {
+    int ut = cfg->tcp_user_timeout_ms;
+    int idle = cfg->tcp_keepalive_idle_ms, intv = cfg->tcp_keepalive_interval_ms;
+    if (user_timeout) {
+        if (!parse_ms(user_timeout, user_timeout + strlen(user_timeout), &ut)) {
+            if (error && cap)
+                snprintf(error, cap,
+                         "OCTEZ_P2P_TCP_USER_TIMEOUT='%.40s': expected a number of "
+                         "milliseconds (0 disables the option), e.g. 45000",
+                         user_timeout);
+            return TP_ERR_INVAL;
+        }
+    }
+    if (keepalive) {
+        const char *comma = strchr(keepalive, ',');
+        const char *end = keepalive + strlen(keepalive);
+        bool ok;
+        if (comma) {
+            ok = parse_ms(keepalive, comma, &idle) && parse_ms(comma + 1, end, &intv);
+        } else {
+            ok = parse_ms(keepalive, end, &idle);
+            intv = RN_TCP_KEEPALIVE_INTERVAL_MS_DEFAULT; /* Octez: (ms, 5000) */
+        }
+        if (!ok) {
+            if (error && cap)
+                snprintf(error, cap,
+                         "OCTEZ_P2P_TCP_KEEPALIVE='%.40s': expected 'idle_ms' or "
+                         "'idle_ms,interval_ms' (0 disables keepalive), e.g. 10000,5000",
+                         keepalive);
+            return TP_ERR_INVAL;
+        }
+    }
+    cfg->tcp_user_timeout_ms = ut;
+    cfg->tcp_keepalive_idle_ms = idle;
+    cfg->tcp_keepalive_interval_ms = intv;
+    return TP_OK;
+}
+
+tp_err rn_tcp_options_from_environ(rn_config *cfg, char *error, size_t cap) {
+    return rn_tcp_options_parse(getenv("OCTEZ_P2P_TCP_USER_TIMEOUT"),
+                                getenv("OCTEZ_P2P_TCP_KEEPALIVE"), cfg, error, cap);
+}
+
+tp_err rn_stream_tcp_info(const tp_stream *s, rn_tcp_info *out) {
+    if (s->io.fd < 0) return TP_ERR_CLOSED;
+    rn_tcp_info info;
+    memset(&info, 0, sizeof info);
+    int v = 0;
+    socklen_t len = sizeof v;
+    if (getsockopt(s->io.fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, &len) != 0) return TP_ERR_IO;
+    info.user_timeout_ms = v;
+    len = sizeof v;
+    if (getsockopt(s->io.fd, SOL_SOCKET, SO_KEEPALIVE, &v, &len) != 0) return TP_ERR_IO;
+    info.keepalive = v != 0;
+    len = sizeof v;
+    if (getsockopt(s->io.fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &len) != 0) return TP_ERR_IO;
+    info.keepalive_idle_s = v;
+    len = sizeof v;
+    if (getsockopt(s->io.fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, &len) != 0) return TP_ERR_IO;
+    info.keepalive_interval_s = v;
+    *out = info;
+    return TP_OK;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* foreign descriptors                                                                  */
+
+static uint32_t watch_epoll_events(unsigned events) {
+    return ((events & RN_WATCH_READ) ? EPOLLIN : 0u) | ((events & RN_WATCH_WRITE) ? EPOLLOUT : 0u);
+}
+
+tp_err rn_watch_open(rn_loop *loop, int fd, unsigned events, rn_watch_cb cb, void *arg,
+                     rn_watch **out) {
+    TP_ASSERT(loop != NULL && fd >= 0 && cb != NULL && out != NULL);
+    rn_watch *w = calloc(1, sizeof *w);
+    if (!w) return TP_ERR_NOMEM;
+    w->io.fd = fd;
+    w->io.kind = RN_KIND_WATCH;
+    w->loop = loop;
+    w->cb = cb;
+    w->arg = arg;
+    uint32_t ev = watch_epoll_events(events);
+    if (ev != 0) {
+        struct epoll_event e;
+        memset(&e, 0, sizeof e);
+        e.events = ev;
+        e.data.ptr = &w->io;
+        if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
+            tp_err err = map_errno(errno);
+            free(w);
+            return err == TP_ERR_NOMEM ? err : TP_ERR_INVAL;
+        }
+        w->io.registered = true;
+        w->io.events = ev;
+    }
+    list_push(&loop->watches, &w->io);
+    *out = w;
+    return TP_OK;
+}
+
+void rn_watch_set_events(rn_watch *w, unsigned events) {
+    if (w->io.fd >= 0) io_register(w->loop, &w->io, watch_epoll_events(events));
+}
+
+void rn_watch_close(rn_watch *w) {
+    rn_loop *loop = w->loop;
+    io_register(loop, &w->io, 0);
+    w->io.fd = -1; /* the caller's descriptor: not closed here */
+    list_remove(&w->io);
+    garbage_add(loop, &w->io);
 }
 
 tp_err rn_loop_create(const rn_config *cfg, rn_loop **out) {
@@ -1148,6 +1308,10 @@ tp_err rn_loop_create(const rn_config *cfg, rn_loop **out) {
     list_init(&loop->streams);
     list_init(&loop->listeners);
     list_init(&loop->dgrams);
+    list_init(&loop->watches);
+    loop->tcp_user_timeout_ms = cfg->tcp_user_timeout_ms;
+    loop->tcp_keepalive_idle_ms = cfg->tcp_keepalive_idle_ms;
+    loop->tcp_keepalive_interval_ms = cfg->tcp_keepalive_interval_ms;
     loop->send_buffer_max = cfg->send_buffer_max ? cfg->send_buffer_max : RN_SEND_BUFFER_DEFAULT;
     loop->socket_buffer_bytes = cfg->socket_buffer_bytes;
     loop->sink = cfg->event_sink ? cfg->event_sink : rn_event_sink_stderr;
@@ -1206,6 +1370,7 @@ void rn_loop_destroy(rn_loop *loop) {
         rn_listener_close(loop, (tp_listener *)loop->listeners.next);
     while (loop->dgrams.next != &loop->dgrams)
         rn_dgram_close(loop, (tp_dgram *)loop->dgrams.next);
+    while (loop->watches.next != &loop->watches) rn_watch_close((rn_watch *)loop->watches.next);
     free_garbage(loop);
     /* Armed timers are forgotten without touching them: their owners may already be
      * gone (a crash-dropped host). */
@@ -1255,6 +1420,14 @@ static void dispatch(rn_loop *loop, rn_io *io, uint32_t ev) {
         break;
     case RN_KIND_SIGNAL:
         signal_dispatch(loop);
+        break;
+    case RN_KIND_WATCH:
+        if (io->fd >= 0) {
+            rn_watch *w = (rn_watch *)io;
+            unsigned e = ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) ? RN_WATCH_READ : 0u) |
+                         ((ev & (EPOLLOUT | EPOLLERR)) ? RN_WATCH_WRITE : 0u);
+            w->cb(w->arg, e);
+        }
         break;
     default:
         TP_UNREACHABLE();

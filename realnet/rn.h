@@ -55,10 +55,58 @@ typedef struct rn_config {
      * stops rn_loop_run (rn_loop_signal() tells which). Use it in the main program,
      * not in libraries or tests. */
     bool handle_signals;
+    /* TCP options of every stream socket (spec §2.1; Octez since early 2025):
+     * TCP_USER_TIMEOUT in ms (45000 by default, 0: not set) and keepalive idle /
+     * interval in ms (10000 / 5000 by default, idle 0: keepalive off; the kernel takes
+     * whole seconds, so values are rounded up to at least 1 s). Failing to set them is
+     * not fatal (a warning event is logged once per loop). rn_tcp_options_from_environ
+     * applies Octez's environment overrides. */
+    int tcp_user_timeout_ms;
+    int tcp_keepalive_idle_ms;
+    int tcp_keepalive_interval_ms;
 } rn_config;
 
-/* All fields zero / default. */
+#define RN_TCP_USER_TIMEOUT_MS_DEFAULT 45000
+#define RN_TCP_KEEPALIVE_IDLE_MS_DEFAULT 10000
+#define RN_TCP_KEEPALIVE_INTERVAL_MS_DEFAULT 5000
+
+/* Defaults: everything zero except the event level and the TCP options above. */
 void rn_config_default(rn_config *cfg);
+
+/* Parses Octez's overrides (spec §2.1) into cfg: user_timeout is
+ * OCTEZ_P2P_TCP_USER_TIMEOUT's text ("ms", "0" disables), keepalive is
+ * OCTEZ_P2P_TCP_KEEPALIVE's ("idle_ms[,interval_ms]", "0" disables); NULL leaves the
+ * field as it is. On error, cfg is untouched and `error` (cap bytes) names the variable
+ * and the expected form. Errors: TP_ERR_INVAL. */
+TP_MUST_USE tp_err rn_tcp_options_parse(const char *user_timeout, const char *keepalive,
+                                        rn_config *cfg, char *error, size_t cap);
+/* The same with the values of the two environment variables (getenv). */
+TP_MUST_USE tp_err rn_tcp_options_from_environ(rn_config *cfg, char *error, size_t cap);
+
+/* What the kernel reports for a stream's socket (getsockopt), for tests and
+ * diagnostics: user timeout in ms, keepalive on/off, idle and interval in seconds.
+ * Errors: TP_ERR_CLOSED (the stream has no socket any more), TP_ERR_IO. */
+typedef struct rn_tcp_info {
+    int user_timeout_ms;
+    bool keepalive;
+    int keepalive_idle_s;
+    int keepalive_interval_s;
+} rn_tcp_info;
+TP_MUST_USE tp_err rn_stream_tcp_info(const tp_stream *s, rn_tcp_info *out);
+
+/* ---- foreign file descriptors -------------------------------------------------------
+ * A library with its own sockets (the RPC server: libmicrohttpd in external-epoll mode)
+ * joins the loop through a watch: cb(arg, events) runs from dispatch when fd is ready
+ * for `events` (RN_WATCH_READ / RN_WATCH_WRITE, level-triggered). The loop does not own
+ * fd. rn_watch_close stops watching at once (no callback after it) and frees the
+ * handle at the end of the turn. */
+enum { RN_WATCH_READ = 1u << 0, RN_WATCH_WRITE = 1u << 1 };
+typedef struct rn_watch rn_watch;
+typedef void (*rn_watch_cb)(void *arg, unsigned events);
+TP_MUST_USE tp_err rn_watch_open(rn_loop *loop, int fd, unsigned events, rn_watch_cb cb,
+                                 void *arg, rn_watch **out);
+void rn_watch_set_events(rn_watch *w, unsigned events);
+void rn_watch_close(rn_watch *w);
 
 /* Creates a loop. SIGPIPE is set to ignored for the process (writes also use
  * MSG_NOSIGNAL). Errors: TP_ERR_NOMEM, TP_ERR_IO (epoll/signalfd/data dir failed). */

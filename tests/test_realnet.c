@@ -940,6 +940,183 @@ static void test_events_format_and_level(void **state) {
     rn_loop_destroy(loop);
 }
 
+
+/* ------------------------------------------------------------------------------------ */
+/* TCP liveness options (spec §2.1)                                                     */
+
+static bool server_has_stream(void *arg) {
+    return ((rec *)arg)->s != NULL;
+}
+
+/* Connects a client to a server on one loop built from cfg, and returns what the kernel
+ * reports for both sockets. */
+static void tcp_info_pair(const rn_config *cfg, rn_tcp_info *client_info, rn_tcp_info *server_info) {
+    rn_loop *loop = NULL;
+    assert_int_equal(rn_loop_create(cfg, &loop), TP_OK);
+    const tp_env *env = rn_loop_env(loop);
+    rec client = {.loop = loop};
+    rec server = {.loop = loop};
+    tp_point where;
+    tp_listener *l = listen_any(loop, &LOOP4, &server, &where);
+    tp_err e;
+    ENV_CALL(e = tp_env_stream_connect(env, &where, &rec_cbs, &client, &client.s));
+    assert_int_equal(e, TP_OK);
+    spin(loop, rec_connected, &client);
+    spin(loop, server_has_stream, &server);
+    assert_int_equal(rn_stream_tcp_info(client.s, client_info), TP_OK);
+    assert_int_equal(rn_stream_tcp_info(server.s, server_info), TP_OK);
+    ENV_CALL(tp_env_stream_close(env, client.s));
+    ENV_CALL(tp_env_stream_close(env, server.s));
+    ENV_CALL(tp_env_listener_close(env, l));
+    rec *pair[2] = {&client, &server};
+    spin(loop, both_closed, pair);
+    assert_all_closed(loop);
+    rn_loop_destroy(loop);
+}
+
+static void test_tcp_liveness_options(void **state) {
+    (void)state;
+    rn_config cfg;
+    rn_config_default(&cfg);
+    assert_int_equal(cfg.tcp_user_timeout_ms, 45000);
+    assert_int_equal(cfg.tcp_keepalive_idle_ms, 10000);
+    assert_int_equal(cfg.tcp_keepalive_interval_ms, 5000);
+    rn_tcp_info ci, si;
+    /* Octez's defaults on both the dialled and the accepted socket. */
+    tcp_info_pair(&cfg, &ci, &si);
+    const rn_tcp_info *both[2] = {&ci, &si};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(both[i]->user_timeout_ms, 45000);
+        assert_true(both[i]->keepalive);
+        assert_int_equal(both[i]->keepalive_idle_s, 10);
+        assert_int_equal(both[i]->keepalive_interval_s, 5);
+    }
+    /* Overrides as the environment variables give them; sub-second values round up. */
+    char err[256];
+    assert_int_equal(rn_tcp_options_parse("1500", "2500,700", &cfg, err, sizeof err), TP_OK);
+    tcp_info_pair(&cfg, &ci, &si);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(both[i]->user_timeout_ms, 1500);
+        assert_true(both[i]->keepalive);
+        assert_int_equal(both[i]->keepalive_idle_s, 3);
+        assert_int_equal(both[i]->keepalive_interval_s, 1);
+    }
+    /* "0" disables both. */
+    assert_int_equal(rn_tcp_options_parse("0", "0", &cfg, err, sizeof err), TP_OK);
+    tcp_info_pair(&cfg, &ci, &si);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(both[i]->user_timeout_ms, 0);
+        assert_false(both[i]->keepalive);
+    }
+}
+
+static void test_tcp_options_parse(void **state) {
+    (void)state;
+    rn_config cfg;
+    rn_config_default(&cfg);
+    char err[256];
+    /* idle only: the interval falls back to Octez's 5000 ms */
+    cfg.tcp_keepalive_interval_ms = 1;
+    assert_int_equal(rn_tcp_options_parse(NULL, "20000", &cfg, err, sizeof err), TP_OK);
+    assert_int_equal(cfg.tcp_keepalive_idle_ms, 20000);
+    assert_int_equal(cfg.tcp_keepalive_interval_ms, 5000);
+    assert_int_equal(cfg.tcp_user_timeout_ms, 45000); /* NULL: untouched */
+    /* malformed: error names the variable; cfg untouched */
+    const char *bad_ut[] = {"", "-1", "45s", "1e3", " 10", "99999999999", "0x10"};
+    for (size_t i = 0; i < sizeof bad_ut / sizeof bad_ut[0]; i++) {
+        rn_config before = cfg;
+        err[0] = '\0';
+        assert_int_equal(rn_tcp_options_parse(bad_ut[i], NULL, &cfg, err, sizeof err),
+                         TP_ERR_INVAL);
+        assert_non_null(strstr(err, "OCTEZ_P2P_TCP_USER_TIMEOUT"));
+        assert_memory_equal(&before, &cfg, sizeof cfg);
+    }
+    const char *bad_ka[] = {"", ",", "10,", ",5", "1,2,3", "a,b", "10;5"};
+    for (size_t i = 0; i < sizeof bad_ka / sizeof bad_ka[0]; i++) {
+        rn_config before = cfg;
+        err[0] = '\0';
+        assert_int_equal(rn_tcp_options_parse("100", bad_ka[i], &cfg, err, sizeof err),
+                         TP_ERR_INVAL);
+        assert_non_null(strstr(err, "OCTEZ_P2P_TCP_KEEPALIVE"));
+        assert_memory_equal(&before, &cfg, sizeof cfg); /* the valid half is not applied */
+    }
+    /* the environment itself */
+    assert_int_equal(setenv("OCTEZ_P2P_TCP_USER_TIMEOUT", "1234", 1), 0);
+    assert_int_equal(setenv("OCTEZ_P2P_TCP_KEEPALIVE", "0", 1), 0);
+    assert_int_equal(rn_tcp_options_from_environ(&cfg, err, sizeof err), TP_OK);
+    assert_int_equal(cfg.tcp_user_timeout_ms, 1234);
+    assert_int_equal(cfg.tcp_keepalive_idle_ms, 0);
+    assert_int_equal(setenv("OCTEZ_P2P_TCP_KEEPALIVE", "ten", 1), 0);
+    assert_int_equal(rn_tcp_options_from_environ(&cfg, err, sizeof err), TP_ERR_INVAL);
+    unsetenv("OCTEZ_P2P_TCP_USER_TIMEOUT");
+    unsetenv("OCTEZ_P2P_TCP_KEEPALIVE");
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* foreign descriptors                                                                  */
+
+typedef struct watch_ctx {
+    int fds[2];
+    rn_watch *w;
+    int fired;
+    unsigned last;
+    char got[8];
+} watch_ctx;
+
+static void watch_cb(void *arg, unsigned events) {
+    CB_ENTER();
+    watch_ctx *c = arg;
+    c->fired++;
+    c->last = events;
+    if (events & RN_WATCH_READ) {
+        ssize_t n = read(c->fds[0], c->got, sizeof c->got - 1);
+        assert_true(n > 0);
+        rn_watch_close(c->w); /* closing from its own callback is allowed */
+    }
+}
+
+static bool watch_fired(void *arg) {
+    return ((watch_ctx *)arg)->fired > 0;
+}
+
+static void test_watch_fd(void **state) {
+    (void)state;
+    rn_loop *loop = new_loop(0, 0);
+    watch_ctx c;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(pipe(c.fds), 0);
+    tp_err e;
+    ENV_CALL(e = rn_watch_open(loop, c.fds[0], RN_WATCH_READ, watch_cb, &c, &c.w));
+    assert_int_equal(e, TP_OK);
+    /* nothing to read: the loop times out without calling back */
+    const tp_env *env = rn_loop_env(loop);
+    assert_int_equal(rn_loop_run(loop, tp_env_now_ns(env) + 20000000), TP_ERR_TIMEOUT);
+    assert_int_equal(c.fired, 0);
+    assert_int_equal(write(c.fds[1], "ping", 4), 4);
+    spin(loop, watch_fired, &c);
+    assert_int_equal(c.fired, 1);
+    assert_int_equal(c.last, RN_WATCH_READ);
+    assert_string_equal(c.got, "ping");
+    /* closed: more data is not delivered, and the fd is still the caller's */
+    assert_int_equal(write(c.fds[1], "more", 4), 4);
+    assert_int_equal(rn_loop_run(loop, tp_env_now_ns(env) + 20000000), TP_ERR_TIMEOUT);
+    assert_int_equal(c.fired, 1);
+    char buf[8];
+    assert_int_equal(read(c.fds[0], buf, sizeof buf), 4);
+    /* a bad descriptor is refused without a callback */
+    rn_watch *w2 = NULL;
+    assert_int_equal(rn_watch_open(loop, 4000, RN_WATCH_READ, watch_cb, &c, &w2),
+                     TP_ERR_INVAL);
+    assert_null(w2);
+    /* a watch still open at destroy is freed (ASan checks) without closing the fd */
+    rn_watch *w3 = NULL;
+    assert_int_equal(rn_watch_open(loop, c.fds[1], RN_WATCH_WRITE, watch_cb, &c, &w3), TP_OK);
+    rn_loop_destroy(loop);
+    assert_int_equal(write(c.fds[1], "x", 1), 1);
+    close(c.fds[0]);
+    close(c.fds[1]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timers_order),
@@ -956,6 +1133,9 @@ int main(void) {
         cmocka_unit_test(test_random_differs),
         cmocka_unit_test(test_point_parse),
         cmocka_unit_test(test_events_format_and_level),
+        cmocka_unit_test(test_tcp_liveness_options),
+        cmocka_unit_test(test_tcp_options_parse),
+        cmocka_unit_test(test_watch_fd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
