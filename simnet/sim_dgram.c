@@ -77,6 +77,7 @@ static void packet_fire(void *arg) {
     tp_point from = p->from;
     /* The packet goes back to the free list only after the callback, so the bytes
      * stay valid during it even if the callback sends datagrams itself. */
+    w->cb_host = to;
     d->cb(d->arg, d, &from, p->data, p->len);
     packet_put(w, p);
 }

@@ -271,6 +271,7 @@ struct sim_world {
 
     sim_packet *packet_free;
     tp_stream *graveyard;
+    sim_host *cb_host;        /* whose callbacks the running event delivers (asserts) */
     struct sim_sched *scheds; /* scheduled faults not yet run */
 };
 

@@ -340,7 +340,10 @@ static void accept_stream(tp_stream *a) {
     w->stats.streams_accepted++;
     sim_trace(w, SIM_TRACE_ACCEPT, a->id, a->host->index, 0);
     tp_point remote = a->remote;
+    sim_host *prev = w->cb_host;
+    w->cb_host = a->host;
     l->cb(l->arg, l, a, &remote);
+    w->cb_host = prev;
     /* env.h: the accept callback adopts the stream or closes/resets it. */
     TP_ASSERT(a->user != SIM_USER_UNADOPTED);
 }
@@ -536,6 +539,7 @@ static void deliver_data(tp_stream *s) {
 static void notify_fire(void *arg) {
     tp_stream *s = arg;
     sim_world *w = s->host->world;
+    w->cb_host = s->host;
     sim_trace(w, SIM_TRACE_NOTIFY, s->id, s->notify, s->user);
     if (s->user == SIM_USER_CLOSING || s->tcp == SIM_TCP_DEAD || (s->notify & SIM_N_CLOSE)) {
         /* Only on_close remains: it is delivered once the reason is known (a failure,

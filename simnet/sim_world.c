@@ -358,12 +358,14 @@ static void step_one(sim_world *w) {
         if (flags != 0) {
             sim_host *h = sim_host_at(w, flags - 1);
             h->timers_armed--;
+            w->cb_host = h;
             sim_trace(w, SIM_TRACE_TIMER, flags, seq, 0);
         } else {
             sim_trace(w, SIM_TRACE_WORLD_TIMER, 0, seq, 0);
         }
     }
     t->cb(t->arg);
+    w->cb_host = NULL;
     sim_queue_end_pop(&w->q); /* before the graveyard: the zombie may point into it */
     if (w->graveyard) sim_streams_flush_graveyard(w);
 }
@@ -818,13 +820,28 @@ static void cancel_halt(sim_host *h) {
     h->halt = NULL;
 }
 
+/* Runs an app hook with `h` as the host whose code is running (for the asserts). */
+#define APP_HOOK(h, hook)                                                                \
+    do {                                                                                 \
+        sim_host *prev_ = (h)->world->cb_host;                                           \
+        (h)->world->cb_host = (h);                                                       \
+        (h)->app_ops->hook((h)->app, (h), &(h)->env);                                    \
+        (h)->world->cb_host = prev_;                                                     \
+    } while (0)
+
+/* Crash, start and stop re-enter the app: never from inside that host's own code. */
+#define ASSERT_NOT_OWN_CALLBACK(h)                                                       \
+    TP_ASSERT((h)->world->cb_host != (h) &&                                              \
+              "host lifecycle call from inside the host's own callback: use sim_fault_at")
+
 static void app_halt(sim_host *h) {
     h->app_running = 0;
     h->app_stopping = 0;
-    if (h->app_ops && h->app_ops->halt) h->app_ops->halt(h->app, h, &h->env);
+    if (h->app_ops && h->app_ops->halt) APP_HOOK(h, halt);
 }
 
 void sim_host_start(sim_host *h) {
+    ASSERT_NOT_OWN_CALLBACK(h);
     sim_world *w = h->world;
     bool booted = h->state == SIM_HOST_DOWN;
     if (booted) {
@@ -838,10 +855,11 @@ void sim_host_start(sim_host *h) {
     sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_START, h->index, 0);
     if (!app) return;
     h->app_running = 1;
-    if (h->app_ops->start) h->app_ops->start(h->app, h, &h->env);
+    if (h->app_ops->start) APP_HOOK(h, start);
 }
 
 void sim_host_crash(sim_host *h) {
+    ASSERT_NOT_OWN_CALLBACK(h);
     sim_world *w = h->world;
     if (h->state == SIM_HOST_DOWN) return;
     w->stats.host_crashes++;
@@ -869,11 +887,12 @@ static void halt_fire(void *arg) {
 
 void sim_host_stop(sim_host *h, int64_t grace_ns) {
     TP_ASSERT(grace_ns >= 0);
+    ASSERT_NOT_OWN_CALLBACK(h);
     sim_world *w = h->world;
     sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_STOP, h->index, (uint64_t)grace_ns);
     if (h->state == SIM_HOST_DOWN || !h->app_running || h->app_stopping) return;
     h->app_stopping = 1;
-    if (h->app_ops->stop) h->app_ops->stop(h->app, h, &h->env);
+    if (h->app_ops->stop) APP_HOOK(h, stop);
     if (!h->app_running) return; /* the stop hook crashed it (scenario code) */
     h->halt = calloc(1, sizeof *h->halt);
     TP_ASSERT(h->halt != NULL);
