@@ -21,6 +21,7 @@ int cmd_version(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_demo_sim(int argc, char **argv);
 int cmd_identity(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
 
 /* True if argv holds -h or --help (before a "--"). */
 bool cmd_wants_help(int argc, char **argv);

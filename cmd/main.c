@@ -10,6 +10,7 @@
 static const tp_cmd commands[] = {
     {"demo", "run the demo flooding protocol: simulated (demo sim) or real (demo node)", cmd_demo},
     {"identity", "generate, show or check a node identity (identity.json)", cmd_identity},
+    {"sim", "run a Lua scenario in the deterministic network simulator", cmd_sim},
     {"version", "print the version of tidepool and of its libraries", cmd_version},
 };
 

@@ -1,0 +1,262 @@
+/* cmd/cmd_sim.c — `tidepool sim SCRIPT.lua [--seed N] [--db FILE] [--set k=v ...]`:
+ * runs one Lua scenario in the simulator (lua/scenario.h), shows a progress line on a
+ * terminal, prints a one-line JSON summary on stdout, and exits with the verdict:
+ * 0 pass, 1 fail, 2 usage, 3 bad script or input. A failing run prints its seed and the
+ * exact command that replays it. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "lua/scenario.h"
+
+#ifndef TP_GIT_VERSION
+#define TP_GIT_VERSION "unknown"
+#endif
+
+#define SIM_PARAMS_MAX 128
+
+static void sim_usage(FILE *out) {
+    fprintf(out,
+            "usage: tidepool sim SCRIPT.lua [--seed N] [--db FILE] [--set KEY=VALUE ...]\n"
+            "                    [--log none|info|debug] [--quiet]\n"
+            "\n"
+            "Runs a Lua scenario in the deterministic network simulator. The same script,\n"
+            "seed and --set values give the same run, bit for bit (same trace hash).\n"
+            "\n"
+            "options:\n"
+            "  --seed N            run seed, 0..9223372036854775807 (default 1)\n"
+            "  --db FILE           write the run to this SQLite results database (created\n"
+            "                      if missing; runs are appended); schema: reports/README.md\n"
+            "  --set KEY=VALUE     set a scenario parameter (read by param(KEY, default)),\n"
+            "                      repeatable; the scenario's header lists its parameters\n"
+            "  --log LEVEL         detail of the database log: none (run, hosts, nodes,\n"
+            "                      checks), info (+ connections, samples, info events; the\n"
+            "                      default), debug (+ every message event)\n"
+            "  --quiet             no progress line\n"
+            "\n"
+            "output: a progress line on stderr when it is a terminal, print() output of the\n"
+            "scenario on stderr, and one JSON line on stdout at the end.\n"
+            "\n"
+            "exit codes: 0 the scenario passed; 1 a check failed (the replay command is\n"
+            "printed); 2 usage error; 3 the script is malformed or misuses the API (the\n"
+            "message gives file:line), or the database cannot be written.\n"
+            "\n"
+            "example:\n"
+            "  tidepool sim scenarios/bootstrap.lua --seed 7 --db out.db --set nodes=200\n");
+}
+
+typedef struct progress_state {
+    bool tty;
+    double wall0, last_print;
+    uint64_t last_events;
+    double last_wall;
+    bool printed;
+} progress_state;
+
+static double wall_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void on_progress(void *arg, const tl_progress *p) {
+    progress_state *ps = arg;
+    double now = wall_now();
+    if (now - ps->last_print < 0.25) return;
+    double rate = now > ps->last_wall ? (double)(p->events_executed - ps->last_events) /
+                                            (now - ps->last_wall)
+                                      : 0;
+    fprintf(stderr, "\r\033[Ksim: virtual %.1f s  wall %.1f s  %.0f events/s  %" PRIu32 " hosts",
+            (double)p->virtual_ns / 1e9, now - ps->wall0, rate, p->hosts);
+    fflush(stderr);
+    ps->printed = true;
+    ps->last_print = now;
+    ps->last_wall = now;
+    ps->last_events = p->events_executed;
+}
+
+/* Appends s to buf single-quoted for a POSIX shell when it needs quoting. */
+static void shell_append(char *buf, size_t cap, const char *s) {
+    size_t len = strlen(buf);
+    bool plain = *s != '\0';
+    for (const char *p = s; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,+@%",
+                    *p))
+            plain = false;
+    if (len + 1 < cap) buf[len++] = ' ';
+    if (plain) {
+        for (; *s && len + 1 < cap; s++) buf[len++] = *s;
+    } else {
+        if (len + 1 < cap) buf[len++] = '\'';
+        for (; *s && len + 5 < cap; s++) {
+            if (*s == '\'') {
+                memcpy(buf + len, "'\\''", 4);
+                len += 4;
+            } else {
+                buf[len++] = *s;
+            }
+        }
+        if (len + 1 < cap) buf[len++] = '\'';
+    }
+    buf[len] = '\0';
+}
+
+static void json_string(FILE *out, const char *s) {
+    fputc('"', out);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+int cmd_sim(int argc, char **argv) {
+    if (cmd_wants_help(argc, argv)) {
+        sim_usage(stdout);
+        return TP_EXIT_OK;
+    }
+    tl_run_config cfg;
+    tl_run_config_default(&cfg);
+    cfg.seed = 1;
+    cfg.code_version = TP_GIT_VERSION;
+    static tl_param params[SIM_PARAMS_MAX];
+    size_t nparams = 0;
+    const char *script = NULL;
+    bool quiet = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--seed") == 0) {
+            if (!v) goto missing;
+            if (!cmd_parse_u64("sim", "--seed", v, &cfg.seed)) return TP_EXIT_USAGE;
+            if (cfg.seed > (uint64_t)INT64_MAX) {
+                cmd_error("sim", "--seed must be at most 9223372036854775807 (got %s)", v);
+                return TP_EXIT_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--db") == 0) {
+            if (!v) goto missing;
+            cfg.db_path = v;
+            i++;
+        } else if (strcmp(a, "--log") == 0) {
+            if (!v) goto missing;
+            if (!tl_log_level_parse(v, &cfg.log_level)) {
+                cmd_error("sim", "--log expects none, info or debug (got '%s')", v);
+                return TP_EXIT_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--set") == 0) {
+            if (!v) goto missing;
+            const char *eq = strchr(v, '=');
+            if (!eq || eq == v) {
+                cmd_error("sim", "--set expects KEY=VALUE (got '%s'), e.g. --set nodes=200", v);
+                return TP_EXIT_USAGE;
+            }
+            if (nparams == SIM_PARAMS_MAX) {
+                cmd_error("sim", "at most %d --set options", SIM_PARAMS_MAX);
+                return TP_EXIT_USAGE;
+            }
+            /* Split in place: argv strings are ours to modify. */
+            char *key = argv[i + 1];
+            key[eq - v] = '\0';
+            params[nparams].key = key;
+            params[nparams].value = key + (eq - v) + 1;
+            nparams++;
+            i++;
+        } else if (strcmp(a, "--quiet") == 0) {
+            quiet = true;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            cmd_error("sim", "unknown option '%s' (see tidepool sim --help)", a);
+            return TP_EXIT_USAGE;
+        } else if (!script) {
+            script = a;
+        } else {
+            cmd_error("sim", "one scenario at a time (got '%s' and '%s')", script, a);
+            return TP_EXIT_USAGE;
+        }
+        continue;
+    missing:
+        cmd_error("sim", "%s expects a value (see tidepool sim --help)", a);
+        return TP_EXIT_USAGE;
+    }
+    if (!script) {
+        cmd_error("sim", "missing the scenario script, e.g. tidepool sim scenarios/bootstrap.lua");
+        return TP_EXIT_USAGE;
+    }
+    cfg.script_path = script;
+    cfg.params = params;
+    cfg.param_count = nparams;
+
+    char command[4096] = "tidepool sim";
+    char seedtxt[32];
+    snprintf(seedtxt, sizeof seedtxt, "%" PRIu64, cfg.seed);
+    shell_append(command, sizeof command, script);
+    shell_append(command, sizeof command, "--seed");
+    shell_append(command, sizeof command, seedtxt);
+    for (size_t k = 0; k < nparams; k++) {
+        char kv[1024];
+        snprintf(kv, sizeof kv, "%s=%s", params[k].key, params[k].value);
+        shell_append(command, sizeof command, "--set");
+        shell_append(command, sizeof command, kv);
+    }
+    if (cfg.log_level != TL_LOG_INFO) {
+        shell_append(command, sizeof command, "--log");
+        shell_append(command, sizeof command, tl_log_level_name(cfg.log_level));
+    }
+    cfg.command = command;
+
+    progress_state ps = {0};
+    ps.tty = !quiet && isatty(STDERR_FILENO);
+    ps.wall0 = ps.last_wall = wall_now();
+    if (ps.tty) {
+        cfg.progress = on_progress;
+        cfg.progress_arg = &ps;
+    }
+
+    tl_run_result r;
+    tl_verdict v = tl_run(&cfg, &r);
+    if (ps.printed) fprintf(stderr, "\r\033[K");
+
+    if (v != TL_VERDICT_PASS) {
+        fprintf(stderr, "tidepool sim: %s: %s\n", v == TL_VERDICT_FAIL ? "FAIL" : "ERROR",
+                r.message[0] ? r.message : "(no message)");
+        fprintf(stderr, "seed %" PRIu64 "; replay with:\n  %s\n", cfg.seed, command);
+    }
+    double eps = r.wall_s > 0 ? (double)r.events_executed / r.wall_s : 0;
+    printf("{\"scenario\":");
+    json_string(stdout, script);
+    printf(",\"seed\":%" PRIu64 ",\"verdict\":\"%s\",\"trace_hash\":\"%016" PRIx64 "\""
+           ",\"virtual_time_s\":%.6f,\"wall_time_s\":%.3f,\"events\":%" PRIu64
+           ",\"events_per_s\":%.0f,\"hosts\":%" PRIu32 ",\"nodes\":%" PRIu32
+           ",\"checks_passed\":%" PRIu32 ",\"checks_failed\":%" PRIu32,
+           cfg.seed, tl_verdict_name(v), r.trace_hash, (double)r.virtual_ns / 1e9, r.wall_s,
+           r.events_executed, eps, r.hosts, r.nodes, r.checks_passed, r.checks_failed);
+    if (cfg.db_path) {
+        printf(",\"db\":");
+        json_string(stdout, cfg.db_path);
+        printf(",\"run_id\":%" PRId64, r.run_id);
+    }
+    if (r.message[0]) {
+        printf(",\"message\":");
+        json_string(stdout, r.message);
+    }
+    printf(",\"command\":");
+    json_string(stdout, command);
+    printf("}\n");
+    fflush(stdout);
+    switch (v) {
+    case TL_VERDICT_PASS: return TP_EXIT_OK;
+    case TL_VERDICT_FAIL: return TP_EXIT_FAIL;
+    case TL_VERDICT_ERROR: return TP_EXIT_INPUT;
+    }
+    return TP_EXIT_INPUT;
+}

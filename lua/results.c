@@ -1,0 +1,335 @@
+/* lua/results.c — the SQLite results writer (see results.h; schema: reports/schema.sql). */
+#include "lua/results.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "schema_sql.h"
+
+enum {
+    ST_RUN_BEGIN,
+    ST_RUN_END,
+    ST_REGION,
+    ST_HOST,
+    ST_NODE,
+    ST_EVENT,
+    ST_SAMPLE,
+    ST_CONNECTION,
+    ST_DELIVERY,
+    ST_ASSERTION,
+    ST_COUNT
+};
+
+static const char *const statement_sql[ST_COUNT] = {
+    [ST_RUN_BEGIN] = "INSERT INTO runs(scenario, seed, parameters, code_version, log_level,"
+                     " started_at, command) VALUES (?1, ?2, '{}', ?3, ?4, ?5, ?6)",
+    [ST_RUN_END] = "UPDATE runs SET parameters = ?2, trace_hash = ?3, wall_time_s = ?4,"
+                   " virtual_time_ns = ?5, events_executed = ?6, verdict = ?7, message = ?8"
+                   " WHERE id = ?1",
+    [ST_REGION] = "INSERT INTO regions(run_id, region, name) VALUES (?1, ?2, ?3)",
+    [ST_HOST] = "INSERT INTO hosts(run_id, host, ip, region, as_number, up_bytes_per_s,"
+                " down_bytes_per_s, loss_ppm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_NODE] = "INSERT OR REPLACE INTO nodes(run_id, node, kind, peer_id, point, config,"
+                " created_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_EVENT] = "INSERT INTO events(run_id, seq, time_ns, node, kind, peer, peer_node, point,"
+                 " code, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_SAMPLE] = "INSERT INTO samples(run_id, time_ns, node, metric, value)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_CONNECTION] = "INSERT INTO connections(run_id, node, peer_node, peer_id, point, incoming,"
+                      " opened_ns, closed_ns, close_reason)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_DELIVERY] = "INSERT INTO deliveries(run_id, message, node, origin_node, sent_ns,"
+                    " received_ns, delay_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_ASSERTION] = "INSERT INTO assertions(run_id, time_ns, file, line, message, passed)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+};
+
+struct tl_results {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    tl_log_level level;
+    int64_t run_id;
+    uint64_t event_seq;
+    uint64_t rows;
+    uint32_t rows_in_batch;
+    bool in_tx;
+    char path[256];
+    char error[1024];
+};
+
+const char *tl_log_level_name(tl_log_level level) {
+    switch (level) {
+    case TL_LOG_NONE: return "none";
+    case TL_LOG_INFO: return "info";
+    case TL_LOG_DEBUG: return "debug";
+    }
+    return "?";
+}
+
+bool tl_log_level_parse(const char *text, tl_log_level *out) {
+    static const tl_log_level all[] = {TL_LOG_NONE, TL_LOG_INFO, TL_LOG_DEBUG};
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(text, tl_log_level_name(all[i])) == 0) {
+            *out = all[i];
+            return true;
+        }
+    return false;
+}
+
+static bool fail_db(tl_results *r, const char *what) {
+    if (r->error[0] == '\0')
+        snprintf(r->error, sizeof r->error, "%s: %s: %.400s", r->path, what, sqlite3_errmsg(r->db));
+    return false;
+}
+
+static bool exec(tl_results *r, const char *sql) {
+    char *msg = NULL;
+    if (sqlite3_exec(r->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        if (r->error[0] == '\0')
+            snprintf(r->error, sizeof r->error, "%s: %.400s", r->path, msg ? msg : "SQLite error");
+        sqlite3_free(msg);
+        return false;
+    }
+    return true;
+}
+
+tl_results *tl_results_open(const char *path, tl_log_level level, char *err, size_t cap) {
+    tl_results *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, cap, "%s: out of memory", path);
+        return NULL;
+    }
+    r->level = level;
+    r->run_id = -1;
+    snprintf(r->path, sizeof r->path, "%s", path);
+    if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, cap, "%s: cannot open the results database: %s (check the directory "
+                 "exists and is writable)", path, r->db ? sqlite3_errmsg(r->db) : "out of memory");
+        sqlite3_close(r->db);
+        free(r);
+        return NULL;
+    }
+    /* A results database is an artifact that a crash may lose: trade durability for
+     * speed (one fsync-free transaction per batch). */
+    bool ok = exec(r, "PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY;"
+                      " PRAGMA busy_timeout = 5000;") &&
+              exec(r, tl_schema_sql);
+    for (int i = 0; ok && i < ST_COUNT; i++)
+        if (sqlite3_prepare_v3(r->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i],
+                               NULL) != SQLITE_OK)
+            ok = fail_db(r, "preparing a statement (is this a results database of another "
+                            "tidepool version? use a new --db file)");
+    if (!ok) {
+        snprintf(err, cap, "%s", r->error);
+        tl_results_close(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void commit(tl_results *r) {
+    if (r->in_tx) {
+        exec(r, "COMMIT");
+        r->in_tx = false;
+        r->rows_in_batch = 0;
+    }
+}
+
+void tl_results_close(tl_results *r) {
+    if (!r) return;
+    if (r->db) commit(r);
+    for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(r->st[i]);
+    sqlite3_close(r->db);
+    free(r);
+}
+
+tl_log_level tl_results_level(const tl_results *r) { return r->level; }
+const char *tl_results_error(const tl_results *r) { return r->error[0] ? r->error : NULL; }
+int64_t tl_results_run_id(const tl_results *r) { return r->run_id; }
+uint64_t tl_results_rows(const tl_results *r) { return r->rows; }
+
+/* Starts a statement: opens the batch transaction if needed. */
+static sqlite3_stmt *stmt(tl_results *r, int which) {
+    if (r->error[0]) return NULL;
+    if (!r->in_tx) {
+        if (!exec(r, "BEGIN")) return NULL;
+        r->in_tx = true;
+    }
+    sqlite3_stmt *s = r->st[which];
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (which != ST_RUN_BEGIN) sqlite3_bind_int64(s, 1, r->run_id);
+    return s;
+}
+
+static bool finish(tl_results *r, sqlite3_stmt *s, const char *what) {
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return fail_db(r, what);
+    r->rows++;
+    if (++r->rows_in_batch >= TL_RESULTS_BATCH_ROWS) commit(r);
+    return true;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *t) {
+    if (t)
+        sqlite3_bind_text(s, i, t, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static void bind_opt_int(sqlite3_stmt *s, int i, int64_t v) {
+    if (v >= 0)
+        sqlite3_bind_int64(s, i, v);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+bool tl_results_run_begin(tl_results *r, const tl_run_info *info) {
+    sqlite3_stmt *s = stmt(r, ST_RUN_BEGIN);
+    if (!s) return false;
+    bind_text(s, 1, info->scenario);
+    sqlite3_bind_int64(s, 2, (int64_t)info->seed);
+    bind_text(s, 3, info->code_version);
+    bind_text(s, 4, tl_log_level_name(r->level));
+    bind_text(s, 5, info->started_at);
+    bind_text(s, 6, info->command);
+    if (!finish(r, s, "inserting the run")) return false;
+    r->run_id = sqlite3_last_insert_rowid(r->db);
+    /* Make the run visible at once (a crashed run stays 'running'). */
+    commit(r);
+    return r->error[0] == '\0';
+}
+
+bool tl_results_run_end(tl_results *r, const char *parameters_json, uint64_t trace_hash,
+                        double wall_time_s, int64_t virtual_time_ns, uint64_t events_executed,
+                        const char *verdict, const char *message) {
+    sqlite3_stmt *s = stmt(r, ST_RUN_END);
+    if (!s) return false;
+    char hash[17];
+    snprintf(hash, sizeof hash, "%016" PRIx64, trace_hash);
+    bind_text(s, 2, parameters_json ? parameters_json : "{}");
+    bind_text(s, 3, hash);
+    sqlite3_bind_double(s, 4, wall_time_s);
+    sqlite3_bind_int64(s, 5, virtual_time_ns);
+    sqlite3_bind_int64(s, 6, (int64_t)events_executed);
+    bind_text(s, 7, verdict);
+    bind_text(s, 8, message);
+    bool ok = finish(r, s, "finishing the run");
+    commit(r);
+    return ok && r->error[0] == '\0';
+}
+
+bool tl_results_region(tl_results *r, uint32_t region, const char *name) {
+    sqlite3_stmt *s = stmt(r, ST_REGION);
+    if (!s) return false;
+    sqlite3_bind_int64(s, 2, region);
+    bind_text(s, 3, name);
+    return finish(r, s, "inserting a region");
+}
+
+bool tl_results_host(tl_results *r, uint32_t host, const char *ip, uint32_t region,
+                     uint32_t as_number, uint64_t up_bytes_per_s, uint64_t down_bytes_per_s,
+                     uint32_t loss_ppm) {
+    sqlite3_stmt *s = stmt(r, ST_HOST);
+    if (!s) return false;
+    sqlite3_bind_int64(s, 2, host);
+    bind_text(s, 3, ip);
+    sqlite3_bind_int64(s, 4, region);
+    sqlite3_bind_int64(s, 5, as_number);
+    sqlite3_bind_int64(s, 6, (int64_t)up_bytes_per_s);
+    sqlite3_bind_int64(s, 7, (int64_t)down_bytes_per_s);
+    sqlite3_bind_int64(s, 8, loss_ppm);
+    return finish(r, s, "inserting a host");
+}
+
+bool tl_results_node(tl_results *r, uint32_t node, const char *kind, const char *peer_id,
+                     const char *point, const char *config_json, int64_t created_ns) {
+    sqlite3_stmt *s = stmt(r, ST_NODE);
+    if (!s) return false;
+    sqlite3_bind_int64(s, 2, node);
+    bind_text(s, 3, kind);
+    bind_text(s, 4, peer_id);
+    bind_text(s, 5, point);
+    bind_text(s, 6, config_json ? config_json : "{}");
+    sqlite3_bind_int64(s, 7, created_ns);
+    return finish(r, s, "inserting a node");
+}
+
+bool tl_results_event(tl_results *r, int64_t time_ns, uint32_t node, const char *kind,
+                      bool debug_level, const char *peer, int64_t peer_node, const char *point,
+                      int32_t code, const char *detail) {
+    if (r->level == TL_LOG_NONE || (debug_level && r->level < TL_LOG_DEBUG)) return true;
+    sqlite3_stmt *s = stmt(r, ST_EVENT);
+    if (!s) return false;
+    sqlite3_bind_int64(s, 2, (int64_t)r->event_seq++);
+    sqlite3_bind_int64(s, 3, time_ns);
+    sqlite3_bind_int64(s, 4, node);
+    bind_text(s, 5, kind);
+    bind_text(s, 6, peer);
+    bind_opt_int(s, 7, peer_node);
+    bind_text(s, 8, point);
+    sqlite3_bind_int64(s, 9, code);
+    bind_text(s, 10, detail);
+    return finish(r, s, "inserting an event");
+}
+
+bool tl_results_sample(tl_results *r, int64_t time_ns, int64_t node, const char *metric,
+                       double value) {
+    if (r->level == TL_LOG_NONE) return true;
+    sqlite3_stmt *s = stmt(r, ST_SAMPLE);
+    if (!s) return false;
+    sqlite3_bind_int64(s, 2, time_ns);
+    bind_opt_int(s, 3, node);
+    bind_text(s, 4, metric);
+    sqlite3_bind_double(s, 5, value);
+    return finish(r, s, "inserting a sample");
+}
+
+bool tl_results_connection(tl_results *r, uint32_t node, int64_t peer_node, const char *peer_id,
+                           const char *point, bool incoming, int64_t opened_ns, int64_t closed_ns,
+                           const char *close_reason) {
+    if (r->level == TL_LOG_NONE) return true;
+    sqlite3_stmt *s = stmt(r, ST_CONNECTION);
+    if (!s) return false;
+    sqlite3_bind_int64(s, 2, node);
+    bind_opt_int(s, 3, peer_node);
+    bind_text(s, 4, peer_id);
+    bind_text(s, 5, point);
+    sqlite3_bind_int64(s, 6, incoming ? 1 : 0);
+    sqlite3_bind_int64(s, 7, opened_ns);
+    bind_opt_int(s, 8, closed_ns);
+    bind_text(s, 9, close_reason);
+    return finish(r, s, "inserting a connection");
+}
+
+bool tl_results_delivery(tl_results *r, const char *message, uint32_t node, int64_t origin_node,
+                         int64_t sent_ns, int64_t received_ns, int64_t delay_ns) {
+    if (r->level == TL_LOG_NONE) return true;
+    sqlite3_stmt *s = stmt(r, ST_DELIVERY);
+    if (!s) return false;
+    bind_text(s, 2, message);
+    sqlite3_bind_int64(s, 3, node);
+    bind_opt_int(s, 4, origin_node);
+    bind_opt_int(s, 5, sent_ns);
+    bind_opt_int(s, 6, received_ns);
+    sqlite3_bind_int64(s, 7, delay_ns);
+    return finish(r, s, "inserting a delivery");
+}
+
+bool tl_results_assertion(tl_results *r, int64_t time_ns, const char *file, int line,
+                          const char *message, bool passed) {
+    sqlite3_stmt *s = stmt(r, ST_ASSERTION);
+    if (!s) return false;
+    sqlite3_bind_int64(s, 2, time_ns);
+    bind_text(s, 3, file);
+    sqlite3_bind_int64(s, 4, line);
+    bind_text(s, 5, message);
+    sqlite3_bind_int64(s, 6, passed ? 1 : 0);
+    return finish(r, s, "inserting an assertion");
+}

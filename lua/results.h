@@ -1,0 +1,100 @@
+/* lua/results.h — the SQLite results writer of `tidepool sim`.
+ *
+ * What it is for: recording one simulation run (the run row, regions, hosts, nodes,
+ * the p2p event log, metric samples, connections, deliveries and assertion outcomes)
+ * into a results database whose schema is reports/schema.sql (compiled in). Documented
+ * tables and example queries: reports/README.md. Octez has no counterpart.
+ *
+ * Why it lives in lua/ and not in reports/: DESIGN.md lets reports/ know nothing but
+ * SQLite and gnuplot; the writer is fed by the scenario runtime (simnet's event sink,
+ * Lua's sample()/check()) and is only ever used by `tidepool sim`, so it sits next to
+ * its only caller. It depends on nothing of core/ but event names; reports/ only reads.
+ *
+ * Cost: every statement is prepared once; rows are written inside one transaction that
+ * is committed every TL_RESULTS_BATCH_ROWS rows (and at the end), so a 10,000-node run
+ * logs at the cost of a sqlite3_step per row. The level of detail (tl_log_level)
+ * decides what is written beyond the run, hosts, nodes and assertions.
+ *
+ * Ownership: tl_results owns its sqlite3 handle; strings passed in are copied by SQLite
+ * (SQLITE_TRANSIENT) and may be freed after the call. Not thread-safe (one run, one
+ * thread). Errors: functions return false after the first SQLite error and keep it in
+ * tl_results_error(); later writes become no-ops so a run is never aborted by its log.
+ */
+#ifndef TP_LUA_RESULTS_H
+#define TP_LUA_RESULTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tl_results tl_results;
+
+/* Level of detail of the event log:
+ *  NONE : the run row, regions, hosts, nodes and assertions only (no events, samples,
+ *         connections, deliveries) — the baseline for the logging benchmark;
+ *  INFO : plus samples, connections, deliveries and events of level info (core/event.h);
+ *  DEBUG: plus events of level debug (every message). */
+typedef enum tl_log_level { TL_LOG_NONE = 0, TL_LOG_INFO = 1, TL_LOG_DEBUG = 2 } tl_log_level;
+
+#define TL_RESULTS_BATCH_ROWS 20000u
+
+/* "none" / "info" / "debug". */
+const char *tl_log_level_name(tl_log_level level);
+/* Parses a level name; false if unknown. */
+bool tl_log_level_parse(const char *text, tl_log_level *out);
+
+/* Opens (creating if needed) the database at path and applies the schema. NULL on
+ * error, with a sentence naming the file and the problem in err (cap bytes). */
+tl_results *tl_results_open(const char *path, tl_log_level level, char *err, size_t cap);
+
+/* Commits and closes (NULL is a no-op). */
+void tl_results_close(tl_results *r);
+
+tl_log_level tl_results_level(const tl_results *r);
+/* The first SQLite error, or NULL. */
+const char *tl_results_error(const tl_results *r);
+int64_t tl_results_run_id(const tl_results *r);
+uint64_t tl_results_rows(const tl_results *r);
+
+typedef struct tl_run_info {
+    const char *scenario;
+    uint64_t seed;           /* <= INT64_MAX */
+    const char *code_version;
+    const char *started_at;  /* ISO 8601 UTC */
+    const char *command;     /* replay command, may be NULL */
+} tl_run_info;
+
+/* Inserts the runs row (verdict 'running'); every later row uses its id. */
+bool tl_results_run_begin(tl_results *r, const tl_run_info *info);
+
+/* Fills in the end of the run: final parameters JSON, trace hash, times, verdict
+ * ("pass" / "fail" / "error") and message (may be NULL), and commits. */
+bool tl_results_run_end(tl_results *r, const char *parameters_json, uint64_t trace_hash,
+                        double wall_time_s, int64_t virtual_time_ns, uint64_t events_executed,
+                        const char *verdict, const char *message);
+
+bool tl_results_region(tl_results *r, uint32_t region, const char *name);
+bool tl_results_host(tl_results *r, uint32_t host, const char *ip, uint32_t region,
+                     uint32_t as_number, uint64_t up_bytes_per_s, uint64_t down_bytes_per_s,
+                     uint32_t loss_ppm);
+bool tl_results_node(tl_results *r, uint32_t node, const char *kind, const char *peer_id,
+                     const char *point, const char *config_json, int64_t created_ns);
+/* peer, point, detail may be NULL; peer_node < 0: NULL. Written only if the level
+ * allows (debug_level: the event kind's level is debug). */
+bool tl_results_event(tl_results *r, int64_t time_ns, uint32_t node, const char *kind,
+                      bool debug_level, const char *peer, int64_t peer_node, const char *point,
+                      int32_t code, const char *detail);
+/* node < 0: a global metric (NULL). */
+bool tl_results_sample(tl_results *r, int64_t time_ns, int64_t node, const char *metric,
+                       double value);
+/* closed_ns < 0: still open (NULL); peer_node < 0: NULL. */
+bool tl_results_connection(tl_results *r, uint32_t node, int64_t peer_node, const char *peer_id,
+                           const char *point, bool incoming, int64_t opened_ns, int64_t closed_ns,
+                           const char *close_reason);
+/* origin_node, sent_ns, received_ns < 0: NULL (unknown). */
+bool tl_results_delivery(tl_results *r, const char *message, uint32_t node, int64_t origin_node,
+                         int64_t sent_ns, int64_t received_ns, int64_t delay_ns);
+bool tl_results_assertion(tl_results *r, int64_t time_ns, const char *file, int line,
+                          const char *message, bool passed);
+
+#endif

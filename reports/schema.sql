@@ -1,0 +1,133 @@
+-- reports/schema.sql — the results database of `tidepool sim` (one file, many runs).
+--
+-- Written by lua/results.c (the writer used by `tidepool sim`); read by the report
+-- generator (`tidepool report`) and by sweeps. Every table is documented, column by
+-- column, in reports/README.md, together with the SQL that answers the acceptance
+-- questions (time-to-min-connections CDF, final degree distribution, components over
+-- time, propagation percentiles).
+--
+-- Conventions:
+--   * every row belongs to one run (run_id -> runs.id); a database may hold many runs
+--     (several seeds, a sweep) and queries always filter on run_id;
+--   * times are virtual nanoseconds since the start of the run (*_ns), integers;
+--   * `node` and `host` are the simulator's host index (0-based): one node per host;
+--   * peer ids are Base58Check text ("id..."), points are "a.b.c.d:port" text;
+--   * NULL means "not applicable / unknown", never 0.
+-- The statements are idempotent (IF NOT EXISTS): the writer runs this file on every
+-- open. schema_version is bumped on any incompatible change.
+
+PRAGMA foreign_keys = ON;
+
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
+
+CREATE TABLE IF NOT EXISTS runs (
+    id              INTEGER PRIMARY KEY,
+    scenario        TEXT NOT NULL,            -- script path as given to tidepool sim
+    seed            INTEGER NOT NULL,         -- the run seed (0 .. 2^63-1)
+    parameters      TEXT NOT NULL,            -- JSON object: every param() read, final values
+    code_version    TEXT NOT NULL,            -- git describe of the binary
+    log_level       TEXT NOT NULL,            -- 'none' | 'info' | 'debug'
+    started_at      TEXT NOT NULL,            -- wall clock, ISO 8601 UTC
+    command         TEXT,                     -- the exact command that replays the run
+    trace_hash      TEXT,                     -- 16 hex digits; NULL while running
+    wall_time_s     REAL,                     -- real seconds the run took
+    virtual_time_ns INTEGER,                  -- virtual time at the end
+    events_executed INTEGER,                  -- simulator events executed
+    verdict         TEXT NOT NULL DEFAULT 'running'
+                    CHECK (verdict IN ('running', 'pass', 'fail', 'error')),
+    message         TEXT                      -- first failure or error, with file:line
+);
+
+CREATE TABLE IF NOT EXISTS regions (
+    run_id  INTEGER NOT NULL REFERENCES runs(id),
+    region  INTEGER NOT NULL,                 -- 0-based region index
+    name    TEXT NOT NULL,
+    PRIMARY KEY (run_id, region)
+);
+
+CREATE TABLE IF NOT EXISTS hosts (
+    run_id           INTEGER NOT NULL REFERENCES runs(id),
+    host             INTEGER NOT NULL,        -- simulator host index (0-based)
+    ip               TEXT NOT NULL,
+    region           INTEGER NOT NULL,        -- regions.region
+    as_number        INTEGER NOT NULL,
+    up_bytes_per_s   INTEGER NOT NULL,        -- 0 = unlimited (at creation)
+    down_bytes_per_s INTEGER NOT NULL,
+    loss_ppm         INTEGER NOT NULL,
+    PRIMARY KEY (run_id, host)
+);
+
+CREATE TABLE IF NOT EXISTS nodes (
+    run_id     INTEGER NOT NULL REFERENCES runs(id),
+    node       INTEGER NOT NULL,              -- = hosts.host it runs on
+    kind       TEXT NOT NULL,                 -- 'demo' | 'tidepool' | 'hostile:<behaviour>'
+    peer_id    TEXT,                          -- Base58 peer id, NULL for kinds without one
+    point      TEXT,                          -- listening point "ip:port"
+    config     TEXT NOT NULL,                 -- JSON: the full effective config
+    created_ns INTEGER NOT NULL,              -- virtual time the node was created
+    PRIMARY KEY (run_id, node)
+);
+
+CREATE TABLE IF NOT EXISTS events (
+    run_id    INTEGER NOT NULL REFERENCES runs(id),
+    seq       INTEGER NOT NULL,               -- order of the event within the run
+    time_ns   INTEGER NOT NULL,
+    node      INTEGER NOT NULL,               -- the host that reported the event
+    kind      TEXT NOT NULL,                  -- core/event.h name: 'connection_established', ...
+    peer      TEXT,                           -- peer id the event is about
+    peer_node INTEGER,                        -- the host of `point`, when it is a simulated host
+    point     TEXT,
+    code      INTEGER NOT NULL,               -- kind-specific (a tp_err, a count, ...)
+    detail    TEXT,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS samples (
+    run_id  INTEGER NOT NULL REFERENCES runs(id),
+    time_ns INTEGER NOT NULL,
+    node    INTEGER,                          -- NULL: a global metric
+    metric  TEXT NOT NULL,
+    value   REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS connections (
+    run_id       INTEGER NOT NULL REFERENCES runs(id),
+    node         INTEGER NOT NULL,            -- the node that holds this end
+    peer_node    INTEGER,                     -- the simulated host at the other end
+    peer_id      TEXT,
+    point        TEXT,                        -- the remote point as this node sees it
+    incoming     INTEGER NOT NULL,            -- 1: accepted, 0: dialed
+    opened_ns    INTEGER NOT NULL,
+    closed_ns    INTEGER,                     -- NULL: still open at the end of the run
+    close_reason TEXT                         -- 'closed', 'reset', 'timeout', 'crash', ...
+);
+
+CREATE TABLE IF NOT EXISTS deliveries (
+    run_id      INTEGER NOT NULL REFERENCES runs(id),
+    message     TEXT NOT NULL,                -- what was propagated ('ping:3', a block id)
+    node        INTEGER NOT NULL,             -- who received it
+    origin_node INTEGER,                      -- who created it (NULL: unknown)
+    sent_ns     INTEGER,                      -- creation time at the origin (NULL: unknown)
+    received_ns INTEGER,                      -- first receipt at `node` (NULL: unknown)
+    delay_ns    INTEGER NOT NULL              -- origin to first receipt at `node`
+);
+
+CREATE TABLE IF NOT EXISTS assertions (
+    run_id  INTEGER NOT NULL REFERENCES runs(id),
+    time_ns INTEGER NOT NULL,
+    file    TEXT NOT NULL,
+    line    INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    passed  INTEGER NOT NULL                  -- 1 passed, 0 failed
+);
+
+CREATE INDEX IF NOT EXISTS events_by_kind       ON events(run_id, kind, time_ns);
+CREATE INDEX IF NOT EXISTS events_by_node       ON events(run_id, node, time_ns);
+CREATE INDEX IF NOT EXISTS samples_by_metric    ON samples(run_id, metric, time_ns);
+CREATE INDEX IF NOT EXISTS connections_by_node  ON connections(run_id, node, opened_ns);
+CREATE INDEX IF NOT EXISTS deliveries_by_msg    ON deliveries(run_id, message, received_ns);
+CREATE INDEX IF NOT EXISTS assertions_by_run    ON assertions(run_id, passed);
