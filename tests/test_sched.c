@@ -1,0 +1,311 @@
+/* tests/test_sched.c — core/sched, the I/O scheduler (spec §8), on a mock env:
+ * Octez's trivial-quota case (8 connections, 1 MiB/s down, 256 KiB/s up, 64 B–64 KiB
+ * messages, here over 60 virtual seconds: aggregate rates within ±5 % of the caps and
+ * Jain's fairness index >= 0.98), high before low priority, the global cap's windows,
+ * the quota refresh formula, refunds, unsolicited bytes, and API misuse. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+
+#include "core/sched.h"
+#include "tests/mock_env.h"
+
+#define S_NS ((int64_t)1000000000)
+#define MS_NS ((int64_t)1000000)
+
+/* ---- the trivial-quota case ------------------------------------------------------------ */
+
+#define NCONN 8
+
+typedef struct fdir {
+    struct fconn *fc;
+    tp_sched_dir dir;
+    size_t msg_left;      /* bytes left in the current message */
+    size_t granted;
+    tp_timer io;          /* the transfer in progress */
+    uint64_t bytes, messages;
+} fdir;
+
+typedef struct fconn {
+    mock_env *m;
+    tp_sched *s;
+    tp_sched_conn sc;
+    fdir d[2];
+    int64_t link_bps;     /* the connection's own speed, well above its fair share */
+} fconn;
+
+static size_t new_message(mock_env *m) {
+    return 64 + (size_t)tp_env_random_below(&m->env, 65536 - 64 + 1);
+}
+
+static void on_grant(void *arg, tp_sched_conn *c, tp_sched_dir dir, size_t granted);
+
+static void ask(fdir *fd) {
+    if (fd->msg_left == 0) {
+        fd->msg_left = new_message(fd->fc->m);
+        fd->messages++;
+    }
+    assert_int_equal(tp_sched_request(&fd->fc->sc, fd->dir, fd->msg_left, on_grant, fd), TP_OK);
+}
+
+static void io_done(void *arg) {
+    fdir *fd = arg;
+    tp_sched_complete(&fd->fc->sc, fd->dir, fd->granted);
+    fd->bytes += fd->granted;
+    fd->msg_left -= fd->granted;
+    fd->granted = 0;
+    ask(fd);
+}
+
+static void on_grant(void *arg, tp_sched_conn *c, tp_sched_dir dir, size_t granted) {
+    fdir *fd = arg;
+    assert_ptr_equal(c, &fd->fc->sc);
+    assert_int_equal(dir, fd->dir);
+    assert_true(granted > 0 && granted <= fd->msg_left && granted <= 16384);
+    fd->granted = granted;
+    /* the transfer takes granted / link speed */
+    tp_env_timer_start_in(&fd->fc->m->env, &fd->io, (int64_t)granted * S_NS / fd->fc->link_bps);
+}
+
+static double jain(const uint64_t *x, size_t n) {
+    double sum = 0, sq = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum += (double)x[i];
+        sq += (double)x[i] * (double)x[i];
+    }
+    return sq == 0 ? 0 : sum * sum / ((double)n * sq);
+}
+
+static void run_trivial_quota(uint64_t seed) {
+    printf("seed %llu\n", (unsigned long long)seed);
+    mock_env m;
+    mock_env_init(&m, seed);
+    tp_sched s;
+    tp_sched_config cfg;
+    tp_sched_config_default(&cfg);
+    cfg.max_download_bps = 1024 * 1024;
+    cfg.max_upload_bps = 256 * 1024;
+    tp_sched_init(&s, &m.env, &cfg);
+    static fconn conns[NCONN];
+    memset(conns, 0, sizeof conns);
+    for (int i = 0; i < NCONN; i++) {
+        fconn *fc = &conns[i];
+        fc->m = &m;
+        fc->s = &s;
+        fc->link_bps = (int64_t)(4 + i) * 1024 * 1024; /* 4..11 MiB/s: different links */
+        tp_sched_register(&s, &fc->sc);
+        for (int d = 0; d < 2; d++) {
+            fc->d[d].fc = fc;
+            fc->d[d].dir = (tp_sched_dir)d;
+            tp_timer_init(&fc->d[d].io, io_done, &fc->d[d]);
+            ask(&fc->d[d]);
+        }
+    }
+    const int64_t duration = 60 * S_NS;
+    mock_env_advance(&m, duration);
+    uint64_t down[NCONN], up[NCONN], total_down = 0, total_up = 0;
+    for (int i = 0; i < NCONN; i++) {
+        down[i] = conns[i].d[TP_SCHED_READ].bytes;
+        up[i] = conns[i].d[TP_SCHED_WRITE].bytes;
+        total_down += down[i];
+        total_up += up[i];
+        assert_true(conns[i].d[0].messages > 10 && conns[i].d[1].messages > 10);
+    }
+    double rate_down = (double)total_down / 60.0, rate_up = (double)total_up / 60.0;
+    double jd = jain(down, NCONN), ju = jain(up, NCONN);
+    printf("down %.0f B/s (cap %lld), up %.0f B/s (cap %lld), jain %.4f / %.4f\n", rate_down,
+           (long long)cfg.max_download_bps, rate_up, (long long)cfg.max_upload_bps, jd, ju);
+    assert_true(rate_down >= 0.95 * (double)cfg.max_download_bps &&
+                rate_down <= 1.05 * (double)cfg.max_download_bps);
+    assert_true(rate_up >= 0.95 * (double)cfg.max_upload_bps &&
+                rate_up <= 1.05 * (double)cfg.max_upload_bps);
+    assert_true(jd >= 0.98);
+    assert_true(ju >= 0.98);
+    /* statistics: totals are exact, the moving averages near the caps */
+    tp_stat g = tp_sched_global_stat(&s);
+    assert_int_equal(g.total_recv, (int64_t)total_down);
+    assert_int_equal(g.total_sent, (int64_t)total_up);
+    assert_true(g.current_inflow > 0.9 * 1024 * 1024 && g.current_inflow < 1.1 * 1024 * 1024);
+    assert_true(g.current_outflow > 0.9 * 256 * 1024 && g.current_outflow < 1.1 * 256 * 1024);
+    int64_t sum_recv = 0;
+    for (int i = 0; i < NCONN; i++) {
+        tp_stat cs = tp_sched_conn_stat(&conns[i].sc);
+        sum_recv += cs.total_recv;
+        assert_int_equal(cs.total_sent, (int64_t)up[i]);
+    }
+    assert_int_equal(sum_recv, (int64_t)total_down);
+    for (int i = 0; i < NCONN; i++)
+        for (int d = 0; d < 2; d++) tp_env_timer_stop(&m.env, &conns[i].d[d].io);
+    tp_sched_deinit(&s);
+    assert_int_equal(m.timers_count, 0);
+}
+
+static void test_trivial_quota(void **state) {
+    (void)state;
+    run_trivial_quota(1);
+    run_trivial_quota(2);
+}
+
+/* ---- smaller properties ----------------------------------------------------------------- */
+
+typedef struct rec {
+    int order[16];
+    size_t granted[16];
+    int n;
+} rec;
+
+typedef struct tag {
+    rec *r;
+    int id;
+} tag;
+
+static void record(void *arg, tp_sched_conn *c, tp_sched_dir dir, size_t granted) {
+    tag *t = arg;
+    t->r->granted[t->r->n] = granted;
+    t->r->order[t->r->n++] = t->id;
+}
+
+/* A request from a connection with quota goes before earlier requests from
+ * connections without; FIFO within a queue; nothing is granted inside the call. */
+static void test_priority(void **state) {
+    (void)state;
+    printf("seed 3\n");
+    mock_env m;
+    mock_env_init(&m, 3);
+    tp_sched s;
+    tp_sched_config cfg;
+    tp_sched_config_default(&cfg);
+    tp_sched_init(&s, &m.env, &cfg);
+    tp_sched_conn c[3];
+    for (int i = 0; i < 3; i++) tp_sched_register(&s, &c[i]);
+    c[2].dir[TP_SCHED_READ].quota = 5000; /* as after a refresh */
+    rec r = {{0}, {0}, 0};
+    tag t[3] = {{&r, 0}, {&r, 1}, {&r, 2}};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tp_sched_request(&c[i], TP_SCHED_READ, 100000, record, &t[i]), TP_OK);
+    assert_int_equal(r.n, 0);
+    mock_env_advance(&m, 0);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(r.order[0], 2);
+    assert_int_equal(r.order[1], 0);
+    assert_int_equal(r.order[2], 1);
+    assert_int_equal(r.granted[0], 16384); /* read_buffer_size */
+    /* only the high grant is charged to its connection's quota */
+    assert_int_equal(c[2].dir[TP_SCHED_READ].quota, 5000 - 16384);
+    assert_int_equal(c[0].dir[TP_SCHED_READ].quota, 0);
+    /* one outstanding grant per direction */
+    assert_int_equal(tp_sched_request(&c[0], TP_SCHED_READ, 10, record, &t[0]), TP_ERR_STATE);
+    tp_sched_complete(&c[0], TP_SCHED_READ, 16384);
+    assert_int_equal(tp_sched_request(&c[0], TP_SCHED_READ, 10, record, &t[0]), TP_OK);
+    assert_int_equal(tp_sched_request(&c[0], TP_SCHED_READ, 10, record, &t[0]), TP_ERR_STATE);
+    /* the write direction is independent */
+    assert_int_equal(tp_sched_request(&c[0], TP_SCHED_WRITE, 10, record, &t[0]), TP_OK);
+    tp_sched_cancel(&c[0], TP_SCHED_WRITE);
+    tp_sched_unregister(&c[0]); /* its queued read is dropped */
+    mock_env_advance(&m, 0);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(tp_sched_request(&c[0], TP_SCHED_READ, 10, record, &t[0]), TP_ERR_STATE);
+    tp_sched_deinit(&s);
+    assert_int_equal(m.timers_count, 0);
+}
+
+/* The global cap: grants go on while the global quota is >= 0, then wait for the next
+ * window, which starts from min(quota, 0) + cap. Unused granted bytes are refunded. */
+static void test_global_cap_windows(void **state) {
+    (void)state;
+    printf("seed 4\n");
+    mock_env m;
+    mock_env_init(&m, 4);
+    tp_sched s;
+    tp_sched_config cfg;
+    tp_sched_config_default(&cfg);
+    cfg.max_upload_bps = 10000;
+    cfg.cap_slices = 1; /* Octez: the whole second's credit at once */
+    tp_sched_init(&s, &m.env, &cfg);
+    tp_sched_conn c;
+    tp_sched_register(&s, &c);
+    rec r = {{0}, {0}, 0};
+    tag t = {&r, 0};
+    /* grants of 4000 at t=0: quota 10000 -> 6000 -> 2000 -> -2000, then blocked */
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(tp_sched_request(&c, TP_SCHED_WRITE, 4000, record, &t), TP_OK);
+        mock_env_advance(&m, 0);
+        if (r.n == i + 1) tp_sched_complete(&c, TP_SCHED_WRITE, 4000);
+    }
+    assert_int_equal(r.n, 3);
+    assert_int_equal(s.side[TP_SCHED_WRITE].global_quota, -2000);
+    mock_env_advance(&m, 999 * MS_NS);
+    assert_int_equal(r.n, 3);
+    mock_env_advance(&m, 1 * MS_NS); /* the refresh: -2000 + 10000 */
+    assert_int_equal(r.n, 4);
+    assert_int_equal(s.side[TP_SCHED_WRITE].global_quota, 8000 - 4000);
+    /* use only 1000 of the 4000: the rest is refunded */
+    tp_sched_complete(&c, TP_SCHED_WRITE, 1000);
+    assert_int_equal(s.side[TP_SCHED_WRITE].global_quota, 7000);
+    tp_stat st = tp_sched_conn_stat(&c);
+    assert_int_equal(st.total_sent, 13000);
+    assert_int_equal(st.total_recv, 0);
+    /* bytes without a grant (pushed data) count and are charged */
+    tp_sched_account(&c, TP_SCHED_READ, 500);
+    assert_int_equal(tp_sched_conn_stat(&c).total_recv, 500);
+    assert_int_equal(c.dir[TP_SCHED_READ].quota, -500);
+    tp_sched_deinit(&s);
+}
+
+/* Quota refresh (spec §8.3): each connection gets min(quota, 0) + global average / n;
+ * the averages use alpha 0.2; low entries with quota move to the high queue; the
+ * refresh timer only runs while connections are registered. */
+static void test_refresh_formula(void **state) {
+    (void)state;
+    printf("seed 5\n");
+    mock_env m;
+    mock_env_init(&m, 5);
+    tp_sched s;
+    tp_sched_config cfg;
+    tp_sched_config_default(&cfg);
+    tp_sched_init(&s, &m.env, &cfg);
+    assert_int_equal(m.timers_count, 0);
+    tp_sched_conn a, b;
+    tp_sched_register(&s, &a);
+    tp_sched_register(&s, &b);
+    assert_int_equal(m.timers_count, 1);
+    tp_sched_account(&a, TP_SCHED_READ, 10000); /* a: quota -10000 */
+    rec r = {{0}, {0}, 0};
+    tag ta = {&r, 0}, tb = {&r, 1};
+    mock_env_advance(&m, S_NS);
+    /* global average = 0.2 * 10000 B/s = 2000; share 1000 */
+    assert_int_equal(s.side[TP_SCHED_READ].ma.average, 2000);
+    assert_int_equal(a.dir[TP_SCHED_READ].ma.average, 2000);
+    assert_int_equal(a.dir[TP_SCHED_READ].quota, -10000 + 1000);
+    assert_int_equal(b.dir[TP_SCHED_READ].quota, 1000);
+    assert_int_equal(tp_sched_conn_stat(&a).current_inflow, 2000);
+    /* b's request goes high, a's low: b first even though a asked first */
+    assert_int_equal(tp_sched_request(&a, TP_SCHED_READ, 10, record, &ta), TP_OK);
+    assert_int_equal(tp_sched_request(&b, TP_SCHED_READ, 10, record, &tb), TP_OK);
+    mock_env_advance(&m, 0);
+    assert_int_equal(r.order[0], 1);
+    assert_int_equal(r.order[1], 0);
+    tp_sched_complete(&a, TP_SCHED_READ, 10);
+    tp_sched_complete(&b, TP_SCHED_READ, 10);
+    /* next window: nothing moved; averages decay by 0.8 */
+    mock_env_advance(&m, S_NS);
+    assert_int_equal(s.side[TP_SCHED_READ].ma.average, (200 * 20 + 800 * 2000) / 1000);
+    tp_sched_unregister(&a);
+    tp_sched_unregister(&b);
+    assert_int_equal(m.timers_count, 0); /* no refresh without connections */
+    assert_int_equal(tp_sched_global_stat(&s).total_recv, 10020);
+    tp_sched_deinit(&s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trivial_quota),
+        cmocka_unit_test(test_priority),
+        cmocka_unit_test(test_global_cap_windows),
+        cmocka_unit_test(test_refresh_formula),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
