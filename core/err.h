@@ -68,7 +68,20 @@
     X(IDENTITY_PEER_ID_MISMATCH, "identity: peer_id is not the hash of public_key; "    \
       "remove the peer_id field or restore the file")                                    \
     X(IDENTITY_MISSING_FIELD, "identity: a required field is missing")                  \
-    X(IDENTITY_BAD_FIELD, "identity: a field has the wrong type or length")
+    X(IDENTITY_BAD_FIELD, "identity: a field has the wrong type or length")           \
+    /* connections and admission (spec §2.6-2.7, §7) */                                 \
+    X(MYSELF, "the remote peer is this node itself (same peer id)")                     \
+    X(PEER_BANNED, "the remote peer id is blacklisted or greylisted: unban it first")   \
+    X(POINT_BANNED, "the point's address is blacklisted or greylisted: unban it first") \
+    X(IDENTITY_CHECK_FAILURE, "the remote peer id differs from the point's expected "  \
+      "peer id: fix the #peer_id of the point")                                          \
+    X(PRIVATE_MODE, "private mode: only trusted points and peers may connect")          \
+    X(REJECTED, "connection rejected by us (Nack sent)")                                \
+    X(REJECTED_BY_NACK, "connection rejected by the remote (Nack received)")            \
+    X(TOO_MANY_CONNECTIONS, "too many connections: raise max_connections")              \
+    X(PENDING_CONNECTION, "a connection to this point is already being established")  \
+    X(ALREADY_CONNECTED, "already connected to this point or peer")                     \
+    X(CONNECTION_FAILED, "could not open a TCP connection to the point")
 
 typedef enum tp_err_index {
 #define TP_X_(name, text) TP_ERRIDX_##name,

@@ -1,0 +1,213 @@
+/* core/node.h — a tidepool P2P node: the public face of the P2P layer (first version).
+ *
+ * Octez: P2p (create, activate, connect, send / try_send / broadcast / recv, ban / trust,
+ * connections and points listings, shutdown). A tp_node owns its pool (core/pool.h),
+ * its ACL (core/acl.h), its connect handler (core/connect.h) with every connection, and
+ * its listener. It runs on any env: simnet (thousands per process) or realnet.
+ *
+ * This first version has no maintenance, swap protocol, I/O scheduler, peers.json or
+ * discovery; they are added on top of it through the hooks in tp_node_hooks (new
+ * connection, disconnection, too_few / too_many triggers, swap messages) and the
+ * accessors at the end of this header (pool, ACL, connect handler).
+ *
+ * Ownership: tp_node_create allocates the node through the env and copies the config
+ * (the identity included; the registry's definitions and the chain name are copied
+ * too). tp_node_destroy frees it once tp_node_shutdown completed (or before
+ * activation); tp_node_crash_drop frees it at any time without any env call other than
+ * tp_env_free (simnet's sim_app_ops.halt).
+ */
+#ifndef TP_NODE_H
+#define TP_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "acl.h"
+#include "conn.h"
+#include "connect.h"
+#include "env.h"
+#include "identity.h"
+#include "message.h"
+#include "pool.h"
+
+typedef struct tp_node tp_node;
+
+#define TP_NODE_APP_MSGS_MAX 64
+#define TP_NODE_TRUSTED_MAX 64
+
+typedef struct tp_node_trusted_point {
+    tp_point point;
+    bool has_expected_peer_id;
+    tp_peer_id expected_peer_id;
+} tp_node_trusted_point;
+
+/* Hooks; all optional (NULL). `conn` pointers are valid for the call; a connection's
+ * peer id is tp_node_conn_peer_id(conn). */
+typedef struct tp_node_hooks {
+    /* Push mode: called for every application message as it arrives (the payload is
+     * borrowed for the call). When NULL, messages wait in each connection's bounded
+     * application queue for tp_node_recv (pull mode; reading pauses while full). */
+    void (*on_app_message)(void *arg, tp_node *n, tp_conn *c, uint16_t tag,
+                           const uint8_t *payload, size_t len);
+    void (*on_new_connection)(void *arg, tp_node *n, tp_conn *c);
+    void (*on_disconnection)(void *arg, tp_node *n, tp_conn *c);
+    void (*too_few_connections)(void *arg, tp_node *n);
+    void (*too_many_connections)(void *arg, tp_node *n);
+    /* spec §5.6: the swap protocol is built on these later. */
+    void (*on_swap_request)(void *arg, tp_node *n, tp_conn *c, const tp_point *point,
+                            const tp_peer_id *peer);
+    void (*on_swap_ack)(void *arg, tp_node *n, tp_conn *c, const tp_point *point,
+                        const tp_peer_id *peer);
+    /* A tp_node_send that returned TP_ERR_AGAIN may be retried on this connection. */
+    void (*on_writable)(void *arg, tp_node *n, tp_conn *c);
+    /* Pull mode: a message is waiting on c. */
+    void (*on_app_readable)(void *arg, tp_node *n, tp_conn *c);
+    void *arg;
+} tp_node_hooks;
+
+/* Defaults (tp_node_config_default) are Octez's (spec §10). */
+typedef struct tp_node_config {
+    tp_identity identity;            /* required (copied) */
+    tp_pow_target pow_target;        /* remote stamps: difficulty 26 by default */
+    tp_point listen;                 /* [::]:9732; port 0: do not listen */
+    uint16_t advertised_port;        /* 0: the listening port */
+    const char *chain_name;          /* "TEZOS_MAINNET"; <= 128 bytes (copied) */
+    uint16_t ddb_versions[TP_VERSIONS_MAX]; /* supported; the greatest is announced */
+    size_t ddb_versions_count;       /* {0, 1, 2} */
+    uint16_t p2p_versions[TP_VERSIONS_MAX];
+    size_t p2p_versions_count;       /* {0, 1} */
+    bool disable_mempool;
+    bool private_mode;
+    bool disable_peer_discovery;
+    uint32_t min_connections;        /* 10 */
+    uint32_t expected_connections;   /* 50 */
+    uint32_t max_connections;        /* 100 */
+    uint32_t max_incoming_connections; /* 20 */
+    int64_t maintenance_idle_time_ns; /* 120 s; 0 = maintenance disabled (slot check
+                                         then uses max_connections, spec §2.7 step 6) */
+    int64_t connection_timeout_ns;   /* 10 s */
+    int64_t authentication_timeout_ns; /* 5 s */
+    size_t incoming_message_queue_size;  /* 8 MiB */
+    size_t outgoing_message_queue_size;  /* 8 MiB */
+    uint32_t incoming_app_message_queue_size; /* 10 */
+    size_t binary_chunks_size;       /* 0 = 65535 (65517 plaintext bytes) */
+    int64_t bootstrap_cooldown_ns;   /* 100 ms (spec §4.4) */
+    int64_t swap_cooldown_ns;        /* 60 s */
+    tp_node_trusted_point trusted_points[TP_NODE_TRUSTED_MAX];
+    size_t trusted_points_count;
+    tp_app_msg_def app_msgs[TP_NODE_APP_MSGS_MAX]; /* names are borrowed */
+    size_t app_msgs_count;
+    tp_pool_config pool;
+    tp_acl_config acl;
+    tp_node_hooks hooks;
+} tp_node_config;
+
+void tp_node_config_default(tp_node_config *cfg);
+/* NULL when usable; otherwise writes one sentence naming the field, the problem and the
+ * fix into buf and returns it. */
+const char *tp_node_config_check(const tp_node_config *cfg, char *buf, size_t cap);
+
+/* Errors: TP_ERR_INVAL (tp_node_config_check fails), TP_ERR_NOMEM. */
+TP_MUST_USE tp_err tp_node_create(const tp_env *env, const tp_node_config *cfg, tp_node **out);
+/* Registers the trusted points and starts listening. Errors: env listen errors. */
+TP_MUST_USE tp_err tp_node_activate(tp_node *n);
+
+typedef void (*tp_node_connect_cb)(void *arg, tp_node *n, tp_err err, tp_conn *c);
+/* Dials a point (spec §7.2); timeout_ns 0: connection_timeout. cb fires exactly once
+ * on TP_OK (see tp_connect_connect for the errors). */
+TP_MUST_USE tp_err tp_node_connect(tp_node *n, const tp_point *point, int64_t timeout_ns,
+                                   tp_node_connect_cb cb, void *arg);
+
+/* ---- messages ------------------------------------------------------------------------ */
+
+/* Sends an application message to a connection (Octez write): TP_ERR_AGAIN when the
+ * writer queue is full (retry after on_writable). now=true is write_now (try_send):
+ * TP_ERR_AGAIN means dropped. Errors: TP_ERR_INVAL (unregistered tag or payload above
+ * its max_len), TP_ERR_AGAIN, TP_ERR_CLOSED, TP_ERR_STATE, TP_ERR_NOMEM. */
+TP_MUST_USE tp_err tp_node_send(tp_node *n, tp_conn *c, uint16_t tag, const uint8_t *payload,
+                                size_t len, bool now);
+/* The same to the running connection of a peer. Errors also TP_ERR_NOT_FOUND. */
+TP_MUST_USE tp_err tp_node_send_to_peer(tp_node *n, const tp_peer_id *peer, uint16_t tag,
+                                        const uint8_t *payload, size_t len, bool now);
+/* Encodes once and write_now's it on every running connection (spec §4.5). Returns
+ * the number of connections that took it. */
+uint32_t tp_node_broadcast(tp_node *n, uint16_t tag, const uint8_t *payload, size_t len);
+/* Pull mode: takes the oldest message of the first connection (creation order) that
+ * has one; copies the payload into buf. false: none. Errors as a false return with
+ * *len set to the needed size when cap is too small (the message stays). */
+bool tp_node_recv(tp_node *n, tp_conn **from, uint16_t *tag, uint8_t *buf, size_t cap,
+                  size_t *len);
+
+/* ---- ACL (spec §5.4, §11) ------------------------------------------------------------- */
+
+/* ban: untrust the points of that IP, blacklist it, and for every running connection
+ * from it blacklist the peer and disconnect it. */
+TP_MUST_USE tp_err tp_node_ban_addr(tp_node *n, const tp_ip *ip);
+void tp_node_unban_addr(tp_node *n, const tp_ip *ip);
+/* trust a point: unban its IP, register it trusted. untrust: trusted = false. */
+TP_MUST_USE tp_err tp_node_trust_point(tp_node *n, const tp_point *point);
+void tp_node_untrust_point(tp_node *n, const tp_point *point);
+/* ban a peer: untrust, blacklist, disconnect it if connected. */
+TP_MUST_USE tp_err tp_node_ban_peer(tp_node *n, const tp_peer_id *peer);
+void tp_node_unban_peer(tp_node *n, const tp_peer_id *peer);
+TP_MUST_USE tp_err tp_node_trust_peer(tp_node *n, const tp_peer_id *peer);
+void tp_node_untrust_peer(tp_node *n, const tp_peer_id *peer);
+bool tp_node_greylist_peer(tp_node *n, const tp_peer_id *peer);
+/* Disconnects a peer (kick). false: not connected. */
+bool tp_node_kick(tp_node *n, const tp_peer_id *peer);
+void tp_node_acl_clear(tp_node *n);
+
+/* ---- listings and state ------------------------------------------------------------- */
+
+/* Every connection, any state, in creation order: for (c = tp_node_first_conn(n); c;
+ * c = c->next). Use tp_conn_is_running to keep the established ones. */
+static inline tp_conn *tp_node_first_conn(tp_node *n);
+uint32_t tp_node_active_connections(const tp_node *n);
+tp_conn *tp_node_conn_of_peer(tp_node *n, const tp_peer_id *peer);
+static inline const tp_peer_id *tp_node_conn_peer_id(const tp_conn *c) {
+    return &c->sock.remote.peer_id;
+}
+const tp_peer_id *tp_node_peer_id(const tp_node *n);
+tp_pool *tp_node_pool(tp_node *n);
+tp_acl *tp_node_acl(tp_node *n);
+tp_connect *tp_node_connect_handler(tp_node *n);
+const tp_node_config *tp_node_config_of(const tp_node *n);
+/* Bytes allocated by the node (all of it, through the env); from the env's accounting
+ * in simnet — here the sum of the node's own buffers for quick checks. */
+size_t tp_node_connections_memory(const tp_node *n);
+
+/* ---- lifecycle ----------------------------------------------------------------------- */
+
+/* Stops listening and closes every connection; cb fires once all are closed (from a
+ * later callback, never inside this call). */
+void tp_node_shutdown(tp_node *n, void (*cb)(void *arg, tp_node *n), void *arg);
+/* Frees a node that is idle (never activated, or shutdown completed). */
+void tp_node_destroy(tp_node *n);
+/* simnet halt: frees everything, calling no env function but tp_env_free. */
+void tp_node_crash_drop(tp_node *n);
+
+/* ---- internals visible for the inline accessor ---------------------------------------- */
+struct tp_node {
+    const tp_env *env;
+    tp_node_config cfg;
+    char chain_name[TP_SOCKET_CHAIN_NAME_MAX];
+    tp_app_registry registry;
+    tp_connect_config ccfg;
+    tp_pool pool;
+    tp_acl acl;
+    tp_connect handler;
+    tp_listener *listener;
+    bool active, shutting_down, shutdown_done;
+    void (*shutdown_cb)(void *arg, tp_node *n);
+    void *shutdown_arg;
+    tp_timer shutdown_timer;
+    uint8_t *scratch; /* encoding buffer, reused */
+    size_t scratch_cap;
+};
+
+static inline tp_conn *tp_node_first_conn(tp_node *n) {
+    return n->handler.head;
+}
+
+#endif
