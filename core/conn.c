@@ -20,6 +20,7 @@ static const tp_stream_cbs conn_stream_cbs = {on_connect, on_data, on_eof, on_wr
                                               on_close};
 
 static void throttle_fire(void *arg);
+static void flush(tp_conn *c);
 static void notify_fire(void *arg);
 
 /* ---- buffers ------------------------------------------------------------------------- */
@@ -73,6 +74,7 @@ tp_err tp_conn_init_incoming(tp_conn *c, const tp_env *env, const tp_conn_config
     c->stream = s;
     c->established = true;
     tp_env_stream_adopt(env, s, &conn_stream_cbs, c);
+    flush(c); /* both sides write their connection message first (spec §2.11) */
     return TP_OK;
 }
 
@@ -409,6 +411,7 @@ static size_t process(tp_conn *c, const uint8_t *data, size_t len) {
         }
     }
     c->processing = false;
+    if (!c->closing) flush(c); /* the socket may have queued handshake chunks */
     return k;
 }
 

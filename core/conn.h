@@ -149,6 +149,10 @@ struct tp_conn {
     tp_conn *prev, *next;
     uint64_t seq;
     void *user;               /* free for the node's user */
+    /* the node's connect completion (stored here so that a crash drop frees nothing
+     * else): a tp_node_connect_cb cast to a generic function pointer, and its arg */
+    void (*node_connect_cb)(void);
+    void *node_connect_arg;
 };
 
 /* Initialises c for an accepted stream (adopting it) or an outgoing one (connecting

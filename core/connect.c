@@ -485,7 +485,7 @@ void tp_connect_accept(tp_connect *h, tp_stream *s, const tp_point *remote) {
 
 tp_err tp_connect_connect(tp_connect *h, const tp_point *point, int trusted,
                           const tp_peer_id *expected, int64_t timeout_ns, tp_connect_cb cb,
-                          void *arg) {
+                          void *arg, tp_conn **out) {
     TP_ASSERT(cb != NULL);
     if (h->shutting_down) return TP_ERR_STATE;
     if (point->port == 0) return TP_ERR_INVAL;
@@ -518,6 +518,7 @@ tp_err tp_connect_connect(tp_connect *h, const tp_point *point, int trusted,
     tp_timer_init(&c->timeout_timer, timeout_fire, c);
     tp_env_timer_start_in(h->env, &c->timeout_timer,
                           timeout_ns > 0 ? timeout_ns : h->cfg->connection_timeout_ns);
+    if (out != NULL) *out = c;
     return TP_OK;
 }
 

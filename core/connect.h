@@ -113,10 +113,10 @@ void tp_connect_accept(tp_connect *h, tp_stream *s, const tp_point *remote);
  * handshake error, CANCELLED at shutdown). Synchronous errors (cb never fires):
  * POINT_BANNED, TOO_MANY_CONNECTIONS, PRIVATE_MODE, PENDING_CONNECTION,
  * ALREADY_CONNECTED, INVAL (port 0 or our own point), LIMIT, NOMEM, STATE (shutting
- * down). */
+ * down). *out (may be NULL) receives the connection being established. */
 TP_MUST_USE tp_err tp_connect_connect(tp_connect *h, const tp_point *point, int trusted,
                                       const tp_peer_id *expected, int64_t timeout_ns,
-                                      tp_connect_cb cb, void *arg);
+                                      tp_connect_cb cb, void *arg, tp_conn **out);
 
 /* Closes a connection at our request (a Disconnection, not external). */
 void tp_connect_disconnect(tp_connect *h, tp_conn *c);

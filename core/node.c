@@ -289,30 +289,20 @@ void tp_node_shutdown(tp_node *n, void (*cb)(void *arg, tp_node *n), void *arg) 
 
 /* ---- connect ------------------------------------------------------------------------- */
 
-typedef struct node_connect_req {
-    tp_node *n;
-    tp_node_connect_cb cb;
-    void *arg;
-} node_connect_req;
-
 static void connect_done(void *arg, tp_err err, tp_conn *c) {
-    node_connect_req *r = arg;
-    node_connect_req copy = *r;
-    tp_env_free(copy.n->env, r, sizeof *r);
-    if (copy.cb != NULL) copy.cb(copy.arg, copy.n, err, c);
+    tp_node *n = arg;
+    tp_node_connect_cb cb = (tp_node_connect_cb)c->node_connect_cb;
+    if (cb != NULL) cb(c->node_connect_arg, n, err, c);
 }
 
 tp_err tp_node_connect(tp_node *n, const tp_point *point, int64_t timeout_ns,
                        tp_node_connect_cb cb, void *arg) {
     if (n->shutting_down) return TP_ERR_STATE;
-    node_connect_req *r = tp_env_alloc(n->env, sizeof *r);
-    if (r == NULL) return TP_ERR_NOMEM;
-    r->n = n;
-    r->cb = cb;
-    r->arg = arg;
-    tp_err e = tp_connect_connect(&n->handler, point, -1, NULL, timeout_ns, connect_done, r);
-    if (e != TP_OK) tp_env_free(n->env, r, sizeof *r);
-    return e;
+    tp_conn *c = NULL;
+    TP_TRY(tp_connect_connect(&n->handler, point, -1, NULL, timeout_ns, connect_done, n, &c));
+    c->node_connect_cb = (void (*)(void))cb;
+    c->node_connect_arg = arg;
+    return TP_OK;
 }
 
 /* ---- messages ------------------------------------------------------------------------ */
