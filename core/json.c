@@ -344,27 +344,18 @@ const char *tp_json_type_name(tp_json_type t) {
     return "unknown";
 }
 
+static size_t utf8_put(uint32_t cp, char out[4]);
+
 bool tp_json_string_eq(const tp_json_doc *doc, size_t i, const char *s) {
     const tp_json_token *t = tp_json_tok(doc, i);
     if (t->type != TP_JSON_STRING) return false;
-    size_t k = t->start;
-    const unsigned char *u = (const unsigned char *)s;
-    size_t j = 0, slen = strlen(s);
+    /* Re-encode the token's characters as UTF-8 and compare with s byte by byte. */
+    size_t k = t->start, j = 0, slen = strlen(s);
     while (k < t->end) {
-        if (j >= slen) return false;
-        size_t len = utf8_len(u + j, slen - j);
-        if (len == 0) return false;
-        size_t jj = j;
-        /* decode s's character the same way (it is plain UTF-8, no escapes) */
-        uint32_t cs;
-        if (u[jj] != '\\') {
-            cs = str_next(s, &jj);
-        } else {
-            cs = '\\';
-            jj = j + 1;
-        }
-        if (str_next(doc->text, &k) != cs) return false;
-        j = jj;
+        char buf[4];
+        size_t m = utf8_put(str_next(doc->text, &k), buf);
+        if (slen - j < m || memcmp(s + j, buf, m) != 0) return false;
+        j += m;
     }
     return j == slen;
 }
