@@ -126,11 +126,11 @@ static int l_world(lua_State *L) {
     if (t == LUA_TTABLE) {
         /* an n x n matrix, row = sender's region; entries: duration or {base, jitter} */
         if (lua_rawlen(L, -1) != n)
-            return luaL_error(L, "%s: 'latency' must be a %u x %u matrix (one row per region), "
-                                 "got %d rows", what, n, n, (int)lua_rawlen(L, -1));
+            return luaL_error(L, "%s: 'latency' must be a %d x %d matrix (one row per region), "
+                                 "got %d rows", what, (int)n, (int)n, (int)lua_rawlen(L, -1));
         for (uint32_t i = 0; i < n; i++) {
             if (lua_rawgeti(L, -1, i + 1) != LUA_TTABLE || lua_rawlen(L, -1) != n)
-                return luaL_error(L, "%s: latency[%u] must be a row of %u entries", what, i + 1, n);
+                return luaL_error(L, "%s: latency[%d] must be a row of %d entries", what, (int)i + 1, (int)n);
             for (uint32_t j = 0; j < n; j++) {
                 lua_rawgeti(L, -1, j + 1);
                 char w[96];

@@ -65,7 +65,7 @@ for i, h in ipairs(joiners) do
   at(10 * i / #joiners, function()
     sim.demo_node(h, {seeds = bootstrap, peers_k = peers_k, connections_max = 64,
                       originate = last, pings = pings, ping_interval = "1s",
-                      ping_start_delay = "20s"})
+                      ping_start_delay = "5s"})
   end)
 end
 
