@@ -5,6 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Table values sit right after 18-byte point keys, so they are not pointer-aligned:
+ * load and store them with memcpy (an unaligned dereference is undefined behaviour). */
+static void *load_ptr(const void *v) {
+    void *p;
+    memcpy(&p, v, sizeof p);
+    return p;
+}
+static void store_ptr(void *v, const void *p) {
+    memcpy(v, &p, sizeof p);
+}
+
 static const char *const pool_event_names[TP_POOL_EVENT_KIND_COUNT] = {
 #define TP_X_(name, text) [TP_POOL_EVENT_##name] = text,
     TP_POOL_EVENT_LIST(TP_X_)
@@ -189,11 +200,11 @@ void tp_pool_deinit(tp_pool *pool) {
     uint32_t it = 0;
     void *v;
     while (tp_table_next(&pool->points, &it, NULL, &v)) {
-        point_free(pool, *(tp_point_info **)v);
+        point_free(pool, (tp_point_info *)load_ptr(v));
     }
     it = 0;
     while (tp_table_next(&pool->peers, &it, NULL, &v)) {
-        peer_free(pool, *(tp_peer_info **)v);
+        peer_free(pool, (tp_peer_info *)load_ptr(v));
     }
     tp_table_deinit(&pool->points);
     tp_table_deinit(&pool->peers);
@@ -214,19 +225,19 @@ tp_point_info *tp_pool_point(const tp_pool *pool, const tp_point *point) {
     uint8_t key[sizeof(tp_point)];
     point_key(point, key);
     void *v = tp_table_get(&pool->points, key);
-    return v == NULL ? NULL : *(tp_point_info **)v;
+    return v == NULL ? NULL : (tp_point_info *)load_ptr(v);
 }
 
 tp_point_info *tp_pool_next_point(const tp_pool *pool, uint32_t *it) {
     void *v;
     if (!tp_table_next(&pool->points, it, NULL, &v)) return NULL;
-    return *(tp_point_info **)v;
+    return (tp_point_info *)load_ptr(v);
 }
 
 tp_peer_info *tp_pool_next_peer(const tp_pool *pool, uint32_t *it) {
     void *v;
     if (!tp_table_next(&pool->peers, it, NULL, &v)) return NULL;
-    return *(tp_peer_info **)v;
+    return (tp_peer_info *)load_ptr(v);
 }
 
 static void emit(tp_pool *pool, tp_event_kind kind, const tp_peer_id *peer, const tp_point *point,
@@ -336,7 +347,7 @@ tp_err tp_pool_register_point(tp_pool *pool, const tp_point *point, int trusted,
         tp_env_free(pool->env, p, sizeof *p);
         return e == TP_ERR_EXISTS ? TP_ERR_STATE : e;
     }
-    *(tp_point_info **)v = p;
+    store_ptr(v, p);
     emit(pool, TP_EVENT_NEW_POINT, NULL, point, 0);
     if (pool->hooks.on_new_point != NULL) pool->hooks.on_new_point(pool->hooks.arg, p);
     *out = p;
@@ -464,7 +475,7 @@ void tp_point_log_rejecting(tp_pool *pool, tp_point_info *p, const tp_peer_id *p
 
 tp_peer_info *tp_pool_peer(const tp_pool *pool, const tp_peer_id *peer) {
     void *v = tp_table_get(&pool->peers, peer->bytes);
-    return v == NULL ? NULL : *(tp_peer_info **)v;
+    return v == NULL ? NULL : (tp_peer_info *)load_ptr(v);
 }
 
 uint32_t tp_pool_gc_peers(tp_pool *pool) {
@@ -524,7 +535,7 @@ tp_err tp_pool_register_peer(tp_pool *pool, const tp_peer_id *peer, tp_peer_info
         tp_env_free(pool->env, p, sizeof *p);
         return e == TP_ERR_EXISTS ? TP_ERR_STATE : e;
     }
-    *(tp_peer_info **)v = p;
+    store_ptr(v, p);
     emit(pool, TP_EVENT_NEW_PEER, peer, NULL, 0);
     if (pool->hooks.on_new_peer != NULL) pool->hooks.on_new_peer(pool->hooks.arg, p);
     *out = p;
