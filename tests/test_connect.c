@@ -1,0 +1,283 @@
+/* tests/test_connect.c — the connect handler (core/connect.c) in simulation, mirroring
+ * Octez's test_p2p_connect_handler and the ACL semantics of spec §5.4/§7: a pending
+ * handshake counts against max_incoming_connections while authentication hangs (and
+ * times out without greylisting), hooks fire exactly once, a banned IP is closed before
+ * any handshake byte, banning an IP kicks its peers, connect's synchronous errors,
+ * self-connection (Myself, my_id_points), expected peer id, clean shutdown, and
+ * close-on-read / write_sync. Prints its seeds. */
+#include "tests/hostile.h"
+#include "tests/sim_harness.h"
+
+static void limit_cfg(hs_node *hn, uint32_t i) {
+    if (i == 0) hn->cfg.max_incoming_connections = 2;
+}
+
+static void test_pending_handshake_limit(void **state) {
+    (void)state;
+    hs *h = hs_create(101, 2, limit_cfg);
+    hs_start_all(h);
+    hostile x[3];
+    hostile_add(h, &x[0], HOSTILE_STALL, 0);
+    hostile_add(h, &x[1], HOSTILE_STALL, 0);
+    hs_run_for(h, 200 * HS_MS);
+    tp_connect *ch = tp_node_connect_handler(hs_node_of(h, 0));
+    assert_int_equal(ch->pending_incoming, 2);
+    /* the third one (and an honest node) is refused while both handshakes hang */
+    hostile_add(h, &x[2], HOSTILE_STALL, 0);
+    assert_int_equal(hs_connect(h, 1, 0), TP_OK);
+    hs_run_for(h, 500 * HS_MS);
+    assert_int_equal(ch->stats.refused_pending_limit, 2);
+    assert_int_equal(ch->pending_incoming, 2);
+    assert_true(x[2].closed);
+    assert_int_equal(x[2].bytes_in, 0); /* closed before any handshake byte */
+    assert_true(x[0].bytes_in > 0);     /* the pending ones got our connection message */
+    assert_false(x[0].closed);
+    assert_int_equal(h->nodes[1].connect_fail, 1);
+    /* authentication_timeout (5 s): both are dropped, without greylisting */
+    hs_run_for(h, 5 * HS_S);
+    assert_int_equal(ch->pending_incoming, 0);
+    assert_int_equal(ch->stats.timeouts, 2);
+    assert_true(x[0].closed && x[1].closed);
+    assert_int_equal(h->last_code[0][TP_EVENT_AUTHENTICATION_FAILED], TP_ERR_TIMEOUT);
+    assert_int_equal(h->events[0][TP_EVENT_GREYLIST_IP], 0);
+    for (int k = 0; k < 3; k++) {
+        tp_ip ip = sim_host_ip(x[k].host);
+        assert_false(tp_acl_banned_ip(tp_node_acl(hs_node_of(h, 0)), &ip));
+    }
+    /* now the honest node gets in */
+    assert_int_equal(hs_connect(h, 1, 0), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    assert_int_equal(h->nodes[1].connect_ok, 1);
+    hs_destroy(h);
+}
+
+static void test_hooks_fire_once(void **state) {
+    (void)state;
+    hs *h = hs_create(102, 2, NULL);
+    hs_start_all(h);
+    assert_int_equal(hs_connect(h, 0, 1), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    for (uint32_t i = 0; i < 2; i++) {
+        assert_int_equal(h->nodes[i].new_conns, 1);
+        assert_int_equal(h->nodes[i].disconns, 0);
+    }
+    assert_int_equal(h->nodes[0].connect_ok, 1);
+    assert_true(tp_node_kick(hs_node_of(h, 0), tp_node_peer_id(hs_node_of(h, 1))));
+    hs_run_for(h, 1 * HS_S);
+    hs_run_for(h, 10 * HS_S);
+    for (uint32_t i = 0; i < 2; i++) {
+        assert_int_equal(h->nodes[i].new_conns, 1);
+        assert_int_equal(h->nodes[i].disconns, 1);
+        assert_int_equal(tp_node_active_connections(hs_node_of(h, i)), 0);
+        assert_int_equal(h->nodes[i].too_few, 1); /* 0 < min_connections (10) */
+    }
+    assert_int_equal(h->nodes[0].connect_ok, 1); /* the completion fired once */
+    assert_int_equal(h->events[0][TP_EVENT_DISCONNECTION], 1);
+    assert_int_equal(h->events[1][TP_EVENT_EXTERNAL_DISCONNECTION], 1);
+    /* the pool recorded it: Running -> Disconnected with the 60 s reconnection delay */
+    tp_point p1 = hs_point(h, 1);
+    tp_point_info *pi = tp_pool_point(tp_node_pool(hs_node_of(h, 0)), &p1);
+    assert_non_null(pi);
+    assert_int_equal(pi->state, TP_POINT_DISCONNECTED);
+    assert_true(pi->last_disconnection.time_ns != TP_TIME_NONE);
+    assert_false(tp_node_kick(hs_node_of(h, 0), tp_node_peer_id(hs_node_of(h, 1))));
+    hs_destroy(h);
+}
+
+static void test_banned_ip_closed_before_handshake(void **state) {
+    (void)state;
+    hs *h = hs_create(103, 2, NULL);
+    hs_start_all(h);
+    hs_run_for(h, 10 * HS_MS);
+    /* the hostile's host will be 10.0.0.3 */
+    tp_ip hostile_ip = tp_ip_from_v4(0x0a000003);
+    assert_int_equal(tp_node_ban_addr(hs_node_of(h, 0), &hostile_ip), TP_OK);
+    hostile x;
+    hostile_add(h, &x, HOSTILE_STALL, 0);
+    tp_ip real = sim_host_ip(x.host);
+    assert_true(tp_ip_eq(&real, &hostile_ip));
+    hs_run_for(h, 1 * HS_S);
+    tp_connect *ch = tp_node_connect_handler(hs_node_of(h, 0));
+    assert_int_equal(ch->stats.refused_banned_ip, 1);
+    assert_true(x.closed);
+    assert_int_equal(x.bytes_in, 0);
+    /* dialing a banned IP fails at once */
+    tp_point p1 = hs_point(h, 1);
+    assert_int_equal(tp_node_ban_addr(hs_node_of(h, 0), &p1.ip), TP_OK);
+    assert_int_equal(hs_connect(h, 0, 1), TP_ERR_POINT_BANNED);
+    tp_node_unban_addr(hs_node_of(h, 0), &p1.ip);
+    assert_int_equal(hs_connect(h, 0, 1), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    assert_int_equal(h->nodes[0].connect_ok, 1);
+    hs_destroy(h);
+}
+
+/* spec §5.4: banning an IP blacklists the peers connected from it and kicks them. */
+static void test_ban_addr_kicks_peers(void **state) {
+    (void)state;
+    hs *h = hs_create(104, 3, NULL);
+    hs_start_all(h);
+    assert_int_equal(hs_connect(h, 1, 0), TP_OK);
+    assert_int_equal(hs_connect(h, 2, 0), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    tp_node *n0 = hs_node_of(h, 0);
+    assert_int_equal(tp_node_active_connections(n0), 2);
+    tp_point p1 = hs_point(h, 1);
+    assert_int_equal(tp_node_ban_addr(n0, &p1.ip), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    assert_int_equal(tp_node_active_connections(n0), 1);
+    assert_true(tp_acl_blacklisted_peer(tp_node_acl(n0), tp_node_peer_id(hs_node_of(h, 1))->bytes));
+    assert_false(tp_acl_banned_peer(tp_node_acl(n0), tp_node_peer_id(hs_node_of(h, 2))->bytes));
+    assert_int_equal(h->nodes[1].disconns, 1);
+    /* the banned node's new attempt is closed before the handshake */
+    assert_int_equal(hs_connect(h, 1, 0), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    assert_int_equal(h->nodes[1].connect_fail, 1);
+    assert_int_equal(tp_node_connect_handler(n0)->stats.refused_banned_ip, 1);
+    /* unban the address: the peer is still blacklisted: Peer_banned, no Nack */
+    tp_node_unban_addr(n0, &p1.ip);
+    assert_int_equal(hs_connect(h, 1, 0), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    assert_int_equal(h->nodes[1].connect_fail, 2);
+    assert_int_equal(h->last_code[0][TP_EVENT_AUTHENTICATION_FAILED], TP_ERR_PEER_BANNED);
+    /* unban the peer too: back in */
+    tp_node_unban_peer(n0, tp_node_peer_id(hs_node_of(h, 1)));
+    assert_int_equal(hs_connect(h, 1, 0), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    assert_int_equal(h->nodes[1].connect_ok, 2);
+    /* ban a peer: kicked at once */
+    assert_int_equal(tp_node_ban_peer(n0, tp_node_peer_id(hs_node_of(h, 2))), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    assert_null(tp_node_conn_of_peer(n0, tp_node_peer_id(hs_node_of(h, 2))));
+    hs_destroy(h);
+}
+
+/* spec §7.2: the synchronous refusals, and a dial timeout that applies the backoff. */
+static void test_connect_errors(void **state) {
+    (void)state;
+    hs *h = hs_create(105, 2, NULL);
+    hs_start_all(h);
+    assert_int_equal(hs_connect(h, 0, 1), TP_OK);
+    assert_int_equal(hs_connect(h, 0, 1), TP_ERR_PENDING_CONNECTION);
+    hs_run_for(h, 1 * HS_S);
+    assert_int_equal(hs_connect(h, 0, 1), TP_ERR_ALREADY_CONNECTED);
+    tp_point none = {tp_ip_from_v4(0x0a000063), HS_PORT}; /* 10.0.0.99: no such host */
+    assert_int_equal(tp_node_connect(hs_node_of(h, 0), &none, 0, hs_connect_cb, &h->nodes[0]),
+                     TP_OK);
+    hs_run_for(h, 9 * HS_S);
+    assert_int_equal(h->nodes[0].connect_fail, 0);
+    hs_run_for(h, 2 * HS_S); /* connection_timeout: 10 s */
+    assert_int_equal(h->nodes[0].connect_fail, 1);
+    assert_int_equal(h->nodes[0].last_connect_err, TP_ERR_TIMEOUT);
+    tp_point_info *pi = tp_pool_point(tp_node_pool(hs_node_of(h, 0)), &none);
+    assert_non_null(pi);
+    assert_int_equal(pi->state, TP_POINT_DISCONNECTED);
+    assert_true(pi->last_failed_connection_ns != TP_TIME_NONE);
+    assert_true(tp_point_cannot_reconnect_yet(pi, sim_world_now_ns(h->w)));
+    assert_int_equal(h->events[0][TP_EVENT_GREYLIST_IP], 0);
+    /* a port-less point cannot be dialed */
+    tp_point p0 = {tp_ip_from_v4(0x0a000002), 0};
+    assert_int_equal(tp_node_connect(hs_node_of(h, 0), &p0, 0, hs_connect_cb, &h->nodes[0]),
+                     TP_ERR_INVAL);
+    hs_destroy(h);
+}
+
+/* spec §2.6: dialing our own listening point fails with Myself (on both ends, which are
+ * the same node), does not greylist, and the point joins my_id_points. */
+static void test_myself(void **state) {
+    (void)state;
+    hs *h = hs_create(106, 1, NULL);
+    hs_start_all(h);
+    assert_int_equal(hs_connect(h, 0, 0), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    assert_int_equal(h->nodes[0].connect_fail, 1);
+    assert_int_equal(h->nodes[0].last_connect_err, TP_ERR_MYSELF);
+    assert_int_equal(h->events[0][TP_EVENT_GREYLIST_IP], 0);
+    tp_point self = hs_point(h, 0);
+    assert_true(tp_pool_is_my_id_point(tp_node_pool(hs_node_of(h, 0)), &self));
+    assert_null(tp_pool_point(tp_node_pool(hs_node_of(h, 0)), &self));
+    assert_int_equal(hs_connect(h, 0, 0), TP_ERR_INVAL); /* never dialed again */
+    hs_destroy(h);
+}
+
+static void expected_cfg(hs_node *hn, uint32_t i) {
+    if (i == 0) {
+        hn->cfg.trusted_points[0].point.ip = tp_ip_from_v4(0x0a000002);
+        hn->cfg.trusted_points[0].point.port = HS_PORT;
+        hn->cfg.trusted_points[0].has_expected_peer_id = true;
+        memset(hn->cfg.trusted_points[0].expected_peer_id.bytes, 0xab, TP_PEER_ID_SIZE);
+        hn->cfg.trusted_points_count = 1;
+    }
+}
+
+/* spec §2.7 step 3: a point's expected peer id must match. */
+static void test_expected_peer_id(void **state) {
+    (void)state;
+    hs *h = hs_create(107, 2, expected_cfg);
+    hs_start_all(h);
+    assert_int_equal(hs_connect(h, 0, 1), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    assert_int_equal(h->nodes[0].connect_fail, 1);
+    assert_int_equal(h->nodes[0].last_connect_err, TP_ERR_IDENTITY_CHECK_FAILURE);
+    assert_int_equal(tp_node_active_connections(hs_node_of(h, 1)), 0);
+    hs_destroy(h);
+}
+
+static void sync_done(void *arg, tp_conn *c, tp_err err) {
+    (void)c;
+    int *v = arg;
+    *v = err == TP_OK ? 1 : -1;
+}
+
+static void shutdown_done(void *arg, tp_node *n) {
+    (void)n;
+    (*(int *)arg)++;
+}
+
+/* write_sync completes once the bytes are out; a clean shutdown closes everything,
+ * reports once, and frees every byte; the peer sees an external disconnection (Octez
+ * close-on-read). */
+static void test_write_sync_and_shutdown(void **state) {
+    (void)state;
+    hs *h = hs_create(108, 2, NULL);
+    hs_start_all(h);
+    assert_int_equal(hs_connect(h, 0, 1), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    tp_conn *c = tp_node_conn_of_peer(hs_node_of(h, 0), tp_node_peer_id(hs_node_of(h, 1)));
+    assert_non_null(c);
+    uint8_t frame[6 + 100] = {0, 0, 0, 102, 0, HS_TAG_TEXT};
+    int done = 0;
+    assert_int_equal(tp_conn_write_sync(c, frame, sizeof frame, sync_done, &done), TP_OK);
+    assert_int_equal(done, 0); /* never inside the call */
+    hs_run_for(h, 1 * HS_S);
+    assert_int_equal(done, 1);
+    assert_int_equal(h->nodes[1].app_msgs, 1);
+    int stopped = 0;
+    tp_node_shutdown(hs_node_of(h, 0), shutdown_done, &stopped);
+    assert_int_equal(stopped, 0);
+    hs_run_for(h, 1 * HS_S);
+    assert_int_equal(stopped, 1);
+    assert_int_equal(h->events[1][TP_EVENT_EXTERNAL_DISCONNECTION], 1);
+    assert_int_equal(h->events[0][TP_EVENT_DISCONNECTION], 1);
+    assert_int_equal(tp_node_send_to_peer(hs_node_of(h, 1), tp_node_peer_id(hs_node_of(h, 0)),
+                                          HS_TAG_TEXT, frame, 4, false),
+                     TP_ERR_NOT_FOUND);
+    tp_node_destroy(h->nodes[0].node);
+    h->nodes[0].node = NULL;
+    assert_int_equal(sim_host_memory_bytes(sim_world_host(h->w, 0)), 0);
+    hs_destroy(h);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pending_handshake_limit),
+        cmocka_unit_test(test_hooks_fire_once),
+        cmocka_unit_test(test_banned_ip_closed_before_handshake),
+        cmocka_unit_test(test_ban_addr_kicks_peers),
+        cmocka_unit_test(test_connect_errors),
+        cmocka_unit_test(test_myself),
+        cmocka_unit_test(test_expected_peer_id),
+        cmocka_unit_test(test_write_sync_and_shutdown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
