@@ -34,7 +34,7 @@ fi
 packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libsodium-dev libsqlite3-dev sqlite3 liblua5.4-dev lua5.4 libcmocka-dev
-  gnuplot-nox libjansson-dev libmicrohttpd-dev curl iproute2 python3
+  gnuplot-nox libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev curl iproute2 python3
 )
 
 missing=()

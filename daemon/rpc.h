@@ -1,0 +1,127 @@
+/* daemon/rpc.h — the admin RPC server: Octez's /network/... endpoints over HTTP.
+ *
+ * Octez: P2p_services + P2p_directory (spec §11), served by the node's RPC server
+ * (default localhost:8732). tidepool serves them with libmicrohttpd in external-epoll
+ * mode inside the realnet loop (rn_watch): every request is handled on the loop's
+ * thread, between two P2P events, so the backend may touch the node directly.
+ *
+ * Who owns what: dm_rpc routes and validates (URL, method, peer ids, points, query
+ * filters, PATCH bodies) and owns the log streams; the backend (dm_rpc_backend, given
+ * at start) owns the node and builds the JSON bodies in Octez's shapes. Errors go back
+ * as `[{"kind": "permanent", "id": "failure", "msg": "..."}]` (Octez's generic error
+ * shape) with an HTTP status: 400 malformed argument, 404 unknown path or object, 405
+ * wrong method, 413 body too large, 501 not implemented, 503 not ready.
+ *
+ * Slow operations (PUT /network/points/<point>: connect and wait) answer later: the
+ * backend returns DM_RPC_PENDING and calls dm_rpc_complete once; the HTTP connection
+ * is suspended meanwhile.
+ *
+ * GET /network/log streams events (chunked transfer), one JSON object per line:
+ * {"event": "<kind>", "point": "ip:port"?, "peer_id": "id…"?, "code": n?, "detail": s?}
+ * fed by dm_rpc_log_event (the node's event sink calls it). Each stream buffers at
+ * most DM_RPC_LOG_QUEUE_MAX lines; a client that does not read loses the oldest.
+ */
+#ifndef DM_RPC_H
+#define DM_RPC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/addr.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/identity.h"
+#include "realnet/rn.h"
+
+#define DM_RPC_LOG_QUEUE_MAX 1024
+#define DM_RPC_BODY_MAX 4096
+#define DM_RPC_CONNECTIONS_MAX 64
+
+typedef struct dm_rpc dm_rpc;
+typedef struct dm_rpc_pending dm_rpc_pending;
+
+/* What a backend call produces: status 200 with a body (a new jansson reference, or
+ * NULL for an empty body), or an error status with a message. */
+typedef struct dm_rpc_result {
+    unsigned status;
+    json_t *body;
+    char message[256];
+} dm_rpc_result;
+
+void dm_rpc_ok(dm_rpc_result *r, json_t *body);
+void dm_rpc_fail(dm_rpc_result *r, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Point and peer filters (?filter=...), as bits. */
+enum {
+    DM_FILTER_REQUESTED = 1u << 0,
+    DM_FILTER_ACCEPTED = 1u << 1,
+    DM_FILTER_RUNNING = 1u << 2,
+    DM_FILTER_DISCONNECTED = 1u << 3,
+};
+
+typedef enum dm_acl { DM_ACL_NONE, DM_ACL_BAN, DM_ACL_TRUST, DM_ACL_OPEN } dm_acl;
+
+/* Returned by point_connect when the answer comes later through dm_rpc_complete. */
+#define DM_RPC_PENDING 1
+
+/* The node side. Every function may be NULL (the endpoint answers 501). Each fills
+ * `r` (dm_rpc_ok / dm_rpc_fail); arguments are already validated. */
+typedef struct dm_rpc_backend {
+    void (*self)(void *arg, dm_rpc_result *r);
+    void (*stat)(void *arg, dm_rpc_result *r);
+    void (*version)(void *arg, dm_rpc_result *r);
+    void (*connections)(void *arg, dm_rpc_result *r);
+    void (*connection)(void *arg, const tp_peer_id *peer, dm_rpc_result *r);
+    void (*kick)(void *arg, const tp_peer_id *peer, bool wait, dm_rpc_result *r);
+    void (*points)(void *arg, unsigned filters, dm_rpc_result *r);
+    void (*point)(void *arg, const tp_point *p, dm_rpc_result *r);
+    /* Returns DM_RPC_PENDING and keeps `pending` to call dm_rpc_complete later, or 0
+     * after filling r. */
+    int (*point_connect)(void *arg, const tp_point *p, int64_t timeout_ns,
+                         dm_rpc_pending *pending, dm_rpc_result *r);
+    void (*point_patch)(void *arg, const tp_point *p, dm_acl acl, const tp_peer_id *expected,
+                        dm_rpc_result *r);
+    void (*point_banned)(void *arg, const tp_point *p, dm_rpc_result *r);
+    void (*peers)(void *arg, unsigned filters, dm_rpc_result *r);
+    void (*peer)(void *arg, const tp_peer_id *peer, dm_rpc_result *r);
+    void (*peer_patch)(void *arg, const tp_peer_id *peer, dm_acl acl, dm_rpc_result *r);
+    void (*peer_banned)(void *arg, const tp_peer_id *peer, dm_rpc_result *r);
+    void (*greylist_ips)(void *arg, dm_rpc_result *r);
+    void (*greylist_peers)(void *arg, dm_rpc_result *r);
+    void (*greylist_clear)(void *arg, dm_rpc_result *r);
+    void *arg;
+} dm_rpc_backend;
+
+/* Starts serving on `at` (port 0: any free port; see dm_rpc_port) inside `loop`.
+ * Errors: TP_ERR_ADDR_IN_USE, TP_ERR_ADDR_NOT_AVAILABLE (with `error` naming the
+ * address and the fix), TP_ERR_IO, TP_ERR_NOMEM. The backend struct is copied. */
+TP_MUST_USE tp_err dm_rpc_start(rn_loop *loop, const tp_point *at, const dm_rpc_backend *backend,
+                                dm_rpc **out, char *error, size_t cap);
+/* The port actually bound. */
+uint16_t dm_rpc_port(const dm_rpc *rpc);
+/* Completes a pending request (exactly once per DM_RPC_PENDING); takes r->body. */
+void dm_rpc_complete(dm_rpc_pending *pending, dm_rpc_result *r);
+/* Feeds an event to every /network/log stream. */
+void dm_rpc_log_event(dm_rpc *rpc, int64_t wall_ns, const tp_event *ev);
+/* Number of open /network/log streams (tests). */
+size_t dm_rpc_log_streams(const dm_rpc *rpc);
+/* Stops the server: closes every connection (pending requests are answered 503 first
+ * is not possible; they are dropped) and frees it. */
+void dm_rpc_stop(dm_rpc *rpc);
+
+/* JSON helpers shared with the backend: "ip:port" text, b58 peer ids, Octez's
+ * {"addr": ..., "port": ...} objects and RFC 3339 times. New references. */
+json_t *dm_json_point(const tp_point *p);
+json_t *dm_json_id_point(const tp_point *p);
+json_t *dm_json_peer_id(const tp_peer_id *id);
+json_t *dm_json_time(int64_t wall_ns);
+
+/* Parses a peer id / a point given as a URL segment; on error writes a message naming
+ * the text and the expected form. Errors: TP_ERR_INVAL. */
+TP_MUST_USE tp_err dm_parse_peer_id(const char *text, tp_peer_id *out, char *error, size_t cap);
+TP_MUST_USE tp_err dm_parse_point(const char *text, tp_point *out, char *error, size_t cap);
+
+#endif

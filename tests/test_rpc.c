@@ -1,0 +1,466 @@
+/* tests/test_rpc.c — daemon/rpc (the admin RPC server) and daemon/client over loopback,
+ * against a recording mock backend: routing of every /network/... endpoint, argument
+ * validation (malformed peer ids and points -> 400 naming them, unknown query
+ * parameters and filters, PATCH bodies), 404/405/501, a PUT connect answered later
+ * (suspend/resume), the /network/log stream, and a port already in use.
+ *
+ * The server runs in the realnet loop on the main thread; the HTTP client runs in a
+ * second thread (blocking libcurl calls), as `tidepool admin` would from outside. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/client.h"
+#include "daemon/rpc.h"
+
+static const char *PEER_A = "idrRoknJh9zwEePNswF3MPGFzmKaVp";
+
+typedef struct mock {
+    int calls;
+    char last[64];
+    unsigned filters;
+    dm_acl acl;
+    bool has_expected;
+    tp_peer_id peer;
+    tp_point point;
+    bool wait;
+    int64_t timeout_ns;
+    dm_rpc_pending *pending;
+    tp_timer complete_timer;
+    rn_loop *loop;
+} mock;
+
+static void record(mock *m, const char *what) {
+    m->calls++;
+    snprintf(m->last, sizeof m->last, "%s", what);
+}
+
+static void m_self(void *arg, dm_rpc_result *r) {
+    record(arg, "self");
+    dm_rpc_ok(r, json_string(PEER_A));
+}
+static void m_stat(void *arg, dm_rpc_result *r) {
+    record(arg, "stat");
+    dm_rpc_ok(r, json_pack("{s:s,s:s,s:i,s:i}", "total_sent", "10", "total_recv", "20",
+                           "current_inflow", 1, "current_outflow", 2));
+}
+static void m_connections(void *arg, dm_rpc_result *r) {
+    record(arg, "connections");
+    dm_rpc_ok(r, json_array());
+}
+static void m_connection(void *arg, const tp_peer_id *p, dm_rpc_result *r) {
+    mock *m = arg;
+    record(m, "connection");
+    m->peer = *p;
+    dm_rpc_fail(r, 404, "not connected");
+}
+static void m_kick(void *arg, const tp_peer_id *p, bool wait, dm_rpc_result *r) {
+    mock *m = arg;
+    record(m, "kick");
+    m->peer = *p;
+    m->wait = wait;
+    dm_rpc_ok(r, NULL);
+}
+static void m_points(void *arg, unsigned f, dm_rpc_result *r) {
+    mock *m = arg;
+    record(m, "points");
+    m->filters = f;
+    dm_rpc_ok(r, json_array());
+}
+static void m_point(void *arg, const tp_point *p, dm_rpc_result *r) {
+    mock *m = arg;
+    record(m, "point");
+    m->point = *p;
+    dm_rpc_ok(r, json_pack("{s:b}", "trusted", 0));
+}
+static void complete_later(void *arg) {
+    mock *m = arg;
+    dm_rpc_result r;
+    dm_rpc_ok(&r, NULL);
+    dm_rpc_complete(m->pending, &r);
+    m->pending = NULL;
+}
+static int m_point_connect(void *arg, const tp_point *p, int64_t timeout_ns,
+                           dm_rpc_pending *pending, dm_rpc_result *r) {
+    mock *m = arg;
+    record(m, "connect");
+    m->point = *p;
+    m->timeout_ns = timeout_ns;
+    m->pending = pending;
+    /* answer 50 ms later, from the loop, as a real connect would */
+    tp_env_timer_start_in(rn_loop_env(m->loop), &m->complete_timer, 50000000);
+    (void)r;
+    return DM_RPC_PENDING;
+}
+static void m_point_patch(void *arg, const tp_point *p, dm_acl acl, const tp_peer_id *expected,
+                          dm_rpc_result *r) {
+    mock *m = arg;
+    record(m, "point_patch");
+    m->point = *p;
+    m->acl = acl;
+    m->has_expected = expected != NULL;
+    if (expected) m->peer = *expected;
+    dm_rpc_ok(r, json_pack("{s:b}", "trusted", acl == DM_ACL_TRUST));
+}
+static void m_peers(void *arg, unsigned f, dm_rpc_result *r) {
+    mock *m = arg;
+    record(m, "peers");
+    m->filters = f;
+    dm_rpc_ok(r, json_array());
+}
+static void m_peer_patch(void *arg, const tp_peer_id *p, dm_acl acl, dm_rpc_result *r) {
+    mock *m = arg;
+    record(m, "peer_patch");
+    m->peer = *p;
+    m->acl = acl;
+    dm_rpc_ok(r, json_object());
+}
+static void m_greylist_clear(void *arg, dm_rpc_result *r) {
+    record(arg, "greylist_clear");
+    dm_rpc_ok(r, NULL);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* a client thread running a script of requests                                          */
+
+typedef struct exchange {
+    const char *method, *path, *body;
+    long want_status;
+    const char *want_fragment; /* in the reply body */
+    const char *want_call;     /* mock->last after it, or NULL for "no backend call" */
+} exchange;
+
+typedef struct client_run {
+    char rpc[64];
+    const exchange *ex;
+    size_t n;
+    long got_status[64];
+    char got_body[64][512];
+    tp_err got_err[64];
+    char got_call[64][64];
+    mock *m;
+    volatile int done;
+} client_run;
+
+static void *client_main(void *arg) {
+    client_run *cr = arg;
+    for (size_t i = 0; i < cr->n; i++) {
+        dm_http_reply rep = {0};
+        char err[256] = "";
+        cr->got_err[i] = dm_http_request(cr->rpc, cr->ex[i].method, cr->ex[i].path,
+                                         cr->ex[i].body, 5000, &rep, err, sizeof err);
+        if (cr->got_err[i] == TP_OK) {
+            cr->got_status[i] = rep.status;
+            snprintf(cr->got_body[i], sizeof cr->got_body[i], "%s", rep.body);
+            dm_http_reply_free(&rep);
+        } else {
+            snprintf(cr->got_body[i], sizeof cr->got_body[i], "%s", err);
+        }
+        /* the mock ran on the server thread before the reply was sent */
+        snprintf(cr->got_call[i], sizeof cr->got_call[i], "%s", cr->m->last);
+        cr->m->last[0] = '\0';
+    }
+    __atomic_store_n(&cr->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void run_until_done(rn_loop *loop, volatile int *done) {
+    const tp_env *env = rn_loop_env(loop);
+    int64_t give_up = tp_env_now_ns(env) + INT64_C(20000000000);
+    while (!__atomic_load_n(done, __ATOMIC_SEQ_CST)) {
+        assert_true(tp_env_now_ns(env) < give_up);
+        tp_err e = rn_loop_run(loop, tp_env_now_ns(env) + 5000000);
+        assert_true(e == TP_OK || e == TP_ERR_TIMEOUT);
+    }
+}
+
+static void turn(rn_loop *loop, int64_t ns) {
+    tp_err e = rn_loop_run(loop, tp_env_now_ns(rn_loop_env(loop)) + ns);
+    assert_true(e == TP_OK || e == TP_ERR_TIMEOUT);
+}
+
+static const tp_point LOOP4 = {{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1}}, 0};
+
+static dm_rpc *start(rn_loop **loop, mock *m, bool full) {
+    rn_config cfg;
+    rn_config_default(&cfg);
+    assert_int_equal(rn_loop_create(&cfg, loop), TP_OK);
+    memset(m, 0, sizeof *m);
+    m->loop = *loop;
+    tp_timer_init(&m->complete_timer, complete_later, m);
+    dm_rpc_backend be;
+    memset(&be, 0, sizeof be);
+    be.self = m_self;
+    be.stat = m_stat;
+    be.connections = m_connections;
+    be.connection = m_connection;
+    be.kick = m_kick;
+    be.points = m_points;
+    be.point = m_point;
+    be.point_connect = m_point_connect;
+    be.point_patch = m_point_patch;
+    be.peers = m_peers;
+    be.peer_patch = m_peer_patch;
+    be.greylist_clear = full ? m_greylist_clear : NULL;
+    be.arg = m;
+    dm_rpc *rpc = NULL;
+    char err[256];
+    assert_int_equal(dm_rpc_start(*loop, &LOOP4, &be, &rpc, err, sizeof err), TP_OK);
+    assert_true(dm_rpc_port(rpc) != 0);
+    return rpc;
+}
+
+static void test_routes_and_validation(void **state) {
+    (void)state;
+    rn_loop *loop;
+    mock m;
+    dm_rpc *rpc = start(&loop, &m, false);
+    static const exchange ex[] = {
+        {"GET", "/network/self", NULL, 200, "\"idrRoknJh9zwEePNswF3MPGFzmKaVp\"", "self"},
+        {"GET", "/network/stat", NULL, 200, "\"total_sent\":\"10\"", "stat"},
+        {"GET", "/network/connections", NULL, 200, "[]", "connections"},
+        /* malformed peer id: 400 naming it, the backend is not called */
+        {"GET", "/network/connections/idBAD", NULL, 400, "malformed peer id 'idBAD'", NULL},
+        {"DELETE", "/network/connections/idrRoknJh9zwEePNswF3MPGFzmKaVq", NULL, 400,
+         "checksum", NULL},
+        {"GET", "/network/connections/idrRoknJh9zwEePNswF3MPGFzmKaVp", NULL, 404,
+         "not connected", "connection"},
+        {"DELETE", "/network/connections/idrRoknJh9zwEePNswF3MPGFzmKaVp?wait", NULL, 200, "{}",
+         "kick"},
+        {"GET", "/network/points?filter=running&filter=disconnected", NULL, 200, "[]", "points"},
+        {"GET", "/network/points?filter=sleeping", NULL, 400, "unknown filter 'sleeping'", NULL},
+        {"GET", "/network/peers?filter=requested", NULL, 400, "unknown filter 'requested'", NULL},
+        {"GET", "/network/peers?filter=accepted", NULL, 200, "[]", "peers"},
+        {"GET", "/network/points?verbose=1", NULL, 400, "unknown query parameter 'verbose'",
+         NULL},
+        {"GET", "/network/points/1.2.3.4:9732", NULL, 200, "\"trusted\":false", "point"},
+        {"GET", "/network/points/1.2.3.4", NULL, 400, "malformed point '1.2.3.4'", NULL},
+        {"GET", "/network/points/[::1]:9732", NULL, 200, "trusted", "point"},
+        {"PATCH", "/network/points/10.0.0.7:9732",
+         "{\"acl\": \"trust\", \"peer_id\": \"idrRoknJh9zwEePNswF3MPGFzmKaVp\"}", 200,
+         "\"trusted\":true", "point_patch"},
+        {"PATCH", "/network/points/10.0.0.7:9732", "{\"acl\": \"forgive\"}", 400,
+         "\\\"acl\\\" must be", NULL},
+        {"PATCH", "/network/points/10.0.0.7:9732", "{\"acl\": \"ban\", \"x\": 1}", 400,
+         "unknown key \\\"x\\\"", NULL},
+        {"PATCH", "/network/points/10.0.0.7:9732", "{\"acl\": ", 400, "body:", NULL},
+        {"PATCH", "/network/points/10.0.0.7:9732", "{\"peer_id\": \"idBAD\"}", 400,
+         "malformed peer id", NULL},
+        {"PATCH", "/network/peers/idrRoknJh9zwEePNswF3MPGFzmKaVp", "{\"acl\": \"ban\"}", 200,
+         "{}", "peer_patch"},
+        {"PATCH", "/network/peers/idrRoknJh9zwEePNswF3MPGFzmKaVp",
+         "{\"acl\": \"ban\", \"peer_id\": \"idrRoknJh9zwEePNswF3MPGFzmKaVp\"}", 400,
+         "unknown key \\\"peer_id\\\"", NULL},
+        {"POST", "/network/self", NULL, 405, "use GET", NULL},
+        {"GET", "/network/nothing", NULL, 404, "no such endpoint", NULL},
+        {"GET", "/nothing", NULL, 404, "no such endpoint", NULL},
+        {"GET", "/network/greylist/ips", NULL, 501, "not available", NULL},
+        {"DELETE", "/network/greylist", NULL, 501, "not available", NULL},
+        {"PUT", "/network/points/127.0.0.1:1?timeout=2.5", NULL, 200, "{}", "connect"},
+        {"PUT", "/network/points/127.0.0.1:1?timeout=-1", NULL, 400, "timeout", NULL},
+    };
+    client_run cr;
+    memset(&cr, 0, sizeof cr);
+    snprintf(cr.rpc, sizeof cr.rpc, "127.0.0.1:%u", dm_rpc_port(rpc));
+    cr.ex = ex;
+    cr.n = sizeof ex / sizeof ex[0];
+    cr.m = &m;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, client_main, &cr), 0);
+    run_until_done(loop, &cr.done);
+    pthread_join(th, NULL);
+    for (size_t i = 0; i < cr.n; i++) {
+        const exchange *e = &ex[i];
+        bool ok = cr.got_err[i] == TP_OK && cr.got_status[i] == e->want_status &&
+                  strstr(cr.got_body[i], e->want_fragment) != NULL &&
+                  strcmp(cr.got_call[i], e->want_call ? e->want_call : "") == 0;
+        if (!ok)
+            fail_msg("%s %s: got err %d status %ld call '%s' body %s; want %ld '%s' call '%s'",
+                     e->method, e->path, cr.got_err[i], cr.got_status[i], cr.got_call[i],
+                     cr.got_body[i], e->want_status, e->want_fragment,
+                     e->want_call ? e->want_call : "");
+    }
+    /* the arguments reached the backend decoded */
+    char txt[TP_POINT_TEXT_MAX];
+    assert_string_equal(tp_point_format(&m.point, txt), "127.0.0.1:1");
+    assert_int_equal(m.timeout_ns, 2500000000LL);
+    assert_null(m.pending); /* completed */
+    dm_rpc_stop(rpc);
+    rn_loop_destroy(loop);
+}
+
+/* The decoded values of a few calls, one request each. */
+static void test_arguments_decoded(void **state) {
+    (void)state;
+    rn_loop *loop;
+    mock m;
+    dm_rpc *rpc = start(&loop, &m, true);
+    static const exchange ex1[] = {
+        {"GET", "/network/points?filter=requested&filter=running", NULL, 200, "[]", "points"},
+    };
+    static const exchange ex2[] = {
+        {"PATCH", "/network/points/[::1]:19732",
+         "{\"acl\":\"ban\",\"peer_id\":\"idrRoknJh9zwEePNswF3MPGFzmKaVp\"}", 200, "false",
+         "point_patch"},
+    };
+    static const exchange ex3[] = {
+        {"DELETE", "/network/greylist", NULL, 200, "{}", "greylist_clear"},
+    };
+    const exchange *all[3] = {ex1, ex2, ex3};
+    for (int k = 0; k < 3; k++) {
+        client_run cr;
+        memset(&cr, 0, sizeof cr);
+        snprintf(cr.rpc, sizeof cr.rpc, "127.0.0.1:%u", dm_rpc_port(rpc));
+        cr.ex = all[k];
+        cr.n = 1;
+        cr.m = &m;
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, client_main, &cr), 0);
+        run_until_done(loop, &cr.done);
+        pthread_join(th, NULL);
+        assert_int_equal(cr.got_status[0], all[k][0].want_status);
+        assert_string_equal(cr.got_call[0], all[k][0].want_call);
+        if (k == 0) assert_int_equal(m.filters, DM_FILTER_REQUESTED | DM_FILTER_RUNNING);
+        if (k == 1) {
+            assert_int_equal(m.acl, DM_ACL_BAN);
+            assert_true(m.has_expected);
+            char b58[TP_PEER_ID_TEXT_SIZE];
+            assert_string_equal(tp_peer_id_to_b58(&m.peer, b58), PEER_A);
+            char txt[TP_POINT_TEXT_MAX];
+            assert_string_equal(tp_point_format(&m.point, txt), "[::1]:19732");
+        }
+    }
+    dm_rpc_stop(rpc);
+    rn_loop_destroy(loop);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* /network/log                                                                          */
+
+typedef struct stream_run {
+    char rpc[64];
+    char lines[4][512];
+    int got;
+    tp_err err;
+    volatile int done;
+} stream_run;
+
+static bool on_line(void *arg, const char *line, size_t len) {
+    stream_run *sr = arg;
+    snprintf(sr->lines[sr->got], sizeof sr->lines[0], "%.*s", (int)len, line);
+    sr->got++;
+    return sr->got < 3;
+}
+
+static void *stream_main(void *arg) {
+    stream_run *sr = arg;
+    char err[256];
+    sr->err = dm_http_stream(sr->rpc, "/network/log", on_line, sr, 10000, err, sizeof err);
+    __atomic_store_n(&sr->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void test_log_stream(void **state) {
+    (void)state;
+    rn_loop *loop;
+    mock m;
+    dm_rpc *rpc = start(&loop, &m, true);
+    stream_run sr;
+    memset(&sr, 0, sizeof sr);
+    snprintf(sr.rpc, sizeof sr.rpc, "127.0.0.1:%u", dm_rpc_port(rpc));
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stream_main, &sr), 0);
+    const tp_env *env = rn_loop_env(loop);
+    int64_t give_up = tp_env_now_ns(env) + INT64_C(20000000000);
+    /* wait for the stream to open, then feed three events, one per turn */
+    while (dm_rpc_log_streams(rpc) == 0) {
+        assert_true(tp_env_now_ns(env) < give_up);
+        turn(loop, 5000000);
+    }
+    tp_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = TP_EVENT_NEW_POINT;
+    ev.flags = TP_EVENT_HAS_POINT;
+    ev.point = tp_point_v4(0x0a000001, 9732);
+    dm_rpc_log_event(rpc, INT64_C(1700000000) * 1000000000, &ev);
+    turn(loop, 20000000);
+    ev.kind = TP_EVENT_CONNECTION_ESTABLISHED;
+    ev.flags = TP_EVENT_HAS_POINT | TP_EVENT_HAS_PEER;
+    tp_peer_id id;
+    assert_int_equal(tp_peer_id_of_b58(PEER_A, strlen(PEER_A), &id), TP_OK);
+    memcpy(ev.peer_id, id.bytes, 16);
+    dm_rpc_log_event(rpc, INT64_C(1700000001) * 1000000000, &ev);
+    ev.kind = TP_EVENT_BAN;
+    ev.flags = TP_EVENT_HAS_POINT;
+    ev.detail = "by \"admin\"\n";
+    dm_rpc_log_event(rpc, INT64_C(1700000002) * 1000000000, &ev);
+    run_until_done(loop, &sr.done);
+    pthread_join(th, NULL);
+    assert_int_equal(sr.err, TP_OK);
+    assert_int_equal(sr.got, 3);
+    assert_string_equal(sr.lines[0], "{\"event\":\"new_point\",\"point\":\"10.0.0.1:9732\","
+                                     "\"time\":\"2023-11-14T22:13:20Z\"}");
+    assert_string_equal(sr.lines[1],
+                        "{\"event\":\"connection_established\",\"point\":\"10.0.0.1:9732\","
+                        "\"peer_id\":\"idrRoknJh9zwEePNswF3MPGFzmKaVp\","
+                        "\"time\":\"2023-11-14T22:13:21Z\"}");
+    /* a hostile detail stays inside its JSON string */
+    assert_non_null(strstr(sr.lines[2], "\"detail\":\"by \\\"admin\\\"\\n\""));
+    /* the client hung up: the stream goes away */
+    give_up = tp_env_now_ns(env) + INT64_C(20000000000);
+    while (dm_rpc_log_streams(rpc) != 0) {
+        assert_true(tp_env_now_ns(env) < give_up);
+        dm_rpc_log_event(rpc, 0, &ev); /* writing is how a hang-up is noticed */
+        turn(loop, 5000000);
+    }
+    dm_rpc_stop(rpc);
+    rn_loop_destroy(loop);
+}
+
+static void test_port_in_use_and_unreachable(void **state) {
+    (void)state;
+    rn_loop *loop;
+    mock m;
+    dm_rpc *rpc = start(&loop, &m, true);
+    tp_point at = LOOP4;
+    at.port = dm_rpc_port(rpc);
+    dm_rpc_backend be;
+    memset(&be, 0, sizeof be);
+    dm_rpc *second = NULL;
+    char err[256];
+    assert_int_equal(dm_rpc_start(loop, &at, &be, &second, err, sizeof err), TP_ERR_ADDR_IN_USE);
+    assert_null(second);
+    assert_non_null(strstr(err, "127.0.0.1:"));
+    assert_non_null(strstr(err, "--rpc-addr"));
+    dm_rpc_stop(rpc);
+    rn_loop_destroy(loop);
+    /* nobody there any more: the client says so and how to fix it */
+    char where[64];
+    snprintf(where, sizeof where, "127.0.0.1:%u", at.port);
+    dm_http_reply rep = {0};
+    assert_int_equal(dm_http_request(where, "GET", "/network/self", NULL, 2000, &rep, err,
+                                     sizeof err),
+                     TP_ERR_CONN_REFUSED);
+    assert_non_null(strstr(err, "--rpc"));
+}
+
+int main(void) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routes_and_validation),
+        cmocka_unit_test(test_arguments_decoded),
+        cmocka_unit_test(test_log_stream),
+        cmocka_unit_test(test_port_in_use_and_unreachable),
+    };
+    int r = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return r;
+}
