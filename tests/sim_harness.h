@@ -39,7 +39,7 @@ typedef struct hs_node {
     tp_node *node;
     bool no_activate;
     /* counters */
-    uint32_t app_msgs, new_conns, disconns, too_few, too_many, swap_requests;
+    uint32_t app_msgs, new_conns, disconns, too_few, too_many, swap_requests, swap_acks, writable;
     uint64_t app_bytes;
     uint32_t connect_ok, connect_fail;
     tp_err last_connect_err;
@@ -132,6 +132,21 @@ static void hs_on_swap(void *arg, tp_node *n, tp_conn *c, const tp_point *p,
     ((hs_node *)arg)->swap_requests++;
 }
 
+static void hs_on_writable(void *arg, tp_node *n, tp_conn *c) {
+    (void)n;
+    (void)c;
+    ((hs_node *)arg)->writable++;
+}
+
+static void hs_on_swap_ack(void *arg, tp_node *n, tp_conn *c, const tp_point *p,
+                           const tp_peer_id *peer) {
+    (void)n;
+    (void)c;
+    (void)p;
+    (void)peer;
+    ((hs_node *)arg)->swap_acks++;
+}
+
 static void hs_app_start(void *app, sim_host *host, const tp_env *env) {
     hs_node *hn = app;
     (void)host;
@@ -188,8 +203,8 @@ HS_UNUSED static hs *hs_create(uint64_t seed, uint32_t count,
         c->listen.port = HS_PORT;
         memcpy(c->app_msgs, hs_app_msgs, sizeof hs_app_msgs);
         c->app_msgs_count = sizeof hs_app_msgs / sizeof hs_app_msgs[0];
-        c->hooks = (tp_node_hooks){hs_on_app, hs_on_new, hs_on_disc, hs_on_few, hs_on_many,
-                                   hs_on_swap, NULL,      NULL,       NULL,      hn};
+        c->hooks = (tp_node_hooks){hs_on_app,  hs_on_new, hs_on_disc,     hs_on_few, hs_on_many,
+                                   hs_on_swap, hs_on_swap_ack, hs_on_writable, NULL,      hn};
         if (configure) configure(hn, i);
         sim_host_set_app(sim_world_host(h->w, i), &hs_node_ops, hn);
     }

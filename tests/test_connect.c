@@ -268,6 +268,111 @@ static void test_write_sync_and_shutdown(void **state) {
     hs_destroy(h);
 }
 
+/* ---- back-pressure: a pull-mode receiver that does not read (spec §4.5, §8.6) ----- */
+
+static void pull_cfg(hs_node *hn, uint32_t i) {
+    if (i == 1) hn->cfg.hooks.on_app_message = NULL; /* pull mode, app queue of 10 */
+    if (i == 0) hn->cfg.outgoing_message_queue_size = 64 * 1024;
+}
+
+static void test_back_pressure(void **state) {
+    (void)state;
+    hs *h = hs_create(109, 2, pull_cfg);
+    hs_start_all(h);
+    assert_int_equal(hs_connect(h, 0, 1), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    tp_node *s = hs_node_of(h, 0), *r = hs_node_of(h, 1);
+    tp_conn *sc = tp_node_conn_of_peer(s, tp_node_peer_id(r));
+    tp_conn *rc = tp_node_conn_of_peer(r, tp_node_peer_id(s));
+    assert_non_null(sc);
+    assert_non_null(rc);
+    uint8_t payload[4000];
+    memset(payload, 0x5c, sizeof payload);
+    uint32_t accepted = 0, dropped = 0;
+    for (uint32_t k = 0; k < 200; k++) {
+        memcpy(payload, &k, sizeof k);
+        tp_err e = tp_node_send(s, sc, HS_TAG_TEXT, payload, sizeof payload, true);
+        if (e == TP_OK) {
+            accepted++;
+        } else {
+            assert_int_equal(e, TP_ERR_AGAIN); /* write_now drops when full */
+            dropped++;
+        }
+        if (k % 10 == 9) hs_run_for(h, 20 * HS_MS);
+    }
+    hs_run_for(h, 2 * HS_S);
+    /* the receiver holds exactly its app queue and has paused reading */
+    assert_int_equal(tp_conn_app_count(rc), 10);
+    assert_true(rc->paused);
+    assert_true(dropped > 0);
+    assert_int_equal(accepted + dropped, 200);
+    assert_true(tp_conn_out_pending(sc) > 0);
+    assert_true(tp_conn_out_pending(sc) <= 64 * 1024 + 4100);
+    assert_int_equal(h->nodes[1].app_msgs, 0); /* pull mode: no push callback */
+    /* write (not write_now): "full, wait for on_writable" */
+    assert_int_equal(tp_node_send(s, sc, HS_TAG_TEXT, payload, sizeof payload, false),
+                     TP_ERR_AGAIN);
+    assert_int_equal(h->nodes[0].writable, 0);
+    /* drain the receiver: everything that was accepted arrives, in order */
+    uint32_t got = 0, last = 0;
+    for (int round = 0; round < 400 && got < accepted; round++) {
+        tp_conn *from;
+        uint16_t tag;
+        uint8_t buf[4096];
+        size_t len;
+        while (tp_node_recv(r, &from, &tag, buf, sizeof buf, &len)) {
+            uint32_t k;
+            assert_int_equal(len, sizeof payload);
+            assert_int_equal(tag, HS_TAG_TEXT);
+            assert_ptr_equal(from, rc);
+            memcpy(&k, buf, sizeof k);
+            if (got > 0) assert_true(k > last);
+            last = k;
+            got++;
+        }
+        hs_run_for(h, 10 * HS_MS);
+    }
+    assert_int_equal(got, accepted);
+    assert_false(rc->paused);
+    assert_true(h->nodes[0].writable >= 1);
+    assert_int_equal(tp_conn_out_pending(sc), 0);
+    hs_destroy(h);
+}
+
+/* ---- triggers (spec §7.3) and the slot check (spec §2.7 step 6) ---------------------- */
+
+static void trig_cfg(hs_node *hn, uint32_t i) {
+    if (i == 0) {
+        hn->cfg.min_connections = 1;
+        hn->cfg.expected_connections = 1;
+        hn->cfg.max_connections = 2; /* max_threshold = 2 - (2 - 1) / 3 = 2 */
+    }
+}
+
+static void test_triggers_and_slots(void **state) {
+    (void)state;
+    hs *h = hs_create(110, 4, trig_cfg);
+    hs_start_all(h);
+    for (uint32_t i = 1; i <= 3; i++) {
+        assert_int_equal(hs_connect(h, i, 0), TP_OK);
+        hs_run_for(h, 500 * HS_MS);
+    }
+    tp_node *t = hs_node_of(h, 0);
+    assert_int_equal(tp_node_active_connections(t), 2);
+    assert_int_equal(h->nodes[0].too_many, 1); /* when active reached max */
+    assert_int_equal(h->nodes[3].last_connect_err, TP_ERR_REJECTED_BY_NACK);
+    assert_int_equal(h->last_code[3][TP_EVENT_REQUEST_REJECTED], TP_MOTIVE_TOO_MANY_CONNECTIONS);
+    assert_true(tp_node_kick(t, tp_node_peer_id(hs_node_of(h, 1))));
+    hs_run_for(h, 500 * HS_MS);
+    assert_int_equal(h->nodes[0].too_few, 0); /* 1 is not below min 1 */
+    assert_true(tp_node_kick(t, tp_node_peer_id(hs_node_of(h, 2))));
+    hs_run_for(h, 500 * HS_MS);
+    assert_int_equal(h->nodes[0].too_few, 1);
+    assert_int_equal(h->events[0][TP_EVENT_TOO_FEW_CONNECTIONS], 1);
+    assert_int_equal(h->events[0][TP_EVENT_TOO_MANY_CONNECTIONS], 1);
+    hs_destroy(h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pending_handshake_limit),
@@ -278,6 +383,8 @@ int main(void) {
         cmocka_unit_test(test_myself),
         cmocka_unit_test(test_expected_peer_id),
         cmocka_unit_test(test_write_sync_and_shutdown),
+        cmocka_unit_test(test_back_pressure),
+        cmocka_unit_test(test_triggers_and_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
