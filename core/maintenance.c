@@ -208,7 +208,6 @@ static int cand_cmp(const void *a, const void *b) {
 
 typedef enum round_result { ROUND_NONE, ROUND_LAUNCHED, ROUND_SYNC } round_result;
 
-static void connect_done(void *arg, tp_err result);
 
 static void seen_add(tp_maintenance *m, const tp_point *pt) {
     void *v;
@@ -250,7 +249,7 @@ static round_result launch_round(tp_maintenance *m) {
      * them adds no point and cannot trigger a GC that would free the infos listed. */
     for (size_t i = 0; i < k; i++) {
         m->dials++;
-        tp_err err = m->ops.connect(m->ops.arg, m->cands[i], connect_done, m);
+        tp_err err = m->ops.connect(m->ops.arg, m->cands[i], tp_maintenance_dial_done, m);
         if (err != TP_OK) m->round_pending--;
     }
     m->round_launching = false;
@@ -262,7 +261,7 @@ static round_result launch_round(tp_maintenance *m) {
 
 static void step(tp_maintenance *m);
 
-static void connect_done(void *arg, tp_err result) {
+void tp_maintenance_dial_done(void *arg, tp_err result) {
     tp_maintenance *m = arg;
     if (m->round_pending == 0) return; /* a stale completion after a stop */
     m->round_pending--;

@@ -167,6 +167,12 @@ TP_MUST_USE tp_err tp_maintenance_maintain(tp_maintenance *m, tp_maintenance_don
 void tp_maintenance_trigger_too_few(tp_maintenance *m);
 void tp_maintenance_trigger_too_many(tp_maintenance *m);
 
+/* The completion of a dial started through ops.connect: ops.connect receives
+ * (done = tp_maintenance_dial_done, done_arg); a node whose own connect callback has a
+ * different shape may call tp_maintenance_dial_done(done_arg, result) directly from it,
+ * with no adapter to allocate. result: TP_OK when the connection is Running. */
+void tp_maintenance_dial_done(void *done_arg, tp_err result);
+
 /* The pool's hooks (tp_pool_hooks): a new point or peer ends an
  * ask_for_more_contacts wait. */
 void tp_maintenance_on_new_point(tp_maintenance *m);

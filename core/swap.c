@@ -142,7 +142,7 @@ bool tp_swap_send_request(tp_swap *s) {
     return true;
 }
 
-static void swap_done(void *arg, tp_err result) {
+void tp_swap_dial_done(void *arg, tp_err result) {
     tp_swap_pending *pd = arg;
     tp_swap *s = pd->swap;
     TP_ASSERT(pd->used);
@@ -179,10 +179,10 @@ static bool start_swap(tp_swap *s, bool is_ack, const tp_peer_id *source,
     pd->drop_peer = *drop_peer;
     /* Octez's `swap` (shared by both sides) stamps latest_accepted_swap. */
     s->latest_accepted_ns = tp_env_now_ns(s->env);
-    tp_err err = s->ops.connect(s->ops.arg, new_point, swap_done, pd);
+    tp_err err = s->ops.connect(s->ops.arg, new_point, tp_swap_dial_done, pd);
     if (err != TP_OK) {
         /* The dial failed at once: the same outcome as a failed connection. */
-        swap_done(pd, err);
+        tp_swap_dial_done(pd, err);
     }
     return true;
 }

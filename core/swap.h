@@ -138,6 +138,10 @@ bool tp_swap_on_request(tp_swap *s, void *conn, const tp_peer_id *source_peer,
 bool tp_swap_on_ack(tp_swap *s, void *conn, const tp_peer_id *source_peer,
                     const tp_point *new_point, const tp_peer_id *new_peer);
 
+/* The completion of a swap's dial started through ops.connect (the `done` it was given;
+ * a node may call it directly with done_arg, as tp_maintenance_dial_done). */
+void tp_swap_dial_done(void *done_arg, tp_err result);
+
 /* The connection to peer ended: forget its last_sent_swap_request. */
 void tp_swap_on_disconnection(tp_swap *s, const tp_peer_id *peer);
 
