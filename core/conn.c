@@ -21,6 +21,7 @@ static const tp_stream_cbs conn_stream_cbs = {on_connect, on_data, on_eof, on_wr
 
 static void throttle_fire(void *arg);
 static void flush(tp_conn *c);
+static void resume_reading(tp_conn *c);
 static void notify_fire(void *arg);
 
 /* ---- buffers ------------------------------------------------------------------------- */
@@ -132,6 +133,10 @@ static void flush(tp_conn *c) {
 
 static void notify_fire(void *arg) {
     tp_conn *c = arg;
+    if (c->resume_wanted) {
+        c->resume_wanted = false;
+        resume_reading(c);
+    }
     while (!c->closing && sync_due(c)) {
         tp_conn_sync_cb cb = c->sync[0].cb;
         void *cb_arg = c->sync[0].arg;
@@ -281,8 +286,6 @@ bool tp_conn_app_peek(const tp_conn *c, uint16_t *tag, const uint8_t **payload, 
     return true;
 }
 
-static void resume_reading(tp_conn *c);
-
 void tp_conn_app_drop(tp_conn *c) {
     TP_ASSERT(c->appq_count > 0);
     const uint8_t *p = c->appq + c->appq_head;
@@ -292,7 +295,14 @@ void tp_conn_app_drop(tp_conn *c) {
         c->appq_head = c->appq_len = 0;
         if (c->appq_cap > IN_IDLE_KEEP * 16) buf_release(c->env, &c->appq, &c->appq_cap);
     }
-    resume_reading(c);
+    if (!c->paused || c->closing || c->held_len > 0 || appq_full(c)) return;
+    if (c->processing) {
+        c->paused = false; /* the running loop goes on by itself */
+        return;
+    }
+    /* Resume from a fresh stack: handlers never run inside a tp_conn_* call. */
+    c->resume_wanted = true;
+    if (!tp_timer_is_armed(&c->notify_timer)) tp_env_timer_start_in(c->env, &c->notify_timer, 0);
 }
 
 /* ---- incoming messages (spec §4.4) --------------------------------------------------- */

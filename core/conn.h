@@ -52,9 +52,9 @@ typedef struct tp_conn_config {
     const tp_app_registry *registry;
 } tp_conn_config;
 
-/* What a connection asks of its owner. All mandatory. No handler is ever called from
- * inside a tp_conn_* call made by the owner, except on_writable/on_sync via flush (see
- * tp_conn_write_sync) — handlers run from env callbacks. */
+/* What a connection asks of its owner. All mandatory. Handlers run from env callbacks
+ * (stream callbacks and the connection's timers), never from inside a tp_conn_* call;
+ * they may call any tp_conn_* function, including tp_conn_close. */
 typedef struct tp_conn_handlers {
     /* TCP connect done (outgoing). */
     void (*on_connected)(void *arg, tp_conn *c);
@@ -104,6 +104,7 @@ struct tp_conn {
     bool paused;            /* we paused the stream */
     bool want_writable;
     bool processing;        /* inside conn_process: no re-entry */
+    bool resume_wanted;     /* app queue drained: resume reading from notify_timer */
     tp_err close_reason;
     tp_socket sock;
     tp_socket_config sock_cfg; /* copy owned here; the pointed-to data is the owner's */
@@ -207,7 +208,8 @@ static inline uint32_t tp_conn_app_count(const tp_conn *c) {
 }
 /* Borrows the oldest application message (valid until tp_conn_app_drop). false: none. */
 bool tp_conn_app_peek(const tp_conn *c, uint16_t *tag, const uint8_t **payload, size_t *len);
-/* Removes the oldest message; resumes reading if the queue had stopped it. */
+/* Removes the oldest message; if the full queue had paused reading, reading resumes
+ * (from a zero-delay timer, so no handler runs inside this call). */
 void tp_conn_app_drop(tp_conn *c);
 
 /* Memory held by the connection's buffers (not counting the struct). */

@@ -355,6 +355,11 @@ static void on_swap_ack(void *arg, tp_conn *c, const tp_point *point, const tp_p
 
 static void on_app_message(void *arg, tp_conn *c) {
     tp_connect *h = arg;
+    uint16_t tag;
+    const uint8_t *payload;
+    size_t len;
+    if (tp_conn_app_peek(c, &tag, &payload, &len))
+        emit(h, TP_EVENT_APP_MESSAGE, &c->sock.remote.peer_id, NULL, tag, NULL);
     if (h->hooks.on_app_message != NULL) h->hooks.on_app_message(h->hooks.arg, c);
 }
 
@@ -520,6 +525,21 @@ tp_err tp_connect_connect(tp_connect *h, const tp_point *point, int trusted,
                           timeout_ns > 0 ? timeout_ns : h->cfg->connection_timeout_ns);
     if (out != NULL) *out = c;
     return TP_OK;
+}
+
+uint32_t tp_connect_broadcast_bootstrap(tp_connect *h) {
+    /* spec §6.3 ask_for_more_contacts, §7.5: not with discovery disabled, not to
+     * private peers, and a private node asks nobody. */
+    if (h->cfg->disable_peer_discovery || h->cfg->private_mode) return 0;
+    const uint8_t bootstrap[6] = {0, 0, 0, 2, 0, TP_MSG_BOOTSTRAP};
+    uint32_t sent = 0;
+    for (tp_conn *c = h->head; c != NULL; c = c->next) {
+        if (!tp_conn_is_running(c) || c->sock.remote.metadata.private_node) continue;
+        if (tp_conn_write_frame(c, bootstrap, sizeof bootstrap, true) != TP_OK) continue;
+        sent++;
+        emit(h, TP_EVENT_BOOTSTRAP_SENT, &c->sock.remote.peer_id, NULL, 0, NULL);
+    }
+    return sent;
 }
 
 void tp_connect_disconnect(tp_connect *h, tp_conn *c) {

@@ -118,6 +118,11 @@ TP_MUST_USE tp_err tp_connect_connect(tp_connect *h, const tp_point *point, int 
                                       const tp_peer_id *expected, int64_t timeout_ns,
                                       tp_connect_cb cb, void *arg, tp_conn **out);
 
+/* Octez broadcast_bootstrap_msg: write_now's Bootstrap on every running connection to a
+ * non-private peer (none in private mode or with discovery disabled). Returns the
+ * count. */
+uint32_t tp_connect_broadcast_bootstrap(tp_connect *h);
+
 /* Closes a connection at our request (a Disconnection, not external). */
 void tp_connect_disconnect(tp_connect *h, tp_conn *c);
 
@@ -125,9 +130,9 @@ void tp_connect_disconnect(tp_connect *h, tp_conn *c);
  * id are greylisted. Returns whether it did. Does not disconnect. */
 bool tp_connect_greylist_peer(tp_connect *h, const tp_peer_id *peer);
 
-/* Closes every connection; on_all_closed fires once none is left (at once, from a
- * zero-delay... no: synchronously from the last on_close; if there are none, the caller
- * checks tp_connect_idle). New accepts and connects are refused from now on. */
+/* Closes every connection; on_all_closed fires from the last one's close callback (if
+ * there is none, it does not fire: check tp_connect_idle). New accepts and connects are
+ * refused from now on. */
 void tp_connect_shutdown(tp_connect *h);
 static inline bool tp_connect_idle(const tp_connect *h) {
     return h->conn_count == 0;

@@ -357,6 +357,10 @@ uint32_t tp_node_broadcast(tp_node *n, uint16_t tag, const uint8_t *payload, siz
     return sent;
 }
 
+uint32_t tp_node_broadcast_bootstrap(tp_node *n) {
+    return tp_connect_broadcast_bootstrap(&n->handler);
+}
+
 bool tp_node_recv(tp_node *n, tp_conn **from, uint16_t *tag, uint8_t *buf, size_t cap,
                   size_t *len) {
     for (tp_conn *c = n->handler.head; c != NULL; c = c->next) {

@@ -133,6 +133,9 @@ TP_MUST_USE tp_err tp_node_send_to_peer(tp_node *n, const tp_peer_id *peer, uint
 /* Encodes once and write_now's it on every running connection (spec §4.5). Returns
  * the number of connections that took it. */
 uint32_t tp_node_broadcast(tp_node *n, uint16_t tag, const uint8_t *payload, size_t len);
+/* Asks every running non-private peer for points (Bootstrap, spec §4.4, §6.3); none in
+ * private mode or with peer discovery disabled. Returns the number asked. */
+uint32_t tp_node_broadcast_bootstrap(tp_node *n);
 /* Pull mode: takes the oldest message of the first connection (creation order) that
  * has one; copies the payload into buf. false: none. Errors as a false return with
  * *len set to the needed size when cap is too small (the message stays). */
@@ -173,8 +176,8 @@ tp_pool *tp_node_pool(tp_node *n);
 tp_acl *tp_node_acl(tp_node *n);
 tp_connect *tp_node_connect_handler(tp_node *n);
 const tp_node_config *tp_node_config_of(const tp_node *n);
-/* Bytes allocated by the node (all of it, through the env); from the env's accounting
- * in simnet — here the sum of the node's own buffers for quick checks. */
+/* Bytes held by the node's connections (structs and buffers), for memory checks; the
+ * env's own accounting (simnet: sim_host_memory_bytes) covers everything. */
 size_t tp_node_connections_memory(const tp_node *n);
 
 /* ---- lifecycle ----------------------------------------------------------------------- */

@@ -280,7 +280,8 @@ static void test_bootstrap_advertise(void **state) {
     tp_conn *c = tp_node_conn_of_peer(h->nodes[4].node, tp_node_peer_id(h->nodes[0].node));
     assert_non_null(c);
     const uint8_t bootstrap[6] = {0, 0, 0, 2, 0, 2};
-    assert_int_equal(tp_conn_write_frame(c, bootstrap, 6, true), TP_OK);
+    assert_int_equal(tp_node_broadcast_bootstrap(h->nodes[4].node), 1);
+    assert_int_equal(h->events[4][TP_EVENT_BOOTSTRAP_SENT], 1);
     hs_run_for(h, 1 * HS_S);
     assert_int_equal(h->events[0][TP_EVENT_BOOTSTRAP_RECEIVED], 1);
     assert_int_equal(h->events[0][TP_EVENT_ADVERTISE_SENT], 1);
