@@ -164,6 +164,7 @@ typedef struct sim_stats {
     uint64_t datagrams_sent;          /* per destination */
     uint64_t datagrams_delivered;
     uint64_t datagrams_lost;          /* loss, partition, down host or no socket */
+    uint64_t messages_corrupted;      /* segments and datagrams with a flipped byte */
     uint64_t events_reported;         /* tp_env_event calls */
     uint64_t host_crashes;            /* sim_host_crash on a host that was up */
     uint64_t host_starts;             /* boots and app starts (sim_host_start that did something) */
@@ -288,6 +289,10 @@ bool sim_reachable(const sim_world *w, uint32_t from, uint32_t to);
 
 void sim_host_set_bandwidth(sim_host *h, uint64_t up_bytes_per_s, uint64_t down_bytes_per_s);
 void sim_host_set_loss(sim_host *h, uint32_t loss_ppm);
+/* Message corruption: each stream segment and datagram this host receives has, with
+ * probability corrupt_ppm / 10^6, one byte (at a random offset) flipped to another
+ * value — bytes that pass the transport but not a strict decoder. 0 (default): none. */
+void sim_host_set_corruption(sim_host *h, uint32_t corrupt_ppm);
 /* Latency from region `from` to region `to` (one direction; call twice for both). */
 void sim_set_latency(sim_world *w, uint32_t from, uint32_t to, sim_latency lat);
 /* Loss between two regions (both directions), added to the hosts' own loss. */
@@ -316,6 +321,7 @@ typedef enum sim_fault_kind {
     SIM_FAULT_CLOCK_STEP,  /* hosts: value_ns */
     SIM_FAULT_CLOCK_DRIFT, /* hosts: drift_ppm */
     SIM_FAULT_DISK_WIPE,   /* hosts */
+    SIM_FAULT_CORRUPTION,  /* hosts: loss_ppm is the corruption probability */
     SIM_FAULT_KIND_COUNT
 } sim_fault_kind;
 

@@ -73,6 +73,9 @@ static void packet_fire(void *arg) {
         return;
     }
     w->stats.datagrams_delivered++;
+    uint32_t off;
+    uint8_t mask;
+    if (sim_corrupt_pick(w, to, p->len, &off, &mask)) p->data[off] ^= mask;
     sim_trace_bytes(w, p->data, p->len);
     tp_point from = p->from;
     /* The packet goes back to the free list only after the callback, so the bytes

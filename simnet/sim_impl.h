@@ -207,6 +207,7 @@ struct sim_host {
     uint32_t region;
     uint32_t as_number;
     uint32_t loss_ppm;
+    uint32_t corrupt_ppm;     /* on what this host receives */
     tp_ip ip;
     uint8_t state;            /* sim_host_state */
     uint8_t app_running;
@@ -302,6 +303,10 @@ int64_t sim_latency_ns(sim_world *w, const sim_host *from, const sim_host *to);
 uint32_t sim_loss_ppm(const sim_world *w, const sim_host *from, const sim_host *to);
 int64_t sim_rto_ns(const sim_world *w, unsigned attempt);
 int64_t sim_ser_ns(uint64_t bytes, uint64_t bytes_per_s);
+/* The offset and xor mask of a corruption for a len-byte message received by `to`, or
+ * false (most of the time). */
+bool sim_corrupt_pick(sim_world *w, const sim_host *to, uint32_t len, uint32_t *offset,
+                      uint8_t *mask);
 uint16_t sim_host_ephemeral_port(sim_host *h);
 bool sim_host_ip_matches(const sim_host *h, const tp_ip *ip); /* :: or the host's ip */
 uint32_t sim_subnet_first(sim_world *w, const sim_host *h);   /* chain via subnet_next */

@@ -369,6 +369,14 @@ static void deliver(tp_stream *s, sim_seg seg) {
         if (r != NULL && r->tcp != SIM_TCP_DEAD &&
             (r->user == SIM_USER_ACTIVE || r->user == SIM_USER_UNADOPTED)) {
             ring_move(w, &s->snd, &r->rcv, w->cfg.receive_buffer_bytes, seg.len);
+            uint32_t off;
+            uint8_t mask;
+            if (sim_corrupt_pick(w, r->host, seg.len, &off, &mask)) {
+                /* the byte at `off` within the segment just appended */
+                uint32_t k = r->rcv.head + r->rcv.len - seg.len + off;
+                while (k >= r->rcv.cap) k -= r->rcv.cap;
+                r->rcv.buf[k] ^= mask;
+            }
             /* Merging: when the next segment of this stream is due within 200 us,
              * the reader is sometimes woken just after it instead, so both arrive in
              * one on_data. The last segment of a burst is never delayed. */

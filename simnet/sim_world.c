@@ -746,6 +746,21 @@ void sim_host_set_loss(sim_host *h, uint32_t loss_ppm) {
     sim_trace(h->world, SIM_TRACE_FAULT, SIM_FAULT_HOST_LOSS, h->index, loss_ppm);
 }
 
+void sim_host_set_corruption(sim_host *h, uint32_t corrupt_ppm) {
+    h->corrupt_ppm = corrupt_ppm > 1000000 ? 1000000 : corrupt_ppm;
+    sim_trace(h->world, SIM_TRACE_FAULT, SIM_FAULT_CORRUPTION, h->index, corrupt_ppm);
+}
+
+bool sim_corrupt_pick(sim_world *w, const sim_host *to, uint32_t len, uint32_t *offset,
+                      uint8_t *mask) {
+    if (to->corrupt_ppm == 0 || len == 0) return false;
+    if (sim_rng_below(w, 1000000) >= to->corrupt_ppm) return false;
+    *offset = (uint32_t)sim_rng_below(w, len);
+    *mask = (uint8_t)(1 + sim_rng_below(w, 255));
+    w->stats.messages_corrupted++;
+    return true;
+}
+
 void sim_set_latency(sim_world *w, uint32_t from, uint32_t to, sim_latency lat) {
     TP_ASSERT(from < w->cfg.region_count && to < w->cfg.region_count);
     TP_ASSERT(lat.base_ns >= 0 && lat.jitter_ns >= 0);
@@ -934,6 +949,7 @@ static void sched_apply(sim_world *w, const sim_fault *f, const sim_sched *s) {
             case SIM_FAULT_CLOCK_STEP: sim_host_clock_step(h, f->value_ns); break;
             case SIM_FAULT_CLOCK_DRIFT: sim_host_clock_drift(h, f->drift_ppm); break;
             case SIM_FAULT_DISK_WIPE: sim_host_disk_wipe(h); break;
+            case SIM_FAULT_CORRUPTION: sim_host_set_corruption(h, f->loss_ppm); break;
             default: TP_UNREACHABLE();
             }
         }

@@ -577,6 +577,44 @@ static void test_lossy_link_delays_but_keeps_order(void **state) {
     sim_world_destroy(w);
 }
 
+static void test_corruption_flips_one_byte_per_message(void **state) {
+    (void)state;
+    sim_world *w = make_world(116, 2, 10 * MS, 0, NULL);
+    server sv = {0};
+    server_listen(&sv, sim_world_host(w, 1), 9732, 20);
+    const size_t N = 200000;
+    uint8_t *data = pattern(N, 21);
+    probe c = {0};
+    probe_connect(&c, sim_world_host(w, 0), sim_world_host(w, 1), 9732);
+    sim_run_until(w, SEC);
+    /* scheduled: every segment host 1 receives from now on has one byte flipped */
+    sim_fault f = {.kind = SIM_FAULT_CORRUPTION, .hosts = (uint32_t[]){1}, .host_count = 1,
+                   .loss_ppm = 1000000};
+    assert_int_equal(sim_fault_at(w, SEC, &f, NULL), TP_OK);
+    sim_run_until(w, SEC + 1);
+    c.tx = data;
+    c.tx_len = N;
+    probe_pump(&c);
+    sim_run_until(w, 10 * SEC);
+    probe *r = &sv.pool[0];
+    assert_int_equal(r->rx_len, N); /* nothing lost or reordered: only altered */
+    size_t diffs = 0;
+    for (size_t i = 0; i < N; i++) diffs += r->rx[i] != data[i];
+    sim_stats st;
+    sim_world_stats(w, &st);
+    printf("# %zu bytes differ; %llu segments delivered, %llu corrupted\n", diffs,
+           (unsigned long long)st.segments_delivered, (unsigned long long)st.messages_corrupted);
+    assert_int_equal(diffs, st.segments_delivered);
+    assert_int_equal(st.messages_corrupted, st.segments_delivered);
+    assert_true(diffs >= N / 16384);
+    /* the sender's direction is untouched (corruption is on what host 1 receives) */
+    assert_int_equal(c.rx_len, 0);
+    free(data);
+    probe_free(&c);
+    server_free(&sv);
+    sim_world_destroy(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_partition_stalls_then_heals),
@@ -594,6 +632,7 @@ int main(void) {
         cmocka_unit_test(test_clean_stop_app_closes_in_stop),
         cmocka_unit_test(test_scheduled_partition_and_heal),
         cmocka_unit_test(test_lossy_link_delays_but_keeps_order),
+        cmocka_unit_test(test_corruption_flips_one_byte_per_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
