@@ -23,51 +23,6 @@
 #include "core/point.h"
 #include "lua/tl_impl.h"
 
-typedef struct tl_tap_stream tl_tap_stream;
-struct tl_tap_stream {
-    tl_app *app;
-    tp_stream *s;
-    const tp_stream_cbs *cbs; /* the app's callbacks (NULL until adopted) */
-    void *arg;
-    tp_point remote;
-    int64_t peer_node;        /* host index of the remote, or -1 */
-    int64_t opened_ns;
-    bool incoming;
-    bool established;
-    tl_tap_stream *prev, *next;
-};
-
-typedef struct tl_listen_wrap tl_listen_wrap;
-struct tl_listen_wrap {
-    tl_app *app;
-    tp_listener *l;
-    tp_accept_cb cb;
-    void *arg;
-    tl_listen_wrap *next;
-};
-
-enum { TL_APP_DEMO = 1 };
-
-struct tl_app {
-    tl_state *run;
-    uint32_t host;
-    int kind;
-    const tp_env *env; /* the host's env */
-    tp_env tap;        /* what the app sees */
-    tl_tap_stream *streams;
-    uint32_t degree;
-    tl_listen_wrap *listens;
-    tl_tap_stream *adopting;
-    bool stopping;
-    char start_error[256];
-    /* demo */
-    tp_demo_config dcfg;
-    tp_point *seeds;
-    tp_demo *demo;
-    tp_demo_stats last_stats; /* kept across a halt for queries */
-    uint32_t incarnation;
-};
-
 /* ------------------------------------------------------------------------------------ */
 /* The connection tap                                                                   */
 
@@ -84,7 +39,7 @@ static void tap_unlink(tl_app *a, tl_tap_stream *ts) {
     if (ts->next) ts->next->prev = ts->prev;
 }
 
-static int64_t host_of_point(tl_state *run, const tp_point *p) {
+int64_t tl_host_of_point(tl_state *run, const tp_point *p) {
     sim_host *h = sim_world_host_by_ip(run->w, &p->ip);
     return h ? (int64_t)sim_host_index(h) : -1;
 }
@@ -93,7 +48,7 @@ static void tap_established(tl_tap_stream *ts) {
     tl_app *a = ts->app;
     ts->established = true;
     ts->opened_ns = tp_env_now_ns(a->env);
-    ts->peer_node = host_of_point(a->run, &ts->remote);
+    ts->peer_node = tl_host_of_point(a->run, &ts->remote);
     a->degree++;
     tp_event ev;
     memset(&ev, 0, sizeof ev);
@@ -105,12 +60,13 @@ static void tap_established(tl_tap_stream *ts) {
     tp_env_event(a->env, &ev);
 }
 
-static const char *reason_name(tp_err reason) {
+const char *tl_close_reason(tp_err reason) {
     switch (reason) {
     case TP_OK: return "closed";
     case TP_ERR_CANCELLED: return "reset_local";
     case TP_ERR_CONN_RESET: return "reset_remote";
     case TP_ERR_TIMEOUT: return "timeout";
+    case TP_ERR_CLOSED: return "closed_remote";
     default: return tp_errname(reason);
     }
 }
@@ -153,14 +109,14 @@ static void tcb_close(void *arg, tp_stream *s, tp_err reason) {
     tl_tap_stream *ts = arg;
     tl_app *a = ts->app;
     if (ts->established) {
-        tap_record_close(ts, tp_env_now_ns(a->env), reason_name(reason));
+        tap_record_close(ts, tp_env_now_ns(a->env), tl_close_reason(reason));
         tp_event ev;
         memset(&ev, 0, sizeof ev);
         ev.kind = TP_EVENT_DISCONNECTION;
         ev.flags = TP_EVENT_HAS_POINT;
         ev.point = ts->remote;
         ev.code = reason;
-        ev.detail = reason_name(reason);
+        ev.detail = tl_close_reason(reason);
         tp_env_event(a->env, &ev);
     }
     tap_unlink(a, ts);
@@ -385,26 +341,74 @@ static void app_halt(void *app, sim_host *h, const tp_env *env) {
 static const sim_app_ops demo_app_ops = {app_start, app_stop, app_halt};
 
 /* ------------------------------------------------------------------------------------ */
+/* Generic node queries (dispatch on kind)                                              */
+
+bool tl_app_running(const tl_app *a) {
+    return a->kind == TL_APP_DEMO ? a->demo != NULL : tl_tp_running(a);
+}
+
+uint32_t tl_app_degree(const tl_app *a) {
+    return a->kind == TL_APP_DEMO ? a->degree : tl_tp_degree(a);
+}
+
+void tl_app_neighbors(tl_app *a, void (*fn)(void *arg, int64_t peer_host), void *arg) {
+    if (a->kind != TL_APP_DEMO) {
+        tl_tp_neighbors(a, fn, arg);
+        return;
+    }
+    for (tl_tap_stream *ts = a->streams; ts; ts = ts->next)
+        if (ts->established) fn(arg, ts->peer_node);
+}
+
+void tl_app_push_connections(lua_State *L, tl_app *a) {
+    if (a->kind != TL_APP_DEMO) {
+        tl_tp_push_connections(L, a);
+        return;
+    }
+    /* In the order the streams were created (the list is newest first). */
+    size_t n = 0;
+    tl_tap_stream *last = NULL;
+    for (tl_tap_stream *ts = a->streams; ts; ts = ts->next) last = ts;
+    lua_newtable(L);
+    for (tl_tap_stream *ts = last; ts; ts = ts->prev) {
+        if (!ts->established) continue;
+        lua_createtable(L, 0, 4);
+        char pt[TP_POINT_TEXT_MAX];
+        lua_pushstring(L, tp_point_format(&ts->remote, pt));
+        lua_setfield(L, -2, "point");
+        if (ts->peer_node >= 0) {
+            tl_push_host(L, (uint32_t)ts->peer_node);
+            lua_setfield(L, -2, "peer_host");
+        }
+        lua_pushboolean(L, ts->incoming);
+        lua_setfield(L, -2, "incoming");
+        lua_pushnumber(L, (lua_Number)ts->opened_ns / 1e9);
+        lua_setfield(L, -2, "since");
+        lua_rawseti(L, -2, (lua_Integer)++n);
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* Lua: nodes                                                                           */
 
 typedef struct tl_node_ud {
     uint32_t index; /* the host index: same layout as the host userdata */
 } tl_node_ud;
 
-static void push_node(lua_State *L, uint32_t host) {
+void tl_push_node(lua_State *L, uint32_t host) {
     tl_node_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->index = host;
     luaL_setmetatable(L, TL_MT_NODE);
 }
 
-static tl_app *check_node(lua_State *L, int idx) {
+tl_app *tl_check_node(lua_State *L, int idx) {
     tl_state *run = tl_run_of(L);
     tl_node_ud *u = luaL_checkudata(L, idx, TL_MT_NODE);
     TP_ASSERT(u->index < run->apps_cap && run->apps[u->index]);
     return run->apps[u->index];
 }
 
-static tl_app *new_app(tl_state *run, lua_State *L, uint32_t host, const char *what) {
+tl_app *tl_new_app(tl_state *run, lua_State *L, uint32_t host, const char *what) {
     if (host >= run->apps_cap) {
         uint32_t cap = run->apps_cap ? run->apps_cap : 64;
         while (cap <= host) cap *= 2;
@@ -523,7 +527,7 @@ static void make_demo(lua_State *L, uint32_t hi, int tidx, const char *what) {
         free(seeds);
         luaL_error(L, "%s: host %d already has a node (one node per host)", what, (int)hi);
     }
-    tl_app *a = new_app(run, L, hi, what);
+    tl_app *a = tl_new_app(run, L, hi, what);
     a->kind = TL_APP_DEMO;
     a->dcfg = cfg;
     a->seeds = seeds;
@@ -546,7 +550,7 @@ static void make_demo(lua_State *L, uint32_t hi, int tidx, const char *what) {
         sim_host_start(h);
         raise_start_error(L, a);
     }
-    push_node(L, hi);
+    tl_push_node(L, hi);
 }
 
 /* sim.demo_node(host, {config}) -> node */
@@ -583,58 +587,42 @@ static int l_demo_nodes(lua_State *L) {
 }
 
 static int unavailable(lua_State *L) {
-    return luaL_error(L, "node bindings not available: %s needs the tidepool node (core/node.h, "
-                         "issue 4), which has not landed in this build; use sim.demo_node{...} "
-                         "for now (lua/README.md, \"Node kinds\")",
+    return luaL_error(L, "node bindings not available: %s (hostile peers) is not bound yet "
+                         "(lua/README.md, \"Not bound yet\")",
                       lua_tostring(L, lua_upvalueindex(1)));
 }
 
 /* node methods */
 static int n_host(lua_State *L) {
-    tl_push_host(L, check_node(L, 1)->host);
+    tl_push_host(L, tl_check_node(L, 1)->host);
     return 1;
 }
 static int n_kind(lua_State *L) {
-    tl_app *a = check_node(L, 1);
-    lua_pushstring(L, a->kind == TL_APP_DEMO ? "demo" : "?");
+    tl_app *a = tl_check_node(L, 1);
+    lua_pushstring(L, a->kind == TL_APP_DEMO ? "demo" : "tidepool");
     return 1;
 }
 static int n_running(lua_State *L) {
-    tl_app *a = check_node(L, 1);
-    lua_pushboolean(L, a->demo != NULL);
+    lua_pushboolean(L, tl_app_running(tl_check_node(L, 1)));
     return 1;
 }
 static int n_degree(lua_State *L) {
-    lua_pushinteger(L, check_node(L, 1)->degree);
+    lua_pushinteger(L, tl_app_degree(tl_check_node(L, 1)));
     return 1;
 }
 static int n_connections(lua_State *L) {
-    tl_app *a = check_node(L, 1);
-    /* In the order the streams were created (newest first in the list): reverse. */
-    size_t n = 0;
-    tl_tap_stream *last = NULL;
-    for (tl_tap_stream *ts = a->streams; ts; ts = ts->next) last = ts;
-    lua_newtable(L);
-    for (tl_tap_stream *ts = last; ts; ts = ts->prev) {
-        if (!ts->established) continue;
-        lua_createtable(L, 0, 4);
-        char pt[TP_POINT_TEXT_MAX];
-        lua_pushstring(L, tp_point_format(&ts->remote, pt));
-        lua_setfield(L, -2, "point");
-        if (ts->peer_node >= 0) {
-            tl_push_host(L, (uint32_t)ts->peer_node);
-            lua_setfield(L, -2, "peer_host");
-        }
-        lua_pushboolean(L, ts->incoming);
-        lua_setfield(L, -2, "incoming");
-        lua_pushnumber(L, (lua_Number)ts->opened_ns / 1e9);
-        lua_setfield(L, -2, "since");
-        lua_rawseti(L, -2, (lua_Integer)++n);
-    }
+    tl_app_push_connections(L, tl_check_node(L, 1));
     return 1;
 }
+static tl_app *check_demo(lua_State *L, const char *method) {
+    tl_app *a = tl_check_node(L, 1);
+    if (a->kind != TL_APP_DEMO)
+        luaL_error(L, "node:%s() is for demo nodes; a tidepool node has node:stat(), "
+                      "node:points(), node:peers()", method);
+    return a;
+}
 static int n_stats(lua_State *L) {
-    tl_app *a = check_node(L, 1);
+    tl_app *a = check_demo(L, "stats");
     tp_demo_stats st = a->last_stats;
     if (a->demo) tp_demo_get_stats(a->demo, &st);
     lua_newtable(L);
@@ -649,7 +637,7 @@ static int n_stats(lua_State *L) {
     return 1;
 }
 static int n_delays(lua_State *L) {
-    tl_app *a = check_node(L, 1);
+    tl_app *a = check_demo(L, "delays");
     lua_newtable(L);
     if (!a->demo) return 1;
     size_t n = 0;
@@ -667,7 +655,7 @@ static int n_delays(lua_State *L) {
 uint32_t tl_nodes_running(tl_state *run) {
     uint32_t n = 0;
     for (uint32_t i = 0; i < run->apps_cap; i++)
-        if (run->apps[i] && run->apps[i]->demo) n++;
+        if (run->apps[i] && tl_app_running(run->apps[i])) n++;
     return n;
 }
 
@@ -677,6 +665,22 @@ static uint32_t uf_find(uint32_t *parent, uint32_t x) {
         x = parent[x];
     }
     return x;
+}
+
+typedef struct union_ctx {
+    tl_state *run;
+    uint32_t *parent;
+    uint32_t self;
+} union_ctx;
+
+/* An edge self -- peer when both run a node. */
+static void union_edge(void *arg, int64_t peer) {
+    union_ctx *u = arg;
+    if (peer < 0 || (uint64_t)peer >= u->run->apps_cap) return;
+    tl_app *b = u->run->apps[peer];
+    if (!b || !tl_app_running(b)) return;
+    uint32_t ra = uf_find(u->parent, u->self), rb = uf_find(u->parent, (uint32_t)peer);
+    if (ra != rb) u->parent[ra] = rb;
 }
 
 static int cmp_desc(const void *a, const void *b) {
@@ -692,20 +696,16 @@ static uint32_t *components(tl_state *run, uint32_t *count) {
     uint32_t *size = calloc(n ? n : 1, sizeof *size);
     TP_ASSERT(parent && size);
     for (uint32_t i = 0; i < n; i++) parent[i] = i;
+    union_ctx u = {run, parent, 0};
     for (uint32_t i = 0; i < n; i++) {
         tl_app *a = run->apps[i];
-        if (!a || !a->demo) continue;
-        for (tl_tap_stream *ts = a->streams; ts; ts = ts->next) {
-            if (!ts->established || ts->peer_node < 0 || (uint32_t)ts->peer_node >= n) continue;
-            tl_app *b = run->apps[ts->peer_node];
-            if (!b || !b->demo) continue;
-            uint32_t ra = uf_find(parent, i), rb = uf_find(parent, (uint32_t)ts->peer_node);
-            if (ra != rb) parent[ra] = rb;
-        }
+        if (!a || !tl_app_running(a)) continue;
+        u.self = i;
+        tl_app_neighbors(a, union_edge, &u);
     }
     uint32_t c = 0;
     for (uint32_t i = 0; i < n; i++)
-        if (run->apps[i] && run->apps[i]->demo) size[uf_find(parent, i)]++;
+        if (run->apps[i] && tl_app_running(run->apps[i])) size[uf_find(parent, i)]++;
     for (uint32_t i = 0; i < n; i++)
         if (size[i]) size[c++] = size[i];
     qsort(size, c, sizeof *size, cmp_desc);
@@ -736,21 +736,21 @@ static int l_degrees(lua_State *L) {
     lua_Integer k = 0;
     for (uint32_t i = 0; i < run->apps_cap; i++) {
         tl_app *a = run->apps[i];
-        if (!a || !a->demo) continue;
-        lua_pushinteger(L, a->degree);
+        if (!a || !tl_app_running(a)) continue;
+        lua_pushinteger(L, tl_app_degree(a));
         lua_rawseti(L, -2, ++k);
     }
     return 1;
 }
 
-/* sim.nodes() -> every node ever created, in host order */
+/* sim.all_nodes() -> every node ever created, in host order */
 static int l_nodes(lua_State *L) {
     tl_state *run = tl_run_of(L);
     lua_newtable(L);
     lua_Integer k = 0;
     for (uint32_t i = 0; i < run->apps_cap; i++)
         if (run->apps[i]) {
-            push_node(L, i);
+            tl_push_node(L, i);
             lua_rawseti(L, -2, ++k);
         }
     return 1;
@@ -766,12 +766,13 @@ static void sample_overlay(tl_state *run, bool per_node) {
     uint32_t running = 0, dmin = UINT32_MAX, dmax = 0;
     for (uint32_t i = 0; i < run->apps_cap; i++) {
         tl_app *a = run->apps[i];
-        if (!a || !a->demo) continue;
+        if (!a || !tl_app_running(a)) continue;
+        uint32_t deg = tl_app_degree(a);
         running++;
-        sum += a->degree;
-        if (a->degree < dmin) dmin = a->degree;
-        if (a->degree > dmax) dmax = a->degree;
-        if (per_node) tl_results_sample(run->res, now, i, "degree", a->degree);
+        sum += deg;
+        if (deg < dmin) dmin = deg;
+        if (deg > dmax) dmax = deg;
+        if (per_node) tl_results_sample(run->res, now, i, "degree", deg);
     }
     tl_results_sample(run->res, now, -1, "nodes_running", running);
     tl_results_sample(run->res, now, -1, "components", c);
@@ -818,7 +819,11 @@ void tl_nodes_finish(tl_state *run) {
      * is freed (halt writes nothing while finishing). */
     for (uint32_t i = 0; i < run->apps_cap; i++) {
         tl_app *a = run->apps[i];
-        if (!a || !a->demo) continue;
+        if (!a || !tl_app_running(a)) continue;
+        if (a->kind == TL_APP_TIDEPOOL) {
+            tl_tp_finish(a);
+            continue;
+        }
         if (run->res) {
             for (tl_tap_stream *ts = a->streams; ts; ts = ts->next) {
                 if (!ts->established) continue;
@@ -842,6 +847,7 @@ void tl_nodes_free(tl_state *run) {
         tl_app *a = run->apps[i];
         if (!a) continue;
         tap_drop_all(a, "end");
+        tl_tp_free(a);
         free(a->seeds);
         free(a);
     }
@@ -879,12 +885,12 @@ void tl_open_nodes(lua_State *L) {
                                    {"demo_nodes", l_demo_nodes},
                                    {"components", l_components},
                                    {"degrees", l_degrees},
-                                   {"nodes", l_nodes},
+                                   {"all_nodes", l_nodes},
                                    {"sample_overlay", l_sample_overlay},
                                    {NULL, NULL}};
     lua_getglobal(L, "sim");
     luaL_setfuncs(L, fns, 0);
-    static const char *const later[] = {"node", "nodes_bulk", "hostile", "block_gossip", NULL};
+    static const char *const later[] = {"hostile", NULL};
     for (size_t i = 0; later[i]; i++) {
         char name[64];
         snprintf(name, sizeof name, "sim.%s", later[i]);
@@ -893,4 +899,5 @@ void tl_open_nodes(lua_State *L) {
         lua_setfield(L, -2, later[i]);
     }
     lua_pop(L, 1);
+    tl_open_tidepool(L);
 }

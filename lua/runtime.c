@@ -1129,6 +1129,8 @@ report:
         run->w = NULL;
     }
     tl_nodes_free(run);
+    free(run->blocks);
+    free(run->block_body);
     if (run->L) lua_close(run->L);
     tl_results_close(run->res);
     free(run->param_used);

@@ -8,14 +8,24 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "core/node.h"
 #include "demo/demo.h"
 #include "lua/results.h"
 #include "lua/scenario.h"
 #include "simnet/sim.h"
 
 typedef struct tl_app tl_app;
+typedef struct tl_state tl_state;
 
-typedef struct tl_state {
+/* A block of the block-gossip workload (lua/tidepool.c). */
+typedef struct tl_block {
+    uint32_t origin;     /* host index */
+    int64_t created_ns;
+    uint32_t size;       /* body bytes */
+    uint32_t holders;    /* nodes that have it */
+} tl_block;
+
+struct tl_state {
     const tl_run_config *cfg;
     lua_State *L;
     sim_world *w;
@@ -47,9 +57,14 @@ typedef struct tl_state {
     char message[1024];
     uint32_t checks_passed, checks_failed;
     uint64_t event_counts[TP_EVENT_KIND_COUNT];
+    /* block gossip */
+    tl_block *blocks;
+    uint32_t block_count, block_cap;
+    uint8_t *block_body;   /* zeros, the largest body */
+    uint32_t block_body_cap;
     /* scratch */
     char err[256];
-} tl_state;
+};
 
 /* The run of a Lua state (stored in the registry). */
 tl_state *tl_run_of(lua_State *L);
@@ -95,6 +110,85 @@ void tl_nodes_free(tl_state *run);
 /* After sim_host_start from Lua: raises the error if the host's node failed to start. */
 void tl_nodes_check_started(lua_State *L, uint32_t host);
 uint32_t tl_nodes_running(tl_state *run);
+
+typedef struct tl_tap_stream tl_tap_stream;
+struct tl_tap_stream {
+    tl_app *app;
+    tp_stream *s;
+    const tp_stream_cbs *cbs; /* the app's callbacks (NULL until adopted) */
+    void *arg;
+    tp_point remote;
+    int64_t peer_node;        /* host index of the remote, or -1 */
+    int64_t opened_ns;
+    bool incoming;
+    bool established;
+    tl_tap_stream *prev, *next;
+};
+
+typedef struct tl_listen_wrap tl_listen_wrap;
+struct tl_listen_wrap {
+    tl_app *app;
+    tp_listener *l;
+    tp_accept_cb cb;
+    void *arg;
+    tl_listen_wrap *next;
+};
+
+enum { TL_APP_DEMO = 1, TL_APP_TIDEPOOL = 2 };
+
+struct tl_app {
+    tl_state *run;
+    uint32_t host;
+    int kind;
+    const tp_env *env; /* the host's env */
+    tp_env tap;        /* what the app sees */
+    tl_tap_stream *streams;
+    uint32_t degree;
+    tl_listen_wrap *listens;
+    tl_tap_stream *adopting;
+    bool stopping;
+    char start_error[256];
+    /* demo */
+    tp_demo_config dcfg;
+    tp_point *seeds;
+    tp_demo *demo;
+    tp_demo_stats last_stats; /* kept across a halt for queries */
+    uint32_t incarnation;
+    /* tidepool (lua/tidepool.c) */
+    tp_node_config ncfg;      /* identity included */
+    tp_node *node;            /* NULL when not running */
+    char chain_name[TP_SOCKET_CHAIN_NAME_MAX + 1];
+    tp_point *dial;           /* points dialed at every start */
+    size_t dial_count;
+    uint8_t *blocks;          /* block gossip: per block id, TL_BLOCK_* */
+    int64_t *block_fetch_ns;  /* when the pending fetch started */
+    uint32_t blocks_cap;
+    uint64_t text_in, app_bytes_in, app_bad, sends_dropped, dial_errors;
+};
+
+
+/* Generic app queries (nodes.c dispatching on kind) */
+bool tl_app_running(const tl_app *a);
+uint32_t tl_app_degree(const tl_app *a);
+/* Calls fn for the host index of every open connection's remote (-1: not a host). */
+void tl_app_neighbors(tl_app *a, void (*fn)(void *arg, int64_t peer_host), void *arg);
+void tl_app_push_connections(lua_State *L, tl_app *a);
+void tl_push_node(lua_State *L, uint32_t host);
+tl_app *tl_new_app(tl_state *run, lua_State *L, uint32_t host, const char *what);
+tl_app *tl_check_node(lua_State *L, int idx);
+int64_t tl_host_of_point(tl_state *run, const tp_point *p);
+
+/* lua/tidepool.c */
+void tl_open_tidepool(lua_State *L);
+bool tl_tp_running(const tl_app *a);
+uint32_t tl_tp_degree(const tl_app *a);
+void tl_tp_neighbors(tl_app *a, void (*fn)(void *arg, int64_t peer_host), void *arg);
+void tl_tp_push_connections(lua_State *L, tl_app *a);
+void tl_tp_finish(tl_app *a);   /* end of run: open connections to the database */
+void tl_tp_free(tl_app *a);
+
+/* A connection's close reason as stored in connections.close_reason. */
+const char *tl_close_reason(tp_err reason);
 
 /* Format helpers */
 void tl_format_point(const tp_point *p, char *buf, size_t cap);

@@ -73,7 +73,7 @@ sim.sample_overlay{every = "1s"}
 
 -- Run until every node has min_conn connections (checked each virtual second) ...
 local all_bootstrapped = function()
-  if #sim.nodes() < nodes then return false end
+  if #sim.all_nodes() < nodes then return false end
   for _, d in ipairs(sim.degrees()) do
     if d < min_conn then return false end
   end
@@ -88,9 +88,9 @@ sample("bootstrap_time_s", now())
 run_until(duration)
 local count, sizes = sim.components()
 check(count == 1, ("the overlay is one component (got %d: largest %d)"):format(count, sizes[1] or 0))
-local origin_stats = sim.nodes()[1]:stats()
+local origin_stats = sim.all_nodes()[1]:stats()
 local complete = 0
-for _, n in ipairs(sim.nodes()) do
+for _, n in ipairs(sim.all_nodes()) do
   if n:stats().pings_unique == pings then complete = complete + 1 end
 end
 print(("%d of %d nodes got all %d pings; components %d"):format(complete, nodes, pings, count))

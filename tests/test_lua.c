@@ -216,8 +216,8 @@ static void test_malformed_scenarios(void **state) {
          "2 x 2 matrix"},
         {"runtime.lua", "sim.world{}\nlocal t = nil\nprint(t.x)\n", "runtime.lua:3:",
          "attempt to index"},
-        {"node.lua", "sim.world{}\nlocal h = sim.hosts{count = 1}\nsim.node(h[1], {})\n",
-         "node.lua:3:", "node bindings not available"},
+        {"hostile.lua", "sim.world{}\nlocal h = sim.hosts{count = 1}\nsim.hostile(h[1], {})\n",
+         "hostile.lua:3:", "node bindings not available"},
         {"missing.lua", NULL, "missing.lua", "cannot open"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -403,6 +403,75 @@ static void test_faults_on_overlay(void **state) {
                               "close_reason = 'crash' AND node = 4", r.run_id) >= 3);
 }
 
+
+/* ------------------------------------------------------------------------------------ */
+/* Tidepool nodes (core/node.h) from Lua                                                */
+
+static void test_tidepool_nodes(void **state) {
+    (void)state;
+    char path[300], db[300];
+    snprintf(db, sizeof db, "%s/tidepool.db", tmpdir);
+    write_script(
+        "tidepool.lua",
+        "sim.world{regions = 2, latency = {{'10ms', '50ms'}, {'50ms', '10ms'}}}\n"
+        "local hosts = sim.hosts{count = 8, region = 1}\n"
+        "for _, h in ipairs(sim.hosts{count = 8, region = 2}) do hosts[#hosts + 1] = h end\n"
+        "local nodes = {}\n"
+        "for i, h in ipairs(hosts) do\n"
+        "  local dial = {}\n"
+        "  if i > 1 then dial[1] = hosts[i - 1] end\n"
+        "  if i > 2 then dial[2] = hosts[(i * 5) % (i - 1) + 1] end\n"
+        "  nodes[i] = sim.node(h, {connect = dial, max_connections = 60})\n"
+        "end\n"
+        "check(nodes[1]:peer_id():sub(1, 2) == 'id', 'b58 peer id')\n"
+        "run_for('5s')\n"
+        "check(sim.components() == 1, 'connected overlay')\n"
+        "check(nodes[1]:degree() >= 1 and #nodes[1]:connections() == nodes[1]:degree(), 'degree')\n"
+        "check(nodes[1]:stat().connections == nodes[1]:degree(), 'stat')\n"
+        "local id = nodes[16]:produce_block{size = 20000}\n"
+        "run_for('5s')\n"
+        "check(sim.block_holders(id) == 16, 'block reaches all 16 nodes')\n"
+        "check(nodes[2]:broadcast('hello') == nodes[2]:degree(), 'broadcast to every connection')\n"
+        "run_for('1s')\n"
+        "local ok = nodes[2]:ban_ip(hosts[1])\n"
+        "run_for('1s')\n"
+        "check(ok, 'ban_ip returns true')\n"
+        "for _, c in ipairs(nodes[2]:connections()) do\n"
+        "  check(c.peer_host ~= hosts[1], 'banned peer disconnected')\n"
+        "end\n"
+        "nodes[5]:crash()\n"
+        "check(not nodes[5]:running() and nodes[5]:degree() == 0, 'crashed')\n"
+        "local ok2, err = pcall(function() nodes[5]:connect(hosts[6]) end)\n"
+        "check(not ok2 and err:find('not running'), 'methods on a crashed node raise')\n"
+        "nodes[5]:start()\n"
+        "check(nodes[5]:running(), 'restarted')\n"
+        "local ok3, e3 = pcall(sim.node, sim.host{ip = '192.0.2.2'}, {max_conections = 3})\n"
+        "check(not ok3 and e3:find(\"did you mean 'max_connections'\"), e3)\n"
+        "local ok4, e4 = pcall(sim.node, sim.host{ip = '192.0.2.1'}, {max_connections = 'many'})\n"
+        "check(not ok4 and e4:find('expected an integer, got string'), e4)\n"
+        "run_for('5s')\n",
+        path, sizeof path);
+    tl_run_result r1, r2;
+    assert_int_equal(run_script(path, 9, db, NULL, 0, &r1), TL_VERDICT_PASS);
+    assert_int_equal(r1.checks_failed, 0);
+    assert_true(r1.checks_passed >= 14);
+    assert_int_equal(run_script(path, 9, db, NULL, 0, &r2), TL_VERDICT_PASS);
+    assert_true(r1.trace_hash == r2.trace_hash);
+    size_t a, b;
+    assert_true(query_digest(db, EVENTS_SQL, r1.run_id, &a) == query_digest(db, EVENTS_SQL, r2.run_id, &b));
+    assert_int_equal(a, b);
+    assert_true(a > 50);
+    /* Core's own events and the node rows are in the database. */
+    assert_int_equal(query_int(db, "SELECT COUNT(*) FROM nodes WHERE run_id = ?1 AND kind = "
+                                   "'tidepool' AND peer_id LIKE 'id%'", r1.run_id), 16);
+    assert_true(query_int(db, "SELECT COUNT(*) FROM events WHERE run_id = ?1 AND kind = "
+                              "'connection_established'", r1.run_id) > 0);
+    assert_int_equal(query_int(db, "SELECT COUNT(*) FROM deliveries WHERE run_id = ?1 AND "
+                                   "message = 'block:0'", r1.run_id), 15);
+    assert_true(query_int(db, "SELECT COUNT(*) FROM connections WHERE run_id = ?1 AND "
+                              "close_reason = 'crash' AND node = 4", r1.run_id) >= 1);
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* The results writer                                                                   */
 
@@ -475,6 +544,7 @@ int main(void) {
         cmocka_unit_test(test_memory_limit),
         cmocka_unit_test(test_checks_and_fail),
         cmocka_unit_test(test_faults_on_overlay),
+        cmocka_unit_test(test_tidepool_nodes),
         cmocka_unit_test(test_results_levels),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
