@@ -373,6 +373,40 @@ static void test_triggers_and_slots(void **state) {
     hs_destroy(h);
 }
 
+/* spec §4.4 (tezt "garbled"): a decoding error on a running connection greylists the
+ * peer id and its IP and closes; a Disconnect message just closes. */
+static void test_running_decoding_error_and_disconnect(void **state) {
+    (void)state;
+    hs *h = hs_create(111, 3, NULL);
+    hs_start_all(h);
+    assert_int_equal(hs_connect(h, 0, 2), TP_OK);
+    assert_int_equal(hs_connect(h, 1, 2), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    tp_node *t = hs_node_of(h, 2);
+    /* node 1 says Disconnect: closed, nothing greylisted */
+    tp_conn *c1 = tp_node_conn_of_peer(hs_node_of(h, 1), tp_node_peer_id(t));
+    const uint8_t disconnect[6] = {0, 0, 0, 2, 0, TP_MSG_DISCONNECT};
+    assert_int_equal(tp_conn_write_frame(c1, disconnect, 6, false), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    assert_null(tp_node_conn_of_peer(t, tp_node_peer_id(hs_node_of(h, 1))));
+    assert_int_equal(h->events[2][TP_EVENT_GREYLIST_PEER], 0);
+    assert_int_equal(h->events[2][TP_EVENT_GREYLIST_IP], 0);
+    /* node 0 sends a frame with an unregistered tag: a decoding error */
+    tp_conn *c0 = tp_node_conn_of_peer(hs_node_of(h, 0), tp_node_peer_id(t));
+    const uint8_t bad[8] = {0, 0, 0, 4, 0x00, 0x99, 1, 2};
+    assert_int_equal(tp_conn_write_frame(c0, bad, sizeof bad, false), TP_OK);
+    hs_run_for(h, 1 * HS_S);
+    assert_null(tp_node_conn_of_peer(t, tp_node_peer_id(hs_node_of(h, 0))));
+    assert_int_equal(h->last_code[2][TP_EVENT_GREYLIST_PEER], TP_ERR_DECODE_BAD_TAG);
+    assert_true(tp_acl_greylisted_peer(tp_node_acl(t), tp_node_peer_id(hs_node_of(h, 0))->bytes));
+    tp_point p0 = hs_point(h, 0);
+    assert_true(tp_acl_greylisted_ip(tp_node_acl(t), &p0.ip));
+    assert_int_equal(h->nodes[0].disconns, 1);
+    /* greylist_peer only works on a running connection */
+    assert_false(tp_node_greylist_peer(t, tp_node_peer_id(hs_node_of(h, 1))));
+    hs_destroy(h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pending_handshake_limit),
@@ -385,6 +419,7 @@ int main(void) {
         cmocka_unit_test(test_write_sync_and_shutdown),
         cmocka_unit_test(test_back_pressure),
         cmocka_unit_test(test_triggers_and_slots),
+        cmocka_unit_test(test_running_decoding_error_and_disconnect),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
