@@ -138,6 +138,10 @@ static void refuse(tp_connect *h, tp_conn *c, tp_err why) {
          tp_errname(why));
     c->requested_close = true;
     tp_conn_close(c, why, true);
+    if (c->incoming) { /* owns neither info (see the Nack case) */
+        c->point = NULL;
+        c->peer = NULL;
+    }
 }
 
 static void admission(tp_connect *h, tp_conn *c) {
@@ -210,10 +214,21 @@ static void admission(tp_connect *h, tp_conn *c) {
         emit(h, TP_EVENT_REJECTING_REQUEST, peer, &c->id_point, motive, tp_motive_name((int16_t)motive));
         if (point != NULL) tp_point_log_rejecting(h->pool, point, peer);
         tp_peer_log_rejecting(h->pool, pi, &c->id_point);
-        if (motive == TP_MOTIVE_UNKNOWN_CHAIN_NAME ||
-            motive == TP_MOTIVE_DEPRECATED_DISTRIBUTED_DB_VERSION ||
-            motive == TP_MOTIVE_DEPRECATED_P2P_VERSION)
-            c->unregister_point = point != NULL; /* not greylisted (spec §2.7 step 9) */
+        if (point != NULL && (motive == TP_MOTIVE_UNKNOWN_CHAIN_NAME ||
+                              motive == TP_MOTIVE_DEPRECATED_DISTRIBUTED_DB_VERSION ||
+                              motive == TP_MOTIVE_DEPRECATED_P2P_VERSION)) {
+            /* spec §2.7 step 9: forget the point (not greylisted: other nodes of our
+             * network may share that IP). An outgoing point is forgotten once it is
+             * Disconnected again (on close); an incoming one now, and the connection
+             * stops referring to it (GC could free it before the close). */
+            if (c->incoming) {
+                if (point->state == TP_POINT_DISCONNECTED)
+                    (void)tp_pool_unregister_point(h->pool, &point->point);
+                c->point = NULL;
+            } else {
+                c->unregister_point = true;
+            }
+        }
         tp_point list[TP_NACK_POINTS_SENT];
         size_t n = 0;
         if (r->p2p_version > 0 && !cfg->disable_peer_discovery)
@@ -221,6 +236,12 @@ static void admission(tp_connect *h, tp_conn *c) {
                                           list);
         c->requested_close = true;
         tp_conn_nack(c, (int16_t)motive, list, n);
+        /* An incoming connection owns neither info: drop the references, the pool may
+         * collect them before the stream's close callback. */
+        if (c->incoming) {
+            c->point = NULL;
+            c->peer = NULL;
+        }
         return;
     }
     if (point != NULL) {

@@ -180,6 +180,9 @@ static void test_chain_name_mismatch(void **state) {
     /* the dialed point is unregistered (spec §2.7 step 9) */
     tp_point p1 = hs_point(h, 1);
     assert_null(tp_pool_point(tp_node_pool(h->nodes[0].node), &p1));
+    /* and the incoming side forgot the point the dialer announced */
+    tp_point p0 = hs_point(h, 0);
+    assert_null(tp_pool_point(tp_node_pool(h->nodes[1].node), &p0));
     hs_destroy(h);
 }
 
