@@ -285,6 +285,7 @@ static const char *const node_keys[] = {
     "authentication_timeout", "incoming_message_queue_size", "outgoing_message_queue_size",
     "incoming_app_message_queue_size", "binary_chunks_size", "bootstrap_cooldown",
     "swap_cooldown", "trusted_points", "connect", "pow_difficulty", "identity_difficulty",
+    "identity_fails_difficulty",
     "max_known_points", "target_known_points", "max_known_peer_ids", "target_known_peer_ids",
     "backoff_factor_pm", "backoff_initial", "backoff_disconnection", "backoff_cap",
     "event_ring_size", "ip_blacklist_max", "peer_blacklist_max", "ip_greylist_max",
@@ -425,6 +426,15 @@ static void node_config(lua_State *L, int tidx, tl_app *a, bool *start, const ch
         luaL_error(L, "%s: bad 'pow_difficulty'", what);
     if (idd > 24) luaL_error(L, "%s: 'identity_difficulty' above 24 would take too long per node", what);
     make_identity(run, a->host, idd, &c->identity);
+    /* A stamp that must FAIL a difficulty: the "too little proof of work" attacker. */
+    double weak = opt_number_field(L, tidx, "identity_fails_difficulty", -1, -1, 256, what);
+    if (weak > 0) {
+        tp_pow_target t;
+        if (tp_pow_target_of_difficulty(weak, &t) != TP_OK)
+            luaL_error(L, "%s: bad 'identity_fails_difficulty'", what);
+        while (tp_pow_check(c->identity.public_key, c->identity.pow_stamp, &t))
+            tp_stamp_increment(c->identity.pow_stamp);
+    }
     memcpy(c->app_msgs, tl_app_msgs, sizeof tl_app_msgs);
     c->app_msgs_count = sizeof tl_app_msgs / sizeof tl_app_msgs[0];
     tp_pool_config *p = &c->pool;
