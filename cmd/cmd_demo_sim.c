@@ -3,8 +3,8 @@
  * `tidepool demo node` runs on real sockets.
  *
  * The world: R regions (default 4) with a fixed one-way latency matrix and jitter, N
- * hosts spread round-robin over them, the first three hosts as everybody's seeds, host
- * 0 originating the pings. It runs for a virtual duration and prints how far the pings
+ * hosts spread round-robin over them, each knowing 3 random other hosts, host 0
+ * originating the pings. It runs for a virtual duration and prints how far the pings
  * spread, the delivery delays, the simulator's statistics and the trace hash (the same
  * seed gives the same hash, bit for bit). */
 #include <inttypes.h>
@@ -158,13 +158,26 @@ static int demo_sim(const demo_sim_opts *o) {
         }
     }
     demo_sim_host *hosts = calloc(n, sizeof *hosts);
-    tp_point seeds[3];
-    for (uint32_t i = 0; i < 3; i++) seeds[i] = (tp_point){sim_host_ip(sim_world_host(w, i)), 9732};
+    /* Each host knows 3 other hosts drawn at random (from the run seed). The demo has
+     * no Nack-with-points: a host whose slots are full just closes, so if everybody
+     * shared the same 3 seeds, late hosts would never learn anything else. */
+    tp_point *seeds = calloc((size_t)n * 3, sizeof *seeds);
+    uint64_t rng = o->seed * 0x9e3779b97f4a7c15ull + 1;
+    for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t k = 0; k < 3; k++) {
+            uint32_t j;
+            do {
+                rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17; /* xorshift64 */
+                j = (uint32_t)(rng % n);
+            } while (j == i);
+            seeds[i * 3 + k] = (tp_point){sim_host_ip(sim_world_host(w, j)), 9732};
+        }
+    }
     for (uint32_t i = 0; i < n; i++) {
         tp_demo_config *c = &hosts[i].cfg;
         tp_demo_config_default(c);
         c->listen = (tp_point){{{0}}, 9732};
-        c->seeds = seeds;
+        c->seeds = &seeds[i * 3];
         c->seeds_count = 3;
         c->peers_k = (uint32_t)o->peers;
         c->originate = i == 0;
@@ -239,6 +252,7 @@ static int demo_sim(const demo_sim_opts *o) {
     /* Crash every host: its handles and timers vanish, then halt frees the demo. */
     for (uint32_t i = 0; i < n; i++) sim_host_crash(sim_world_host(w, i));
     sim_world_destroy(w);
+    free(seeds);
     free(hosts);
     return complete == n - 1 ? TP_EXIT_OK : TP_EXIT_FAIL;
 }

@@ -5,4 +5,4 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$root/scripts/setup.sh"
-exec "$root/build/tidepool" version
+exec "$root/build/tidepool" demo sim --hosts 1000 --seed 1
