@@ -108,6 +108,10 @@ void tp_discovery_wakeup(tp_discovery *d) {
     tp_env_timer_start(d->env, &d->send_timer, tp_env_now_ns(d->env));
 }
 
+void tp_discovery_crash_drop(tp_discovery *d) {
+    d->sock = NULL;
+}
+
 void tp_discovery_stop(tp_discovery *d) {
     tp_env_timer_stop(d->env, &d->send_timer);
     if (d->sock != NULL) {

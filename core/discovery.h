@@ -69,5 +69,8 @@ void tp_discovery_wakeup(tp_discovery *d);
 
 /* Closes the socket and stops the timer. Idempotent. */
 void tp_discovery_stop(tp_discovery *d);
+/* simnet halt: forgets the socket and the timer (they vanished with the host); no env
+ * call. */
+void tp_discovery_crash_drop(tp_discovery *d);
 
 #endif

@@ -85,6 +85,17 @@ void tp_maintenance_stop(tp_maintenance *m) {
     m->waiters_count = 0;
 }
 
+void tp_maintenance_crash_drop(tp_maintenance *m) {
+    m->phase = TP_MAINTENANCE_INACTIVE;
+    m->waiters_count = 0;
+    tp_table_deinit(&m->seen);
+    tp_env_free(m->env, m->cands, m->cands_cap * sizeof *m->cands);
+    tp_env_free(m->env, m->views, m->views_cap * sizeof *m->views);
+    m->cands = NULL;
+    m->views = NULL;
+    m->cands_cap = m->views_cap = 0;
+}
+
 void tp_maintenance_deinit(tp_maintenance *m) {
     tp_maintenance_stop(m);
     tp_table_deinit(&m->seen);

@@ -152,6 +152,10 @@ void tp_maintenance_init(tp_maintenance *m, const tp_env *env, tp_pool *pool, tp
  * connection attempts down first, or halts as a whole). */
 void tp_maintenance_deinit(tp_maintenance *m);
 
+/* simnet halt: frees the memory without any env call but tp_env_free (the host's
+ * timers have vanished). */
+void tp_maintenance_crash_drop(tp_maintenance *m);
+
 /* The first run, on the next loop turn (spec §6.2: "right at activation"). */
 void tp_maintenance_activate(tp_maintenance *m);
 /* Stops every timer; waiters are dropped without a call. Idempotent. */

@@ -109,7 +109,7 @@ typedef struct tp_swap {
 /* Initialises; ops is copied. The pool must outlive the swap. */
 void tp_swap_init(tp_swap *s, const tp_env *env, tp_pool *pool, const tp_swap_config *cfg,
                   const tp_swap_ops *ops);
-/* Frees the table. Dials still in flight must have completed (or the node must never
+/* Frees the table (only tp_env_free: also the simnet halt path). Dials still in flight must have completed (or the node must never
  * call their done callbacks: e.g. when a simulated host halts). */
 void tp_swap_deinit(tp_swap *s);
 

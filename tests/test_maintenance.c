@@ -11,6 +11,7 @@
 
 #include "core/maintenance.h"
 #include "tests/mock_env.h"
+#include "tests/sim_harness.h"
 
 #define S_NS ((int64_t)1000000000)
 #define MS_NS ((int64_t)1000000)
@@ -524,6 +525,330 @@ static void test_kill_and_recover(void **state) {
     node_deinit(&f);
 }
 
+
+/* ---- on real nodes (core/node over simnet) ------------------------------------------- */
+
+/* The glue a node needs to host the maintenance and the swap: every op maps onto the
+ * node's public API (this is how core/node should plug them in). */
+typedef struct mnode {
+    hs_node *hn;
+    tp_maintenance mt;
+    tp_swap swap;
+    bool up;
+    bool no_maintenance; /* swap only */
+    int64_t swap_linger_ns; /* 0: default */
+} mnode;
+
+static tp_node *mn_node(mnode *mn) {
+    return mn->hn->node;
+}
+
+static uint32_t g_active(void *arg) {
+    uint32_t n = 0;
+    for (tp_conn *c = tp_node_first_conn(mn_node(arg)); c != NULL; c = c->next)
+        if (tp_conn_is_running(c)) n++; /* closing connections no longer count */
+    return n;
+}
+
+static size_t g_connections(void *arg, tp_conn_view *out, size_t cap) {
+    size_t k = 0;
+    for (tp_conn *c = tp_node_first_conn(mn_node(arg)); c != NULL; c = c->next) {
+        if (!tp_conn_is_running(c)) continue;
+        if (k < cap) {
+            out[k].conn = c;
+            out[k].peer_id = *tp_node_conn_peer_id(c);
+            out[k].point = c->id_point;
+            out[k].private_peer = c->sock.remote.metadata.private_node;
+            out[k].trusted = (c->peer != NULL && c->peer->trusted) ||
+                             (c->point != NULL && c->point->trusted);
+        }
+        k++;
+    }
+    return k;
+}
+
+static void g_maint_dial_cb(void *arg, tp_node *n, tp_err err, tp_conn *c) {
+    tp_maintenance_dial_done(arg, err);
+}
+static tp_err g_connect(void *arg, tp_point_info *pi, tp_worker_connect_cb done, void *done_arg) {
+    return tp_node_connect(mn_node(arg), &pi->point, 0, g_maint_dial_cb, done_arg);
+}
+static void g_swap_dial_cb(void *arg, tp_node *n, tp_err err, tp_conn *c) {
+    tp_swap_dial_done(arg, err);
+}
+static tp_err g_swap_connect(void *arg, const tp_point *pt, tp_worker_connect_cb done, void *done_arg) {
+    return tp_node_connect(mn_node(arg), pt, 0, g_swap_dial_cb, done_arg);
+}
+static void g_disconnect(void *arg, void *conn, tp_worker_disconnect_reason reason) {
+    tp_connect_disconnect(tp_node_connect_handler(mn_node(arg)), conn);
+}
+static bool g_send(void *conn, const tp_p2p_msg *msg) {
+    uint8_t frame[128];
+    size_t len;
+    if (tp_p2p_msg_encode(msg, frame, sizeof frame, &len) != TP_OK) return false;
+    return tp_conn_write_frame(conn, frame, len, true) == TP_OK;
+}
+static bool g_bootstrap(void *arg, void *conn) {
+    tp_p2p_msg m;
+    memset(&m, 0, sizeof m);
+    m.tag = TP_MSG_BOOTSTRAP;
+    return g_send(conn, &m);
+}
+static bool g_swap_msg(void *conn, uint16_t tag, const tp_point *pt, const tp_peer_id *peer) {
+    tp_p2p_msg m;
+    memset(&m, 0, sizeof m);
+    m.tag = tag;
+    m.points_count = 1;
+    m.points[0] = *pt;
+    m.peer_id = *peer;
+    return g_send(conn, &m);
+}
+static bool g_send_swap_request(void *arg, void *conn, const tp_point *pt, const tp_peer_id *peer) {
+    return g_swap_msg(conn, TP_MSG_SWAP_REQUEST, pt, peer);
+}
+static bool g_send_swap_ack(void *arg, void *conn, const tp_point *pt, const tp_peer_id *peer) {
+    return g_swap_msg(conn, TP_MSG_SWAP_ACK, pt, peer);
+}
+static bool g_swap_request(void *arg) {
+    return tp_swap_send_request(&((mnode *)arg)->swap);
+}
+
+/* node hooks -> workers */
+static void h_few(void *arg, tp_node *n) {
+    hs_node *hn = arg;
+    hn->too_few++;
+    tp_maintenance_trigger_too_few(&((mnode *)hn->user)->mt);
+}
+static void h_many(void *arg, tp_node *n) {
+    hs_node *hn = arg;
+    hn->too_many++;
+    tp_maintenance_trigger_too_many(&((mnode *)hn->user)->mt);
+}
+static void h_disc(void *arg, tp_node *n, tp_conn *c) {
+    hs_node *hn = arg;
+    hn->disconns++;
+    tp_swap_on_disconnection(&((mnode *)hn->user)->swap, tp_node_conn_peer_id(c));
+}
+static void h_swap_request(void *arg, tp_node *n, tp_conn *c, const tp_point *pt, const tp_peer_id *peer) {
+    hs_node *hn = arg;
+    hn->swap_requests++;
+    (void)tp_swap_on_request(&((mnode *)hn->user)->swap, c, tp_node_conn_peer_id(c), pt, peer);
+}
+static void h_swap_ack(void *arg, tp_node *n, tp_conn *c, const tp_point *pt, const tp_peer_id *peer) {
+    hs_node *hn = arg;
+    hn->swap_acks++;
+    (void)tp_swap_on_ack(&((mnode *)hn->user)->swap, c, tp_node_conn_peer_id(c), pt, peer);
+}
+/* pool hooks -> maintenance */
+static void p_new_point(void *arg, tp_point_info *p) {
+    tp_maintenance_on_new_point(&((mnode *)arg)->mt);
+}
+static void p_new_peer(void *arg, tp_peer_info *p) {
+    tp_maintenance_on_new_peer(&((mnode *)arg)->mt);
+}
+
+static void mn_start(void *app, sim_host *host, const tp_env *env) {
+    hs_node *hn = app;
+    mnode *mn = hn->user;
+    hs_app_start(app, host, env);
+    tp_node *n = hn->node;
+    tp_pool *pool = tp_node_pool(n);
+    pool->hooks = (tp_pool_hooks){p_new_point, p_new_peer, mn};
+    const tp_node_config *nc = tp_node_config_of(n);
+    tp_swap_config sc;
+    tp_swap_config_default(&sc);
+    sc.private_mode = nc->private_mode;
+    if (mn->swap_linger_ns != 0) sc.swap_linger_ns = mn->swap_linger_ns > 0 ? mn->swap_linger_ns : 0;
+    tp_swap_ops sops = {g_connections, g_send_swap_request, g_send_swap_ack, g_swap_connect, g_disconnect, mn};
+    tp_swap_init(&mn->swap, env, pool, &sc, &sops);
+    tp_maintenance_config mc;
+    tp_maintenance_config_default(&mc);
+    mc.min_connections = nc->min_connections;
+    mc.expected_connections = nc->expected_connections;
+    mc.max_connections = nc->max_connections;
+    mc.idle_time_ns = nc->maintenance_idle_time_ns;
+    mc.private_mode = nc->private_mode;
+    tp_maintenance_ops mops = {g_active,    g_connections, g_connect,      g_disconnect,
+                               g_bootstrap, NULL,          g_swap_request, mn};
+    tp_maintenance_init(&mn->mt, env, pool, tp_node_acl(n), &mc, &mops);
+    if (!mn->no_maintenance) tp_maintenance_activate(&mn->mt);
+    mn->up = true;
+}
+static void mn_halt(void *app, sim_host *host, const tp_env *env) {
+    hs_node *hn = app;
+    mnode *mn = hn->user;
+    if (mn->up) {
+        tp_maintenance_crash_drop(&mn->mt);
+        tp_swap_deinit(&mn->swap);
+        mn->up = false;
+    }
+    hs_app_halt(app, host, env);
+}
+static const sim_app_ops mn_ops = {mn_start, hs_app_stop, mn_halt};
+
+#define CONV_NODES 200
+static void conv_cfg(hs_node *hn, uint32_t i) {
+    tp_node_config *c = &hn->cfg;
+    c->min_connections = 6;
+    c->expected_connections = 12;
+    c->max_connections = 18;
+    c->trusted_points_count = 3;
+    for (uint32_t k = 0; k < 3; k++) {
+        memset(&c->trusted_points[k], 0, sizeof c->trusted_points[k]);
+        c->trusted_points[k].point = (tp_point){sim_host_ip(sim_world_host(hn->hs->w, k)), HS_PORT};
+    }
+    c->hooks.too_few_connections = h_few;
+    c->hooks.too_many_connections = h_many;
+    c->hooks.on_disconnection = h_disc;
+    c->hooks.on_swap_request = h_swap_request;
+    c->hooks.on_swap_ack = h_swap_ack;
+}
+
+typedef struct conv {
+    hs *h;
+    mnode *mn;
+    tp_maintenance_bounds b;
+} conv;
+
+static bool all_in_range(void *arg) {
+    conv *cv = arg;
+    for (uint32_t i = 0; i < cv->h->count; i++) {
+        if (!cv->mn[i].up) continue;
+        uint32_t a = tp_node_active_connections(cv->h->nodes[i].node);
+        if (a < cv->b.min_threshold || a > cv->b.max_threshold) return false;
+    }
+    return true;
+}
+
+static void count_range(conv *cv, uint32_t *below, uint32_t *above) {
+    *below = *above = 0;
+    for (uint32_t i = 0; i < cv->h->count; i++) {
+        if (!cv->mn[i].up) continue;
+        uint32_t a = tp_node_active_connections(cv->h->nodes[i].node);
+        if (a < cv->b.min_threshold) (*below)++;
+        if (a > cv->b.max_threshold) (*above)++;
+    }
+}
+
+/* Acceptance (issue 5): 200 nodes with min/expected/max 6/12/18 and 3 trusted bootstrap
+ * points converge — every node's connection count in [min_threshold, max_threshold] =
+ * [8, 16] — within 10 virtual minutes; crashing 20 % of the nodes (their peers lose
+ * connections) brings the counts back into range. Also: swaps happen. */
+static void test_nodes_converge(void **state) {
+    (void)state;
+    hs *h = hs_create(2024, CONV_NODES, conv_cfg);
+    mnode *mn = calloc(CONV_NODES, sizeof *mn);
+    for (uint32_t i = 0; i < CONV_NODES; i++) {
+        mn[i].hn = &h->nodes[i];
+        h->nodes[i].user = &mn[i];
+        sim_host_set_app(sim_world_host(h->w, i), &mn_ops, &h->nodes[i]);
+    }
+    conv cv = {h, mn, tp_maintenance_bounds_of(6, 12, 18)};
+    hs_start_all(h);
+    bool ok = sim_run_until_pred(h->w, all_in_range, &cv, sim_world_now_ns(h->w) + 600 * HS_S);
+    uint32_t below, above;
+    count_range(&cv, &below, &above);
+    printf("converged: %s at %.1f s (below %u, above %u)\n", ok ? "yes" : "NO",
+           (double)sim_world_now_ns(h->w) / 1e9, below, above);
+    assert_true(ok);
+    uint64_t swaps = 0;
+    for (uint32_t i = 0; i < CONV_NODES; i++) swaps += mn[i].swap.successes;
+    /* crash half of the nodes: once their neighbours notice (TCP user timeout, 45 s)
+     * they drop below min, the too_few triggers start cycles that refill them */
+    uint32_t few_before = 0;
+    for (uint32_t i = 0; i < CONV_NODES; i++) few_before += h->nodes[i].too_few;
+    for (uint32_t i = 50; i < 150; i++) sim_host_crash(sim_world_host(h->w, i));
+    int64_t t0 = sim_world_now_ns(h->w);
+    uint32_t worst_below = 0;
+    for (int k = 0; k < 60; k++) {
+        sim_run_for(h->w, HS_S);
+        count_range(&cv, &below, &above);
+        if (below > worst_below) worst_below = below;
+    }
+    ok = sim_run_until_pred(h->w, all_in_range, &cv, t0 + 600 * HS_S);
+    count_range(&cv, &below, &above);
+    uint32_t few_after = 0;
+    for (uint32_t i = 0; i < CONV_NODES; i++) few_after += h->nodes[i].too_few;
+    printf("after crashes: %s at +%.1f s (worst below %u; now below %u, above %u), "
+           "too_few triggers %u, swaps %llu\n",
+           ok ? "yes" : "NO", (double)(sim_world_now_ns(h->w) - t0) / 1e9, worst_below, below,
+           above, few_after - few_before, (unsigned long long)swaps);
+    assert_true(worst_below > 0); /* the crash did bite */
+    assert_true(few_after > few_before);
+    assert_true(ok);
+    assert_true(swaps > 0);
+    hs_destroy(h);
+    free(mn);
+}
+
+static bool nodes_linked(hs *h, uint32_t a, uint32_t b) {
+    const tp_peer_id *pb = tp_node_peer_id(h->nodes[b].node);
+    tp_conn *c = tp_node_conn_of_peer(h->nodes[a].node, pb);
+    return c != NULL && tp_conn_is_running(c);
+}
+
+static uint32_t nodes_edges(hs *h) {
+    uint32_t mask = 0;
+    for (uint32_t a = 0; a < 5; a++)
+        for (uint32_t b = a + 1; b < 5; b++) {
+            bool ab = nodes_linked(h, a, b);
+            assert_int_equal(ab, nodes_linked(h, b, a)); /* both sides agree */
+            if (ab) mask |= 1u << (a * 5 + b);
+        }
+    return mask;
+}
+
+static void swap_cfg(hs_node *hn, uint32_t i) {
+    hn->cfg.hooks.on_disconnection = h_disc;
+    hn->cfg.hooks.on_swap_request = h_swap_request;
+    hn->cfg.hooks.on_swap_ack = h_swap_ack;
+}
+
+#define EDGE(a, b) (1u << ((a) * 5 + (b)))
+
+/* Octez's p2p-swap on real nodes: 1b-1a-swaper-2a-2b (nodes 0-1-2-3-4) ends as
+ * 1b-swaper-1a-2a-2b or 1b-1a-2a-swaper-2b (both happen over seeds); with swap
+ * disabled the line does not change. */
+static void test_nodes_swap_line(void **state) {
+    (void)state;
+    const uint32_t shape1 = EDGE(0, 2) | EDGE(1, 2) | EDGE(1, 3) | EDGE(3, 4);
+    const uint32_t shape2 = EDGE(0, 1) | EDGE(1, 3) | EDGE(2, 3) | EDGE(2, 4);
+    const uint32_t line = EDGE(0, 1) | EDGE(1, 2) | EDGE(2, 3) | EDGE(3, 4);
+    int seen1 = 0, seen2 = 0;
+    for (uint64_t seed = 1; seed <= 9; seed++) {
+        bool disabled = seed == 9;
+        hs *h = hs_create(300 + seed, 5, swap_cfg);
+        mnode mn[5];
+        memset(mn, 0, sizeof mn);
+        for (uint32_t i = 0; i < 5; i++) {
+            mn[i].hn = &h->nodes[i];
+            mn[i].no_maintenance = true;
+            mn[i].swap_linger_ns = disabled ? -1 : 0;
+            h->nodes[i].user = &mn[i];
+            sim_host_set_app(sim_world_host(h->w, i), &mn_ops, &h->nodes[i]);
+        }
+        hs_start_all(h);
+        for (uint32_t i = 0; i < 4; i++) assert_int_equal(hs_connect(h, i, i + 1), TP_OK);
+        hs_run_for(h, 5 * HS_S);
+        assert_int_equal(nodes_edges(h), line);
+        bool sent = tp_swap_send_request(&mn[2].swap);
+        hs_run_for(h, 20 * HS_S);
+        uint32_t got = nodes_edges(h);
+        if (disabled) {
+            assert_false(sent);
+            assert_int_equal(got, line);
+        } else {
+            assert_true(sent);
+            assert_true(got == shape1 || got == shape2);
+            if (got == shape1) seen1++;
+            else seen2++;
+        }
+        hs_destroy(h);
+    }
+    printf("shapes: %d x 1b-swaper-1a-2a-2b, %d x 1b-1a-2a-swaper-2b\n", seen1, seen2);
+    assert_true(seen1 > 0 && seen2 > 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bounds),
@@ -535,6 +860,8 @@ int main(void) {
         cmocka_unit_test(test_trigger_too_many),
         cmocka_unit_test(test_private_mode),
         cmocka_unit_test(test_kill_and_recover),
+        cmocka_unit_test(test_nodes_converge),
+        cmocka_unit_test(test_nodes_swap_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
