@@ -21,6 +21,8 @@ int cmd_version(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_demo_sim(int argc, char **argv);
 int cmd_identity(int argc, char **argv);
+int cmd_node(int argc, char **argv);
+int cmd_admin(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 
 /* True if argv holds -h or --help (before a "--"). */

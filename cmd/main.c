@@ -8,8 +8,10 @@
 #include "cmd/cmd.h"
 
 static const tp_cmd commands[] = {
+    {"admin", "query and steer a running node over its admin RPC", cmd_admin},
     {"demo", "run the demo flooding protocol: simulated (demo sim) or real (demo node)", cmd_demo},
     {"identity", "generate, show or check a node identity (identity.json)", cmd_identity},
+    {"node", "run a real P2P node (node run --data-dir DIR ...)", cmd_node},
     {"sim", "run a Lua scenario in the deterministic network simulator", cmd_sim},
     {"version", "print the version of tidepool and of its libraries", cmd_version},
 };

@@ -1,0 +1,381 @@
+/* cmd/cmd_admin.c — `tidepool admin`: query and steer a running node over its admin RPC.
+ *
+ * Octez: `octez-admin-client` (p2p stat, connect address, kick peer,
+ * ban/unban/trust/untrust address|peer, is address|peer banned, clear acls) on the
+ * /network/... RPCs (spec §11). Output: readable tables, or the RPC's JSON with --json.
+ *
+ * Exit codes (cmd/cmd.h): 0 ok; 1 the node answered with an error (its message is
+ * printed); 2 usage; 3 no node reachable at --rpc.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "core/identity.h"
+#include "daemon/client.h"
+
+static const char *const cmd_name = "admin";
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: tidepool admin [--rpc ADDR:PORT] [--json] COMMAND\n"
+            "\n"
+            "commands (as octez-admin-client):\n"
+            "  p2p stat                      identity, traffic, connections, points, peers\n"
+            "  connections                   the running connections\n"
+            "  points [FILTER...]            known points (requested accepted running disconnected)\n"
+            "  peers [FILTER...]             known peers (accepted running disconnected)\n"
+            "  connect POINT                 dial a point and wait (10 s)\n"
+            "  kick PEER                     close the connection with a peer\n"
+            "  ban|unban|trust|untrust address POINT\n"
+            "  ban|unban|trust|untrust peer PEER\n"
+            "  is address POINT banned | is peer PEER banned\n"
+            "  greylist                      greylisted IPs and peers\n"
+            "  clear acls                    empty every ban and greylist table\n"
+            "  log                           follow the node's events (/network/log)\n"
+            "\n"
+            "options:\n"
+            "  --rpc ADDR:PORT   the node's RPC address (default %s)\n"
+            "  --json            print the RPC's JSON instead of tables\n",
+            DM_RPC_DEFAULT);
+}
+
+typedef struct ctx {
+    const char *rpc;
+    bool json;
+} ctx;
+
+/* Performs a request; prints the node's error message on an HTTP error. On success,
+ * *out (if not NULL) is the parsed body. Returns an exit code. */
+static int call(const ctx *c, const char *method, const char *path, const char *body,
+                json_t **out) {
+    dm_http_reply rep;
+    char err[512];
+    tp_err e = dm_http_request(c->rpc, method, path, body, 30000, &rep, err, sizeof err);
+    if (e != TP_OK) {
+        cmd_error(cmd_name, "%s", err);
+        return TP_EXIT_INPUT;
+    }
+    json_error_t jerr;
+    json_t *j = rep.len ? json_loadb(rep.body, rep.len, JSON_DECODE_ANY, &jerr) : NULL;
+    if (rep.status != 200) {
+        const char *msg = NULL;
+        if (json_is_array(j) && json_array_size(j) > 0)
+            msg = json_string_value(json_object_get(json_array_get(j, 0), "msg"));
+        cmd_error(cmd_name, "%s %s: %s (HTTP %ld)", method, path, msg ? msg : rep.body,
+                  rep.status);
+        json_decref(j);
+        dm_http_reply_free(&rep);
+        return TP_EXIT_FAIL;
+    }
+    if (!j && rep.len) {
+        cmd_error(cmd_name, "%s %s: the node's answer is not JSON (%s)", method, path, jerr.text);
+        dm_http_reply_free(&rep);
+        return TP_EXIT_FAIL;
+    }
+    dm_http_reply_free(&rep);
+    if (out)
+        *out = j;
+    else
+        json_decref(j);
+    return TP_EXIT_OK;
+}
+
+static void print_json(json_t *j) {
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    if (s) printf("%s\n", s);
+    free(s);
+}
+
+static const char *str_or(json_t *j, const char *dflt) {
+    const char *s = json_string_value(j);
+    return s ? s : dflt;
+}
+
+static void print_connections(json_t *list) {
+    printf("%-30s  %-4s  %-40s  %-24s  %s\n", "PEER", "DIR", "POINT", "CHAIN", "VERSIONS");
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c) {
+        json_t *idp = json_object_get(c, "id_point");
+        char point[80];
+        json_t *port = json_object_get(idp, "port");
+        if (port)
+            snprintf(point, sizeof point, "%s:%lld", str_or(json_object_get(idp, "addr"), "?"),
+                     (long long)json_integer_value(port));
+        else
+            snprintf(point, sizeof point, "%s", str_or(json_object_get(idp, "addr"), "?"));
+        json_t *v = json_object_get(c, "announced_version");
+        printf("%-30s  %-4s  %-40s  %-24s  ddb %lld, p2p %lld\n",
+               str_or(json_object_get(c, "peer_id"), "?"),
+               json_is_true(json_object_get(c, "incoming")) ? "in" : "out", point,
+               str_or(json_object_get(v, "chain_name"), "?"),
+               (long long)json_integer_value(json_object_get(v, "distributed_db_version")),
+               (long long)json_integer_value(json_object_get(v, "p2p_version")));
+    }
+    printf("%zu connection%s\n", json_array_size(list), json_array_size(list) == 1 ? "" : "s");
+}
+
+static void print_points(json_t *list) {
+    printf("%-40s  %-12s  %-7s  %-30s  %s\n", "POINT", "STATE", "TRUSTED", "PEER", "LAST SEEN");
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e) {
+        json_t *info = json_array_get(e, 1);
+        json_t *st = json_object_get(info, "state");
+        printf("%-40s  %-12s  %-7s  %-30s  %s\n", str_or(json_array_get(e, 0), "?"),
+               str_or(json_object_get(st, "event_kind"), "?"),
+               json_is_true(json_object_get(info, "trusted")) ? "yes" : "no",
+               str_or(json_object_get(info, "p2p_peer_id"), "-"),
+               str_or(json_object_get(info, "last_seen"), "-"));
+    }
+    printf("%zu point%s\n", json_array_size(list), json_array_size(list) == 1 ? "" : "s");
+}
+
+static void print_peers(json_t *list) {
+    printf("%-30s  %-12s  %-7s  %-12s  %-12s  %s\n", "PEER", "STATE", "TRUSTED", "SENT", "RECEIVED",
+           "LAST SEEN");
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e) {
+        json_t *info = json_array_get(e, 1);
+        json_t *stat = json_object_get(info, "stat");
+        printf("%-30s  %-12s  %-7s  %-12s  %-12s  %s\n", str_or(json_array_get(e, 0), "?"),
+               str_or(json_object_get(info, "state"), "?"),
+               json_is_true(json_object_get(info, "trusted")) ? "yes" : "no",
+               str_or(json_object_get(stat, "total_sent"), "0"),
+               str_or(json_object_get(stat, "total_recv"), "0"),
+               str_or(json_object_get(info, "last_seen"), "-"));
+    }
+    printf("%zu peer%s\n", json_array_size(list), json_array_size(list) == 1 ? "" : "s");
+}
+
+static int list_cmd(const ctx *c, const char *base, char **filters, int nf, bool points) {
+    char path[512];
+    size_t k = (size_t)snprintf(path, sizeof path, "%s", base);
+    for (int i = 0; i < nf && k < sizeof path - 64; i++)
+        k += (size_t)snprintf(path + k, sizeof path - k, "%sfilter=%.30s", i ? "&" : "?",
+                              filters[i]);
+    json_t *j = NULL;
+    int rc = call(c, "GET", path, NULL, &j);
+    if (rc != TP_EXIT_OK) return rc;
+    if (c->json)
+        print_json(j);
+    else if (points)
+        print_points(j);
+    else
+        print_peers(j);
+    json_decref(j);
+    return TP_EXIT_OK;
+}
+
+static int stat_cmd(const ctx *c) {
+    json_t *self = NULL, *stat = NULL, *conns = NULL, *points = NULL, *peers = NULL;
+    int rc = call(c, "GET", "/network/self", NULL, &self);
+    if (rc == TP_EXIT_OK) rc = call(c, "GET", "/network/stat", NULL, &stat);
+    if (rc == TP_EXIT_OK) rc = call(c, "GET", "/network/connections", NULL, &conns);
+    if (rc == TP_EXIT_OK) rc = call(c, "GET", "/network/points", NULL, &points);
+    if (rc == TP_EXIT_OK) rc = call(c, "GET", "/network/peers", NULL, &peers);
+    if (rc == TP_EXIT_OK) {
+        if (c->json) {
+            json_t *all = json_pack("{s:O,s:O,s:O,s:O,s:O}", "self", self, "stat", stat,
+                                    "connections", conns, "points", points, "peers", peers);
+            print_json(all);
+            json_decref(all);
+        } else {
+            printf("GLOBAL STATS\n");
+            printf("  identity: %s\n", str_or(self, "?"));
+            printf("  sent %s B, received %s B, inflow %lld B/s, outflow %lld B/s\n",
+                   str_or(json_object_get(stat, "total_sent"), "0"),
+                   str_or(json_object_get(stat, "total_recv"), "0"),
+                   (long long)json_integer_value(json_object_get(stat, "current_inflow")),
+                   (long long)json_integer_value(json_object_get(stat, "current_outflow")));
+            printf("CONNECTIONS\n");
+            print_connections(conns);
+            printf("KNOWN PEERS\n");
+            print_peers(peers);
+            printf("KNOWN POINTS\n");
+            print_points(points);
+        }
+    }
+    json_decref(self);
+    json_decref(stat);
+    json_decref(conns);
+    json_decref(points);
+    json_decref(peers);
+    return rc;
+}
+
+/* Checks a peer id locally first, so a typo gets a precise message without a round
+ * trip (the node checks it again). */
+static bool check_peer(const char *text) {
+    tp_peer_id id;
+    tp_err e = tp_peer_id_of_b58(text, strlen(text), &id);
+    if (e != TP_OK) {
+        cmd_error(cmd_name, "'%s' is not a peer id: %s (a peer id is 30 characters starting "
+                  "with 'id')", text, tp_strerror(e));
+        return false;
+    }
+    return true;
+}
+
+static int acl_cmd(const ctx *c, const char *verb, const char *kind, const char *target) {
+    char path[256], body[64];
+    const char *acl = strcmp(verb, "ban") == 0 ? "ban" : strcmp(verb, "trust") == 0 ? "trust"
+                                                                                     : "open";
+    bool peer = strcmp(kind, "peer") == 0;
+    if (!peer && strcmp(kind, "address") != 0) {
+        cmd_error(cmd_name, "'%s %s': expected 'address POINT' or 'peer PEER'", verb, kind);
+        return TP_EXIT_USAGE;
+    }
+    if (peer && !check_peer(target)) return TP_EXIT_USAGE;
+    /* unban and untrust both mean "open", as in Octez's admin client */
+    snprintf(path, sizeof path, "/network/%s/%s", peer ? "peers" : "points", target);
+    snprintf(body, sizeof body, "{\"acl\": \"%s\"}", acl);
+    json_t *j = NULL;
+    int rc = call(c, "PATCH", path, body, &j);
+    if (rc == TP_EXIT_OK) {
+        if (c->json)
+            print_json(j);
+        else
+            printf("%s %s: done (acl %s)\n", peer ? "peer" : "address", target, acl);
+    }
+    json_decref(j);
+    return rc;
+}
+
+static bool print_line(void *arg, const char *line, size_t len) {
+    (void)arg;
+    printf("%.*s\n", (int)len, line);
+    fflush(stdout);
+    return true;
+}
+
+int cmd_admin(int argc, char **argv) {
+    ctx c = {DM_RPC_DEFAULT, false};
+    /* options anywhere; the rest is the command */
+    char *words[16];
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--rpc") == 0) {
+            if (i + 1 >= argc) {
+                cmd_error(cmd_name, "--rpc expects ADDR:PORT");
+                return TP_EXIT_USAGE;
+            }
+            c.rpc = argv[++i];
+        } else if (strcmp(argv[i], "--json") == 0) {
+            c.json = true;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return TP_EXIT_OK;
+        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            cmd_error(cmd_name, "unknown option '%s' (try --help)", argv[i]);
+            return TP_EXIT_USAGE;
+        } else {
+            if (n == 16) {
+                cmd_error(cmd_name, "too many words (try --help)");
+                return TP_EXIT_USAGE;
+            }
+            words[n++] = argv[i];
+        }
+    }
+    char **a = words;
+    if (n == 0) {
+        usage(stderr);
+        return TP_EXIT_USAGE;
+    }
+    if (n == 2 && strcmp(a[0], "p2p") == 0 && strcmp(a[1], "stat") == 0) return stat_cmd(&c);
+    if (strcmp(a[0], "connections") == 0 && n == 1) {
+        json_t *j = NULL;
+        int rc = call(&c, "GET", "/network/connections", NULL, &j);
+        if (rc == TP_EXIT_OK) {
+            if (c.json)
+                print_json(j);
+            else
+                print_connections(j);
+        }
+        json_decref(j);
+        return rc;
+    }
+    if (strcmp(a[0], "points") == 0) return list_cmd(&c, "/network/points", a + 1, n - 1, true);
+    if (strcmp(a[0], "peers") == 0) return list_cmd(&c, "/network/peers", a + 1, n - 1, false);
+    if (strcmp(a[0], "connect") == 0 && n == 2) {
+        char path[256];
+        snprintf(path, sizeof path, "/network/points/%s", a[1]);
+        int rc = call(&c, "PUT", path, NULL, NULL);
+        if (rc == TP_EXIT_OK && !c.json) printf("connected to %s\n", a[1]);
+        if (rc == TP_EXIT_OK && c.json) printf("{}\n");
+        return rc;
+    }
+    if (strcmp(a[0], "kick") == 0 && n == 2) {
+        if (!check_peer(a[1])) return TP_EXIT_USAGE;
+        char path[256];
+        snprintf(path, sizeof path, "/network/connections/%s", a[1]);
+        int rc = call(&c, "DELETE", path, NULL, NULL);
+        if (rc == TP_EXIT_OK) printf(c.json ? "{}\n" : "kicked %s\n", a[1]);
+        return rc;
+    }
+    if (n == 3 && (strcmp(a[0], "ban") == 0 || strcmp(a[0], "unban") == 0 ||
+                   strcmp(a[0], "trust") == 0 || strcmp(a[0], "untrust") == 0))
+        return acl_cmd(&c, a[0], a[1], a[2]);
+    if (n == 4 && strcmp(a[0], "is") == 0 && strcmp(a[3], "banned") == 0) {
+        bool peer = strcmp(a[1], "peer") == 0;
+        if (!peer && strcmp(a[1], "address") != 0) {
+            cmd_error(cmd_name, "expected 'is address POINT banned' or 'is peer PEER banned'");
+            return TP_EXIT_USAGE;
+        }
+        if (peer && !check_peer(a[2])) return TP_EXIT_USAGE;
+        char path[256];
+        snprintf(path, sizeof path, "/network/%s/%s/banned", peer ? "peers" : "points", a[2]);
+        json_t *j = NULL;
+        int rc = call(&c, "GET", path, NULL, &j);
+        if (rc == TP_EXIT_OK) {
+            if (c.json)
+                print_json(j);
+            else
+                printf("%s %s %s banned\n", a[1], a[2], json_is_true(j) ? "is" : "is not");
+        }
+        json_decref(j);
+        return rc;
+    }
+    if (n == 1 && strcmp(a[0], "greylist") == 0) {
+        json_t *ips = NULL, *peers = NULL;
+        int rc = call(&c, "GET", "/network/greylist/ips", NULL, &ips);
+        if (rc == TP_EXIT_OK) rc = call(&c, "GET", "/network/greylist/peers", NULL, &peers);
+        if (rc == TP_EXIT_OK) {
+            if (c.json) {
+                json_t *all = json_pack("{s:O,s:O}", "ips", ips, "peers", peers);
+                print_json(all);
+                json_decref(all);
+            } else {
+                size_t k;
+                json_t *v;
+                printf("GREYLISTED IPS\n");
+                json_array_foreach(json_object_get(ips, "ips"), k, v) printf("  %s\n", str_or(v, "?"));
+                printf("GREYLISTED PEERS\n");
+                json_array_foreach(peers, k, v) printf("  %s\n", str_or(v, "?"));
+            }
+        }
+        json_decref(ips);
+        json_decref(peers);
+        return rc;
+    }
+    if (n == 2 && strcmp(a[0], "clear") == 0 && strcmp(a[1], "acls") == 0) {
+        int rc = call(&c, "DELETE", "/network/greylist", NULL, NULL);
+        if (rc == TP_EXIT_OK) printf(c.json ? "{}\n" : "cleared every ACL table\n");
+        return rc;
+    }
+    if (n == 1 && strcmp(a[0], "log") == 0) {
+        char err[512];
+        tp_err e = dm_http_stream(c.rpc, "/network/log", print_line, NULL, 0, err, sizeof err);
+        if (e != TP_OK) {
+            cmd_error(cmd_name, "%s", err);
+            return e == TP_ERR_CONN_REFUSED ? TP_EXIT_INPUT : TP_EXIT_FAIL;
+        }
+        return TP_EXIT_OK;
+    }
+    cmd_error(cmd_name, "unknown command '%s' (try --help)", a[0]);
+    return TP_EXIT_USAGE;
+}

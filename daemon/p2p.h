@@ -1,0 +1,77 @@
+/* daemon/p2p.h — the real node's P2P stack: a tp_node (core/node.h) with its
+ * maintenance worker (core/maintenance.h) and LAN discovery (core/discovery.h), built
+ * from a dm_config, on any env (realnet in `tidepool node run`).
+ *
+ * Octez: what P2p.create + P2p.activate assemble (pool, connect handler, maintenance,
+ * discovery). core/node.h's first version leaves the maintenance and discovery to its
+ * user through hooks; this module does that wiring:
+ * - node hooks too_few / too_many -> tp_maintenance_trigger_too_few / _too_many;
+ * - pool hooks on_new_point / on_new_peer -> tp_maintenance_on_new_point / _peer
+ *   (the node creates its pool without hooks; they are set once, right after
+ *   tp_node_create, before anything can register a point);
+ * - maintenance ops -> tp_node_connect / tp_connect_disconnect / a Bootstrap frame /
+ *   tp_discovery_wakeup.
+ * Swap is not wired (core/swap.h needs message hooks this node version reports but a
+ * swap worker is not part of this module yet): say so in the report.
+ *
+ * Application messages: tag 0x10 "tidepool.text" (at most 1024 bytes) is registered;
+ * every new connection is greeted with one, and every message received is reported as
+ * an APP_MESSAGE event (DEBUG level) with the text as detail, and to opt->on_text.
+ *
+ * Ownership: dm_p2p_create allocates; dm_p2p_shutdown then dm_p2p_destroy (after the
+ * shutdown callback) free it.
+ */
+#ifndef DM_P2P_H
+#define DM_P2P_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/discovery.h"
+#include "core/maintenance.h"
+#include "core/node.h"
+#include "daemon/config.h"
+
+#define DM_APP_TEXT_TAG 0x10
+#define DM_APP_TEXT_MAX 1024
+
+typedef struct dm_p2p dm_p2p;
+
+typedef struct dm_p2p_options {
+    tp_point listen;               /* resolved listen-addr (port 0: do not listen) */
+    tp_point bootstrap[DM_BOOTSTRAP_PEERS_MAX]; /* resolved bootstrap peers (trusted) */
+    bool bootstrap_has_expected[DM_BOOTSTRAP_PEERS_MAX];
+    tp_peer_id bootstrap_expected[DM_BOOTSTRAP_PEERS_MAX];
+    size_t bootstrap_count;
+    bool discovery;                /* discovery-addr given */
+    tp_point discovery_point;      /* resolved; port default 10732 */
+    bool trust_discovered_peers;
+    const uint8_t *message_nonce;  /* test-only (interop replay): fixed connection nonce */
+    /* Called for every "tidepool.text" message received (text NUL-terminated, at most
+     * DM_APP_TEXT_MAX bytes; bytes from the network: print it escaped). May be NULL. */
+    void (*on_text)(void *arg, const tp_peer_id *from, const char *text);
+    void *on_text_arg;
+} dm_p2p_options;
+
+/* Builds the node configuration from the parsed config (limits, versions, chain name,
+ * private mode, pool and ACL sizes, reconnection backoff). */
+void dm_p2p_node_config(const dm_config *cfg, const tp_identity *id, const dm_p2p_options *opt,
+                        tp_node_config *out);
+
+/* Errors: tp_node_create's (TP_ERR_INVAL with `error` from tp_node_config_check),
+ * TP_ERR_NOMEM. */
+TP_MUST_USE tp_err dm_p2p_create(const tp_env *env, const dm_config *cfg, const tp_identity *id,
+                                 const dm_p2p_options *opt, dm_p2p **out, char *error,
+                                 size_t cap);
+/* Listens, registers the trusted bootstrap points, starts discovery and the
+ * maintenance. Errors: the env's listen errors (TP_ERR_ADDR_IN_USE, ...), discovery's. */
+TP_MUST_USE tp_err dm_p2p_start(dm_p2p *p, char *error, size_t cap);
+tp_node *dm_p2p_node(dm_p2p *p);
+/* Messages received / greeted, for tests and logs. */
+uint64_t dm_p2p_app_received(const dm_p2p *p);
+/* Stops the workers and closes every connection; cb fires once all are closed. */
+void dm_p2p_shutdown(dm_p2p *p, void (*cb)(void *arg), void *arg);
+void dm_p2p_destroy(dm_p2p *p);
+
+#endif
