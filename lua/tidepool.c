@@ -140,6 +140,7 @@ static void have_block(tl_app *a, uint32_t id) {
     tl_block *b = &run->blocks[id];
     b->holders++;
     int64_t now = tp_env_now_ns(a->env);
+    a->block_fetch_ns[id] = now; /* once HAVE: the receipt time */
     if (run->res && b->origin != a->host) {
         char msg[32];
         snprintf(msg, sizeof msg, "block:%" PRIu32, id);
@@ -826,6 +827,20 @@ static int m_produce_block(lua_State *L) {
     return 1;
 }
 
+/* node:block_delay(id) -> seconds from production to receipt here, or nil */
+static int m_block_delay(lua_State *L) {
+    tl_app *a = tl_check_node(L, 1);
+    tl_state *run = a->run;
+    lua_Integer id = luaL_checkinteger(L, 2);
+    if (a->kind != TL_APP_TIDEPOOL || id < 0 || id >= (lua_Integer)run->block_count ||
+        (uint64_t)id >= a->blocks_cap || a->blocks[id] != TL_BLOCK_HAVE) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushnumber(L, (lua_Number)(a->block_fetch_ns[id] - run->blocks[id].created_ns) / 1e9);
+    return 1;
+}
+
 /* sim.block_holders(id) -> number of nodes that have block id */
 static int l_block_holders(lua_State *L) {
     tl_state *run = tl_run_of(L);
@@ -847,6 +862,7 @@ void tl_open_tidepool(lua_State *L) {
         {"broadcast", m_broadcast},   {"peer_id", m_peer_id},
         {"points", m_points},         {"peers", m_peers},
         {"stat", m_stat},             {"produce_block", m_produce_block},
+        {"block_delay", m_block_delay},
         {NULL, NULL}};
     luaL_getmetatable(L, TL_MT_NODE);
     lua_getfield(L, -1, "__index");

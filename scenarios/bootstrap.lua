@@ -13,6 +13,7 @@
 --   min_conn     connections a node must reach to count as bootstrapped (default 4)
 --   peers_k      demo: outgoing connections each node keeps (default 4)
 --   pings        demo: pings flooded from the last node (propagation; default 5)
+--   connections_max  demo: connections a node accepts (default 2 * nodes + 16)
 --
 -- Results (reports/README.md): connections (time to min connections CDF, final degree
 -- distribution), samples 'components' / 'degree_mean' every second, deliveries
@@ -23,6 +24,10 @@ local duration = param("duration", "60s")
 local min_conn = param("min_conn", 4)
 local peers_k  = param("peers_k", 4)
 local pings    = param("pings", 5)
+-- demo: connections a node accepts in total; the demo never drops a connection to make
+-- room, so the bootstrap nodes must accept everyone (0 = 2 * nodes + 16)
+local conn_max = param("connections_max", 0)
+if conn_max == 0 then conn_max = 2 * nodes + 16 end
 
 -- Four regions, one-way latency base + jitter (a rough EU / US-East / US-West / Asia).
 sim.world{
@@ -51,7 +56,7 @@ local bootstrap = {hosts[1], hosts[per_region + 1], hosts[2 * per_region + 1]}
 
 -- Bootstrap nodes first, the rest join over the first 10 s (staggered, random order).
 for _, h in ipairs(bootstrap) do
-  sim.demo_node(h, {seeds = bootstrap, peers_k = peers_k, connections_max = 64})
+  sim.demo_node(h, {seeds = bootstrap, peers_k = peers_k, connections_max = conn_max})
 end
 local is_bootstrap = {}
 for _, h in ipairs(bootstrap) do is_bootstrap[h:id()] = true end
@@ -63,7 +68,7 @@ joiners = pick(joiners, #joiners) -- shuffled with the run's seeded math.random
 for i, h in ipairs(joiners) do
   local last = (i == #joiners)
   at(10 * i / #joiners, function()
-    sim.demo_node(h, {seeds = bootstrap, peers_k = peers_k, connections_max = 64,
+    sim.demo_node(h, {seeds = bootstrap, peers_k = peers_k, connections_max = conn_max,
                       originate = last, pings = pings, ping_interval = "1s",
                       ping_start_delay = "5s"})
   end)

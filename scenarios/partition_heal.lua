@@ -10,7 +10,8 @@
 -- Parameters (--set key=value):
 --   nodes          number of nodes (default 80; CI uses 40)
 --   partition_at   when the cut starts (default "20s")
---   partition_for  how long it lasts (default "90s")
+--   partition_for  how long it lasts (default "90s"; idle streams across the cut die
+--                  by keepalive after about 55 s, so keep it above a minute)
 --   settle         time after the heal before the final check (default "60s")
 --   peers_k        outgoing connections per node (default 4)
 --
