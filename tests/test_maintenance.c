@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 
+#include "core/discovery.h"
 #include "core/maintenance.h"
 #include "tests/mock_env.h"
 #include "tests/sim_harness.h"
@@ -536,6 +537,8 @@ typedef struct mnode {
     tp_swap swap;
     bool up;
     bool no_maintenance; /* swap only */
+    bool with_discovery;
+    tp_discovery disc;
     int64_t swap_linger_ns; /* 0: default */
 } mnode;
 
@@ -612,6 +615,10 @@ static bool g_send_swap_ack(void *arg, void *conn, const tp_point *pt, const tp_
 static bool g_swap_request(void *arg) {
     return tp_swap_send_request(&((mnode *)arg)->swap);
 }
+static void g_discovery_wakeup(void *arg) {
+    mnode *mn = arg;
+    if (mn->with_discovery) tp_discovery_wakeup(&mn->disc);
+}
 
 /* node hooks -> workers */
 static void h_few(void *arg, tp_node *n) {
@@ -668,8 +675,16 @@ static void mn_start(void *app, sim_host *host, const tp_env *env) {
     mc.max_connections = nc->max_connections;
     mc.idle_time_ns = nc->maintenance_idle_time_ns;
     mc.private_mode = nc->private_mode;
-    tp_maintenance_ops mops = {g_active,    g_connections, g_connect,      g_disconnect,
-                               g_bootstrap, NULL,          g_swap_request, mn};
+    tp_maintenance_ops mops = {g_active,    g_connections,      g_connect,      g_disconnect,
+                               g_bootstrap, g_discovery_wakeup, g_swap_request, mn};
+    if (mn->with_discovery) {
+        tp_discovery_config dc;
+        tp_discovery_config_default(&dc);
+        dc.peer_id = *tp_node_peer_id(n);
+        dc.listening_port = nc->listen.port;
+        assert_int_equal(tp_discovery_init(&mn->disc, env, pool, &dc), TP_OK);
+        assert_int_equal(tp_discovery_start(&mn->disc), TP_OK);
+    }
     tp_maintenance_init(&mn->mt, env, pool, tp_node_acl(n), &mc, &mops);
     if (!mn->no_maintenance) tp_maintenance_activate(&mn->mt);
     mn->up = true;
@@ -678,6 +693,7 @@ static void mn_halt(void *app, sim_host *host, const tp_env *env) {
     hs_node *hn = app;
     mnode *mn = hn->user;
     if (mn->up) {
+        if (mn->with_discovery) tp_discovery_crash_drop(&mn->disc);
         tp_maintenance_crash_drop(&mn->mt);
         tp_swap_deinit(&mn->swap);
         mn->up = false;
@@ -879,6 +895,91 @@ static void test_nodes_deterministic(void **state) {
     assert_true(c1 > 60); /* every node ran cycles */
 }
 
+/* hs_create with two LANs: per_lan hosts in region 0 (10.0.0.0/24) then per_lan in
+ * region 1 (10.1.0.0/24). */
+static hs *hs_create_lans(uint64_t seed, uint32_t per_lan, void (*configure)(hs_node *, uint32_t)) {
+    printf("seed %llu\n", (unsigned long long)seed);
+    hs *h = calloc(1, sizeof *h);
+    h->seed = seed;
+    h->count = 2 * per_lan;
+    h->nodes = calloc(h->count, sizeof *h->nodes);
+    sim_world_config wc;
+    sim_world_config_default(&wc);
+    wc.seed = seed;
+    wc.region_count = 2;
+    wc.event_cb = hs_event_cb;
+    wc.event_arg = h;
+    assert_int_equal(sim_world_create(&wc, &h->w), TP_OK);
+    uint32_t first;
+    assert_int_equal(sim_hosts_add_in_region(h->w, 0, per_lan, NULL, &first), TP_OK);
+    assert_int_equal(sim_hosts_add_in_region(h->w, 1, per_lan, NULL, &first), TP_OK);
+    for (uint32_t i = 0; i < h->count; i++) {
+        hs_node *hn = &h->nodes[i];
+        hn->hs = h;
+        hn->index = i;
+        tp_node_config *c = &hn->cfg;
+        tp_node_config_default(c);
+        hs_identity(&c->identity, seed, i, HS_POW_DIFFICULTY);
+        assert_int_equal(tp_pow_target_of_difficulty(HS_POW_DIFFICULTY, &c->pow_target), TP_OK);
+        c->listen.ip = sim_host_ip(sim_world_host(h->w, i));
+        c->listen.port = HS_PORT;
+        memcpy(c->app_msgs, hs_app_msgs, sizeof hs_app_msgs);
+        c->app_msgs_count = sizeof hs_app_msgs / sizeof hs_app_msgs[0];
+        c->hooks = (tp_node_hooks){hs_on_app,  hs_on_new, hs_on_disc,     hs_on_few, hs_on_many,
+                                   hs_on_swap, hs_on_swap_ack, hs_on_writable, NULL,      hn};
+        if (configure) configure(hn, i);
+    }
+    return h;
+}
+
+static void lan_cfg(hs_node *hn, uint32_t i) {
+    conv_cfg(hn, i);
+    hn->cfg.trusted_points_count = 0; /* no bootstrap peers at all */
+    hn->cfg.min_connections = 2;
+    hn->cfg.expected_connections = 4;
+    hn->cfg.max_connections = 6;
+}
+
+/* Discovery acceptance, on nodes: two LANs, no bootstrap peers. Through the LAN
+ * datagrams and the maintenance, every node connects to members of its own LAN only
+ * and knows no point of the other LAN. */
+static void test_nodes_discovery_lans(void **state) {
+    (void)state;
+    const uint32_t per_lan = 8;
+    hs *h = hs_create_lans(4242, per_lan, lan_cfg);
+    mnode *mn = calloc(2 * per_lan, sizeof *mn);
+    for (uint32_t i = 0; i < 2 * per_lan; i++) {
+        mn[i].hn = &h->nodes[i];
+        mn[i].with_discovery = true;
+        h->nodes[i].user = &mn[i];
+        sim_host_set_app(sim_world_host(h->w, i), &mn_ops, &h->nodes[i]);
+    }
+    hs_start_all(h);
+    hs_run_for(h, 60 * HS_S);
+    tp_maintenance_bounds b = tp_maintenance_bounds_of(2, 4, 6);
+    for (uint32_t i = 0; i < 2 * per_lan; i++) {
+        tp_node *n = h->nodes[i].node;
+        uint32_t lan = i / per_lan;
+        uint32_t active = tp_node_active_connections(n);
+        assert_true(active >= b.min_threshold && active <= b.max_threshold);
+        for (tp_conn *c = tp_node_first_conn(n); c != NULL; c = c->next)
+            assert_int_equal((tp_ip_v4(&c->remote_addr.ip) >> 16) & 0xff, lan); /* 10.<lan>.x.x */
+        uint32_t it = 0;
+        tp_point_info *pi;
+        uint32_t known = 0;
+        while ((pi = tp_pool_next_point(tp_node_pool(n), &it)) != NULL) {
+            assert_int_equal((tp_ip_v4(&pi->point.ip) >> 16) & 0xff, lan);
+            known++;
+        }
+        /* the LAN's other members (our own point may be there too, advertised back by a
+         * neighbour, until a self-dial puts it in my_id_points) */
+        assert_true(known >= per_lan - 1 && known <= per_lan);
+        assert_true(mn[i].disc.registered >= per_lan - 1);
+    }
+    hs_destroy(h);
+    free(mn);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bounds),
@@ -893,6 +994,7 @@ int main(void) {
         cmocka_unit_test(test_nodes_converge),
         cmocka_unit_test(test_nodes_swap_line),
         cmocka_unit_test(test_nodes_deterministic),
+        cmocka_unit_test(test_nodes_discovery_lans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
