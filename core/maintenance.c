@@ -81,8 +81,10 @@ void tp_maintenance_stop(tp_maintenance *m) {
     tp_env_timer_stop(m->env, &m->kick_timer);
     m->phase = TP_MAINTENANCE_INACTIVE;
     m->cycle_running = false;
+    m->cycle_logged = false;
     m->contacting = false;
     m->waiters_count = 0;
+    m->round_pending = 0; /* completions still on their way are ignored */
 }
 
 void tp_maintenance_crash_drop(tp_maintenance *m) {
@@ -343,7 +345,9 @@ static void finish(tp_maintenance *m) {
     m->contacting = false;
     m->phase = TP_MAINTENANCE_IDLE;
     m->cycles++;
-    emit(m, TP_EVENT_MAINTENANCE_ENDED, (int32_t)m->ops.active_connections(m->ops.arg), NULL);
+    if (m->cycle_logged)
+        emit(m, TP_EVENT_MAINTENANCE_ENDED, (int32_t)m->ops.active_connections(m->ops.arg), NULL);
+    m->cycle_logged = false;
     tp_env_timer_start_in(m->env, &m->idle_timer, m->cfg.idle_time_ns);
     /* Waiters registered from inside a callback wait for the next cycle. */
     uint32_t count = m->waiters_count;
@@ -403,13 +407,17 @@ static void step(tp_maintenance *m) {
 static void on_kick(void *arg) {
     tp_maintenance *m = arg;
     switch (m->phase) {
-    case TP_MAINTENANCE_STARTING:
+    case TP_MAINTENANCE_STARTING: {
         tp_env_timer_stop(m->env, &m->idle_timer);
         m->cycle_running = true;
-        emit(m, TP_EVENT_MAINTENANCE_STARTED, (int32_t)m->ops.active_connections(m->ops.arg),
-             NULL);
+        /* As Octez's worker loop: Maintenance_started/ended frame the cycles that have
+         * work to do; an in-range wake-up only proposes a swap. */
+        uint32_t n = m->ops.active_connections(m->ops.arg);
+        m->cycle_logged = n < m->bounds.min_threshold || n > m->bounds.max_threshold;
+        if (m->cycle_logged) emit(m, TP_EVENT_MAINTENANCE_STARTED, (int32_t)n, NULL);
         step(m);
         break;
+    }
     case TP_MAINTENANCE_WAITING:
         tp_env_timer_stop(m->env, &m->wait_timer);
         step(m);

@@ -16,6 +16,16 @@
  * - on the too_few / too_many triggers the connect handler fires
  *   (tp_maintenance_trigger_too_few / _too_many).
  *
+ * Events: MAINTENANCE_STARTED / MAINTENANCE_ENDED (code = active connections) frame the
+ * cycles that find the count out of range, as in Octez; TOO_FEW_CONNECTIONS /
+ * TOO_MANY_CONNECTIONS (code = the count) at each do_maintain step out of range;
+ * BOOTSTRAP_SENT per Bootstrap (with the peer). An in-range wake-up proposes a swap and
+ * goes back to sleep without those events.
+ *
+ * Deliberate difference: Octez's `maintain` promise resolves only when a cycle with
+ * work to do ends (a request made while the count is in range waits for a later one);
+ * here every cycle ends its waiters, so `maintain` always returns after one cycle.
+ *
  * Ownership: the caller allocates the tp_maintenance and keeps it in place (it embeds
  * timers). It uses the pool and the ACL directly (reads only, plus the ACL's expiry
  * side effects) and drives the node through tp_maintenance_ops. The swap (optional) and
@@ -118,6 +128,7 @@ typedef struct tp_maintenance {
     tp_timer kick_timer;   /* runs a requested cycle on the next loop turn */
     /* try_to_contact state (spec §6.3) */
     bool cycle_running;
+    bool cycle_logged;       /* MAINTENANCE_STARTED was emitted for this cycle */
     bool contacting;         /* a try_to_contact is in progress */
     int64_t start_time_ns;
     int64_t min_to_contact, max_to_contact;

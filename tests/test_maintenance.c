@@ -255,6 +255,9 @@ static void test_first_run_and_idle(void **state) {
     assert_int_equal(f.mt.cycles, 2);
     assert_int_equal(f.swap_requests, 2);
     assert_int_equal(f.ndialed, 14); /* in range: no dial */
+    /* an in-range cycle only proposes a swap: no MAINTENANCE_STARTED/ENDED (Octez) */
+    assert_int_equal(f.m.event_counts[TP_EVENT_MAINTENANCE_STARTED], 1);
+    assert_int_equal(f.m.event_counts[TP_EVENT_MAINTENANCE_ENDED], 1);
     node_deinit(&f);
 }
 
