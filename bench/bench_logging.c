@@ -1,0 +1,172 @@
+/* bench/bench_logging.c — what the results log costs a simulation (issue 6: "logging
+ * must not slow a 10,000-node run by more than 20 %").
+ *
+ * Runs one generated scenario several times through tl_run (lua/scenario.h), with the
+ * results database at each level of detail — no database at all, --log none, info,
+ * debug — and prints the median wall time of each and its ratio to the run without a
+ * database. Two workloads:
+ *   demo      N demo nodes (sim.demo_node) bootstrapping from 3 seeds over 4 regions,
+ *             overlay sampled every second with per-node degrees, pings flooded;
+ *   tidepool  N tidepool nodes (sim.node) on a random overlay (each dials 4 earlier
+ *             nodes), overlay sampled every second, one 20 kB block every 2 s.
+ * The same seed for every run: they simulate exactly the same thing (the trace hashes
+ * are printed and must match across levels).
+ *
+ * Usage: bench_logging [hosts=2000] [demo|tidepool|both] [virtual_seconds=30] [reps=3]
+ * Not a test: it prints figures and never fails on a slow machine (lua/README.md has
+ * figures). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lua/scenario.h"
+
+static const char demo_script[] =
+    "local n = param('nodes', 2000)\n"
+    "local total = param('duration', 30)\n"
+    "sim.world{regions = 4, jitter = '5ms', latency = {\n"
+    "  {'10ms', '45ms', '75ms', '110ms'}, {'45ms', '10ms', '35ms', '90ms'},\n"
+    "  {'75ms', '35ms', '10ms', '60ms'}, {'110ms', '90ms', '60ms', '15ms'}}}\n"
+    "local hosts = {}\n"
+    "for r = 1, 4 do\n"
+    "  for _, h in ipairs(sim.hosts{count = n // 4, region = r}) do hosts[#hosts + 1] = h end\n"
+    "end\n"
+    "local seeds = {hosts[1], hosts[2], hosts[3]}\n"
+    "sim.demo_nodes(seeds, {seeds = seeds, connections_max = 4 * n})\n"
+    "for i = 4, #hosts do\n"
+    "  at(5 * i / #hosts, function()\n"
+    "    sim.demo_node(hosts[i], {seeds = seeds, connections_max = 64, originate = i == #hosts,\n"
+    "                             pings = 10, ping_start_delay = '2s', ping_interval = '1s'})\n"
+    "  end)\n"
+    "end\n"
+    "sim.sample_overlay{every = '1s', per_node = true}\n"
+    "run_for(total)\n";
+
+static const char tidepool_script[] =
+    "local n = param('nodes', 2000)\n"
+    "local total = param('duration', 30)\n"
+    "sim.world{regions = 4, jitter = '5ms', latency = {\n"
+    "  {'10ms', '45ms', '75ms', '110ms'}, {'45ms', '10ms', '35ms', '90ms'},\n"
+    "  {'75ms', '35ms', '10ms', '60ms'}, {'110ms', '90ms', '60ms', '15ms'}}}\n"
+    "local hosts = {}\n"
+    "for r = 1, 4 do\n"
+    "  for _, h in ipairs(sim.hosts{count = n // 4, region = r}) do hosts[#hosts + 1] = h end\n"
+    "end\n"
+    "local nodes = {}\n"
+    "for i, h in ipairs(hosts) do\n"
+    "  local dial = {}\n"
+    "  for k = 1, math.min(4, i - 1) do dial[k] = hosts[math.random(i - 1)] end\n"
+    "  nodes[i] = sim.node(h, {connect = dial, max_connections = 200, expected_connections = 50,\n"
+    "                          min_connections = 1, event_ring_size = 0})\n"
+    "end\n"
+    "sim.sample_overlay{every = '1s', per_node = true}\n"
+    "every('2s', function() nodes[math.random(n)]:produce_block{size = 20000} end)\n"
+    "run_for(total)\n";
+
+static double wall_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct outcome {
+    double wall_s;
+    uint64_t trace;
+    uint64_t events;
+    long db_bytes;
+} outcome;
+
+static outcome run_once(const char *script, const char *dir, int level, const char *hosts,
+                        const char *duration) {
+    char db[512];
+    snprintf(db, sizeof db, "%s/bench.db", dir);
+    unlink(db);
+    tl_run_config cfg;
+    tl_run_config_default(&cfg);
+    cfg.script_path = script;
+    cfg.seed = 42;
+    cfg.db_path = level < 0 ? NULL : db;
+    cfg.log_level = level < 0 ? TL_LOG_NONE : (tl_log_level)level;
+    tl_param params[2] = {{"nodes", hosts}, {"duration", duration}};
+    cfg.params = params;
+    cfg.param_count = 2;
+    FILE *null = fopen("/dev/null", "w");
+    cfg.out = null;
+    tl_run_result r;
+    double t0 = wall_s();
+    tl_verdict v = tl_run(&cfg, &r);
+    outcome o = {wall_s() - t0, r.trace_hash, r.events_executed, 0};
+    if (null) fclose(null);
+    if (v != TL_VERDICT_PASS) fprintf(stderr, "run failed: %s\n", r.message);
+    FILE *f = level < 0 ? NULL : fopen(db, "rb");
+    if (f) {
+        fseek(f, 0, SEEK_END);
+        o.db_bytes = ftell(f);
+        fclose(f);
+    }
+    unlink(db);
+    return o;
+}
+
+static void bench(const char *kind, const char *text, const char *dir, const char *hosts,
+                  const char *duration, int reps) {
+    char script[512];
+    snprintf(script, sizeof script, "%s/%s.lua", dir, kind);
+    FILE *f = fopen(script, "w");
+    if (!f) {
+        perror(script);
+        exit(1);
+    }
+    fputs(text, f);
+    fclose(f);
+    static const char *const names[] = {"no database", "--log none", "--log info", "--log debug"};
+    double base = 0;
+    printf("%s: %s nodes, %s virtual seconds, median of %d\n", kind, hosts, duration, reps);
+    for (int level = -1; level <= 2; level++) {
+        double t[16];
+        outcome o = {0};
+        for (int i = 0; i < reps; i++) {
+            o = run_once(script, dir, level, hosts, duration);
+            t[i] = o.wall_s;
+        }
+        qsort(t, (size_t)reps, sizeof t[0], cmp_double);
+        double med = t[reps / 2];
+        if (level < 0) base = med;
+        printf("  %-12s %8.3f s  x%.3f  (%+.1f %%)  db %7.1f MB  events %" PRIu64
+               "  trace %016" PRIx64 "\n",
+               names[level + 1], med, med / base, (med / base - 1) * 100, o.db_bytes / 1e6,
+               o.events, o.trace);
+        fflush(stdout);
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *hosts = argc > 1 ? argv[1] : "2000";
+    const char *which = argc > 2 ? argv[2] : "both";
+    const char *duration = argc > 3 ? argv[3] : "30";
+    int reps = argc > 4 ? atoi(argv[4]) : 3;
+    if (reps < 1 || reps > 15) reps = 3;
+    char dir[] = "/tmp/tp_bench_logging.XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    if (strcmp(which, "tidepool") != 0) bench("demo", demo_script, dir, hosts, duration, reps);
+    if (strcmp(which, "demo") != 0)
+        bench("tidepool", tidepool_script, dir, hosts, duration, reps);
+    char path[600];
+    snprintf(path, sizeof path, "%s/demo.lua", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/tidepool.lua", dir);
+    unlink(path);
+    rmdir(dir);
+    return 0;
+}
