@@ -187,9 +187,12 @@ static bool start_swap(tp_swap *s, bool is_ack, const tp_peer_id *source,
     return true;
 }
 
-static void ignored(tp_swap *s, const tp_peer_id *source, const char *why) {
+/* Octez logs Swap_request_ignored for the linger and point-state checks only; the
+ * other give-ups (swap disabled, nobody to offer, ack dropped) are silent there and
+ * only counted here. */
+static void ignored(tp_swap *s, const tp_peer_id *source, const char *why, bool logged) {
     s->requests_ignored++;
-    emit(s, TP_EVENT_SWAP_REQUEST_IGNORED, source, NULL, why);
+    if (logged) emit(s, TP_EVENT_SWAP_REQUEST_IGNORED, source, NULL, why);
 }
 
 bool tp_swap_on_request(tp_swap *s, void *conn, const tp_peer_id *source_peer,
@@ -198,7 +201,7 @@ bool tp_swap_on_request(tp_swap *s, void *conn, const tp_peer_id *source_peer,
     (void)new_peer; /* Octez ignores the announced peer id too: the handshake decides */
     emit(s, TP_EVENT_SWAP_REQUEST_RECEIVED, source_peer, new_point, NULL);
     if (!tp_swap_enabled(s)) {
-        ignored(s, source_peer, "swap disabled");
+        ignored(s, source_peer, "swap disabled", false);
         return false;
     }
     int64_t now = tp_env_now_ns(s->env);
@@ -207,30 +210,27 @@ bool tp_swap_on_request(tp_swap *s, void *conn, const tp_peer_id *source_peer,
         (last == TP_TIME_NONE || s->latest_successful_ns > last))
         last = s->latest_successful_ns;
     if (last != TP_TIME_NONE && now - last < s->cfg.swap_linger_ns) {
-        ignored(s, source_peer, "swap_linger");
+        ignored(s, source_peer, "swap_linger", true);
         return false;
     }
-    /* Octez registers the proposed point (untrusted) and checks its state. */
-    tp_point_info *pi = NULL;
-    if (tp_pool_register_point(s->pool, new_point, -1, NULL, &pi) != TP_OK) {
-        ignored(s, source_peer, "proposed point refused");
-        return false;
-    }
-    if (pi->state != TP_POINT_DISCONNECTED) {
-        ignored(s, source_peer, "proposed point already connected");
+    /* The point is looked up, not registered: registering is the connect handler's
+     * job when it dials (Octez does the same, to keep the maintenance out of it). */
+    const tp_point_info *pi = tp_pool_point(s->pool, new_point);
+    if (pi != NULL && pi->state != TP_POINT_DISCONNECTED) {
+        ignored(s, source_peer, "proposed point already connected", true);
         return false;
     }
     size_t n = load_views(s);
     size_t k = pick_random(s, n, source_peer, true);
     if (k == SIZE_MAX) {
-        ignored(s, source_peer, "no peer to offer");
+        ignored(s, source_peer, "no peer to offer", false);
         return false;
     }
     tp_conn_view ours = s->views[k];
     const tp_conn_view *src = find_peer(s, n, source_peer);
     void *src_conn = src ? src->conn : conn;
     if (!s->ops.send_swap_ack(s->ops.arg, src_conn, &ours.point, &ours.peer_id)) {
-        ignored(s, source_peer, "ack dropped");
+        ignored(s, source_peer, "ack dropped", false);
         return false;
     }
     s->acks_sent++;

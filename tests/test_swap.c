@@ -245,7 +245,7 @@ static void test_swap_disabled(void **state) {
     assert_false(tp_swap_on_request(&w.nodes[A1].swap, (void *)(uintptr_t)(SW + 1), &src, &a2, &p2));
     pump(&w);
     assert_int_equal(edges_mask(&w), before);
-    assert_int_equal(w.m.event_counts[TP_EVENT_SWAP_REQUEST_IGNORED], 1);
+    assert_int_equal(w.nodes[A1].swap.requests_ignored, 1);
     assert_int_equal(w.m.event_counts[TP_EVENT_SWAP_ACK_SENT], 0);
     world_deinit(&w);
 }
@@ -290,6 +290,21 @@ static void test_swap_linger(void **state) {
     assert_true(tp_swap_on_request(r, (void *)4, &s3, &x7, &p7)); /* at once */
     pump(&w);
     assert_true(w.edge[0][7]);
+    /* a proposed point that is not Disconnected in our pool: ignored, and the
+     * request does not register unknown points (the connect handler does) */
+    mock_env_advance(&w.m, 31 * S_NS);
+    tp_point_info *pi;
+    tp_point x1 = pt(1);
+    assert_int_equal(tp_pool_register_point(&w.nodes[0].pool, &x1, -1, NULL, &pi), TP_OK);
+    tp_point_set_requested(&w.nodes[0].pool, pi);
+    uint32_t ign = w.m.event_counts[TP_EVENT_SWAP_REQUEST_IGNORED];
+    assert_false(tp_swap_on_request(r, (void *)4, &s3, &x1, &p5));
+    assert_int_equal(w.m.event_counts[TP_EVENT_SWAP_REQUEST_IGNORED], ign + 1);
+    uint32_t known = tp_pool_points_count(&w.nodes[0].pool);
+    tp_point far = tp_point_v4(0xc0a80001, 9732);
+    assert_true(tp_swap_on_request(r, (void *)4, &s3, &far, &p5));
+    assert_int_equal(tp_pool_points_count(&w.nodes[0].pool), known);
+    pump(&w); /* the dial to an unknown host fails */
     world_deinit(&w);
 }
 
