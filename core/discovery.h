@@ -8,6 +8,10 @@
  * (sender IP, announced port) as a point of the pool for every valid datagram from
  * another peer id — trusted when trust_discovered_peers is set (sandbox mode).
  *
+ * A wake-up follows the spec: send now, then sleep 0.1 s, 0.2 s, ... again. (Octez's
+ * sender, as written, doubles once more right after its reset, so its first sleep after
+ * a wake-up is 0.2 s; the difference is one datagram.)
+ *
  * tidepool uses one datagram socket, bound to [::]:discovery_port, for both workers
  * (Octez opens a second, unbound one for sending). The receiver ignores the source
  * port anyway, and the datagram carries the port to dial.
