@@ -555,6 +555,15 @@ static int node_run(int argc, char **argv) {
                  opt->bootstrap_count == 1 ? "" : "s",
                  d->cfg.private_mode ? ", private mode" : "");
     }
+    {
+        size_t loaded = 0;
+        tp_err le = dm_p2p_peers_loaded(d->p2p, &loaded);
+        if (le == TP_OK)
+            log_line(d->loop, "peers.json: %zu peer%s loaded", loaded, loaded == 1 ? "" : "s");
+        else
+            log_line(d->loop, "peers.json could not be used (%s): %s; starting with no known "
+                     "peers", tp_strerror(le), dm_p2p_peers_error(d->p2p));
+    }
     tp_timer_init(&d->status_timer, status_fire, d);
     tp_env_timer_start_in(rn_loop_env(d->loop), &d->status_timer, STATUS_PERIOD_NS);
     e = rn_loop_run(d->loop, -1);
@@ -578,6 +587,14 @@ shutdown:
     }
     if (d->rpc) dm_rpc_stop(d->rpc);
     if (d->shutdown_done) {
+        tp_err se = dm_p2p_peers_saved(d->p2p);
+        if (se == TP_OK)
+            log_line(d->loop, "peers.json saved");
+        else if (se == TP_ERR_STATE)
+            log_line(d->loop, "peers.json left as it was (the node did not start)");
+        else
+            log_line(d->loop, "peers.json NOT saved: %s (%s)", tp_strerror(se),
+                     dm_p2p_peers_error(d->p2p));
         dm_p2p_destroy(d->p2p);
         log_line(d->loop, "stopped cleanly");
     } else {

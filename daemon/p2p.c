@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/connect.h"
+#include "core/peers_json.h"
 #include "core/pool.h"
 
 struct dm_p2p {
@@ -17,6 +18,11 @@ struct dm_p2p {
     bool disco_enabled, disco_inited;
     tp_app_msg_def app_defs[1];
     uint64_t app_received;
+    tp_peers_file peers_file;
+    bool peers_file_inited;
+    size_t peers_loaded;
+    tp_err peers_load_result, peers_save_result;
+    bool peers_may_save; /* the load ran and the file is ours to replace */
     void (*shutdown_cb)(void *arg);
     void *shutdown_arg;
     char greeting[128];
@@ -202,6 +208,8 @@ tp_err dm_p2p_create(const tp_env *env, const dm_config *cfg, const tp_identity 
                      const dm_p2p_options *opt, dm_p2p **out, char *error, size_t cap) {
     dm_p2p *p = calloc(1, sizeof *p);
     if (!p) return TP_ERR_NOMEM;
+    p->peers_load_result = TP_ERR_STATE; /* not loaded yet */
+    p->peers_save_result = TP_ERR_STATE;
     p->env = env;
     p->on_text = opt->on_text;
     p->on_text_arg = opt->on_text_arg;
@@ -283,6 +291,10 @@ tp_err dm_p2p_create(const tp_env *env, const dm_config *cfg, const tp_identity 
         }
         p->disco_inited = true;
     }
+    tp_peers_file_config pfc;
+    tp_peers_file_config_default(&pfc); /* "peers.json", saved every 60 s and at shutdown */
+    tp_peers_file_init(&p->peers_file, env, pool, &pfc);
+    p->peers_file_inited = true;
     *out = p;
     return TP_OK;
 }
@@ -300,6 +312,13 @@ tp_err dm_p2p_start(dm_p2p *p, char *error, size_t cap) {
                                              : "");
         return e;
     }
+    /* spec §5.7: the peers file after the trusted points; a corrupt file is kept aside
+     * and the node goes on (tp_peers_file_load reports it as an event) */
+    p->peers_load_result = tp_peers_file_load(&p->peers_file, &p->peers_loaded);
+    /* Save at shutdown only what was loaded (or a fresh table): a node that failed to
+     * read its file must not overwrite it. */
+    p->peers_may_save = p->peers_load_result == TP_OK || p->peers_load_result == TP_ERR_CORRUPT;
+    tp_peers_file_start(&p->peers_file);
     if (p->disco_enabled) {
         e = tp_discovery_start(&p->disco);
         if (e != TP_OK) {
@@ -320,9 +339,22 @@ uint64_t dm_p2p_app_received(const dm_p2p *p) {
     return p->app_received;
 }
 
+tp_err dm_p2p_peers_loaded(const dm_p2p *p, size_t *count) {
+    *count = p->peers_loaded;
+    return p->peers_load_result;
+}
+
+const char *dm_p2p_peers_error(const dm_p2p *p) {
+    return p->peers_file.error;
+}
+
 static void node_down(void *arg, tp_node *n) {
     (void)n;
     dm_p2p *p = arg;
+    /* every connection is closed: the last stamps are in; save once more (Octez saves
+     * at pool shutdown only) */
+    if (p->peers_file_inited) tp_peers_file_stop(&p->peers_file);
+    p->peers_save_result = p->peers_may_save ? tp_peers_file_save(&p->peers_file) : TP_ERR_STATE;
     if (p->shutdown_cb) p->shutdown_cb(p->shutdown_arg);
 }
 
@@ -335,8 +367,13 @@ void dm_p2p_shutdown(dm_p2p *p, void (*cb)(void *arg), void *arg) {
     tp_node_shutdown(p->node, node_down, p);
 }
 
+tp_err dm_p2p_peers_saved(const dm_p2p *p) {
+    return p->peers_save_result;
+}
+
 void dm_p2p_destroy(dm_p2p *p) {
     if (!p) return;
+    if (p->peers_file_inited) tp_peers_file_deinit(&p->peers_file);
     if (p->disco_inited) tp_discovery_stop(&p->disco);
     if (p->maint_inited) tp_maintenance_deinit(&p->maint);
     if (p->node) tp_node_destroy(p->node);

@@ -1,6 +1,7 @@
 /* daemon/p2p.h — the real node's P2P stack: a tp_node (core/node.h) with its
  * maintenance worker (core/maintenance.h) and LAN discovery (core/discovery.h), built
- * from a dm_config, on any env (realnet in `tidepool node run`).
+ * from a dm_config, on any env (realnet in `tidepool node run`), with its peers file
+ * (core/peers_json.h: loaded at start, saved every 60 s and at shutdown).
  *
  * Octez: what P2p.create + P2p.activate assemble (pool, connect handler, maintenance,
  * discovery). core/node.h's first version leaves the maintenance and discovery to its
@@ -70,7 +71,16 @@ TP_MUST_USE tp_err dm_p2p_start(dm_p2p *p, char *error, size_t cap);
 tp_node *dm_p2p_node(dm_p2p *p);
 /* Messages received / greeted, for tests and logs. */
 uint64_t dm_p2p_app_received(const dm_p2p *p);
-/* Stops the workers and closes every connection; cb fires once all are closed. */
+/* peers.json (core/peers_json.h): the result of the load at start (TP_OK, also when
+ * the file was missing; TP_ERR_CORRUPT when it was kept aside) and the count loaded;
+ * the result of the final save at shutdown (TP_ERR_STATE: not saved because the file
+ * was never loaded, e.g. the node failed to start: an existing file is never
+ * overwritten then); the last problem's text. */
+TP_MUST_USE tp_err dm_p2p_peers_loaded(const dm_p2p *p, size_t *count);
+TP_MUST_USE tp_err dm_p2p_peers_saved(const dm_p2p *p);
+const char *dm_p2p_peers_error(const dm_p2p *p);
+/* Stops the workers and closes every connection, then saves peers.json; cb fires once
+ * all is done. */
 void dm_p2p_shutdown(dm_p2p *p, void (*cb)(void *arg), void *arg);
 void dm_p2p_destroy(dm_p2p *p);
 
