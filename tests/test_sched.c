@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "core/sched.h"
+#include "simnet/sim.h"
 #include "tests/mock_env.h"
 
 #define S_NS ((int64_t)1000000000)
@@ -300,12 +301,191 @@ static void test_refresh_formula(void **state) {
     tp_sched_deinit(&s);
 }
 
+/* ---- the trivial-quota case over simnet streams ----------------------------------------- */
+
+/* How a connection's reader and writer use the scheduler over env streams (what
+ * core/socket will do): the reader keeps the stream paused, asks for a read grant,
+ * resumes until the first on_data, charges what arrived (the part above the grant with
+ * tp_sched_account) and pauses again; the writer asks for a write grant, offers that
+ * many bytes, completes with what the transport took, and waits for on_writable after
+ * a short write. Here one server with the caps talks to 8 clients that send and read
+ * without limit. */
+
+#define SIM_CLIENTS 8
+static const uint8_t zeros[65536];
+
+typedef struct sconn {
+    struct sserver *srv;
+    tp_stream *s;
+    tp_sched_conn sc;
+    size_t read_grant;      /* outstanding read permission (0: none) */
+    bool reading;
+    size_t write_grant;
+    bool wait_writable;
+    uint64_t rx, tx;
+} sconn;
+
+typedef struct sserver {
+    const tp_env *env;
+    tp_sched sched;
+    tp_listener *l;
+    sconn conns[SIM_CLIENTS];
+    uint32_t nconns;
+} sserver;
+
+static void s_read_grant(void *arg, tp_sched_conn *c, tp_sched_dir dir, size_t granted);
+static void s_write_grant(void *arg, tp_sched_conn *c, tp_sched_dir dir, size_t granted);
+
+static void s_ask_read(sconn *c) {
+    assert_int_equal(tp_sched_request(&c->sc, TP_SCHED_READ, c->srv->sched.cfg.read_buffer_size,
+                                      s_read_grant, c), TP_OK);
+}
+static void s_ask_write(sconn *c) {
+    assert_int_equal(tp_sched_request(&c->sc, TP_SCHED_WRITE, sizeof zeros, s_write_grant, c), TP_OK);
+}
+
+static void s_read_grant(void *arg, tp_sched_conn *sc, tp_sched_dir dir, size_t granted) {
+    sconn *c = arg;
+    c->read_grant = granted;
+    tp_env_stream_read_resume(c->srv->env, c->s);
+}
+
+static void s_write_grant(void *arg, tp_sched_conn *sc, tp_sched_dir dir, size_t granted) {
+    sconn *c = arg;
+    size_t taken = 0;
+    tp_err e = tp_env_stream_write(c->srv->env, c->s, zeros, granted, &taken);
+    assert_int_equal(e, TP_OK);
+    tp_sched_complete(&c->sc, TP_SCHED_WRITE, taken);
+    c->tx += taken;
+    if (taken < granted) c->wait_writable = true; /* on_writable asks again */
+    else s_ask_write(c);
+}
+
+static void s_on_data(void *arg, tp_stream *st, const uint8_t *d, size_t n) {
+    sconn *c = arg;
+    assert_true(c->read_grant > 0);
+    size_t in_grant = n < c->read_grant ? n : c->read_grant;
+    tp_sched_complete(&c->sc, TP_SCHED_READ, in_grant);
+    if (n > in_grant) tp_sched_account(&c->sc, TP_SCHED_READ, n - in_grant);
+    c->read_grant = 0;
+    c->rx += n;
+    tp_env_stream_read_pause(c->srv->env, st);
+    s_ask_read(c);
+}
+static void s_on_writable(void *arg, tp_stream *st) {
+    sconn *c = arg;
+    if (c->wait_writable) {
+        c->wait_writable = false;
+        s_ask_write(c);
+    }
+}
+static void s_on_connect(void *arg, tp_stream *st) {
+}
+static void s_on_close(void *arg, tp_stream *st, tp_err reason) {
+    sconn *c = arg;
+    c->s = NULL;
+}
+static const tp_stream_cbs s_cbs = {s_on_connect, s_on_data, NULL, s_on_writable, s_on_close};
+
+static void s_accept(void *arg, tp_listener *l, tp_stream *st, const tp_point *remote) {
+    sserver *srv = arg;
+    assert_true(srv->nconns < SIM_CLIENTS);
+    sconn *c = &srv->conns[srv->nconns++];
+    c->srv = srv;
+    c->s = st;
+    tp_env_stream_adopt(srv->env, st, &s_cbs, c);
+    tp_env_stream_read_pause(srv->env, st);
+    tp_sched_register(&srv->sched, &c->sc);
+    s_ask_read(c);
+    s_ask_write(c);
+}
+
+/* clients: write and read without limit */
+typedef struct client {
+    const tp_env *env;
+    tp_stream *s;
+    uint64_t rx;
+} client;
+
+static void c_push(client *c) {
+    for (;;) {
+        size_t taken = 0;
+        if (tp_env_stream_write(c->env, c->s, zeros, sizeof zeros, &taken) != TP_OK) return;
+        if (taken < sizeof zeros) return; /* on_writable will call again */
+    }
+}
+static void c_on_connect(void *arg, tp_stream *st) {
+    c_push(arg);
+}
+static void c_on_data(void *arg, tp_stream *st, const uint8_t *d, size_t n) {
+    ((client *)arg)->rx += n;
+}
+static void c_on_writable(void *arg, tp_stream *st) {
+    c_push(arg);
+}
+static void c_on_close(void *arg, tp_stream *st, tp_err reason) {
+    ((client *)arg)->s = NULL;
+}
+static const tp_stream_cbs c_cbs = {c_on_connect, c_on_data, NULL, c_on_writable, c_on_close};
+
+static void test_trivial_quota_simnet(void **state) {
+    (void)state;
+    printf("seed 8\n");
+    sim_world_config wc;
+    sim_world_config_default(&wc);
+    wc.seed = 8;
+    sim_world *w;
+    assert_int_equal(sim_world_create(&wc, &w), TP_OK);
+    uint32_t first;
+    assert_int_equal(sim_hosts_add_in_region(w, 0, 1 + SIM_CLIENTS, NULL, &first), TP_OK);
+    static sserver srv;
+    memset(&srv, 0, sizeof srv);
+    srv.env = sim_host_env(sim_world_host(w, 0));
+    tp_sched_config cfg;
+    tp_sched_config_default(&cfg);
+    cfg.max_download_bps = 1024 * 1024;
+    cfg.max_upload_bps = 256 * 1024;
+    tp_sched_init(&srv.sched, srv.env, &cfg);
+    tp_point lp = {sim_host_ip(sim_world_host(w, 0)), 9732};
+    assert_int_equal(tp_env_listen(srv.env, &lp, 16, s_accept, &srv, &srv.l), TP_OK);
+    static client cl[SIM_CLIENTS];
+    memset(cl, 0, sizeof cl);
+    for (int i = 0; i < SIM_CLIENTS; i++) {
+        cl[i].env = sim_host_env(sim_world_host(w, 1 + (uint32_t)i));
+        assert_int_equal(tp_env_stream_connect(cl[i].env, &lp, &c_cbs, &cl[i], &cl[i].s), TP_OK);
+    }
+    sim_run_for(w, 1 * S_NS); /* everyone connected and flowing */
+    assert_int_equal(srv.nconns, SIM_CLIENTS);
+    uint64_t rx0[SIM_CLIENTS], tx0[SIM_CLIENTS];
+    for (int i = 0; i < SIM_CLIENTS; i++) {
+        rx0[i] = srv.conns[i].rx;
+        tx0[i] = srv.conns[i].tx;
+    }
+    sim_run_for(w, 60 * S_NS);
+    uint64_t down[SIM_CLIENTS], up[SIM_CLIENTS], td = 0, tu = 0;
+    for (int i = 0; i < SIM_CLIENTS; i++) {
+        down[i] = srv.conns[i].rx - rx0[i];
+        up[i] = srv.conns[i].tx - tx0[i];
+        td += down[i];
+        tu += up[i];
+    }
+    double rd = (double)td / 60.0, ru = (double)tu / 60.0;
+    double jd = jain(down, SIM_CLIENTS), ju = jain(up, SIM_CLIENTS);
+    printf("simnet: down %.0f B/s, up %.0f B/s, jain %.4f / %.4f\n", rd, ru, jd, ju);
+    assert_true(rd >= 0.95 * 1048576 && rd <= 1.05 * 1048576);
+    assert_true(ru >= 0.95 * 262144 && ru <= 1.05 * 262144);
+    assert_true(jd >= 0.98 && ju >= 0.98);
+    tp_sched_deinit(&srv.sched);
+    sim_world_destroy(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trivial_quota),
         cmocka_unit_test(test_priority),
         cmocka_unit_test(test_global_cap_windows),
         cmocka_unit_test(test_refresh_formula),
+        cmocka_unit_test(test_trivial_quota_simnet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
