@@ -220,6 +220,7 @@ int cmd_sim(int argc, char **argv) {
     if (ps.tty) {
         cfg.progress = on_progress;
         cfg.progress_arg = &ps;
+        cfg.out_clear_line = true;
     }
 
     tl_run_result r;

@@ -624,6 +624,7 @@ static void record_check(lua_State *L, tl_state *run, bool passed, const char *m
     }
     run->checks_failed++;
     FILE *out = run->cfg->out ? run->cfg->out : stderr;
+    if (run->cfg->out_clear_line) fputs("\r\033[K", out);
     fprintf(out, "FAIL %s:%d: %s (at virtual time %.3f s)\n", file, line, msg,
             (double)now_or_zero(run) / 1e9);
     if (run->verdict == TL_VERDICT_PASS) {
@@ -670,6 +671,7 @@ static int l_print(lua_State *L) {
     tl_state *run = tl_run_of(L);
     FILE *out = run->cfg->out ? run->cfg->out : stderr;
     int n = lua_gettop(L);
+    if (run->cfg->out_clear_line) fputs("\r\033[K", out);
     fprintf(out, "[%10.3f s] ", (double)now_or_zero(run) / 1e9);
     for (int i = 1; i <= n; i++) {
         size_t len;

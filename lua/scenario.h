@@ -52,6 +52,8 @@ typedef struct tl_run_config {
     void (*progress)(void *arg, const tl_progress *p); /* may be NULL */
     void *progress_arg;
     FILE *out;                   /* print()/log() output; NULL: stderr */
+    bool out_clear_line;         /* start each output line with "\r\033[K" (a progress
+                                    line is shown on the same terminal) */
 } tl_run_config;
 
 typedef enum tl_verdict {
