@@ -12,6 +12,7 @@ static const tp_cmd commands[] = {
     {"demo", "run the demo flooding protocol: simulated (demo sim) or real (demo node)", cmd_demo},
     {"identity", "generate, show or check a node identity (identity.json)", cmd_identity},
     {"node", "run a real P2P node (node run --data-dir DIR ...)", cmd_node},
+    {"report", "plots and an HTML page from results databases (report DB --out DIR)", cmd_report},
     {"sim", "run a Lua scenario in the deterministic network simulator", cmd_sim},
     {"version", "print the version of tidepool and of its libraries", cmd_version},
 };

@@ -1,0 +1,129 @@
+/* cmd/cmd_report.c — `tidepool report RESULTS.db [MORE.db ...] --out DIR`: plots and an
+ * HTML page from results databases (reports/report.h). Exit codes: 0 written; 1 gnuplot
+ * failed on some plot (the rest is written); 2 usage; 3 bad database, unwritable
+ * directory, or gnuplot missing (the message says how to install it). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "reports/report.h"
+
+static void report_usage(FILE *out) {
+    fprintf(out,
+            "usage: tidepool report RESULTS.db [MORE.db ...] --out DIR [--min N]\n"
+            "                       [--buckets N] [--gnuplot PROGRAM] [--no-plots]\n"
+            "\n"
+            "Turns results databases (written by `tidepool sim ... --db FILE`) into plots and\n"
+            "a self-contained DIR/index.html: connections per node over time, final degree\n"
+            "histogram, time-to-bootstrap CDF, components over time with fault windows,\n"
+            "broadcast coverage and propagation CDF, bandwidth, greylists and bans, event\n"
+            "kinds. Every run of every database is one series; series are overlaid with a\n"
+            "legend (\"FILE seed N\"). Next to each plot: its SQL (NAME.sql), data\n"
+            "(NAME_K.dat), gnuplot script (NAME.gp), NAME.png and NAME.svg.\n"
+            "\n"
+            "options:\n"
+            "  --out DIR          output directory (created if missing; files overwritten)\n"
+            "  --min N            connections that count as bootstrapped (default: each\n"
+            "                     run's min_conn parameter, else 4)\n"
+            "  --buckets N        time buckets per series, 1..%d (default %d)\n"
+            "  --gnuplot PROGRAM  the gnuplot to run (default: gnuplot from PATH)\n"
+            "  --no-plots         write SQL, data, scripts and index.html; do not run gnuplot\n"
+            "\n"
+            "exit codes: 0 written; 1 gnuplot failed on a plot (see DIR/NAME.log); 2 usage\n"
+            "error; 3 unreadable or foreign database, unwritable DIR, or gnuplot missing\n"
+            "(install: sudo apt-get install gnuplot-nox).\n"
+            "\n"
+            "example:\n"
+            "  tidepool sim scenarios/bootstrap.lua --db out.db && tidepool report out.db --out report\n",
+            REP_BUCKETS_MAX, REP_BUCKETS_DEFAULT);
+}
+
+int cmd_report(int argc, char **argv) {
+    if (cmd_wants_help(argc, argv)) {
+        report_usage(stdout);
+        return TP_EXIT_OK;
+    }
+    rep_options o;
+    rep_options_default(&o);
+    const char *dbs[REP_SERIES_MAX];
+    size_t ndb = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_value = i + 1 < argc;
+        if (strcmp(a, "--out") == 0 || strcmp(a, "--min") == 0 || strcmp(a, "--buckets") == 0 ||
+            strcmp(a, "--gnuplot") == 0) {
+            if (!has_value) {
+                cmd_error("report", "%s expects a value; see 'tidepool report --help'", a);
+                return TP_EXIT_USAGE;
+            }
+            const char *v = argv[++i];
+            uint64_t n = 0;
+            if (strcmp(a, "--out") == 0) {
+                o.out_dir = v;
+            } else if (strcmp(a, "--gnuplot") == 0) {
+                o.gnuplot = v;
+            } else if (strcmp(a, "--min") == 0) {
+                if (!cmd_parse_u64("report", a, v, &n)) return TP_EXIT_USAGE;
+                if (n > 1000000) {
+                    cmd_error("report", "--min %" PRIu64 ": at most 1000000", n);
+                    return TP_EXIT_USAGE;
+                }
+                o.min_connections = (int64_t)n;
+            } else {
+                if (!cmd_parse_u64("report", a, v, &n)) return TP_EXIT_USAGE;
+                if (n < 1 || n > REP_BUCKETS_MAX) {
+                    cmd_error("report", "--buckets %" PRIu64 ": expected 1..%d", n,
+                              REP_BUCKETS_MAX);
+                    return TP_EXIT_USAGE;
+                }
+                o.buckets = (uint32_t)n;
+            }
+        } else if (strcmp(a, "--no-plots") == 0) {
+            o.render = false;
+        } else if (strcmp(a, "--") == 0) {
+            for (i++; i < argc; i++) {
+                if (ndb == REP_SERIES_MAX) goto too_many;
+                dbs[ndb++] = argv[i];
+            }
+        } else if (a[0] == '-' && a[1] != '\0') {
+            cmd_error("report", "unknown option '%s'; see 'tidepool report --help'", a);
+            return TP_EXIT_USAGE;
+        } else {
+            if (ndb == REP_SERIES_MAX) goto too_many;
+            dbs[ndb++] = a;
+        }
+    }
+    if (ndb == 0) {
+        cmd_error("report", "no results database given; usage: tidepool report RESULTS.db "
+                            "--out DIR");
+        return TP_EXIT_USAGE;
+    }
+    if (o.out_dir == NULL) {
+        cmd_error("report", "where should the report go? add --out DIR (e.g. --out report)");
+        return TP_EXIT_USAGE;
+    }
+    o.db_paths = dbs;
+    o.db_count = ndb;
+    rep_summary sum;
+    char err[1024];
+    rep_err e = rep_generate(&o, &sum, err, sizeof err);
+    if (e != REP_OK && e != REP_ERR_GNUPLOT_FAILED) {
+        cmd_error("report", "%s", err);
+        return e == REP_ERR_USAGE ? TP_EXIT_USAGE : TP_EXIT_INPUT;
+    }
+    printf("report: %s/index.html (%" PRIu32 " run%s; %" PRIu32 " plot%s, %" PRIu32
+           " without data%s)\n",
+           o.out_dir, sum.series, sum.series == 1 ? "" : "s", sum.plots,
+           sum.plots == 1 ? "" : "s", sum.plots_empty, o.render ? "" : "; not drawn: --no-plots");
+    if (e == REP_ERR_GNUPLOT_FAILED) {
+        cmd_error("report", "%s", err);
+        return TP_EXIT_FAIL;
+    }
+    return TP_EXIT_OK;
+
+too_many:
+    cmd_error("report", "more than %d databases; report at most %d at a time", REP_SERIES_MAX,
+              REP_SERIES_MAX);
+    return TP_EXIT_USAGE;
+}
