@@ -586,12 +586,6 @@ static int l_demo_nodes(lua_State *L) {
     return 1;
 }
 
-static int unavailable(lua_State *L) {
-    return luaL_error(L, "node bindings not available: %s (hostile peers) is not bound yet "
-                         "(lua/README.md, \"Not bound yet\")",
-                      lua_tostring(L, lua_upvalueindex(1)));
-}
-
 /* node methods */
 static int n_host(lua_State *L) {
     tl_push_host(L, tl_check_node(L, 1)->host);
@@ -599,7 +593,7 @@ static int n_host(lua_State *L) {
 }
 static int n_kind(lua_State *L) {
     tl_app *a = tl_check_node(L, 1);
-    lua_pushstring(L, a->kind == TL_APP_DEMO ? "demo" : "tidepool");
+    lua_pushstring(L, a->kind == TL_APP_DEMO ? "demo" : a->kind == TL_APP_TIDEPOOL ? "tidepool" : "hostile");
     return 1;
 }
 static int n_running(lua_State *L) {
@@ -848,6 +842,7 @@ void tl_nodes_free(tl_state *run) {
         if (!a) continue;
         tap_drop_all(a, "end");
         tl_tp_free(a);
+        tl_hostile_free(a);
         free(a->seeds);
         free(a);
     }
@@ -890,14 +885,7 @@ void tl_open_nodes(lua_State *L) {
                                    {NULL, NULL}};
     lua_getglobal(L, "sim");
     luaL_setfuncs(L, fns, 0);
-    static const char *const later[] = {"hostile", NULL};
-    for (size_t i = 0; later[i]; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "sim.%s", later[i]);
-        lua_pushstring(L, name);
-        lua_pushcclosure(L, unavailable, 1);
-        lua_setfield(L, -2, later[i]);
-    }
     lua_pop(L, 1);
     tl_open_tidepool(L);
+    tl_open_hostile(L);
 }

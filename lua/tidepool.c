@@ -294,7 +294,7 @@ static const char *const node_keys[] = {
 
 /* A point: "ip:port", or a host/node (its listening port if it is a tidepool node,
  * else default_port). */
-static bool to_point(lua_State *L, int idx, uint16_t default_port, tp_point *out) {
+bool tl_to_point(lua_State *L, int idx, uint16_t default_port, tp_point *out) {
     tl_state *run = tl_run_of(L);
     uint32_t hi = 0;
     if (tl_test_host(L, idx, &hi)) {
@@ -314,7 +314,7 @@ static bool to_point(lua_State *L, int idx, uint16_t default_port, tp_point *out
 
 static tp_point check_point(lua_State *L, int idx, const char *what) {
     tp_point p;
-    if (!to_point(L, idx, 9732, &p))
+    if (!tl_to_point(L, idx, 9732, &p))
         luaL_error(L, "%s: expected a host, a node or 'ip:port', got %s", what,
                    lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : luaL_typename(L, idx));
     return p;
@@ -333,7 +333,7 @@ static void points_field(lua_State *L, int tidx, const char *key, tp_point *out,
     if (n > max) luaL_error(L, "%s: '%s' holds at most %d points (got %d)", what, key, (int)max, (int)n);
     for (size_t i = 0; i < n; i++) {
         lua_rawgeti(L, -1, (lua_Integer)i + 1);
-        if (!to_point(L, -1, 9732, &out[i]))
+        if (!tl_to_point(L, -1, 9732, &out[i]))
             luaL_error(L, "%s: %s[%d] expected a host, a node or 'ip:port', got %s", what, key,
                        (int)i + 1, luaL_typename(L, -1));
         lua_pop(L, 1);
@@ -356,7 +356,7 @@ static double opt_number_field(lua_State *L, int tidx, const char *key, double d
 }
 
 /* A deterministic identity for (run seed, host), whose stamp meets difficulty. */
-static void make_identity(tl_state *run, uint32_t host, double difficulty, tp_identity *id) {
+void tl_make_identity(tl_state *run, uint32_t host, double difficulty, tp_identity *id) {
     uint8_t seed[TP_SEED_SIZE];
     uint64_t x = run->cfg->seed * 0x9e3779b97f4a7c15ull + host + 1;
     for (size_t i = 0; i < sizeof seed; i++) {
@@ -426,7 +426,7 @@ static void node_config(lua_State *L, int tidx, tl_app *a, bool *start, const ch
     if (tp_pow_target_of_difficulty(pow, &c->pow_target) != TP_OK)
         luaL_error(L, "%s: bad 'pow_difficulty'", what);
     if (idd > 24) luaL_error(L, "%s: 'identity_difficulty' above 24 would take too long per node", what);
-    make_identity(run, a->host, idd, &c->identity);
+    tl_make_identity(run, a->host, idd, &c->identity);
     /* A stamp that must FAIL a difficulty: the "too little proof of work" attacker. */
     double weak = opt_number_field(L, tidx, "identity_fails_difficulty", -1, -1, 256, what);
     if (weak > 0) {

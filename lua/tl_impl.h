@@ -134,7 +134,7 @@ struct tl_listen_wrap {
     tl_listen_wrap *next;
 };
 
-enum { TL_APP_DEMO = 1, TL_APP_TIDEPOOL = 2 };
+enum { TL_APP_DEMO = 1, TL_APP_TIDEPOOL = 2, TL_APP_HOSTILE = 3 };
 
 struct tl_app {
     tl_state *run;
@@ -164,6 +164,8 @@ struct tl_app {
     int64_t *block_fetch_ns;  /* when the pending fetch started */
     uint32_t blocks_cap;
     uint64_t text_in, app_bytes_in, app_bad, sends_dropped, dial_errors;
+    /* hostile (lua/hostile.c) */
+    struct tl_hostile *hostile;
 };
 
 
@@ -186,6 +188,15 @@ void tl_tp_neighbors(tl_app *a, void (*fn)(void *arg, int64_t peer_host), void *
 void tl_tp_push_connections(lua_State *L, tl_app *a);
 void tl_tp_finish(tl_app *a);   /* end of run: open connections to the database */
 void tl_tp_free(tl_app *a);
+/* A deterministic identity for (run seed, host) whose stamp meets difficulty. */
+void tl_make_identity(tl_state *run, uint32_t host, double difficulty, tp_identity *id);
+/* A point from "ip:port" or a host/node (a tidepool node's listening port, else
+ * default_port). false: not a point. */
+bool tl_to_point(lua_State *L, int idx, uint16_t default_port, tp_point *out);
+
+/* lua/hostile.c */
+void tl_open_hostile(lua_State *L);
+void tl_hostile_free(tl_app *a);
 
 /* A connection's close reason as stored in connections.close_reason. */
 const char *tl_close_reason(tp_err reason);

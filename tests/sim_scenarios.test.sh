@@ -2,8 +2,7 @@
 # tests/sim_scenarios.test.sh BUILD_DIR SOURCE_DIR
 #
 # `tidepool sim` end to end: every scenario in scenarios/ runs at CI size and passes
-# (attacks.lua with hostile=true must stop with "node bindings not available" until
-# sim.hostile is bound); the same scenario and seed twice give the same trace hash and
+# (attacks.lua with every hostile behaviour); the same scenario and seed twice give the same trace hash and
 # identical events and connections tables; a failing run exits 1 and prints its seed
 # and the exact replay command, which replays it (same trace hash); malformed scripts
 # and bad options give exit 3 / 2 with file:line; the SQL documented in
@@ -52,16 +51,16 @@ crash_restart nodes=40
 private_network nodes=10
 bandwidth nodes=30 blocks=3
 block_propagation nodes=40 blocks=5
-attacks
+attacks duration=30s
 LIST
 for f in "$SRC"/scenarios/*.lua; do
   n=$(basename "$f" .lua)
   [ -f "$work/$n.json" ] || bad "scenario $n is not run by this test (add it to the list)"
 done
-run 3 "attacks with hostile=true stops cleanly (sim.hostile not bound yet)" \
-  scenarios/attacks.lua --set hostile=true
-has "$work/err" "node bindings not available" "attacks: says which binding is missing"
-has "$work/err" "scenarios/attacks.lua:" "attacks: names file:line"
+run 0 "attacks: every hostile behaviour runs" scenarios/attacks.lua --seed 4 --set duration=20s
+for b in stall slowloris garbage big_prefix advertise_flood swap_spam; do
+  has "$work/err" "  $b " "attacks: $b reported"
+done
 
 # ---- replay -----------------------------------------------------------------------------
 rdb="$work/replay.db"

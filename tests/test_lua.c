@@ -217,7 +217,10 @@ static void test_malformed_scenarios(void **state) {
         {"runtime.lua", "sim.world{}\nlocal t = nil\nprint(t.x)\n", "runtime.lua:3:",
          "attempt to index"},
         {"hostile.lua", "sim.world{}\nlocal h = sim.hosts{count = 1}\nsim.hostile(h[1], {})\n",
-         "hostile.lua:3:", "node bindings not available"},
+         "hostile.lua:3:", "'behaviour' is required"},
+        {"hostile2.lua",
+         "sim.world{}\nlocal h = sim.hosts{count = 2}\n\nsim.hostile(h[1], {behaviour = 'stal', target = h[2]})\n",
+         "hostile2.lua:4:", "unknown behaviour 'stal'"},
         {"missing.lua", NULL, "missing.lua", "cannot open"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
