@@ -110,24 +110,29 @@
     "FROM ranked WHERE k % MAX(1, n / :buckets) = 0 OR k = 1 OR k = n ORDER BY k;\n"
 
 /* bandwidth: per bucket the sum over nodes of each node's latest cumulative counter,
- * then the rate between consecutive buckets (a counter reset by a restart gives 0). */
+ * then the rate between consecutive buckets' last sample times (a counter that went
+ * down, e.g. reset by a restart, gives 0 for that step). */
 #define REP_SQL_BANDWIDTH                                                                  \
     "WITH per_node AS (\n"                                                                 \
-    "  SELECT MIN(:buckets - 1, time_ns / :width) AS bucket, node, metric, MAX(value) AS v\n" \
+    "  SELECT MIN(:buckets - 1, time_ns / :width) AS bucket, node, metric,\n"              \
+    "         MAX(time_ns) AS t, MAX(value) AS v\n"                                        \
     "  FROM samples WHERE run_id = :run AND metric IN ('bytes_in', 'bytes_out')\n"         \
     "  GROUP BY bucket, node, metric\n"                                                    \
     "), total AS (\n"                                                                      \
-    "  SELECT bucket, SUM(CASE WHEN metric = 'bytes_in' THEN v ELSE 0 END) AS b_in,\n"     \
+    "  SELECT bucket, MAX(t) AS t,\n"                                                      \
+    "         SUM(CASE WHEN metric = 'bytes_in' THEN v ELSE 0 END) AS b_in,\n"             \
     "         SUM(CASE WHEN metric = 'bytes_out' THEN v ELSE 0 END) AS b_out\n"            \
     "  FROM per_node GROUP BY bucket\n"                                                    \
     ")\n"                                                                                  \
-    "SELECT (bucket + 1) * :width / 1e9 AS seconds,\n"                                     \
-    "       MAX(0, b_in - LAG(b_in, 1, 0) OVER w)\n"                                       \
-    "         / ((bucket - LAG(bucket, 1, -1) OVER w) * :width / 1e9) AS in_bytes_per_s,\n" \
-    "       MAX(0, b_out - LAG(b_out, 1, 0) OVER w)\n"                                     \
-    "         / ((bucket - LAG(bucket, 1, -1) OVER w) * :width / 1e9) AS out_bytes_per_s\n" \
+    "SELECT t / 1e9 AS seconds,\n"                                                         \
+    "       MAX(0, b_in - LAG(b_in, 1, 0) OVER w) / ((t - LAG(t, 1, 0) OVER w) / 1e9)\n"   \
+    "         AS in_bytes_per_s,\n"                                                        \
+    "       MAX(0, b_out - LAG(b_out, 1, 0) OVER w) / ((t - LAG(t, 1, 0) OVER w) / 1e9)\n" \
+    "         AS out_bytes_per_s\n"                                                        \
     "FROM total WINDOW w AS (ORDER BY bucket) ORDER BY bucket;\n"
 
+/* acl: cumulative greylist and ban events at the end of each bucket, from 0 at time 0
+ * to the totals at the end of the run (no rows when there are no such events). */
 #define REP_SQL_BANS                                                                       \
     "WITH per_bucket AS (\n"                                                               \
     "  SELECT MIN(:buckets - 1, time_ns / :width) AS bucket,\n"                            \
@@ -135,12 +140,19 @@
     "         SUM(kind = 'greylist_peer') AS greylist_peer, SUM(kind = 'ban') AS ban\n"    \
     "  FROM events WHERE run_id = :run AND kind IN ('greylist_ip', 'greylist_peer', 'ban')\n" \
     "  GROUP BY bucket\n"                                                                  \
+    "), cumulative AS (\n"                                                                 \
+    "  SELECT bucket, SUM(greylist_ip) OVER w AS greylist_ip,\n"                           \
+    "         SUM(greylist_peer) OVER w AS greylist_peer, SUM(ban) OVER w AS ban\n"        \
+    "  FROM per_bucket WINDOW w AS (ORDER BY bucket ROWS UNBOUNDED PRECEDING)\n"           \
     ")\n"                                                                                  \
-    "SELECT (bucket + 1) * :width / 1e9 AS seconds,\n"                                     \
-    "       SUM(greylist_ip) OVER w AS greylist_ip, SUM(greylist_peer) OVER w AS greylist_peer,\n" \
-    "       SUM(ban) OVER w AS ban\n"                                                      \
-    "FROM per_bucket WINDOW w AS (ORDER BY bucket ROWS UNBOUNDED PRECEDING)\n"             \
-    "ORDER BY bucket;\n"
+    "SELECT 0.0 AS seconds, 0 AS greylist_ip, 0 AS greylist_peer, 0 AS ban\n"              \
+    "WHERE EXISTS (SELECT 1 FROM per_bucket)\n"                                            \
+    "UNION ALL\n"                                                                          \
+    "SELECT (bucket + 1) * :width / 1e9, greylist_ip, greylist_peer, ban FROM cumulative\n" \
+    "UNION ALL\n"                                                                          \
+    "SELECT :buckets * :width / 1e9, greylist_ip, greylist_peer, ban FROM cumulative\n"    \
+    "WHERE bucket = (SELECT MAX(bucket) FROM cumulative) AND bucket < :buckets - 1\n"     \
+    "ORDER BY 1;\n"
 
 /* events: the kinds by count (the report keeps the 8 most frequent, the rest is
  * 'other'), then counts per bucket and kind, pivoted into columns in C. */

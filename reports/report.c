@@ -612,7 +612,7 @@ static const rep_plot_def plot_defs[] = {
      "virtual time (s)", "connections per node", REP_SQL_CONNECTIONS,
      REP_SQL_CONNECTIONS_NODES,
      "the runs have no rows in <code>connections</code> (written at --log info and above).",
-     connections_data, connections_clause, NULL, "set yrange [0:*]", false},
+     connections_data, connections_clause, NULL, "set xrange [0:*]\nset yrange [0:*]", false},
     {"degree", "degree histogram at the end",
      "Open connections per node at the end of the run, as a fraction of all nodes.",
      "connections (degree)", "fraction of nodes", REP_SQL_DEGREE, NULL,
@@ -626,7 +626,7 @@ static const rep_plot_def plot_defs[] = {
      "seconds after the node was created", "fraction of nodes", REP_SQL_BOOTSTRAP, NULL,
      "no node reached its minimum number of connections (or no <code>connections</code> "
      "rows).",
-     NULL, bootstrap_clause, NULL, "set yrange [0:1.05]", false},
+     NULL, bootstrap_clause, NULL, "set xrange [0:*]\nset yrange [0:1.05]", false},
     {"components", "connected components over time",
      "Number of components of the overlay (sample <code>components</code>, written by "
      "<code>sim.sample_overlay</code>); the largest value in each time bucket. Shaded: "
@@ -634,19 +634,19 @@ static const rep_plot_def plot_defs[] = {
      "virtual time (s)", "components", REP_SQL_COMPONENTS, REP_SQL_FAULTS,
      "no <code>components</code> samples: call <code>sim.sample_overlay{every = \"1s\"}</code> "
      "in the scenario.",
-     NULL, steps_clause, components_setup, "set yrange [0:*]", false},
+     NULL, steps_clause, components_setup, "set xrange [0:*]\nset yrange [0:*]", false},
     {"coverage", "broadcast coverage over time",
      "Mean fraction of the other nodes that have received a broadcast message, by time "
      "since it was sent (<code>deliveries</code>: every message, every receiver).",
      "milliseconds since sent", "mean coverage", REP_SQL_COVERAGE, NULL,
      "no rows in <code>deliveries</code> (no broadcast workload in these runs).", NULL,
-     lines_clause, NULL, "set yrange [0:1.05]", false},
+     lines_clause, NULL, "set xrange [0:*]\nset yrange [0:1.05]", false},
     {"propagation", "propagation delay CDF",
      "Distribution of the delay from a message's origin to its first receipt at a node, "
      "over all deliveries.",
      "delay (ms)", "fraction of deliveries", REP_SQL_PROPAGATION, NULL,
      "no rows in <code>deliveries</code> (no broadcast workload in these runs).", NULL,
-     steps_clause, NULL, "set yrange [0:1.05]", false},
+     steps_clause, NULL, "set xrange [0:*]\nset yrange [0:1.05]", false},
     {"bandwidth", "bandwidth in and out (all nodes)",
      "Bytes per second received (solid) and sent (dashed), summed over nodes, from the "
      "cumulative samples <code>bytes_in</code> and <code>bytes_out</code>.",
@@ -654,19 +654,19 @@ static const rep_plot_def plot_defs[] = {
      "no <code>bytes_in</code> / <code>bytes_out</code> samples: the scenario must sample "
      "each node's cumulative byte counters, e.g. <code>sample(\"bytes_in\", "
      "n:stats().bytes_in, n)</code>, periodically.",
-     NULL, bandwidth_clause, NULL, "set yrange [0:*]", false},
+     NULL, bandwidth_clause, NULL, "set xrange [0:*]\nset yrange [0:*]", false},
     {"acl", "greylist and ban counts (cumulative)",
      "Cumulative number of <code>greylist_ip</code> (solid), <code>greylist_peer</code> "
      "(dashed) and <code>ban</code> (dotted) events.",
      "virtual time (s)", "events so far", REP_SQL_BANS, NULL,
-     "no greylist or ban events in these runs.", NULL, bans_clause, NULL, "set yrange [0:*]",
-     false},
+     "no greylist or ban events in these runs.", NULL, bans_clause, NULL,
+     "set xrange [0:*]\nset yrange [0:*]", false},
     {"events", "event kinds over time",
      "Events per second of the 8 most frequent kinds (the rest as <code>other</code>), "
      "one plot per run.",
      "virtual time (s)", "events per second", REP_SQL_EVENTS, REP_SQL_EVENT_KINDS,
      "no rows in <code>events</code> (written at --log info and above).", events_data,
-     events_clause, NULL, "set yrange [0:*]", true},
+     events_clause, NULL, "set xrange [0:*]\nset yrange [0:*]", true},
 };
 
 static const char *const figure_sql[] = {
@@ -956,7 +956,7 @@ static void gp_header(rep_ctx *c, FILE *gp, const rep_plot_def *p, const char *n
     rep_gp_escape(gp, p->xlabel);
     fputs("'\nset ylabel '", gp);
     rep_gp_escape(gp, p->ylabel);
-    fputs("'\nset grid\nset key below\n", gp);
+    fputs("'\nset grid\nset key below\nset offsets graph 0, graph 0, graph 0.05, graph 0\n", gp);
     if (p->settings != NULL) fprintf(gp, "%s\n", p->settings);
 }
 

@@ -1,0 +1,38 @@
+# bandwidth.gp: bandwidth in and out (all nodes)
+# written by tidepool report; data: bandwidth_K.dat (one per series), query: bandwidth.sql
+# redraw: gnuplot bandwidth.gp (in this directory)
+if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {
+    set terminal pngcairo size 960,540 noenhanced font 'sans,10'
+} else {
+    set terminal png size 960,540 noenhanced
+}
+set output 'bandwidth.png'
+set linetype 1 lc rgb '#1f77b4' lw 2
+set linetype 2 lc rgb '#d62728' lw 2
+set linetype 3 lc rgb '#2ca02c' lw 2
+set linetype 4 lc rgb '#ff7f0e' lw 2
+set linetype 5 lc rgb '#9467bd' lw 2
+set linetype 6 lc rgb '#8c564b' lw 2
+set linetype 7 lc rgb '#e377c2' lw 2
+set linetype 8 lc rgb '#7f7f7f' lw 2
+set linetype 9 lc rgb '#bcbd22' lw 2
+set linetype 10 lc rgb '#17becf' lw 2
+set linetype 11 lc rgb '#393b79' lw 2
+set linetype 12 lc rgb '#637939' lw 2
+set linetype cycle 12
+set title 'bandwidth in and out (all nodes)'
+set xlabel 'virtual time (s)'
+set ylabel 'kB/s (all nodes)'
+set grid
+set key below
+set offsets graph 0, graph 0, graph 0.05, graph 0
+set xrange [0:*]
+set yrange [0:*]
+plot \
+    'bandwidth_1.dat' using 1:($2/1000) with lines lc 1 dt 1 title 'fixture.db #1 seed 1 in', \
+    'bandwidth_1.dat' using 1:($3/1000) with lines lc 1 dt 2 title 'fixture.db #1 seed 1 out'
+
+set terminal svg size 960,540 noenhanced font 'sans,10' background '#ffffff'
+set output 'bandwidth.svg'
+replot
+unset output

@@ -1,0 +1,39 @@
+# degree.gp: degree histogram at the end
+# written by tidepool report; data: degree_K.dat (one per series), query: degree.sql
+# redraw: gnuplot degree.gp (in this directory)
+if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {
+    set terminal pngcairo size 960,540 noenhanced font 'sans,10'
+} else {
+    set terminal png size 960,540 noenhanced
+}
+set output 'degree.png'
+set linetype 1 lc rgb '#1f77b4' lw 2
+set linetype 2 lc rgb '#d62728' lw 2
+set linetype 3 lc rgb '#2ca02c' lw 2
+set linetype 4 lc rgb '#ff7f0e' lw 2
+set linetype 5 lc rgb '#9467bd' lw 2
+set linetype 6 lc rgb '#8c564b' lw 2
+set linetype 7 lc rgb '#e377c2' lw 2
+set linetype 8 lc rgb '#7f7f7f' lw 2
+set linetype 9 lc rgb '#bcbd22' lw 2
+set linetype 10 lc rgb '#17becf' lw 2
+set linetype 11 lc rgb '#393b79' lw 2
+set linetype 12 lc rgb '#637939' lw 2
+set linetype cycle 12
+set title 'degree histogram at the end'
+set xlabel 'connections (degree)'
+set ylabel 'fraction of nodes'
+set grid
+set key below
+set offsets graph 0, graph 0, graph 0.05, graph 0
+set boxwidth 0.8
+set yrange [0:*]
+set xrange [-0.5:*]
+plot \
+    'degree_1.dat' using 1:3 with boxes lc 1 fs transparent solid 0.35 title 'fixture.db #1 seed 1', \
+    'degree_2.dat' using 1:3 with boxes lc 2 fs transparent solid 0.35 title 'fixture.db #2 seed 2'
+
+set terminal svg size 960,540 noenhanced font 'sans,10' background '#ffffff'
+set output 'degree.svg'
+replot
+unset output

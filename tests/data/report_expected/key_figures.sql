@@ -1,0 +1,97 @@
+-- key_figures.sql: the key figures of index.html, one query per group; each
+-- returns one row, each column is one figure. Parameters: :run, :min (see any
+-- plot's .sql for the values per series).
+
+SELECT COUNT(*) AS "nodes" FROM nodes WHERE run_id = :run;
+
+SELECT COUNT(*) AS "connection ends opened",
+       COALESCE(SUM(closed_ns IS NULL), 0) AS "connection ends open at the end"
+FROM connections WHERE run_id = :run;
+
+WITH final AS (
+  SELECT n.node, COUNT(c.node) AS degree
+  FROM nodes n LEFT JOIN connections c
+    ON c.run_id = n.run_id AND c.node = n.node AND c.closed_ns IS NULL
+  WHERE n.run_id = :run GROUP BY n.node
+), ranked AS (
+  SELECT degree, ROW_NUMBER() OVER (ORDER BY degree) AS k, COUNT(*) OVER () AS n
+  FROM final
+)
+SELECT MIN(degree) AS "final degree min",
+       MIN(CASE WHEN k * 2 >= n THEN degree END) AS "final degree median",
+       MAX(degree) AS "final degree max"
+FROM ranked;
+
+WITH ends AS (
+  SELECT node, opened_ns AS t, +1 AS d FROM connections WHERE run_id = :run
+  UNION ALL
+  SELECT node, closed_ns, -1 FROM connections
+  WHERE run_id = :run AND closed_ns IS NOT NULL
+), degree AS (
+  SELECT node, t, SUM(d) OVER (PARTITION BY node ORDER BY t, d
+                               ROWS UNBOUNDED PRECEDING) AS degree
+  FROM ends
+), reached AS (
+  SELECT d.node, MIN(d.t) - n.created_ns AS t_ns
+  FROM degree d JOIN nodes n ON n.run_id = :run AND n.node = d.node
+  WHERE d.degree >= :min GROUP BY d.node
+), total AS (
+  SELECT COUNT(*) AS n FROM nodes WHERE run_id = :run
+), ranked AS (
+  SELECT t_ns, ROW_NUMBER() OVER (ORDER BY t_ns, node) AS k FROM reached
+)
+SELECT :min AS "min connections",
+       (SELECT COUNT(*) FROM reached) AS "nodes reaching min",
+       ROUND(MIN(CASE WHEN k * 100 >= total.n * 50 THEN t_ns END) / 1e9, 3)
+         AS "50% of nodes at min (s)",
+       ROUND(MIN(CASE WHEN k * 100 >= total.n * 90 THEN t_ns END) / 1e9, 3)
+         AS "90% of nodes at min (s)",
+       ROUND(MIN(CASE WHEN k >= total.n THEN t_ns END) / 1e9, 3)
+         AS "all nodes at min (s)"
+FROM ranked, total;
+
+SELECT (SELECT value FROM samples WHERE run_id = :run AND metric = 'components'
+        AND node IS NULL ORDER BY time_ns DESC LIMIT 1) AS "components at the end",
+       (SELECT MAX(value) FROM samples WHERE run_id = :run
+        AND metric = 'components' AND node IS NULL) AS "components max";
+
+WITH ranked AS (
+  SELECT delay_ns, ROW_NUMBER() OVER (ORDER BY delay_ns) AS k, COUNT(*) OVER () AS n
+  FROM deliveries WHERE run_id = :run
+)
+SELECT (SELECT COUNT(DISTINCT message) FROM deliveries WHERE run_id = :run)
+         AS "messages",
+       COUNT(*) AS "deliveries",
+       ROUND(MIN(CASE WHEN k * 100 >= n * 50 THEN delay_ns END) / 1e6, 3)
+         AS "delivery delay p50 (ms)",
+       ROUND(MIN(CASE WHEN k * 100 >= n * 99 THEN delay_ns END) / 1e6, 3)
+         AS "delivery delay p99 (ms)"
+FROM ranked;
+
+WITH receivers AS (SELECT COUNT(*) - 1 AS n FROM nodes WHERE run_id = :run),
+ranked AS (
+  SELECT message, delay_ns,
+         ROW_NUMBER() OVER (PARTITION BY message ORDER BY delay_ns) AS k
+  FROM deliveries WHERE run_id = :run
+), t99 AS (
+  SELECT message, MIN(delay_ns) AS t99_ns
+  FROM ranked, receivers WHERE k >= (receivers.n * 99 + 99) / 100
+  GROUP BY message
+), ordered AS (
+  SELECT t99_ns, ROW_NUMBER() OVER (ORDER BY t99_ns) AS k, COUNT(*) OVER () AS n
+  FROM t99
+)
+SELECT COUNT(*) AS "messages reaching 99% of nodes",
+       ROUND(MIN(CASE WHEN k * 100 >= n * 50 THEN t99_ns END) / 1e6, 3)
+         AS "time to 99% p50 (ms)",
+       ROUND(MIN(CASE WHEN k * 100 >= n * 99 THEN t99_ns END) / 1e6, 3)
+         AS "time to 99% p99 (ms)"
+FROM ordered;
+
+SELECT COALESCE(SUM(kind IN ('greylist_ip', 'greylist_peer')), 0) AS "greylistings",
+       COALESCE(SUM(kind = 'ban'), 0) AS "bans"
+FROM events WHERE run_id = :run AND kind IN ('greylist_ip', 'greylist_peer', 'ban');
+
+SELECT COALESCE(SUM(passed = 1), 0) AS "checks passed",
+       COALESCE(SUM(passed = 0), 0) AS "checks failed"
+FROM assertions WHERE run_id = :run;

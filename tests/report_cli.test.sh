@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# tests/report_cli.test.sh BUILD_DIR SOURCE_DIR — `tidepool report` as a user meets it:
+# exit codes (0 written, 2 usage, 3 bad database or gnuplot missing) and messages that
+# name the problem and the fix. The plots themselves: tests/test_report.c and
+# tests/report_golden.test.sh.
+set -uo pipefail
+build=$(cd "$1" && pwd)
+src=$(cd "$2" && pwd)
+tp="$build/tidepool"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+fail=0
+expect() { # expect CODE NEEDLE -- command...
+  local code=$1 needle=$2; shift 3
+  "$@" > out.txt 2> err.txt
+  local got=$?
+  if [ "$got" != "$code" ] || ! grep -qF -- "$needle" out.txt err.txt; then
+    echo "FAIL: '$*' exited $got (expected $code), output lacks '$needle':" >&2
+    cat out.txt err.txt >&2
+    fail=1
+  fi
+}
+sqlite3 fixture.db < "$src/reports/schema.sql"
+sqlite3 fixture.db < "$src/tests/data/report_fixture.sql"
+echo "not sqlite" > notes.db
+
+expect 0 "usage: tidepool report" -- "$tp" report --help
+expect 2 "no results database given" -- "$tp" report --out r
+expect 2 "add --out DIR" -- "$tp" report fixture.db
+expect 2 "unknown option '--bogus'" -- "$tp" report fixture.db --out r --bogus
+expect 2 "--buckets 0: expected 1..10000" -- "$tp" report fixture.db --out r --buckets 0
+expect 2 "--min expects a non-negative integer" -- "$tp" report fixture.db --out r --min -1
+expect 3 "missing.db: cannot read" -- "$tp" report missing.db --out r
+expect 3 "notes.db: not a tidepool results database" -- "$tp" report notes.db --out r
+expect 3 "sudo apt-get install gnuplot-nox" -- "$tp" report fixture.db --out r --gnuplot no-such-gnuplot-here
+[ ! -e r ] || { echo "FAIL: a failed report created its directory" >&2; fail=1; }
+expect 0 "report: r/index.html (2 runs; 10 plots, 0 without data; not drawn: --no-plots)" -- \
+  "$tp" report fixture.db --out r --no-plots
+[ -f r/index.html ] && [ -f r/connections.gp ] || { echo "FAIL: no index.html/connections.gp" >&2; fail=1; }
+if command -v gnuplot >/dev/null; then
+  expect 0 "report: r2/index.html (2 runs; 10 plots, 0 without data)" -- "$tp" report fixture.db --out r2
+  [ -s r2/connections.png ] && [ -s r2/connections.svg ] || { echo "FAIL: no connections.png/svg" >&2; fail=1; }
+else
+  echo "SKIPPED the drawing check: gnuplot is not installed (sudo apt-get install gnuplot-nox)"
+fi
+[ "$fail" = 0 ] && echo "report_cli: ok"
+exit "$fail"
