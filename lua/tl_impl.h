@@ -8,7 +8,9 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "core/maintenance.h"
 #include "core/node.h"
+#include "core/swap.h"
 #include "demo/demo.h"
 #include "lua/results.h"
 #include "lua/scenario.h"
@@ -164,6 +166,11 @@ struct tl_app {
     int64_t *block_fetch_ns;  /* when the pending fetch started */
     uint32_t blocks_cap;
     uint64_t text_in, app_bytes_in, app_bad, sends_dropped, dial_errors;
+    bool maintenance_on;      /* run the maintenance worker (core/maintenance.h) */
+    int64_t swap_linger_ns;   /* 0: swap disabled */
+    bool workers_up;
+    tp_maintenance mt;
+    tp_swap swap;
     /* hostile (lua/hostile.c) */
     struct tl_hostile *hostile;
 };

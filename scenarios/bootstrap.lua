@@ -1,33 +1,40 @@
--- scenarios/bootstrap.lua — N nodes bootstrap from 3 bootstrap points over a 4-region
--- latency model; how long until every node has >= min connections, what does the
--- degree distribution look like, how many overlay components over time?
+-- scenarios/bootstrap.lua — N nodes bootstrap from 3 trusted bootstrap points over a
+-- 4-region latency model (the default scenario). How long until every node has
+-- >= min connections, what does the degree distribution look like, how many overlay
+-- components over time, and how fast does a block then reach 99 % of the nodes?
 --
--- Today the nodes are demo nodes (sim.demo_node, demo/README.md): K outgoing
--- connections, point gossip, ping flooding; a "connection" is an established stream.
--- TODO(issue 4/5): switch `kind = "tidepool"` to sim.node{...} with Octez's
--- min/expected/max (10/50/100) once core/node.h and maintenance land.
+-- Nodes: tidepool nodes (sim.node: core/node.h with the maintenance and swap workers)
+-- with Octez's min/expected/max = 10/50/100 by default; the 3 bootstrap nodes start
+-- first, the others join over the first 10 s in a random order, each knowing only the
+-- 3 bootstrap points (as trusted points, like Octez's --peer). With kind=demo the demo
+-- flooding protocol runs instead (K outgoing connections, pings instead of blocks).
 --
 -- Parameters (--set key=value):
 --   nodes        number of nodes (default 100; CI uses 40)
+--   kind         "tidepool" (default) or "demo"
+--   min, expected, max   connection thresholds (default 10 / 50 / 100; demo: K = min)
 --   duration     virtual run time (default "60s")
---   min_conn     connections a node must reach to count as bootstrapped (default 4)
---   peers_k      demo: outgoing connections each node keeps (default 4)
---   pings        demo: pings flooded from the last node (propagation; default 5)
---   connections_max  demo: connections a node accepts (default 2 * nodes + 16)
+--   blocks       blocks produced after the bootstrap, 2 s apart (default 5)
+--   block_size   bytes (default 20000)
 --
--- Results (reports/README.md): connections (time to min connections CDF, final degree
--- distribution), samples 'components' / 'degree_mean' every second, deliveries
--- (ping propagation percentiles).
+-- Checks: every node reaches `min` connections before `duration`; the overlay is one
+-- component at the end; every block (ping) reaches every node.
+--
+-- Results (reports/README.md): connections (time-to-min CDF, final degree
+-- distribution), samples 'components' etc. every second, deliveries (propagation
+-- percentiles), sample 'bootstrap_time_s'.
 
-local nodes    = param("nodes", 100)
-local duration = param("duration", "60s")
-local min_conn = param("min_conn", 4)
-local peers_k  = param("peers_k", 4)
-local pings    = param("pings", 5)
--- demo: connections a node accepts in total; the demo never drops a connection to make
--- room, so the bootstrap nodes must accept everyone (0 = 2 * nodes + 16)
-local conn_max = param("connections_max", 0)
-if conn_max == 0 then conn_max = 2 * nodes + 16 end
+local nodes      = param("nodes", 100)
+local kind       = param("kind", "tidepool")
+local min_conn   = param("min", 10)
+local expected   = param("expected", 50)
+local max_conn   = param("max", 100)
+local total      = duration(param("duration", "60s"))
+local blocks     = param("blocks", 5)
+local block_size = param("block_size", 20000)
+if kind ~= "tidepool" and kind ~= "demo" then
+  fail("--set kind=" .. kind .. ": expected tidepool or demo")
+end
 
 -- Four regions, one-way latency base + jitter (a rough EU / US-East / US-West / Asia).
 sim.world{
@@ -54,49 +61,72 @@ for r = 1, 4 do
 end
 local bootstrap = {hosts[1], hosts[per_region + 1], hosts[2 * per_region + 1]}
 
--- Bootstrap nodes first, the rest join over the first 10 s (staggered, random order).
-for _, h in ipairs(bootstrap) do
-  sim.demo_node(h, {seeds = bootstrap, peers_k = peers_k, connections_max = conn_max})
+local function start_node(h, last)
+  if kind == "tidepool" then
+    return sim.node(h, {trusted_points = bootstrap, min_connections = min_conn,
+                        expected_connections = expected, max_connections = max_conn})
+  end
+  return sim.demo_node(h, {seeds = bootstrap, peers_k = min_conn,
+                           connections_max = 2 * nodes + 16, originate = last,
+                           pings = blocks, ping_interval = "2s", ping_start_delay = "2s"})
 end
+
+-- Bootstrap nodes first, the rest join over the first 10 s (staggered, random order).
 local is_bootstrap = {}
-for _, h in ipairs(bootstrap) do is_bootstrap[h:id()] = true end
+for _, h in ipairs(bootstrap) do
+  start_node(h, false)
+  is_bootstrap[h:id()] = true
+end
 local joiners = {}
 for _, h in ipairs(hosts) do
   if not is_bootstrap[h:id()] then joiners[#joiners + 1] = h end
 end
 joiners = pick(joiners, #joiners) -- shuffled with the run's seeded math.random
 for i, h in ipairs(joiners) do
-  local last = (i == #joiners)
-  at(10 * i / #joiners, function()
-    sim.demo_node(h, {seeds = bootstrap, peers_k = peers_k, connections_max = conn_max,
-                      originate = last, pings = pings, ping_interval = "1s",
-                      ping_start_delay = "5s"})
-  end)
+  at(10 * i / #joiners, function() start_node(h, i == #joiners) end)
 end
 
 sim.sample_overlay{every = "1s"}
 
--- Run until every node has min_conn connections (checked each virtual second) ...
-local all_bootstrapped = function()
+-- Run until every node has min connections (checked each virtual second).
+local function all_bootstrapped()
   if #sim.all_nodes() < nodes then return false end
   for _, d in ipairs(sim.degrees()) do
     if d < min_conn then return false end
   end
   return true
 end
-local ok = run_until(all_bootstrapped, duration, "1s")
-check(ok, ("every node reaches %d connections within %s"):format(min_conn, duration))
-print(("bootstrapped at %.1f s"):format(now()))
+local ok = run_until(all_bootstrapped, total, "1s")
+check(ok, ("every node reaches %d connections within %.0f s"):format(min_conn, total))
 sample("bootstrap_time_s", now())
+print(("bootstrapped at %.1f s"):format(now()))
 
--- ... then let the pings flood and the overlay settle.
-run_until(duration)
+-- Propagation: blocks from random nodes, 2 s apart (demo: the last joiner's pings).
+local produced = {}
+if kind == "tidepool" and ok then
+  local all = sim.all_nodes()
+  for b = 1, blocks do
+    produced[b] = all[math.random(#all)]:produce_block{size = block_size}
+    run_for("2s")
+  end
+end
+
+run_until(math.max(total, now()))
 local count, sizes = sim.components()
 check(count == 1, ("the overlay is one component (got %d: largest %d)"):format(count, sizes[1] or 0))
-local origin_stats = sim.all_nodes()[1]:stats()
-local complete = 0
-for _, n in ipairs(sim.all_nodes()) do
-  if n:stats().pings_unique == pings then complete = complete + 1 end
+local degrees = sim.degrees()
+table.sort(degrees)
+print(("degree min %d, median %d, max %d; components %d"):format(
+  degrees[1] or 0, degrees[(#degrees + 1) // 2] or 0, degrees[#degrees] or 0, count))
+if kind == "tidepool" then
+  for b, id in ipairs(produced) do
+    check(sim.block_holders(id) == nodes, ("block %d reaches every node (%d of %d)"):format(
+      b, sim.block_holders(id), nodes))
+  end
+else
+  local complete = 0
+  for _, n in ipairs(sim.all_nodes()) do
+    if n:stats().pings_unique == blocks then complete = complete + 1 end
+  end
+  check(complete >= nodes - 1, "every node but the origin receives every ping")
 end
-print(("%d of %d nodes got all %d pings; components %d"):format(complete, nodes, pings, count))
-check(complete >= nodes - 1, "every node but the origin receives every ping")

@@ -80,9 +80,9 @@ cmp -s "$work/cn1" "$work/cn2" && [ -s "$work/cn1" ] && ok "identical connection
 cmp -s "$work/ev1" "$work/ev3" && bad "seeds 21 and 22 gave identical events" || ok "another seed, other events"
 
 # ---- a failing run prints its seed and the replay command ---------------------------------
-run 1 "an unreachable goal fails with exit 1" scenarios/bootstrap.lua --seed 5 --set nodes=20 --set duration=5s --set min_conn=50
+run 1 "an unreachable goal fails with exit 1" scenarios/bootstrap.lua --seed 5 --set nodes=20 --set duration=5s --set min=50
 has "$work/err" "seed 5; replay with:" "failure prints the seed"
-has "$work/err" "tidepool sim scenarios/bootstrap.lua --seed 5 --set nodes=20 --set duration=5s --set min_conn=50" "failure prints the exact command"
+has "$work/err" "tidepool sim scenarios/bootstrap.lua --seed 5 --set nodes=20 --set duration=5s --set min=50" "failure prints the exact command"
 has "$work/err" "scenarios/bootstrap.lua:" "failure names file:line"
 fh=$(hash_of "$work/out")
 cmd=$(grep -A1 "replay with:" "$work/err" | tail -1 | sed 's/^ *tidepool sim //')
@@ -124,7 +124,7 @@ n=$(q "$boot_run" 3 | wc -l); [ "$n" -ge 25 ] && ok "components over time: $n sa
 out=$(q "$prop_run" 4); m=$(echo "$out" | cut -d'|' -f1)
 [ "$m" = 5 ] && ok "propagation percentiles over 5 blocks: $out" || bad "propagation query: '$out'"
 out=$(q "$boot_run" 4); m=$(echo "$out" | cut -d'|' -f1)
-[ "$m" -ge 1 ] && ok "demo ping propagation percentiles: $out" || bad "demo propagation query: '$out'"
+[ "$m" -ge 1 ] && ok "bootstrap block propagation percentiles: $out" || bad "bootstrap propagation query: '$out'"
 
 if [ "$fails" -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
 echo "all checks passed"

@@ -116,7 +116,7 @@ static void test_replay_same_seed_same_rows(void **state) {
     char db[300], script[300];
     snprintf(db, sizeof db, "%s/replay.db", tmpdir);
     snprintf(script, sizeof script, "%s/scenarios/bootstrap.lua", TP_SOURCE_DIR);
-    const tl_param params[] = {{"nodes", "30"}, {"duration", "30s"}, {"pings", "3"}};
+    const tl_param params[] = {{"nodes", "30"}, {"duration", "30s"}, {"blocks", "3"}};
     tl_run_result a, b, c;
     assert_int_equal(run_script(script, 11, db, params, 3, &a), TL_VERDICT_PASS);
     assert_int_equal(run_script(script, 11, db, params, 3, &b), TL_VERDICT_PASS);
