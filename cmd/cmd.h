@@ -25,6 +25,8 @@ int cmd_node(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 /* True if argv holds -h or --help (before a "--"). */
 bool cmd_wants_help(int argc, char **argv);

@@ -11,9 +11,11 @@ static const tp_cmd commands[] = {
     {"admin", "query and steer a running node over its admin RPC", cmd_admin},
     {"demo", "run the demo flooding protocol: simulated (demo sim) or real (demo node)", cmd_demo},
     {"identity", "generate, show or check a node identity (identity.json)", cmd_identity},
+    {"merge", "combine run databases into one campaign database (merge OUT.db RUN.db...)", cmd_merge},
     {"node", "run a real P2P node (node run --data-dir DIR ...)", cmd_node},
     {"report", "plots and an HTML page from results databases (report DB --out DIR)", cmd_report},
     {"sim", "run a Lua scenario in the deterministic network simulator", cmd_sim},
+    {"sweep", "run a parameter sweep locally (--jobs J) or on Slurm (--slurm)", cmd_sweep},
     {"version", "print the version of tidepool and of its libraries", cmd_version},
 };
 
