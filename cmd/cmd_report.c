@@ -25,7 +25,7 @@ static void report_usage(FILE *out) {
             "options:\n"
             "  --out DIR          output directory (created if missing; files overwritten)\n"
             "  --min N            connections that count as bootstrapped (default: each\n"
-            "                     run's min_conn parameter, else 4)\n"
+            "                     run's min_conn or min parameter, else 4)\n"
             "  --buckets N        time buckets per series, 1..%d (default %d)\n"
             "  --gnuplot PROGRAM  the gnuplot to run (default: gnuplot from PATH)\n"
             "  --no-plots         write SQL, data, scripts and index.html; do not run gnuplot\n"

@@ -620,8 +620,8 @@ static const rep_plot_def plot_defs[] = {
      "set boxwidth 0.8\nset yrange [0:*]\nset xrange [-0.5:*]", false},
     {"bootstrap", "time to bootstrap (min connections) CDF",
      "For each node, the time from its creation until it first has at least <em>min</em> "
-     "connections (<code>--min</code>, else the run's <code>min_conn</code> parameter, else "
-     "4); the fraction of all nodes that got there by then. Nodes that never did keep the "
+     "connections (<code>--min</code>, else the run's <code>min_conn</code> or <code>min</code> "
+     "parameter, else 4); the fraction of all nodes that got there by then. Nodes that never did keep the "
      "curve below 1.",
      "seconds after the node was created", "fraction of nodes", REP_SQL_BOOTSTRAP, NULL,
      "no node reached its minimum number of connections (or no <code>connections</code> "
@@ -738,7 +738,8 @@ static rep_err load_runs(rep_ctx *c) {
     static const char *const sql =
         "SELECT id, seed, scenario, parameters, code_version, log_level, started_at, command,"
         " trace_hash, wall_time_s, virtual_time_ns, events_executed, verdict, message,"
-        " CASE WHEN json_valid(parameters) THEN json_extract(parameters, '$.min_conn') END,"
+        " CASE WHEN json_valid(parameters) THEN COALESCE(json_extract(parameters, '$.min_conn'),"
+        " json_extract(parameters, '$.min')) END,"
         " (SELECT COUNT(*) FROM runs)"
         " FROM runs ORDER BY id";
     for (size_t i = 0; i < c->db_open; i++) {

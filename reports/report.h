@@ -48,7 +48,7 @@ typedef struct rep_options {
     const char *gnuplot;  /* program to run (PATH lookup); NULL = "gnuplot" */
     uint32_t buckets;     /* time buckets per series; 0 = REP_BUCKETS_DEFAULT */
     int64_t min_connections; /* bootstrap threshold; < 0 = the run's parameter
-                              * "min_conn", else 4 */
+                              * "min_conn", else "min", else 4 */
     bool render;          /* false: write SQL, data, scripts and index.html, no gnuplot */
 } rep_options;
 
