@@ -3,12 +3,14 @@
  *
  * Runs one generated scenario several times through tl_run (lua/scenario.h), with the
  * results database at each level of detail — no database at all, --log none, info,
- * debug — and prints the median wall time of each and its ratio to the run without a
- * database. Two workloads:
+ * debug — and prints the median cost of each and its ratio to the run without a
+ * database, in CPU time (user + system, steady on a shared machine) and wall time.
+ * Two workloads:
  *   demo      N demo nodes (sim.demo_node) bootstrapping from 3 seeds over 4 regions,
  *             overlay sampled every second with per-node degrees, pings flooded;
- *   tidepool  N tidepool nodes (sim.node) on a random overlay (each dials 4 earlier
- *             nodes), overlay sampled every second, one 20 kB block every 2 s.
+ *   tidepool  N tidepool nodes (sim.node) each dialing 4 earlier nodes, then the
+ *             maintenance (min 1, expected 50, max 200), overlay sampled every second,
+ *             one 20 kB block every 2 s.
  * The same seed for every run: they simulate exactly the same thing (the trace hashes
  * are printed and must match across levels).
  *
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,6 +75,15 @@ static double wall_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* CPU seconds (user + system) of this process: on a machine shared with other jobs,
+ * far steadier than wall time. */
+static double cpu_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -79,6 +91,7 @@ static int cmp_double(const void *a, const void *b) {
 
 typedef struct outcome {
     double wall_s;
+    double cpu_s;
     uint64_t trace;
     uint64_t events;
     long db_bytes;
@@ -101,9 +114,9 @@ static outcome run_once(const char *script, const char *dir, int level, const ch
     FILE *null = fopen("/dev/null", "w");
     cfg.out = null;
     tl_run_result r;
-    double t0 = wall_s();
+    double t0 = wall_s(), c0 = cpu_s();
     tl_verdict v = tl_run(&cfg, &r);
-    outcome o = {wall_s() - t0, r.trace_hash, r.events_executed, 0};
+    outcome o = {wall_s() - t0, cpu_s() - c0, r.trace_hash, r.events_executed, 0};
     if (null) fclose(null);
     if (v != TL_VERDICT_PASS) fprintf(stderr, "run failed: %s\n", r.message);
     FILE *f = level < 0 ? NULL : fopen(db, "rb");
@@ -128,24 +141,35 @@ static void bench(const char *kind, const char *text, const char *dir, const cha
     fputs(text, f);
     fclose(f);
     static const char *const names[] = {"no database", "--log none", "--log info", "--log debug"};
-    double base = 0;
-    printf("%s: %s nodes, %s virtual seconds, median of %d\n", kind, hosts, duration, reps);
-    for (int level = -1; level <= 2; level++) {
-        double t[16];
-        outcome o = {0};
-        for (int i = 0; i < reps; i++) {
-            o = run_once(script, dir, level, hosts, duration);
-            t[i] = o.wall_s;
+    printf("%s: %s nodes, %s virtual seconds, median of %d (levels interleaved)\n", kind, hosts,
+           duration, reps);
+    fflush(stdout);
+    /* Interleave the levels in every repetition so that a change of machine load hits
+     * them all alike. */
+    double cpu[4][16], wall[4][16];
+    outcome last[4];
+    for (int i = 0; i < reps; i++)
+        for (int level = -1; level <= 2; level++) {
+            outcome o = run_once(script, dir, level, hosts, duration);
+            cpu[level + 1][i] = o.cpu_s;
+            wall[level + 1][i] = o.wall_s;
+            last[level + 1] = o;
         }
-        qsort(t, (size_t)reps, sizeof t[0], cmp_double);
-        double med = t[reps / 2];
-        if (level < 0) base = med;
-        printf("  %-12s %8.3f s  x%.3f  (%+.1f %%)  db %7.1f MB  events %" PRIu64
-               "  trace %016" PRIx64 "\n",
-               names[level + 1], med, med / base, (med / base - 1) * 100, o.db_bytes / 1e6,
-               o.events, o.trace);
-        fflush(stdout);
+    double base_cpu = 0, base_wall = 0;
+    for (int k = 0; k < 4; k++) {
+        qsort(cpu[k], (size_t)reps, sizeof cpu[k][0], cmp_double);
+        qsort(wall[k], (size_t)reps, sizeof wall[k][0], cmp_double);
+        double c = cpu[k][reps / 2], w = wall[k][reps / 2];
+        if (k == 0) {
+            base_cpu = c;
+            base_wall = w;
+        }
+        printf("  %-12s cpu %8.3f s (%+6.1f %%)  wall %8.3f s (%+6.1f %%)  db %7.1f MB  events "
+               "%" PRIu64 "  trace %016" PRIx64 "\n",
+               names[k], c, (c / base_cpu - 1) * 100, w, (w / base_wall - 1) * 100,
+               last[k].db_bytes / 1e6, last[k].events, last[k].trace);
     }
+    fflush(stdout);
 }
 
 int main(int argc, char **argv) {

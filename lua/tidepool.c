@@ -342,6 +342,17 @@ static void workers_start(tl_app *a) {
     tp_maintenance_ops mops = {g_active,    g_connections, g_connect,      g_disconnect,
                                g_bootstrap, NULL,          g_swap_request, a};
     tp_maintenance_init(&a->mt, a->env, pool, tp_node_acl(n), &mc, &mops);
+    /* peers.json (Octez's peers file): loaded after the trusted points, saved every
+     * peers_save_interval and at a clean stop; the simulated disk survives a crash. */
+    if (a->peers_file_on) {
+        tp_peers_file_config pc;
+        tp_peers_file_config_default(&pc);
+        pc.save_interval_ns = a->peers_save_interval_ns;
+        tp_peers_file_init(&a->peers_file, a->env, pool, &pc);
+        size_t loaded = 0;
+        a->peers_loaded = tp_peers_file_load(&a->peers_file, &loaded) == TP_OK ? loaded : 0;
+        tp_peers_file_start(&a->peers_file);
+    }
     /* spec §6.2: maintenance_idle_time 0 disables the maintenance */
     if (a->maintenance_on && nc->maintenance_idle_time_ns > 0) tp_maintenance_activate(&a->mt);
     a->workers_up = true;
@@ -352,6 +363,7 @@ static void workers_crash_drop(tl_app *a) {
     a->workers_up = false;
     tp_maintenance_crash_drop(&a->mt);
     tp_swap_deinit(&a->swap);
+    if (a->peers_file_on) tp_peers_file_crash_drop(&a->peers_file);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -396,6 +408,12 @@ static void tp_app_stop(void *app, sim_host *h, const tp_env *env) {
     tl_app *a = app;
     a->stopping = true;
     if (a->workers_up) tp_maintenance_stop(&a->mt);
+    if (a->workers_up && a->peers_file_on) {
+        tp_peers_file_stop(&a->peers_file);
+        if (tp_peers_file_save(&a->peers_file) != TP_OK) {
+            /* counted in save_errors and reported as a STORAGE_ERROR event */
+        }
+    }
     if (a->node) tp_node_shutdown(a->node, shutdown_done, a);
 }
 
@@ -438,7 +456,7 @@ static const char *const node_keys[] = {
     "max_known_points", "target_known_points", "max_known_peer_ids", "target_known_peer_ids",
     "backoff_factor_pm", "backoff_initial", "backoff_disconnection", "backoff_cap",
     "event_ring_size", "ip_blacklist_max", "peer_blacklist_max", "ip_greylist_max",
-    "greylist_timeout", "peer_greylist_size", "start", "maintenance", "swap_linger", NULL};
+    "greylist_timeout", "peer_greylist_size", "start", "maintenance", "swap_linger", "peers_file", "peers_save_interval", NULL};
 
 /* A point: "ip:port", or a host/node (its listening port if it is a tidepool node,
  * else default_port). */
@@ -607,6 +625,10 @@ static void node_config(lua_State *L, int tidx, tl_app *a, bool *start, const ch
     tp_swap_config swc;
     tp_swap_config_default(&swc);
     a->swap_linger_ns = tl_opt_duration_field(L, tidx, "swap_linger", swc.swap_linger_ns, what);
+    tp_peers_file_config pfc;
+    tp_peers_file_config_default(&pfc);
+    a->peers_file_on = tl_opt_bool_field(L, tidx, "peers_file", true, what);
+    a->peers_save_interval_ns = tl_opt_duration_field(L, tidx, "peers_save_interval", pfc.save_interval_ns, what);
     c->hooks = (tp_node_hooks){0};
     c->hooks.on_app_message = h_app_message;
     c->hooks.on_new_connection = h_new_connection;
@@ -948,6 +970,11 @@ static int m_stat(lua_State *L) {
         SET("maintenance_cycles", a->mt.cycles);
         SET("maintenance_dials", a->mt.dials);
         SET("maintenance_kills", a->mt.kills);
+    }
+    SET("peers_loaded", a->peers_loaded);
+    if (a->workers_up && a->peers_file_on) {
+        SET("peers_saves", a->peers_file.saves);
+        SET("peers_save_errors", a->peers_file.save_errors);
     }
 #undef SET
     return 1;

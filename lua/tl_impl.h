@@ -10,6 +10,7 @@
 
 #include "core/maintenance.h"
 #include "core/node.h"
+#include "core/peers_json.h"
 #include "core/swap.h"
 #include "demo/demo.h"
 #include "lua/results.h"
@@ -171,6 +172,10 @@ struct tl_app {
     bool workers_up;
     tp_maintenance mt;
     tp_swap swap;
+    bool peers_file_on;       /* load peers.json at start, save it periodically */
+    int64_t peers_save_interval_ns;
+    tp_peers_file peers_file;
+    uint64_t peers_loaded;    /* by the last start */
     /* hostile (lua/hostile.c) */
     struct tl_hostile *hostile;
 };

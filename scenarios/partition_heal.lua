@@ -2,10 +2,14 @@
 -- us_west+asia) for a while, then heal it: does the overlay split, and does it merge
 -- again after the heal?
 --
--- Nodes: demo nodes (sim.demo_node; they redial on their own). Streams across the cut
--- stall and die by the TCP user timeout (45 s), so a partition shorter than that may
--- not split the overlay at all.
--- TODO(issue 5): the same with sim.node once maintenance lands (it redials too).
+-- Nodes: demo nodes by default (sim.demo_node; they keep redialing random known
+-- points). Streams across the cut stall and die by keepalive / the TCP user timeout,
+-- so a partition shorter than about a minute may not split the overlay at all.
+-- With kind=tidepool (maintenance 4/8/12) the checks fail in the runs we made (seed 1,
+-- 80 nodes): the two seeds fill up at once (max 12) and the overlay forms as two
+-- components before any cut; after a cut and heal, nodes back between min and max do
+-- not dial across. Findings about Octez-like maintenance with tiny thresholds, kept
+-- visible here rather than tuned away.
 --
 -- Parameters (--set key=value):
 --   nodes          number of nodes (default 80; CI uses 40)
@@ -13,7 +17,9 @@
 --   partition_for  how long it lasts (default "90s"; idle streams across the cut die
 --                  by keepalive after about 55 s, so keep it above a minute)
 --   settle         time after the heal before the final check (default "60s")
---   peers_k        outgoing connections per node (default 4)
+--   peers_k        outgoing connections per node (default 4; tidepool: min, 2x
+--                  expected, 3x max)
+--   kind           "demo" (default) or "tidepool"
 --
 -- Results: samples 'components', 'largest_component' every second (the split and the
 -- merge over time); connections closed with reason 'timeout' during the cut.
@@ -23,6 +29,7 @@ local partition_at  = duration(param("partition_at", "20s"))
 local partition_for = duration(param("partition_for", "90s"))
 local settle        = duration(param("settle", "60s"))
 local peers_k       = param("peers_k", 4)
+local kind          = param("kind", "demo")
 
 sim.world{
   regions = {"eu", "us_east", "us_west", "asia"},
@@ -44,7 +51,12 @@ for r = 1, 4 do
 end
 -- One seed on each side, so both sides can re-form on their own.
 local seeds = {side_a[1], side_b[1]}
-sim.demo_nodes(all, {seeds = seeds, peers_k = peers_k, connections_max = 4 * nodes})
+if kind == "tidepool" then
+  sim.nodes(all, {trusted_points = seeds, min_connections = peers_k,
+                  expected_connections = 2 * peers_k, max_connections = 3 * peers_k})
+else
+  sim.demo_nodes(all, {seeds = seeds, peers_k = peers_k, connections_max = 4 * nodes})
+end
 sim.sample_overlay{every = "1s"}
 
 run_until(partition_at)

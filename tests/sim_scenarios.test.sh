@@ -47,7 +47,9 @@ done <<'LIST'
 bootstrap nodes=40 duration=30s
 partition_heal nodes=40
 churn nodes=40 duration=60s
+churn nodes=40 duration=60s kind=tidepool
 crash_restart nodes=40
+crash_restart nodes=40 kind=demo
 private_network nodes=10
 bandwidth nodes=30 blocks=3
 block_propagation nodes=40 blocks=5
