@@ -853,7 +853,7 @@ static const char *gnuplot_program(const rep_ctx *c) {
 }
 
 static rep_err gnuplot_check(rep_ctx *c) {
-    char version[128] = "";
+    char version[sizeof c->sum->gnuplot_version] = "";
     char *argv[] = {(char *)gnuplot_program(c), (char *)"--version", NULL};
     rep_spawn_args a = {.argv = argv, .capture = version, .capture_len = sizeof version};
     int status = 0, err = 0;
