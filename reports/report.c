@@ -175,6 +175,23 @@ void rep_gp_escape(FILE *out, const char *s) {
     }
 }
 
+/* Text from a database or the command line inside a comment or a header line of a
+ * generated file: one line, control characters replaced. */
+static void put_line_safe(FILE *out, const char *s) {
+    for (; s != NULL && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        fputc(ch < 0x20 || ch == 0x7f ? '?' : ch, out);
+    }
+}
+
+/* An identifier-like word for a data file's column header: blanks and controls -> '_'. */
+static void put_word_safe(FILE *out, const char *s) {
+    for (; s != NULL && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        fputc(ch <= ' ' || ch == 0x7f ? '_' : ch, out);
+    }
+}
+
 static bool path_join(rep_ctx *c, char *out, const char *name) {
     int n = snprintf(out, REP_PATH_MAX, "%s/%s", c->opts->out_dir, name);
     return n > 0 && n < REP_PATH_MAX;
@@ -294,7 +311,10 @@ static rep_err dump_query(rep_ctx *c, const rep_plot_def *p, rep_series *s, FILE
     if (e != REP_OK) return e;
     int cols = sqlite3_column_count(st);
     fputc('#', out);
-    for (int i = 0; i < cols; i++) fprintf(out, " %s", sqlite3_column_name(st, i));
+    for (int i = 0; i < cols; i++) {
+        fputc(' ', out);
+        put_word_safe(out, sqlite3_column_name(st, i));
+    }
     fputc('\n', out);
     uint64_t n = 0;
     int rc;
@@ -471,7 +491,11 @@ static rep_err events_data(rep_ctx *c, const rep_plot_def *p, rep_series *s, FIL
     sqlite3_finalize(st);
     c->nkinds = columns;
     fputs("# seconds", out);
-    for (uint32_t i = 0; i < columns; i++) fprintf(out, " %s_per_s", c->kinds[i]);
+    for (uint32_t i = 0; i < columns; i++) {
+        fputc(' ', out);
+        put_word_safe(out, c->kinds[i]);
+        fputs("_per_s", out);
+    }
     fputc('\n', out);
     double width_s = seconds(s->width_ns);
     for (uint32_t b = 0; b < c->buckets; b++) {
@@ -916,11 +940,12 @@ static rep_err write_sql_file(rep_ctx *c, const rep_plot_def *p) {
           "-- Parameters per series (sqlite3 shell: -cmd \".parameter set :run 1\" ...):\n", f);
     for (uint32_t k = 0; k < c->nseries; k++) {
         const rep_series *s = &c->series[k];
+        fprintf(f, "--   series %" PRIu32 " (", k + 1);
+        put_line_safe(f, s->label);
         fprintf(f,
-                "--   series %" PRIu32 " (%s, %s): :run = %" PRId64 ", :buckets = %" PRIu32
-                ", :width = %" PRId64 ", :delay_width = %" PRId64 ", :min = %" PRId64 "\n",
-                k + 1, s->label, base_name(s->db_path), s->run_id, c->buckets, s->width_ns,
-                s->delay_width_ns, s->min_connections);
+                "): :run = %" PRId64 ", :buckets = %" PRIu32 ", :width = %" PRId64
+                ", :delay_width = %" PRId64 ", :min = %" PRId64 "\n",
+                s->run_id, c->buckets, s->width_ns, s->delay_width_ns, s->min_connections);
     }
     fputc('\n', f);
     fputs(p->sql, f);
@@ -994,8 +1019,9 @@ static rep_err do_plot(rep_ctx *c, const rep_plot_def *p, const char *name, cons
         if (e != REP_OK) return e;
         fprintf(f, "# %s: ", dat);
         rep_gp_escape(f, c->series[k].label);
-        fprintf(f, ", run %" PRId64 " of %s; query: %s.sql\n", c->series[k].run_id,
-                base_name(c->series[k].db_path), p->name);
+        fprintf(f, ", run %" PRId64 " of ", c->series[k].run_id);
+        put_line_safe(f, base_name(c->series[k].db_path));
+        fprintf(f, "; query: %s.sql\n", p->name);
         uint64_t rows = 0;
         e = p->data ? p->data(c, p, &c->series[k], f, &rows)
                     : dump_query(c, p, &c->series[k], f, &rows);
