@@ -373,6 +373,67 @@ static void test_overlay_two_databases(void **state) {
     remove_tree(t.path);
 }
 
+/* Text from the database and file names reaches gnuplot scripts, data headers, SQL
+ * comments and HTML: quotes, newlines and markup must not break any of them. */
+static void test_hostile_text(void **state) {
+    (void)state;
+    tmp_dir t;
+    tmp_make(&t);
+    char db[PATH_LEN], out[PATH_LEN], p[PATH_LEN];
+    in_dir(db, &t, "it's <b>.db");
+    in_dir(out, &t, "report");
+    make_db(db, false);
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(h,
+                     "INSERT INTO runs(id, scenario, seed, parameters, code_version, log_level,"
+                     " started_at, verdict, message) VALUES (1, '<script>x</script>', 3, 'not json',"
+                     " 'v', 'info', 'now', 'fail', 'a\nb <i>');"
+                     "INSERT INTO nodes VALUES (1, 0, 'demo', NULL, NULL, '{}', 0);"
+                     "INSERT INTO events VALUES (1, 1, 5, 0, 'evil'||char(10)||'kind', NULL, NULL,"
+                     " NULL, 0, NULL), (1, 2, 9, 0, 'quote''s kind', NULL, NULL, NULL, 0, NULL);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(h);
+    const char *dbs[] = {db};
+    rep_summary sum;
+    char err[512];
+    bool render = gnuplot_available();
+    rep_err e = generate(dbs, 1, out, render, &sum, err, sizeof err);
+    if (e != REP_OK) fail_msg("rep_generate: %s", err);
+    assert_int_equal(sum.plots_failed, 0);
+    join(p, out, "events_1.dat");
+    char *dat = read_file(p, NULL);
+    assert_non_null(dat);
+    /* two header lines, then 50 buckets: a newline in a kind would add a line */
+    unsigned lines = 0;
+    for (const char *q = dat; *q; q++) lines += *q == '\n';
+    assert_int_equal(lines, 2 + 50);
+    assert_non_null(strstr(dat, " evil_kind_per_s quote's_kind_per_s\n"));
+    free(dat);
+    join(p, out, "events_1.gp");
+    char *gp = read_file(p, NULL);
+    assert_non_null(strstr(gp, "title 'quote''s kind'"));
+    assert_non_null(strstr(gp, "title 'evil?kind'"));
+    assert_non_null(strstr(gp, "set title 'event kinds over time: it''s <b>.db seed 3'"));
+    free(gp);
+    join(p, out, "degree.gp");
+    gp = read_file(p, NULL);
+    assert_non_null(strstr(gp, "title 'it''s <b>.db seed 3'"));
+    free(gp);
+    join(p, out, "index.html");
+    char *html = read_file(p, NULL);
+    assert_null(strstr(html, "<script>"));
+    assert_null(strstr(html, "<b>"));
+    assert_non_null(strstr(html, "&lt;script&gt;x&lt;/script&gt;"));
+    assert_non_null(strstr(html, "it&#39;s &lt;b&gt;.db seed 3"));
+    free(html);
+    unsigned pngs = check_html_links(out, NULL);
+    assert_int_equal(pngs, render ? 2 : 0); /* degree and events_1 */
+    remove_tree(t.path);
+}
+
 /* gnuplot missing: exit early with the install hint, before anything is written. */
 static void test_gnuplot_missing(void **state) {
     (void)state;
@@ -519,7 +580,7 @@ int main(void) {
         cmocka_unit_test(test_fixture_renders),     cmocka_unit_test(test_no_data),
         cmocka_unit_test(test_overlay_two_databases), cmocka_unit_test(test_gnuplot_missing),
         cmocka_unit_test(test_gnuplot_fails),       cmocka_unit_test(test_bad_databases),
-        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_bad_options),         cmocka_unit_test(test_hostile_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
