@@ -635,6 +635,9 @@ void tl_open_world(lua_State *L) {
     lua_pushcfunction(L, p_heal);
     lua_setfield(L, -2, "heal");
     lua_setfield(L, -2, "__index");
+    /* local p <close> = sim.partition(a, b): healed when p goes out of scope */
+    lua_pushcfunction(L, p_heal);
+    lua_setfield(L, -2, "__close");
     lua_pop(L, 1);
     static const luaL_Reg fns[] = {{"world", l_world},
                                    {"hosts", l_hosts},

@@ -369,6 +369,11 @@ static void test_faults_on_overlay(void **state) {
         "run_for('10s')\n"
         "check(sim.components() == 1, 'one component before the partition')\n"
         "check(sim.reachable(a[2], b[2]), 'reachable before')\n"
+        "do\n"
+        "  local q <close> = sim.partition({a[9]}, {b[9]})\n"
+        "  check(not sim.reachable(a[9], b[9]), 'a scoped partition cuts')\n"
+        "end\n"
+        "check(sim.reachable(a[9], b[9]), 'and heals at the end of its scope')\n"
         "local p = sim.partition(a, b)\n"
         "check(not sim.reachable(a[2], b[2]), 'unreachable during')\n"
         "run_for('120s')\n" /* user timeout (45 s) kills cross-partition streams */
@@ -398,7 +403,7 @@ static void test_faults_on_overlay(void **state) {
     tl_run_result r;
     assert_int_equal(run_script(path, 3, db, NULL, 0, &r), TL_VERDICT_PASS);
     assert_int_equal(r.checks_failed, 0);
-    assert_int_equal(r.checks_passed, 10);
+    assert_int_equal(r.checks_passed, 12);
     /* Connections broken by the partition and the crash are in the table. */
     assert_true(query_int(db, "SELECT COUNT(*) FROM connections WHERE run_id = ?1 AND "
                               "close_reason = 'timeout'", r.run_id) > 0);
