@@ -299,7 +299,10 @@ static bool merge_one(merger *m, const char *input, const char *version,
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        set_err(m->err, m->err_cap, "%s: cannot attach it: %s", input, sqlite3_errmsg(m->db));
+        set_err(m->err, m->err_cap,
+                "%s: cannot read it as an SQLite database (%s); give run databases written "
+                "by `tidepool sim --db`",
+                input, sqlite3_errmsg(m->db));
         return false;
     }
     bool ok = true;
@@ -313,7 +316,10 @@ static bool merge_one(merger *m, const char *input, const char *version,
                     "databases written by `tidepool sim --db`",
                     input);
         else
-            set_err(m->err, m->err_cap, "%s: cannot read it: %s", input, why);
+            set_err(m->err, m->err_cap,
+                    "%s: cannot read it as an SQLite database (%s); give run databases "
+                    "written by `tidepool sim --db`",
+                    input, why);
         ok = false;
     } else if (strcmp(src_version, version) != 0) {
         set_err(m->err, m->err_cap,
