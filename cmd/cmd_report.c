@@ -12,21 +12,25 @@
 static void report_usage(FILE *out) {
     fprintf(out,
             "usage: tidepool report RESULTS.db [MORE.db ...] --out DIR [--min N]\n"
-            "                       [--buckets N] [--gnuplot PROGRAM] [--no-plots]\n"
+            "                       [--runs ID,...] [--buckets N] [--gnuplot PROGRAM]\n"
+            "                       [--no-plots]\n"
             "\n"
             "Turns results databases (written by `tidepool sim ... --db FILE`) into plots and\n"
             "a self-contained DIR/index.html: connections per node over time, final degree\n"
             "histogram, time-to-bootstrap CDF, components over time with fault windows,\n"
             "broadcast coverage and propagation CDF, bandwidth, greylists and bans, event\n"
             "kinds. Every run of every database is one series; series are overlaid with a\n"
-            "legend (\"FILE seed N\"). Next to each plot: its SQL (NAME.sql), data\n"
-            "(NAME_K.dat), gnuplot script (NAME.gp), NAME.png and NAME.svg.\n"
+            "legend (\"FILE seed N\" and the parameters that differ between the runs).\n"
+            "Next to each plot: its SQL (NAME.sql), data (NAME_K.dat), gnuplot script\n"
+            "(NAME.gp), NAME.png and NAME.svg.\n"
             "\n"
             "options:\n"
             "  --out DIR          output directory (created if missing; files overwritten)\n"
             "  --min N            connections that count as bootstrapped (default: each\n"
             "                     run's min_conn or min parameter, else 4)\n"
             "  --buckets N        time buckets per series, 1..%d (default %d)\n"
+            "  --runs ID,ID,...   only these runs (runs.id) of each database (a sweep's\n"
+            "                     campaign database holds many; at most %d series)\n"
             "  --gnuplot PROGRAM  the gnuplot to run (default: gnuplot from PATH)\n"
             "  --no-plots         write SQL, data, scripts and index.html; do not run gnuplot\n"
             "\n"
@@ -36,7 +40,37 @@ static void report_usage(FILE *out) {
             "\n"
             "example:\n"
             "  tidepool sim scenarios/bootstrap.lua --db out.db && tidepool report out.db --out report\n",
-            REP_BUCKETS_MAX, REP_BUCKETS_DEFAULT);
+            REP_BUCKETS_MAX, REP_BUCKETS_DEFAULT, REP_SERIES_MAX);
+}
+
+#define REPORT_RUN_IDS_MAX 1024
+
+/* "1,2,7" -> ids; false (with a message) on anything else. */
+static bool parse_run_ids(const char *text, int64_t *ids, size_t *count) {
+    size_t n = 0;
+    const char *p = text;
+    for (;;) {
+        char item[32];
+        size_t len = strcspn(p, ",");
+        uint64_t v = 0;
+        if (len == 0 || len >= sizeof item) {
+            cmd_error("report", "--runs expects run ids separated by commas (got '%s')", text);
+            return false;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (!cmd_parse_u64("report", "--runs", item, &v)) return false;
+        if (v > INT64_MAX || n == REPORT_RUN_IDS_MAX) {
+            cmd_error("report", "--runs: at most %d ids up to %" PRId64, REPORT_RUN_IDS_MAX,
+                      INT64_MAX);
+            return false;
+        }
+        ids[n++] = (int64_t)v;
+        if (p[len] == '\0') break;
+        p += len + 1;
+    }
+    *count = n;
+    return true;
 }
 
 int cmd_report(int argc, char **argv) {
@@ -47,12 +81,13 @@ int cmd_report(int argc, char **argv) {
     rep_options o;
     rep_options_default(&o);
     const char *dbs[REP_SERIES_MAX];
+    int64_t run_ids[REPORT_RUN_IDS_MAX];
     size_t ndb = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_value = i + 1 < argc;
         if (strcmp(a, "--out") == 0 || strcmp(a, "--min") == 0 || strcmp(a, "--buckets") == 0 ||
-            strcmp(a, "--gnuplot") == 0) {
+            strcmp(a, "--gnuplot") == 0 || strcmp(a, "--runs") == 0) {
             if (!has_value) {
                 cmd_error("report", "%s expects a value; see 'tidepool report --help'", a);
                 return TP_EXIT_USAGE;
@@ -63,6 +98,9 @@ int cmd_report(int argc, char **argv) {
                 o.out_dir = v;
             } else if (strcmp(a, "--gnuplot") == 0) {
                 o.gnuplot = v;
+            } else if (strcmp(a, "--runs") == 0) {
+                if (!parse_run_ids(v, run_ids, &o.run_id_count)) return TP_EXIT_USAGE;
+                o.run_ids = run_ids;
             } else if (strcmp(a, "--min") == 0) {
                 if (!cmd_parse_u64("report", a, v, &n)) return TP_EXIT_USAGE;
                 if (n > 1000000) {

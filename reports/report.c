@@ -758,6 +758,67 @@ static const char *base_name(const char *path) {
     return slash ? slash + 1 : path;
 }
 
+static bool run_selected(const rep_ctx *c, int64_t run_id) {
+    if (c->opts->run_ids == NULL) return true;
+    for (size_t i = 0; i < c->opts->run_id_count; i++)
+        if (c->opts->run_ids[i] == run_id) return true;
+    return false;
+}
+
+/* The value of parameter `key` of series s as text, or NULL (not set / not JSON). The
+ * result is sqlite3_malloc'd. */
+static char *series_param(const rep_series *s, const char *key) {
+    if (s->parameters == NULL) return NULL;
+    sqlite3_stmt *st = NULL;
+    char *v = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT CAST(value AS TEXT) FROM json_each(?1)"
+                           " WHERE json_valid(?1) AND key = ?2 AND type NOT IN ('object', 'array')",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, s->parameters, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+            v = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Appends to every label the parameters whose values differ between the series (keys
+ * in sorted order), so a sweep or a baseline/variant pair tells its curves apart. */
+static void label_differing_params(rep_ctx *c) {
+    if (c->nseries < 2) return;
+    for (uint32_t k = 0; k < c->nseries; k++) {
+        rep_series *s = &c->series[k];
+        if (s->parameters == NULL) continue;
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(s->db,
+                               "SELECT key FROM json_each(?1) WHERE json_valid(?1)"
+                               " AND type NOT IN ('object', 'array') ORDER BY key",
+                               -1, &st, NULL) != SQLITE_OK) {
+            sqlite3_finalize(st);
+            continue;
+        }
+        sqlite3_bind_text(st, 1, s->parameters, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *key = (const char *)sqlite3_column_text(st, 0);
+            char *mine = series_param(s, key);
+            bool differs = false;
+            for (uint32_t j = 0; j < c->nseries && !differs; j++) {
+                if (j == k) continue;
+                char *other = series_param(&c->series[j], key);
+                differs = other == NULL || mine == NULL || strcmp(other, mine) != 0;
+                sqlite3_free(other);
+            }
+            size_t len = strlen(s->label);
+            if (differs && mine != NULL && len + 1 < sizeof s->label)
+                snprintf(s->label + len, sizeof s->label - len, " %s=%s", key, mine);
+            sqlite3_free(mine);
+        }
+        sqlite3_finalize(st);
+    }
+}
+
 static rep_err load_runs(rep_ctx *c) {
     static const char *const sql =
         "SELECT id, seed, scenario, parameters, code_version, log_level, started_at, command,"
@@ -779,11 +840,13 @@ static rep_err load_runs(rep_ctx *c) {
         uint32_t found = 0;
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (!run_selected(c, sqlite3_column_int64(st, 0))) continue;
             if (c->nseries == REP_SERIES_MAX) {
                 sqlite3_finalize(st);
                 return fail(c, REP_ERR_USAGE,
                             "more than %d runs in the given databases; report at most %d "
-                            "runs at a time (split the databases)",
+                            "at a time (pick runs with --runs ID,ID,... or split the "
+                            "databases)",
                             REP_SERIES_MAX, REP_SERIES_MAX);
             }
             rep_series *s = &c->series[c->nseries++];
@@ -850,6 +913,11 @@ static rep_err load_runs(rep_ctx *c) {
             return e;
         }
         sqlite3_finalize(st);
+        if (found == 0 && c->opts->run_ids != NULL)
+            return fail(c, REP_ERR_INPUT,
+                        "%s: holds none of the runs given with --runs; list its runs with "
+                        "`sqlite3 %s 'SELECT id, seed, parameters FROM runs'`",
+                        path, path);
         if (found == 0)
             return fail(c, REP_ERR_INPUT,
                         "%s: holds no runs; run a scenario into it first (`tidepool sim "
@@ -1373,6 +1441,7 @@ rep_err rep_generate(const rep_options *opts, rep_summary *summary, char *errbuf
     }
     if (e == REP_OK) e = open_databases(c);
     if (e == REP_OK) e = load_runs(c);
+    if (e == REP_OK) label_differing_params(c);
     if (e == REP_OK && opts->render) e = gnuplot_check(c);
     if (e == REP_OK) e = make_dirs(c, opts->out_dir);
     if (e == REP_OK) e = write_plots(c);

@@ -7,7 +7,8 @@
  * links) with the run parameters, seeds, trace hashes, verdicts and key figures.
  *
  * Every run of every database is one series (legend entry "FILE seed N", or "FILE #ID
- * seed N" when a file holds several runs); series are overlaid on each plot. Data is
+ * seed N" when a file holds several runs, followed by the run parameters whose values
+ * differ between the series, "peers_k=8"); series are overlaid on each plot. Data is
  * reduced in SQL (time buckets, aggregates, window functions) so a 10,000-node run gives
  * gnuplot a few hundred points per series.
  *
@@ -50,6 +51,8 @@ typedef struct rep_options {
     int64_t min_connections; /* bootstrap threshold; < 0 = the run's parameter
                               * "min_conn", else "min", else 4 */
     bool render;          /* false: write SQL, data, scripts and index.html, no gnuplot */
+    const int64_t *run_ids; /* only these runs.id of every database; NULL = all runs */
+    size_t run_id_count;
 } rep_options;
 
 /* Fills the defaults: gnuplot "gnuplot", REP_BUCKETS_DEFAULT, min_connections -1,

@@ -31,6 +31,9 @@ expect 2 "add --out DIR" -- "$tp" report fixture.db
 expect 2 "unknown option '--bogus'" -- "$tp" report fixture.db --out r --bogus
 expect 2 "--buckets 0: expected 1..10000" -- "$tp" report fixture.db --out r --buckets 0
 expect 2 "--min expects a non-negative integer" -- "$tp" report fixture.db --out r --min -1
+expect 2 "--runs expects run ids separated by commas (got '1,,2')" -- "$tp" report fixture.db --out r --runs 1,,2
+expect 2 "--runs expects a non-negative integer (got 'x')" -- "$tp" report fixture.db --out r --runs x
+expect 3 "holds none of the runs given with --runs" -- "$tp" report fixture.db --out r --runs 9
 expect 3 "missing.db: cannot read" -- "$tp" report missing.db --out r
 expect 3 "notes.db: not a tidepool results database" -- "$tp" report notes.db --out r
 expect 3 "sudo apt-get install gnuplot-nox" -- "$tp" report fixture.db --out r --gnuplot no-such-gnuplot-here
@@ -38,6 +41,8 @@ expect 3 "sudo apt-get install gnuplot-nox" -- "$tp" report fixture.db --out r -
 expect 0 "report: r/index.html (2 runs; 10 plots, 0 without data; not drawn: --no-plots)" -- \
   "$tp" report fixture.db --out r --no-plots
 [ -f r/index.html ] && [ -f r/connections.gp ] || { echo "FAIL: no index.html/connections.gp" >&2; fail=1; }
+expect 0 "report: r1/index.html (1 run; 9 plots, 0 without data; not drawn: --no-plots)" -- \
+  "$tp" report fixture.db --out r1 --runs 1 --no-plots
 if command -v gnuplot >/dev/null; then
   expect 0 "report: r2/index.html (2 runs; 10 plots, 0 without data)" -- "$tp" report fixture.db --out r2
   [ -s r2/connections.png ] && [ -s r2/connections.svg ] || { echo "FAIL: no connections.png/svg" >&2; fail=1; }

@@ -353,8 +353,11 @@ static void test_overlay_two_databases(void **state) {
     join(p, out, "connections.gp");
     char *gp = read_file(p, NULL);
     assert_non_null(gp);
-    const char *titles[] = {"title 'baseline.db #1 seed 1'", "title 'baseline.db #2 seed 2'",
-                            "title 'variant.db #1 seed 1'", "title 'variant.db #2 seed 2'"};
+    /* runs 1 and 2 differ in min_conn and nodes: the labels say so */
+    const char *titles[] = {"title 'baseline.db #1 seed 1 min_conn=2 nodes=5'",
+                            "title 'baseline.db #2 seed 2 min_conn=1 nodes=3'",
+                            "title 'variant.db #1 seed 1 min_conn=2 nodes=5'",
+                            "title 'variant.db #2 seed 2 min_conn=1 nodes=3'"};
     for (int i = 0; i < 4; i++)
         if (strstr(gp, titles[i]) == NULL) fail_msg("connections.gp lacks %s", titles[i]);
     assert_non_null(strstr(gp, "'connections_4.dat' using 1:4 with lines lc 4"));
@@ -431,6 +434,53 @@ static void test_hostile_text(void **state) {
     free(html);
     unsigned pngs = check_html_links(out, NULL);
     assert_int_equal(pngs, render ? 2 : 0); /* degree and events_1 */
+    remove_tree(t.path);
+}
+
+/* --runs picks runs; a baseline and a variant differing in one parameter are labelled
+ * by it; a database without any picked run is an error naming it. */
+static void test_run_selection_and_labels(void **state) {
+    (void)state;
+    tmp_dir t;
+    tmp_make(&t);
+    char a[PATH_LEN], b[PATH_LEN], out[PATH_LEN], p[PATH_LEN];
+    in_dir(a, &t, "baseline.db");
+    in_dir(b, &t, "variant.db");
+    in_dir(out, &t, "report");
+    make_db(a, true);
+    make_db(b, true);
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(b, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+                                  "UPDATE runs SET parameters = '{\"min_conn\":2,\"nodes\":5,"
+                                  "\"peers_k\":8}' WHERE id = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    rep_options o;
+    rep_options_default(&o);
+    const char *dbs[] = {a, b};
+    const int64_t runs[] = {1};
+    o.db_paths = dbs;
+    o.db_count = 2;
+    o.out_dir = out;
+    o.render = false;
+    o.run_ids = runs;
+    o.run_id_count = 1;
+    rep_summary sum;
+    char err[512];
+    if (rep_generate(&o, &sum, err, sizeof err) != REP_OK) fail_msg("rep_generate: %s", err);
+    assert_int_equal(sum.series, 2);
+    join(p, out, "degree.gp");
+    char *gp = read_file(p, NULL);
+    assert_non_null(strstr(gp, "title 'baseline.db #1 seed 1'"));
+    assert_non_null(strstr(gp, "title 'variant.db #1 seed 1 peers_k=8'"));
+    assert_null(strstr(gp, "seed 2"));
+    free(gp);
+    const int64_t missing[] = {7};
+    o.run_ids = missing;
+    assert_int_equal(rep_generate(&o, &sum, err, sizeof err), REP_ERR_INPUT);
+    assert_non_null(strstr(err, "baseline.db: holds none of the runs given with --runs"));
     remove_tree(t.path);
 }
 
@@ -581,6 +631,7 @@ int main(void) {
         cmocka_unit_test(test_overlay_two_databases), cmocka_unit_test(test_gnuplot_missing),
         cmocka_unit_test(test_gnuplot_fails),       cmocka_unit_test(test_bad_databases),
         cmocka_unit_test(test_bad_options),         cmocka_unit_test(test_hostile_text),
+        cmocka_unit_test(test_run_selection_and_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

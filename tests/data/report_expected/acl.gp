@@ -29,9 +29,9 @@ set offsets graph 0, graph 0, graph 0.05, graph 0
 set xrange [0:*]
 set yrange [0:*]
 plot \
-    'acl_1.dat' using 1:2 with steps lc 1 dt 1 title 'fixture.db #1 seed 1 greylist_ip', \
-    'acl_1.dat' using 1:3 with steps lc 1 dt 2 title 'fixture.db #1 seed 1 greylist_peer', \
-    'acl_1.dat' using 1:4 with steps lc 1 dt 3 title 'fixture.db #1 seed 1 ban'
+    'acl_1.dat' using 1:2 with steps lc 1 dt 1 title 'fixture.db #1 seed 1 min_conn=2 nodes=5 greylist_ip', \
+    'acl_1.dat' using 1:3 with steps lc 1 dt 2 title 'fixture.db #1 seed 1 min_conn=2 nodes=5 greylist_peer', \
+    'acl_1.dat' using 1:4 with steps lc 1 dt 3 title 'fixture.db #1 seed 1 min_conn=2 nodes=5 ban'
 
 set terminal svg size 960,540 noenhanced font 'sans,10' background '#ffffff'
 set output 'acl.svg'

@@ -29,8 +29,8 @@ set offsets graph 0, graph 0, graph 0.05, graph 0
 set xrange [0:*]
 set yrange [0:*]
 plot \
-    'bandwidth_1.dat' using 1:($2/1000) with lines lc 1 dt 1 title 'fixture.db #1 seed 1 in', \
-    'bandwidth_1.dat' using 1:($3/1000) with lines lc 1 dt 2 title 'fixture.db #1 seed 1 out'
+    'bandwidth_1.dat' using 1:($2/1000) with lines lc 1 dt 1 title 'fixture.db #1 seed 1 min_conn=2 nodes=5 in', \
+    'bandwidth_1.dat' using 1:($3/1000) with lines lc 1 dt 2 title 'fixture.db #1 seed 1 min_conn=2 nodes=5 out'
 
 set terminal svg size 960,540 noenhanced font 'sans,10' background '#ffffff'
 set output 'bandwidth.svg'

@@ -29,8 +29,8 @@ set offsets graph 0, graph 0, graph 0.05, graph 0
 set xrange [0:*]
 set yrange [0:1.05]
 plot \
-    'bootstrap_1.dat' using 1:2 with steps lc 1 title 'fixture.db #1 seed 1 (min 2)', \
-    'bootstrap_2.dat' using 1:2 with steps lc 2 title 'fixture.db #2 seed 2 (min 1)'
+    'bootstrap_1.dat' using 1:2 with steps lc 1 title 'fixture.db #1 seed 1 min_conn=2 nodes=5 (min 2)', \
+    'bootstrap_2.dat' using 1:2 with steps lc 2 title 'fixture.db #2 seed 2 min_conn=1 nodes=3 (min 1)'
 
 set terminal svg size 960,540 noenhanced font 'sans,10' background '#ffffff'
 set output 'bootstrap.svg'

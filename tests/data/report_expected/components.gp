@@ -30,8 +30,8 @@ set xrange [0:*]
 set yrange [0:*]
 set object 1 rect from 5.5, graph 0 to 7.5, graph 1 behind fc rgb '#f4c7c3' fs solid 0.5 noborder
 plot \
-    'components_1.dat' using 1:2 with steps lc 1 title 'fixture.db #1 seed 1', \
-    'components_2.dat' using 1:2 with steps lc 2 title 'fixture.db #2 seed 2'
+    'components_1.dat' using 1:2 with steps lc 1 title 'fixture.db #1 seed 1 min_conn=2 nodes=5', \
+    'components_2.dat' using 1:2 with steps lc 2 title 'fixture.db #2 seed 2 min_conn=1 nodes=3'
 
 set terminal svg size 960,540 noenhanced font 'sans,10' background '#ffffff'
 set output 'components.svg'

@@ -30,9 +30,9 @@ set xrange [0:*]
 set yrange [0:*]
 plot \
     'connections_1.dat' using 1:3:5 with filledcurves lc 1 fs transparent solid 0.2 notitle, \
-    'connections_1.dat' using 1:4 with lines lc 1 title 'fixture.db #1 seed 1', \
+    'connections_1.dat' using 1:4 with lines lc 1 title 'fixture.db #1 seed 1 min_conn=2 nodes=5', \
     'connections_2.dat' using 1:3:5 with filledcurves lc 2 fs transparent solid 0.2 notitle, \
-    'connections_2.dat' using 1:4 with lines lc 2 title 'fixture.db #2 seed 2'
+    'connections_2.dat' using 1:4 with lines lc 2 title 'fixture.db #2 seed 2 min_conn=1 nodes=3'
 
 set terminal svg size 960,540 noenhanced font 'sans,10' background '#ffffff'
 set output 'connections.svg'

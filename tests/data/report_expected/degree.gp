@@ -30,8 +30,8 @@ set boxwidth 0.8
 set yrange [0:*]
 set xrange [-0.5:*]
 plot \
-    'degree_1.dat' using 1:3 with boxes lc 1 fs transparent solid 0.35 title 'fixture.db #1 seed 1', \
-    'degree_2.dat' using 1:3 with boxes lc 2 fs transparent solid 0.35 title 'fixture.db #2 seed 2'
+    'degree_1.dat' using 1:3 with boxes lc 1 fs transparent solid 0.35 title 'fixture.db #1 seed 1 min_conn=2 nodes=5', \
+    'degree_2.dat' using 1:3 with boxes lc 2 fs transparent solid 0.35 title 'fixture.db #2 seed 2 min_conn=1 nodes=3'
 
 set terminal svg size 960,540 noenhanced font 'sans,10' background '#ffffff'
 set output 'degree.svg'

@@ -1,4 +1,4 @@
-# events_1.gp: event kinds over time: fixture.db #1 seed 1
+# events_1.gp: event kinds over time: fixture.db #1 seed 1 min_conn=2 nodes=5
 # written by tidepool report; data: events_1_K.dat (one per series), query: events.sql
 # redraw: gnuplot events_1.gp (in this directory)
 if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {
@@ -20,7 +20,7 @@ set linetype 10 lc rgb '#17becf' lw 2
 set linetype 11 lc rgb '#393b79' lw 2
 set linetype 12 lc rgb '#637939' lw 2
 set linetype cycle 12
-set title 'event kinds over time: fixture.db #1 seed 1'
+set title 'event kinds over time: fixture.db #1 seed 1 min_conn=2 nodes=5'
 set xlabel 'virtual time (s)'
 set ylabel 'events per second'
 set grid

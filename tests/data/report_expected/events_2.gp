@@ -1,4 +1,4 @@
-# events_2.gp: event kinds over time: fixture.db #2 seed 2
+# events_2.gp: event kinds over time: fixture.db #2 seed 2 min_conn=1 nodes=3
 # written by tidepool report; data: events_2_K.dat (one per series), query: events.sql
 # redraw: gnuplot events_2.gp (in this directory)
 if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {
@@ -20,7 +20,7 @@ set linetype 10 lc rgb '#17becf' lw 2
 set linetype 11 lc rgb '#393b79' lw 2
 set linetype 12 lc rgb '#637939' lw 2
 set linetype cycle 12
-set title 'event kinds over time: fixture.db #2 seed 2'
+set title 'event kinds over time: fixture.db #2 seed 2 min_conn=1 nodes=3'
 set xlabel 'virtual time (s)'
 set ylabel 'events per second'
 set grid

@@ -29,7 +29,7 @@ set offsets graph 0, graph 0, graph 0.05, graph 0
 set xrange [0:*]
 set yrange [0:1.05]
 plot \
-    'propagation_1.dat' using 1:2 with steps lc 1 title 'fixture.db #1 seed 1'
+    'propagation_1.dat' using 1:2 with steps lc 1 title 'fixture.db #1 seed 1 min_conn=2 nodes=5'
 
 set terminal svg size 960,540 noenhanced font 'sans,10' background '#ffffff'
 set output 'propagation.svg'

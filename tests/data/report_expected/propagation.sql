@@ -1,8 +1,8 @@
 -- propagation.sql: propagation delay CDF
 -- The query behind the plot, as run by `tidepool report` for each series.
 -- Parameters per series (sqlite3 shell: -cmd ".parameter set :run 1" ...):
---   series 1 (fixture.db #1 seed 1): :run = 1, :buckets = 20, :width = 500000000, :delay_width = 10000000, :min = 2
---   series 2 (fixture.db #2 seed 2): :run = 2, :buckets = 20, :width = 150000000, :delay_width = 1, :min = 1
+--   series 1 (fixture.db #1 seed 1 min_conn=2 nodes=5): :run = 1, :buckets = 20, :width = 500000000, :delay_width = 10000000, :min = 2
+--   series 2 (fixture.db #2 seed 2 min_conn=1 nodes=3): :run = 2, :buckets = 20, :width = 150000000, :delay_width = 1, :min = 1
 
 WITH ranked AS (
   SELECT delay_ns, ROW_NUMBER() OVER (ORDER BY delay_ns) AS k,
