@@ -181,10 +181,11 @@ static void child_insert_sql(const table_info *t, char *sql, size_t cap) {
         else
             snprintf(rest + len, sizeof rest - len, "%s\"%s\"", i ? ", " : "", t->columns[i]);
     }
-    snprintf(sql, cap,
-             "INSERT INTO main.\"%s\" (%s) SELECT %s FROM src.\"%s\" WHERE run_id = ?2 "
-             "ORDER BY %s",
-             t->name, cols, rest, t->name, t->order_by);
+    if (snprintf(sql, cap,
+                 "INSERT INTO main.\"%s\" (%s) SELECT %s FROM src.\"%s\" WHERE run_id = ?2 "
+                 "ORDER BY %s",
+                 t->name, cols, rest, t->name, t->order_by) >= (int)cap)
+        sql[0] = '\0'; /* too long: the prepare fails and names the table */
 }
 
 static bool merge_runs(merger *m, const char *input, sw_merge_stats *stats) {
@@ -205,12 +206,14 @@ static bool merge_runs(merger *m, const char *input, sw_merge_stats *stats) {
                            "parameters = ?3 AND trace_hash IS ?4 AND verdict <> 'running'",
                            -1, &dup, NULL) != SQLITE_OK)
         goto sql_error;
-    snprintf(sql, sizeof sql, "INSERT INTO main.runs (%s) SELECT %s FROM src.runs WHERE id = ?1",
-             cols, cols);
+    if (snprintf(sql, sizeof sql, "INSERT INTO main.runs (%s) SELECT %s FROM src.runs WHERE id = ?1",
+                 cols, cols) >= (int)sizeof sql)
+        goto sql_error;
     if (sqlite3_prepare_v2(m->db, sql, -1, &ins, NULL) != SQLITE_OK) goto sql_error;
     for (size_t i = 0; i < m->child_count; i++) {
         child_insert_sql(&m->children[i], sql, sizeof sql);
-        if (sqlite3_prepare_v2(m->db, sql, -1, &child[i], NULL) != SQLITE_OK) goto sql_error;
+        if (!sql[0] || sqlite3_prepare_v2(m->db, sql, -1, &child[i], NULL) != SQLITE_OK)
+            goto sql_error;
     }
     int rc;
     while (ok && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
