@@ -44,6 +44,7 @@ static const char *const cmd_name = "node";
 #define IDENTITY_FILE "identity.json"
 #define SHUTDOWN_GRACE_NS INT64_C(10000000000)
 #define STATUS_PERIOD_NS INT64_C(10000000000)
+#define STATUS_FIRST_NS INT64_C(3000000000) /* the first report comes early */
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -374,6 +375,7 @@ static int node_run(int argc, char **argv) {
     if (rc != TP_EXIT_OK) return rc;
     daemon_state *d = calloc(1, sizeof *d);
     if (!d) return TP_EXIT_FAIL;
+    tp_timer_init(&d->status_timer, status_fire, d); /* stopped on every exit path */
     char err[DM_ERROR_SIZE];
     dm_config_default(&d->cfg);
     if (o.config && dm_config_load(&d->cfg, o.config, err, sizeof err) != TP_OK) {
@@ -564,8 +566,7 @@ static int node_run(int argc, char **argv) {
             log_line(d->loop, "peers.json could not be used (%s): %s; starting with no known "
                      "peers", tp_strerror(le), dm_p2p_peers_error(d->p2p));
     }
-    tp_timer_init(&d->status_timer, status_fire, d);
-    tp_env_timer_start_in(rn_loop_env(d->loop), &d->status_timer, STATUS_PERIOD_NS);
+    tp_env_timer_start_in(rn_loop_env(d->loop), &d->status_timer, STATUS_FIRST_NS);
     e = rn_loop_run(d->loop, -1);
     if (e != TP_OK) {
         log_line(d->loop, "event loop failed: %s", tp_strerror(e));
