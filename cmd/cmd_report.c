@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "reports/campaign.h"
 #include "reports/report.h"
 
 static void report_usage(FILE *out) {
@@ -143,8 +144,34 @@ int cmd_report(int argc, char **argv) {
     }
     o.db_paths = dbs;
     o.db_count = ndb;
-    rep_summary sum;
     char err[1024];
+    /* A campaign database (tidepool sweep / merge: one file whose runs differ in their
+     * parameters) also gets the campaign plot (reports/campaign.h); with more runs than
+     * one report overlays, only that (unless --runs picks some). */
+    if (ndb == 1 && o.run_ids == NULL) {
+        rep_campaign_summary cs;
+        rep_err ce = rep_campaign(dbs[0], o.out_dir, o.gnuplot, o.render, &cs, err, sizeof err);
+        if (ce != REP_OK && ce != REP_ERR_GNUPLOT_FAILED) {
+            cmd_error("report", "%s", err);
+            return ce == REP_ERR_USAGE ? TP_EXIT_USAGE : TP_EXIT_INPUT;
+        }
+        if (cs.parameters > 0) {
+            printf("report: %s/campaign.html (campaign: %" PRIu32 " runs, %" PRIu32
+                   " swept parameter%s, %" PRIu32 " plots)\n",
+                   o.out_dir, cs.runs, cs.parameters, cs.parameters == 1 ? "" : "s", cs.plots);
+            if (ce == REP_ERR_GNUPLOT_FAILED) {
+                cmd_error("report", "%s", err);
+                return TP_EXIT_FAIL;
+            }
+            if (cs.runs > REP_SERIES_MAX) {
+                printf("report: no per-run plots: more than %d runs (pick some with --runs "
+                       "ID,ID,...)\n",
+                       REP_SERIES_MAX);
+                return TP_EXIT_OK;
+            }
+        }
+    }
+    rep_summary sum;
     rep_err e = rep_generate(&o, &sum, err, sizeof err);
     if (e != REP_OK && e != REP_ERR_GNUPLOT_FAILED) {
         cmd_error("report", "%s", err);
