@@ -67,6 +67,10 @@ static void usage(FILE *out) {
             "  --expected-pow F        proof-of-work difficulty (default 26)\n"
             "  --chain-name NAME       the chain name announced (default %s)\n"
             "  --debug                 log every event (messages, points learned)\n"
+            "  --no-greeting           do not send the \"tidepool.text\" greeting to new peers\n"
+            "  --test-message-nonce HEX  testing only: the 24-byte nonce of our connection\n"
+            "                          message (replaying recorded handshakes); never in\n"
+            "                          production: it makes every session key predictable\n"
             "\n"
             "environment: OCTEZ_P2P_TCP_USER_TIMEOUT (ms, 0 off), OCTEZ_P2P_TCP_KEEPALIVE\n"
             "(idle_ms[,interval_ms], 0 off) as Octez.\n",
@@ -84,6 +88,7 @@ typedef struct daemon_state {
     dm_p2p_options opt;
     tp_timer status_timer;
     bool shutdown_done;
+    uint8_t message_nonce[24];
 } daemon_state;
 
 static void log_line(rn_loop *loop, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -296,6 +301,8 @@ static void shutdown_done(void *arg) {
 
 typedef struct options {
     const char *data_dir, *config, *net_addr, *rpc_addr, *discovery_addr, *chain_name;
+    const char *test_message_nonce;
+    bool no_greeting;
     const char *peers[DM_BOOTSTRAP_PEERS_MAX];
     size_t peers_count;
     bool no_bootstrap, private_mode, debug;
@@ -325,6 +332,7 @@ static int parse_args(int argc, char **argv, options *o) {
         TAKE("--rpc-addr", o->rpc_addr)
         TAKE("--discovery-addr", o->discovery_addr)
         TAKE("--chain-name", o->chain_name)
+        TAKE("--test-message-nonce", o->test_message_nonce)
 #undef TAKE
         if (strcmp(a, "--peer") == 0) {
             if (!v) {
@@ -359,6 +367,8 @@ static int parse_args(int argc, char **argv, options *o) {
             o->private_mode = true;
         } else if (strcmp(a, "--no-bootstrap-peers") == 0) {
             o->no_bootstrap = true;
+        } else if (strcmp(a, "--no-greeting") == 0) {
+            o->no_greeting = true;
         } else if (strcmp(a, "--debug") == 0) {
             o->debug = true;
         } else {
@@ -486,6 +496,21 @@ static int node_run(int argc, char **argv) {
 
     opt->on_text = on_text;
     opt->on_text_arg = d;
+    opt->no_greeting = o.no_greeting;
+    if (o.test_message_nonce) {
+        size_t got = 0;
+        if (strlen(o.test_message_nonce) != 48 ||
+            sodium_hex2bin(d->message_nonce, sizeof d->message_nonce, o.test_message_nonce, 48,
+                           NULL, &got, NULL) != 0 ||
+            got != 24) {
+            cmd_error(cmd_name, "--test-message-nonce expects 48 hex characters (24 bytes)");
+            free(d);
+            return TP_EXIT_USAGE;
+        }
+        opt->message_nonce = d->message_nonce;
+        log_line(NULL, "TESTING: fixed connection-message nonce (--test-message-nonce); "
+                 "never use this on a real network");
+    }
     /* the loop */
     rn_config rc_cfg;
     rn_config_default(&rc_cfg);

@@ -28,6 +28,7 @@ struct dm_p2p {
     char greeting[128];
     void (*on_text)(void *arg, const tp_peer_id *from, const char *text);
     void *on_text_arg;
+    bool no_greeting;
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -114,6 +115,7 @@ static void h_app_message(void *arg, tp_node *n, tp_conn *c, uint16_t tag,
 
 static void h_new_connection(void *arg, tp_node *n, tp_conn *c) {
     dm_p2p *p = arg;
+    if (p->no_greeting) return;
     /* greet: one application message per new connection */
     tp_err e = tp_node_send(n, c, DM_APP_TEXT_TAG, (const uint8_t *)p->greeting,
                             strlen(p->greeting), true);
@@ -213,6 +215,7 @@ tp_err dm_p2p_create(const tp_env *env, const dm_config *cfg, const tp_identity 
     p->env = env;
     p->on_text = opt->on_text;
     p->on_text_arg = opt->on_text_arg;
+    p->no_greeting = opt->no_greeting;
     tp_node_config *nc = calloc(1, sizeof *nc);
     if (!nc) {
         free(p);

@@ -49,6 +49,7 @@ typedef struct dm_p2p_options {
     tp_point discovery_point;      /* resolved; port default 10732 */
     bool trust_discovered_peers;
     const uint8_t *message_nonce;  /* test-only (interop replay): fixed connection nonce */
+    bool no_greeting;              /* do not greet new connections (interop replay) */
     /* Called for every "tidepool.text" message received (text NUL-terminated, at most
      * DM_APP_TEXT_MAX bytes; bytes from the network: print it escaped). May be NULL. */
     void (*on_text)(void *arg, const tp_peer_id *from, const char *text);
