@@ -1364,7 +1364,7 @@ static const char html_style[] =
     "body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}"
     "h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}"
     "table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;padding:.2em .5em;"
-    "vertical-align:top;text-align:left}td.num{text-align:right}"
+    "vertical-align:top;text-align:left;white-space:pre-wrap}td.num{text-align:right}"
     "code{font-size:.9em;word-break:break-all}img{max-width:100%;height:auto}"
     ".files{font-size:.85em;color:#555}.nodata,.note{color:#8a6d00}.error{color:#b00}"
     ".verdict-pass{color:#080;font-weight:bold}.verdict-fail,.verdict-error{color:#b00;"
