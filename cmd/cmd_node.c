@@ -490,8 +490,10 @@ static int node_run(int argc, char **argv) {
             return TP_EXIT_INPUT;
         }
         opt->discovery = true;
-        /* spec §9: trusted only in sandbox mode; tidepool's default chain is a sandbox */
-        opt->trust_discovered_peers = strcmp(d->cfg.chain_name, DM_CHAIN_NAME_DEFAULT) == 0;
+        /* spec §9: Octez trusts discovered points only with --sandbox; tidepool has no
+         * such mode, so they are plain points (which an IP ban can then cover: a trusted
+         * point is never reported banned, spec §11) */
+        opt->trust_discovered_peers = false;
     }
 
     opt->on_text = on_text;
