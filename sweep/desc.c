@@ -29,7 +29,7 @@
 
 #define DIST_MT "tidepool.sweep.distribution"
 #define LIST_VALUES_MAX 100000
-#define INSTRUCTIONS_MAX 100000000 /* counted in steps of 1000 */
+#define INSTRUCTIONS_MAX 100000000 /* the count hook fires once, after this many */
 
 typedef enum dist_kind { DIST_UNIFORM, DIST_INTEGER, DIST_LOG_UNIFORM, DIST_CHOICE } dist_kind;
 

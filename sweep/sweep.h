@@ -30,7 +30,7 @@
 #define SW_NAME_MAX 64       /* parameter names, including the NUL */
 #define SW_VALUE_MAX 256     /* a parameter value as text, including the NUL */
 #define SW_PARAMS_MAX 64     /* parameters per task (grid + fixed + drawn) */
-#define SW_TASKS_MAX 1000000 /* tasks per sweep */
+#define SW_TASKS_MAX 100000 /* tasks per sweep (memory: ~330 bytes per task and parameter) */
 #define SW_PATH_MAX 4096
 
 typedef enum sw_kind { SW_INTEGER, SW_NUMBER, SW_STRING, SW_BOOLEAN } sw_kind;
