@@ -145,6 +145,13 @@ int cmd_report(int argc, char **argv) {
     o.db_paths = dbs;
     o.db_count = ndb;
     char err[1024];
+    /* Inputs first, so a missing or foreign file gets the same message whatever runs. */
+    for (size_t i = 0; i < ndb; i++) {
+        if (rep_check_database(dbs[i], err, sizeof err) != REP_OK) {
+            cmd_error("report", "%s", err);
+            return TP_EXIT_INPUT;
+        }
+    }
     /* A campaign database (tidepool sweep / merge: one file whose runs differ in their
      * parameters) also gets the campaign plot (reports/campaign.h); with more runs than
      * one report overlays, only that (unless --runs picks some). */
@@ -156,6 +163,7 @@ int cmd_report(int argc, char **argv) {
             return ce == REP_ERR_USAGE ? TP_EXIT_USAGE : TP_EXIT_INPUT;
         }
         if (cs.parameters > 0) {
+            o.see_also = "campaign.html";
             printf("report: %s/campaign.html (campaign: %" PRIu32 " runs, %" PRIu32
                    " swept parameter%s, %" PRIu32 " plots)\n",
                    o.out_dir, cs.runs, cs.parameters, cs.parameters == 1 ? "" : "s", cs.plots);

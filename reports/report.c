@@ -702,44 +702,65 @@ static const char *const figure_sql[] = {
 /* ---------------------------------------------------------------------------------- */
 /* Databases and runs                                                                  */
 
+/* Opens path read-only into *db (closed by the caller, even on error) and checks that it
+ * is a results database of our schema version. */
+static rep_err open_database(rep_ctx *c, const char *path, sqlite3 **db_out) {
+    *db_out = NULL;
+    if (access(path, R_OK) != 0)
+        return fail(c, REP_ERR_INPUT,
+                    "%s: cannot read (%s); results databases are written by "
+                    "`tidepool sim SCENARIO.lua --db %s`",
+                    path, strerror(errno), path);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    *db_out = db;
+    if (rc != SQLITE_OK)
+        return fail(c, REP_ERR_INPUT, "%s: cannot open as SQLite (%s)", path,
+                    db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+                           NULL) != SQLITE_OK) {
+        rep_err e = fail(c, REP_ERR_INPUT,
+                         "%s: not a tidepool results database (%s); write one with "
+                         "`tidepool sim SCENARIO.lua --db %s`",
+                         path, sqlite3_errmsg(db), path);
+        sqlite3_finalize(st);
+        return e;
+    }
+    rc = sqlite3_step(st);
+    const char *version = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    if (version == NULL || strcmp(version, REP_SCHEMA_VERSION) != 0) {
+        rep_err e = fail(c, REP_ERR_INPUT,
+                         "%s: results schema version %s, this tidepool reads version "
+                         REP_SCHEMA_VERSION "; report it with the tidepool that wrote it",
+                         path, version ? version : "(none)");
+        sqlite3_finalize(st);
+        return e;
+    }
+    sqlite3_finalize(st);
+    return REP_OK;
+}
+
 static rep_err open_databases(rep_ctx *c) {
     const rep_options *o = c->opts;
     for (size_t i = 0; i < o->db_count; i++) {
-        const char *path = o->db_paths[i];
-        if (access(path, R_OK) != 0)
-            return fail(c, REP_ERR_INPUT,
-                        "%s: cannot read (%s); results databases are written by "
-                        "`tidepool sim SCENARIO.lua --db %s`",
-                        path, strerror(errno), path);
-        sqlite3 *db = NULL;
-        int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
-        c->dbs[c->db_open++] = db;
-        if (rc != SQLITE_OK)
-            return fail(c, REP_ERR_INPUT, "%s: cannot open as SQLite (%s)", path,
-                        db ? sqlite3_errmsg(db) : "out of memory");
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
-                               &st, NULL) != SQLITE_OK) {
-            rep_err e = fail(c, REP_ERR_INPUT,
-                             "%s: not a tidepool results database (%s); write one with "
-                             "`tidepool sim SCENARIO.lua --db %s`",
-                             path, sqlite3_errmsg(db), path);
-            sqlite3_finalize(st);
-            return e;
-        }
-        rc = sqlite3_step(st);
-        const char *version = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-        if (version == NULL || strcmp(version, REP_SCHEMA_VERSION) != 0) {
-            rep_err e = fail(c, REP_ERR_INPUT,
-                             "%s: results schema version %s, this tidepool reads version "
-                             REP_SCHEMA_VERSION "; report it with the tidepool that wrote it",
-                             path, version ? version : "(none)");
-            sqlite3_finalize(st);
-            return e;
-        }
-        sqlite3_finalize(st);
+        rep_err e = open_database(c, o->db_paths[i], &c->dbs[c->db_open]);
+        if (c->dbs[c->db_open] != NULL) c->db_open++;
+        if (e != REP_OK) return e;
     }
     return REP_OK;
+}
+
+rep_err rep_check_database(const char *path, char *errbuf, size_t errlen) {
+    if (errlen > 0) errbuf[0] = '\0';
+    rep_ctx c;
+    memset(&c, 0, sizeof c);
+    c.err = errbuf;
+    c.errlen = errlen;
+    sqlite3 *db = NULL;
+    rep_err e = open_database(&c, path, &db);
+    sqlite3_close(db);
+    return e;
 }
 
 static int64_t scalar_i64(sqlite3 *db, const char *sql, int64_t run_id) {
@@ -1392,6 +1413,13 @@ static rep_err write_html(rep_ctx *c) {
         fputs(" Drawn by ", html);
         rep_html_escape(html, c->sum->gnuplot_version);
         fputc('.', html);
+    }
+    if (c->opts->see_also != NULL) {
+        fputs(" See also <a href=\"", html);
+        rep_html_escape(html, c->opts->see_also);
+        fputs("\">", html);
+        rep_html_escape(html, c->opts->see_also);
+        fputs("</a>.", html);
     }
     fputs("</p>\n<p>", html);
     for (uint32_t i = 0; i < c->nresults; i++) {

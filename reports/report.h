@@ -53,6 +53,8 @@ typedef struct rep_options {
     bool render;          /* false: write SQL, data, scripts and index.html, no gnuplot */
     const int64_t *run_ids; /* only these runs.id of every database; NULL = all runs */
     size_t run_id_count;
+    const char *see_also; /* a page in out_dir that index.html links to (the campaign
+                           * page, reports/campaign.h); NULL = none */
 } rep_options;
 
 /* Fills the defaults: gnuplot "gnuplot", REP_BUCKETS_DEFAULT, min_connections -1,
@@ -74,6 +76,12 @@ typedef struct rep_summary {
  * written. */
 rep_err rep_generate(const rep_options *opts, rep_summary *summary, char *errbuf,
                      size_t errlen) __attribute__((warn_unused_result));
+
+/* Checks that path is a readable results database of the schema version this
+ * generator reads; REP_ERR_INPUT with a message naming the file and the fix otherwise
+ * (the same checks and messages as rep_generate). Writes nothing. */
+rep_err rep_check_database(const char *path, char *errbuf, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Static text for an error code. */
 const char *rep_strerror(rep_err err);

@@ -43,6 +43,14 @@ expect 0 "report: r/index.html (2 runs; 10 plots, 0 without data; not drawn: --n
 [ -f r/index.html ] && [ -f r/connections.gp ] || { echo "FAIL: no index.html/connections.gp" >&2; fail=1; }
 expect 0 "report: r1/index.html (1 run; 9 plots, 0 without data; not drawn: --no-plots)" -- \
   "$tp" report fixture.db --out r1 --runs 1 --no-plots
+# a campaign database (finished runs differing in parameters): the campaign page is
+# written too (reports/campaign.h) and index.html links it
+cp fixture.db camp.db
+sqlite3 camp.db "UPDATE runs SET verdict = 'pass', virtual_time_ns = 3000000000 WHERE id = 2"
+expect 0 "report: rc/campaign.html (campaign: 2 runs" -- "$tp" report camp.db --out rc --no-plots
+grep -q 'See also <a href="campaign.html">' rc/index.html && [ -f rc/campaign.html ] ||
+  { echo "FAIL: index.html does not link an existing campaign.html" >&2; fail=1; }
+grep -q 'campaign.html' r/index.html && { echo "FAIL: a non-campaign report links campaign.html" >&2; fail=1; }
 if command -v gnuplot >/dev/null; then
   expect 0 "report: r2/index.html (2 runs; 10 plots, 0 without data)" -- "$tp" report fixture.db --out r2
   [ -s r2/connections.png ] && [ -s r2/connections.svg ] || { echo "FAIL: no connections.png/svg" >&2; fail=1; }

@@ -581,6 +581,9 @@ static void test_bad_databases(void **state) {
                      SQLITE_OK);
     sqlite3_close(h);
     expect_input_error(p, "not a tidepool results database");
+    char err[512];
+    assert_int_equal(rep_check_database(p, err, sizeof err), REP_ERR_INPUT);
+    assert_non_null(strstr(err, "foreign.db: not a tidepool results database"));
 
     in_dir(p, &t, "garbage.db");
     FILE *f = fopen(p, "wb");
@@ -591,6 +594,7 @@ static void test_bad_databases(void **state) {
     in_dir(p, &t, "empty.db");
     make_db(p, false);
     expect_input_error(p, "holds no runs");
+    assert_int_equal(rep_check_database(p, err, sizeof err), REP_OK); /* a results db */
 
     in_dir(p, &t, "future.db");
     make_db(p, true);
