@@ -75,8 +75,10 @@
     "       k * 1.0 / (SELECT COUNT(*) FROM nodes WHERE run_id = :run) AS fraction_of_nodes\n" \
     "FROM cdf WHERE k % MAX(1, n / :buckets) = 0 OR k = 1 OR k = n ORDER BY k;\n"
 
+/* components: per bucket the worst (largest) count, placed at the bucket's first
+ * sample so a step is drawn where the change began. */
 #define REP_SQL_COMPONENTS                                                                 \
-    "SELECT MAX(time_ns) / 1e9 AS seconds, MAX(value) AS components_max,\n"                \
+    "SELECT MIN(time_ns) / 1e9 AS seconds, MAX(value) AS components_max,\n"                \
     "       MIN(value) AS components_min\n"                                                \
     "FROM samples WHERE run_id = :run AND metric = 'components' AND node IS NULL\n"        \
     "GROUP BY MIN(:buckets - 1, time_ns / :width) ORDER BY 1;\n"
