@@ -249,6 +249,12 @@ int cmd_sweep(int argc, char **argv) {
         return TP_EXIT_INPUT;
     }
 
+    /* One local sweep (or collect) at a time per output directory; Slurm batches share. */
+    if (!a.slurm && sw_lock_out(out, !a.batch_set, err, sizeof err) == -1) {
+        cmd_error("sweep", "%s", err);
+        sw_sweep_free(&s);
+        return TP_EXIT_INPUT;
+    }
     if (a.collect) {
         rc = collect(&s, out, a.quiet);
         sw_sweep_free(&s);

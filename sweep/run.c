@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -508,6 +509,37 @@ int sw_run_tasks(const sw_sweep *s, const char *out_dir, const sw_run_options *o
     }
     free(todo);
     return 0;
+}
+
+int sw_lock_out(const char *out_dir, bool exclusive, char *err, size_t err_cap) {
+    if (!mkdir_p(out_dir)) {
+        set_err(err, err_cap, "%s: cannot create the output directory (%s)", out_dir,
+                strerror(errno));
+        return -1;
+    }
+    char path[SW_PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/.lock", out_dir) >= (int)sizeof path) {
+        set_err(err, err_cap, "%s: path too long", out_dir);
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        set_err(err, err_cap, "%s: cannot open it (%s)", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK) {
+            set_err(err, err_cap,
+                    "another tidepool sweep is using %s (it holds %s): wait for it to end, "
+                    "or give another --out",
+                    out_dir, path);
+            return -1;
+        }
+        return -2; /* no flock here: go on without */
+    }
+    return fd;
 }
 
 /* ---- collecting ------------------------------------------------------------------ */

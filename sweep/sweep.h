@@ -110,6 +110,13 @@ int sw_run_tasks(const sw_sweep *s, const char *out_dir, const sw_run_options *o
                  sw_run_stats *stats, char *err, size_t err_cap)
     __attribute__((warn_unused_result));
 
+/* Locks the output directory for this process (OUT/.lock, flock): exclusive for a
+ * local sweep and for collecting, shared for Slurm batches (which run side by side on
+ * disjoint tasks). Returns the lock's descriptor (kept open until exit), or -1 with
+ * "another tidepool sweep is using OUT ..." in err. Where the filesystem has no flock
+ * (some network filesystems), returns -2 and the caller goes on unlocked. */
+int sw_lock_out(const char *out_dir, bool exclusive, char *err, size_t err_cap);
+
 /* ---- collecting ------------------------------------------------------------------ */
 
 typedef struct sw_collect_stats {

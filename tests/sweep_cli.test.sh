@@ -126,6 +126,24 @@ check "--collect with nothing finished: exit 1" [ $rc -eq 1 ]
 check "--collect: says 20 tasks have no result and how to run them" grep -q "20 tasks have no result yet; run" coll.txt
 check "--collect: still writes an empty campaign" [ "$(sqlite3 sub/campaign.db 'SELECT count(*) FROM runs')" -eq 0 ]
 
+# ---- one sweep per output directory at a time --------------------------------------------
+mkdir -p locked
+exec 9>locked/.lock # the test shell holds the lock, as a running sweep would
+flock -x 9
+run lock1.txt "$TP" sweep "$SWEEP" --out locked --jobs 2 9>&-
+check "a second sweep on a busy output directory: exit 3" [ $rc -eq 3 ]
+check "...naming the lock and the fix" grep -q "another tidepool sweep is using locked (it holds locked/.lock): wait for it to end, or give another --out" lock1.txt
+check "...and running nothing" [ ! -d locked/tasks ]
+run lock1b.txt "$TP" sweep "$SWEEP" --out locked --task-batch 0 --tasks-per-batch 2 9>&-
+check "a Slurm batch waits for no local sweep either: exit 3" [ $rc -eq 3 ]
+flock -u 9
+flock -s 9
+run lock2.txt "$TP" sweep "$SWEEP" --out locked --task-batch 0 --tasks-per-batch 2 9>&-
+check "Slurm batches share the directory (shared lock): exit 0" [ $rc -eq 0 ]
+run lock3.txt "$TP" sweep "$SWEEP" --out locked --collect 9>&-
+check "collecting while batches run is refused: exit 3" [ $rc -eq 3 ]
+exec 9>&-
+
 # ---- a failing scenario ------------------------------------------------------------------
 cat >failing.lua <<EOF
 return { scenario = "$SRC/sweeps/ci_scenario.lua", out = "failing",
