@@ -439,6 +439,12 @@ static enum MHD_Result not_implemented(struct MHD_Connection *conn, const char *
     return send_error(conn, MHD_HTTP_NOT_IMPLEMENTED, msg);
 }
 
+static enum MHD_Result not_monitored(struct MHD_Connection *conn) {
+    return send_error(conn, MHD_HTTP_NOT_IMPLEMENTED,
+                      "?monitor is not supported for point and peer logs: poll the log, or "
+                      "follow /network/log");
+}
+
 /* Calls a backend function with the result struct, or answers 501 when it is NULL. */
 #define CALL(conn, url, fn, ...)                                                          \
     do {                                                                                 \
@@ -524,6 +530,7 @@ static enum MHD_Result route(dm_rpc *rpc, struct MHD_Connection *conn, const cha
     static const char *const filter_only[] = {"filter", NULL};
     static const char *const wait_only[] = {"wait", NULL};
     static const char *const timeout_only[] = {"timeout", NULL};
+    static const char *const monitor_only[] = {"monitor", NULL};
 
     if (n == 1 && strcmp(segs[0], "version") == 0) {
         if (!is_method(method, "GET")) return bad_method(conn, method, url, "GET");
@@ -580,10 +587,16 @@ static enum MHD_Result route(dm_rpc *rpc, struct MHD_Connection *conn, const cha
         if (dm_parse_point(segs[2], &p, msg, sizeof msg) != TP_OK)
             return send_error(conn, MHD_HTTP_BAD_REQUEST, msg);
         if (n == 4) {
-            if (strcmp(segs[3], "banned") != 0)
+            if (strcmp(segs[3], "banned") != 0 && strcmp(segs[3], "log") != 0)
                 return send_error(conn, MHD_HTTP_NOT_FOUND,
-                                  "no such endpoint: /network/points/<point>/ takes banned");
+                                  "no such endpoint: /network/points/<point>/ takes banned or "
+                                  "log");
             if (!is_method(method, "GET")) return bad_method(conn, method, url, "GET");
+            if (segs[3][0] == 'l') {
+                if (!args_check(&a, monitor_only, msg, sizeof msg)) return send_error(conn, 400, msg);
+                if (a.n > 0) return not_monitored(conn);
+                CALL(conn, url, point_log, &p);
+            }
             if (!args_check(&a, none, msg, sizeof msg)) return send_error(conn, 400, msg);
             CALL(conn, url, point_banned, &p);
         }
@@ -649,10 +662,16 @@ static enum MHD_Result route(dm_rpc *rpc, struct MHD_Connection *conn, const cha
         if (dm_parse_peer_id(segs[2], &id, msg, sizeof msg) != TP_OK)
             return send_error(conn, MHD_HTTP_BAD_REQUEST, msg);
         if (n == 4) {
-            if (strcmp(segs[3], "banned") != 0)
+            if (strcmp(segs[3], "banned") != 0 && strcmp(segs[3], "log") != 0)
                 return send_error(conn, MHD_HTTP_NOT_FOUND,
-                                  "no such endpoint: /network/peers/<peer_id>/ takes banned");
+                                  "no such endpoint: /network/peers/<peer_id>/ takes banned or "
+                                  "log");
             if (!is_method(method, "GET")) return bad_method(conn, method, url, "GET");
+            if (segs[3][0] == 'l') {
+                if (!args_check(&a, monitor_only, msg, sizeof msg)) return send_error(conn, 400, msg);
+                if (a.n > 0) return not_monitored(conn);
+                CALL(conn, url, peer_log, &id);
+            }
             if (!args_check(&a, none, msg, sizeof msg)) return send_error(conn, 400, msg);
             CALL(conn, url, peer_banned, &id);
         }

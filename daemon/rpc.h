@@ -85,6 +85,9 @@ typedef struct dm_rpc_backend {
     void (*point_patch)(void *arg, const tp_point *p, dm_acl acl, const tp_peer_id *expected,
                         dm_rpc_result *r);
     void (*point_banned)(void *arg, const tp_point *p, dm_rpc_result *r);
+    /* the point's / peer's event history, oldest first (no ?monitor: answered 501) */
+    void (*point_log)(void *arg, const tp_point *p, dm_rpc_result *r);
+    void (*peer_log)(void *arg, const tp_peer_id *peer, dm_rpc_result *r);
     void (*peers)(void *arg, unsigned filters, dm_rpc_result *r);
     void (*peer)(void *arg, const tp_peer_id *peer, dm_rpc_result *r);
     void (*peer_patch)(void *arg, const tp_peer_id *peer, dm_acl acl, dm_rpc_result *r);
