@@ -576,6 +576,15 @@ static int node_run(int argc, char **argv) {
         char txt[TP_POINT_TEXT_MAX];
         rpc_at.port = dm_rpc_port(d->rpc);
         log_line(d->loop, "admin RPC on http://%s", tp_point_format(&rpc_at, txt));
+        static const uint8_t v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+        bool loopback = (tp_ip_is_v4mapped(&rpc_at.ip) && rpc_at.ip.bytes[12] == 127) ||
+                        memcmp(rpc_at.ip.bytes, v6_loopback, 16) == 0;
+        if (!loopback)
+            log_line(d->loop,
+                     "WARNING: the admin RPC has no authentication and can ban, kick and "
+                     "connect: %s is not a loopback address; anyone who reaches it controls "
+                     "this node (use 127.0.0.1 or firewall it)",
+                     txt);
     }
     {
         char txt[TP_POINT_TEXT_MAX];
