@@ -23,6 +23,83 @@ static void throttle_fire(void *arg);
 static void flush(tp_conn *c);
 static void resume_reading(tp_conn *c);
 static void notify_fire(void *arg);
+static void stream_resume(tp_conn *c);
+
+/* ---- I/O scheduler (spec §8) --------------------------------------------------------- */
+
+static bool read_gated(const tp_conn *c) {
+    return c->sc.sched != NULL && c->sc.sched->cfg.max_download_bps > 0;
+}
+static bool write_gated(const tp_conn *c) {
+    return c->sc.sched != NULL && c->sc.sched->cfg.max_upload_bps > 0;
+}
+
+static void sched_register(tp_conn *c) {
+    if (c->cfg->sched != NULL) tp_sched_register(c->cfg->sched, &c->sc);
+}
+
+/* Drops every request and grant: no grant callback fires after this. */
+static void sched_unregister(tp_conn *c) {
+    tp_sched_unregister(&c->sc);
+    c->read_grant = c->write_grant = 0;
+    c->read_asked = c->write_asked = false;
+}
+
+static void read_granted(void *arg, tp_sched_conn *sc, tp_sched_dir dir, size_t granted) {
+    tp_conn *c = arg;
+    (void)dir;
+    c->read_asked = false;
+    if (c->closing || c->stream == NULL || c->paused) {
+        tp_sched_complete(sc, TP_SCHED_READ, 0); /* resume_reading asks again */
+        return;
+    }
+    c->read_grant = granted;
+    tp_env_stream_read_resume(c->env, c->stream);
+}
+
+static void ask_read(tp_conn *c) {
+    if (c->read_asked || c->read_grant > 0 || c->closing) return;
+    size_t want = c->sc.sched->cfg.read_buffer_size;
+    if (tp_sched_request(&c->sc, TP_SCHED_READ, want, read_granted, c) == TP_OK)
+        c->read_asked = true;
+}
+
+/* Charges a delivery: to the outstanding read grant, the rest with account. */
+static void charge_read(tp_conn *c, size_t len) {
+    if (c->sc.sched == NULL) return;
+    if (c->read_grant > 0) {
+        size_t in = len < c->read_grant ? len : c->read_grant;
+        tp_sched_complete(&c->sc, TP_SCHED_READ, in);
+        c->read_grant = 0;
+        if (len > in) tp_sched_account(&c->sc, TP_SCHED_READ, len - in);
+    } else {
+        tp_sched_account(&c->sc, TP_SCHED_READ, len);
+    }
+}
+
+/* Reading may go on: without a download cap resume the stream; with one, resume only
+ * under a grant (ask for one). */
+static void stream_resume(tp_conn *c) {
+    if (c->stream == NULL || c->closing) return;
+    if (read_gated(c) && c->read_grant == 0) {
+        tp_env_stream_read_pause(c->env, c->stream);
+        ask_read(c);
+        return;
+    }
+    tp_env_stream_read_resume(c->env, c->stream);
+}
+
+static void write_granted(void *arg, tp_sched_conn *sc, tp_sched_dir dir, size_t granted) {
+    tp_conn *c = arg;
+    (void)dir;
+    c->write_asked = false;
+    if (c->closing || c->stream == NULL || tp_socket_out_pending(&c->sock) == 0) {
+        tp_sched_complete(sc, TP_SCHED_WRITE, 0);
+        return;
+    }
+    c->write_grant = granted;
+    flush(c);
+}
 
 /* ---- buffers ------------------------------------------------------------------------- */
 
@@ -74,7 +151,9 @@ tp_err tp_conn_init_incoming(tp_conn *c, const tp_env *env, const tp_conn_config
     TP_TRY(tp_socket_init(&c->sock, env, &c->sock_cfg, true));
     c->stream = s;
     c->established = true;
+    sched_register(c);
     tp_env_stream_adopt(env, s, &conn_stream_cbs, c);
+    if (read_gated(c)) stream_resume(c); /* paused until the first read grant */
     flush(c); /* both sides write their connection message first (spec §2.11) */
     return TP_OK;
 }
@@ -93,10 +172,12 @@ tp_err tp_conn_init_outgoing(tp_conn *c, const tp_env *env, const tp_conn_config
         return e;
     }
     c->stream = s;
+    sched_register(c);
     return TP_OK;
 }
 
 void tp_conn_deinit(tp_conn *c) {
+    sched_unregister(c);
     buf_release(c->env, &c->in, &c->in_cap);
     buf_release(c->env, &c->held, &c->held_cap);
     buf_release(c->env, &c->appq, &c->appq_cap);
@@ -120,10 +201,30 @@ static void flush(tp_conn *c) {
         const uint8_t *data;
         size_t n = tp_socket_out(&c->sock, &data);
         if (n == 0) break;
+        /* spec §8: under an upload cap, at most the write grant (closing connections
+         * are unregistered and write their last bytes freely) */
+        bool gated = write_gated(c);
+        if (gated) {
+            if (c->write_wait_writable) break;
+            if (c->write_grant == 0) {
+                if (!c->write_asked &&
+                    tp_sched_request(&c->sc, TP_SCHED_WRITE, n, write_granted, c) == TP_OK)
+                    c->write_asked = true;
+                break;
+            }
+            if (n > c->write_grant) n = c->write_grant;
+        }
         size_t taken = 0;
         if (tp_env_stream_write(c->env, c->stream, data, n, &taken) != TP_OK) return;
         tp_socket_out_consume(&c->sock, taken);
         c->stats.bytes_out += taken;
+        if (gated) {
+            tp_sched_complete(&c->sc, TP_SCHED_WRITE, taken);
+            c->write_grant = 0;
+            if (taken < n) c->write_wait_writable = true;
+        } else if (c->sc.sched != NULL) {
+            tp_sched_account(&c->sc, TP_SCHED_WRITE, taken);
+        }
         if (taken < n) break;
     }
     /* Completions are reported from a fresh stack, never inside a tp_conn_* call. */
@@ -200,6 +301,7 @@ void tp_conn_close(tp_conn *c, tp_err reason, bool graceful) {
     c->closing = true;
     c->close_reason = reason;
     stop_timers(c);
+    sched_unregister(c);
     if (c->stream == NULL) return;
     if (graceful && c->established) {
         flush(c); /* a Nack is small: the transport takes it whole */
@@ -223,6 +325,7 @@ static void on_close(void *arg, tp_stream *s, tp_err reason) {
         c->closing = true;
         c->close_reason = r;
         stop_timers(c);
+        sched_unregister(c);
     }
     while (c->sync_count > 0) {
         tp_conn_sync_cb cb = c->sync[0].cb;
@@ -240,14 +343,17 @@ static void on_eof(void *arg, tp_stream *s) {
 }
 
 static void on_writable(void *arg, tp_stream *s) {
+    tp_conn *c = arg;
     (void)s;
-    flush(arg);
+    c->write_wait_writable = false;
+    flush(c);
 }
 
 static void on_connect(void *arg, tp_stream *s) {
     tp_conn *c = arg;
     (void)s;
     c->established = true;
+    if (read_gated(c)) stream_resume(c); /* paused until the first read grant */
     c->h->on_connected(c->harg, c);
     if (!c->closing) flush(c);
 }
@@ -452,6 +558,9 @@ static void on_data(void *arg, tp_stream *s, const uint8_t *data, size_t len) {
     (void)s;
     c->stats.bytes_in += len;
     if (c->closing) return;
+    charge_read(c, len);
+    /* under a download cap, one delivery per grant: pause until the next one */
+    if (read_gated(c)) stream_resume(c);
     if (c->paused || c->in_head < c->in_len) {
         keep_input(c, data, len);
         if (!c->paused) process_kept(c);
@@ -467,8 +576,7 @@ static void resume_reading(tp_conn *c) {
     c->paused = false;
     if (c->processing) return; /* the running loop goes on by itself */
     process_kept(c);
-    if (!c->paused && !c->closing && c->stream != NULL)
-        tp_env_stream_read_resume(c->env, c->stream);
+    if (!c->paused && !c->closing && c->stream != NULL) stream_resume(c);
 }
 
 static void throttle_fire(void *arg) {

@@ -25,6 +25,17 @@
  *   meanwhile, so messages keep their order and a flooding peer only fills its own TCP
  *   window (memory stays bounded: one held frame of at most a few KiB).
  *
+ * - I/O scheduling (spec §8, core/sched.h), when the config names a scheduler: the
+ *   connection registers at init and unregisters when it starts closing. Every byte
+ *   read or written is counted there (per-connection and node P2p_stat). With a
+ *   download cap the reader keeps the stream paused except while it holds a read
+ *   grant (at most read_buffer_size bytes; what a delivery brings above the grant is
+ *   charged with tp_sched_account, so the next window pays for it); with an upload
+ *   cap the writer hands the transport at most its write grant, completes it with
+ *   what the transport took, and asks again (after on_writable for a short write). A
+ *   closing connection writes its last bytes (a Nack) without a grant. Without a cap
+ *   in a direction, that direction is only counted: no extra event per read or write.
+ *
  * The owner (core/connect.c) allocates nothing here: it embeds tp_conn in its own
  * allocation, supplies the handlers, and frees the memory only from on_closed (libuv's
  * rule). Fields marked "owner" belong to the connect handler.
@@ -39,6 +50,7 @@
 #include "env.h"
 #include "message.h"
 #include "pool.h"
+#include "sched.h"
 #include "socket.h"
 
 typedef struct tp_conn tp_conn;
@@ -50,6 +62,7 @@ typedef struct tp_conn_config {
     int64_t bootstrap_cooldown_ns; /* 100 ms; also Advertise; 0 disables */
     int64_t swap_cooldown_ns;      /* 60 s; 0 disables */
     const tp_app_registry *registry;
+    tp_sched *sched;               /* the node's I/O scheduler; NULL: none */
 } tp_conn_config;
 
 /* What a connection asks of its owner. All mandatory. Handlers run from env callbacks
@@ -131,6 +144,11 @@ struct tp_conn {
     uint32_t sync_count;
     uint64_t queued_out; /* wire bytes ever queued */
     tp_conn_stats stats;
+    /* I/O scheduler (spec §8): registered while sc.sched != NULL */
+    tp_sched_conn sc;
+    size_t read_grant, write_grant; /* outstanding grants (0: none) */
+    bool read_asked, write_asked;   /* a request is queued */
+    bool write_wait_writable;       /* a short write under a grant: wait for on_writable */
 
     /* ---- owner (connect handler) fields ---- */
     tp_timer timeout_timer;

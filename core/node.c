@@ -1,5 +1,6 @@
-/* core/node.c — the public face of the P2P layer (first version). See node.h.
- * Octez: P2p. */
+/* core/node.c — the public face of the P2P layer: the assembly of pool, ACL, connect
+ * handler, I/O scheduler, maintenance, swap, LAN discovery and peers file. See node.h.
+ * Octez: P2p (create + activate + shutdown). */
 #include "node.h"
 
 #include <stdio.h>
@@ -35,6 +36,15 @@ void tp_node_config_default(tp_node_config *cfg) {
     cfg->binary_chunks_size = 0;
     cfg->bootstrap_cooldown_ns = 100LL * 1000000LL;
     cfg->swap_cooldown_ns = 60LL * 1000000000LL;
+    cfg->swap_linger_ns = 30LL * 1000000000LL;
+    cfg->discovery_enabled = false;
+    cfg->discovery_point = tp_point_v4(0xffffffffu, TP_DISCOVERY_PORT_DEFAULT);
+    cfg->trust_discovered_peers = false;
+    cfg->peers_file = "peers.json";
+    cfg->peers_save_interval_ns = 60LL * 1000000000LL;
+    cfg->max_download_speed_bps = 0;
+    cfg->max_upload_speed_bps = 0;
+    cfg->read_buffer_size = 16384;
     tp_pool_config_default(&cfg->pool);
     tp_acl_config_default(&cfg->acl);
 }
@@ -71,6 +81,36 @@ const char *tp_node_config_check(const tp_node_config *cfg, char *buf, size_t ca
     if (cfg->incoming_message_queue_size == 0 || cfg->outgoing_message_queue_size == 0 ||
         cfg->incoming_app_message_queue_size == 0)
         BAD("node config: message queue sizes must be > 0");
+    if (cfg->maintenance_idle_time_ns < 0)
+        BAD("node config: maintenance_idle_time_ns must be >= 0 (0 disables the "
+            "maintenance; got %lld)", (long long)cfg->maintenance_idle_time_ns);
+    if (cfg->swap_linger_ns < 0)
+        BAD("node config: swap_linger_ns must be >= 0 (0 disables swap; got %lld)",
+            (long long)cfg->swap_linger_ns);
+    if (cfg->bootstrap_cooldown_ns < 0 || cfg->swap_cooldown_ns < 0)
+        BAD("node config: bootstrap_cooldown_ns and swap_cooldown_ns must be >= 0");
+    if (cfg->peers_save_interval_ns < 0)
+        BAD("node config: peers_save_interval_ns must be >= 0 (0 saves only at shutdown; "
+            "got %lld)", (long long)cfg->peers_save_interval_ns);
+    if (cfg->peers_file != NULL && strlen(cfg->peers_file) >= TP_NODE_PEERS_FILE_MAX)
+        BAD("node config: peers_file must be shorter than %d bytes (got %zu): use a shorter "
+            "path", TP_NODE_PEERS_FILE_MAX, strlen(cfg->peers_file));
+    if (cfg->max_download_speed_bps < 0 || cfg->max_upload_speed_bps < 0)
+        BAD("node config: max_download_speed_bps and max_upload_speed_bps must be >= 0 "
+            "bytes/s (0 = unlimited; got %lld and %lld)",
+            (long long)cfg->max_download_speed_bps, (long long)cfg->max_upload_speed_bps);
+    if (cfg->read_buffer_size < 64 || cfg->read_buffer_size > (1u << 24))
+        BAD("node config: read_buffer_size must be in [64, 16777216] bytes (default 16384; "
+            "got %u)", cfg->read_buffer_size);
+    if (cfg->discovery_enabled && cfg->maintenance_idle_time_ns > 0 && cfg->listen.port != 0) {
+        uint16_t port = cfg->advertised_port != 0 ? cfg->advertised_port : cfg->listen.port;
+        if (port > 32767)
+            BAD("node config: discovery_enabled needs a listening (advertised) port <= 32767 "
+                "(LAN discovery carries it in a signed 16-bit field; got %u): choose a lower "
+                "port or disable discovery", port);
+        if (cfg->discovery_point.port == 0)
+            BAD("node config: discovery_point needs a port (default 10732)");
+    }
     if (cfg->trusted_points_count > TP_NODE_TRUSTED_MAX)
         BAD("node config: at most %d trusted points (got %zu)", TP_NODE_TRUSTED_MAX,
             cfg->trusted_points_count);
@@ -90,6 +130,123 @@ const char *tp_node_config_check(const tp_node_config *cfg, char *buf, size_t ca
 #undef BAD
 }
 
+/* ---- the workers' side of the node (tp_maintenance_ops, tp_swap_ops) ------------------ */
+
+/* Connections that count towards the thresholds: running and not closing (a
+ * disconnect stops counting at once, maintenance.h). Bounded by the connections the
+ * handler holds (max_connections + pending handshakes). */
+static uint32_t op_active(void *arg) {
+    tp_node *n = arg;
+    uint32_t k = 0;
+    for (tp_conn *c = n->handler.head; c != NULL; c = c->next)
+        if (tp_conn_is_running(c)) k++;
+    return k;
+}
+
+static size_t op_connections(void *arg, tp_conn_view *out, size_t cap) {
+    tp_node *n = arg;
+    size_t k = 0;
+    for (tp_conn *c = n->handler.head; c != NULL; c = c->next) {
+        if (!tp_conn_is_running(c)) continue;
+        if (k < cap) {
+            tp_conn_view *v = &out[k];
+            memset(v, 0, sizeof *v);
+            v->conn = c;
+            v->peer_id = c->sock.remote.peer_id;
+            v->point = c->id_point; /* spec §2.3: its port is the announced one */
+            v->private_peer = c->sock.remote.metadata.private_node;
+            v->trusted = (c->peer != NULL && c->peer->trusted) ||
+                         (c->point != NULL && c->point->trusted);
+        }
+        k++;
+    }
+    return k;
+}
+
+static void maint_dial_cb(void *arg, tp_node *n, tp_err err, tp_conn *c) {
+    (void)n;
+    (void)c;
+    tp_maintenance_dial_done(arg, err);
+}
+
+static tp_err op_maint_connect(void *arg, tp_point_info *pi, tp_worker_connect_cb done,
+                               void *done_arg) {
+    (void)done; /* tp_maintenance_dial_done, called directly (maintenance.h) */
+    return tp_node_connect(arg, &pi->point, 0, maint_dial_cb, done_arg);
+}
+
+static void swap_dial_cb(void *arg, tp_node *n, tp_err err, tp_conn *c) {
+    (void)n;
+    (void)c;
+    tp_swap_dial_done(arg, err);
+}
+
+static tp_err op_swap_connect(void *arg, const tp_point *pt, tp_worker_connect_cb done,
+                              void *done_arg) {
+    (void)done; /* tp_swap_dial_done, called directly (swap.h) */
+    return tp_node_connect(arg, pt, 0, swap_dial_cb, done_arg);
+}
+
+static void op_disconnect(void *arg, void *conn, tp_worker_disconnect_reason reason) {
+    tp_node *n = arg;
+    (void)reason;
+    tp_connect_disconnect(&n->handler, conn);
+}
+
+/* size 2 | tag Bootstrap (spec §4.2) */
+static const uint8_t bootstrap_frame[6] = {0, 0, 0, 2, 0, 2};
+
+static bool op_send_bootstrap(void *arg, void *conn) {
+    (void)arg;
+    return tp_conn_write_frame(conn, bootstrap_frame, sizeof bootstrap_frame, true) == TP_OK;
+}
+
+static void op_discovery_wakeup(void *arg) {
+    tp_node *n = arg;
+    if (n->disco_started) tp_discovery_wakeup(&n->disco);
+}
+
+static bool op_send_swap_request_any(void *arg) {
+    tp_node *n = arg;
+    return tp_swap_send_request(&n->swap);
+}
+
+static bool send_swap_msg(void *conn, uint16_t tag, const tp_point *pt, const tp_peer_id *peer) {
+    tp_p2p_msg m;
+    memset(&m, 0, sizeof m);
+    m.tag = tag;
+    m.points_count = 1;
+    m.points[0] = *pt;
+    m.peer_id = *peer;
+    uint8_t frame[128];
+    size_t len;
+    if (tp_p2p_msg_encode(&m, frame, sizeof frame, &len) != TP_OK) return false;
+    return tp_conn_write_frame(conn, frame, len, true) == TP_OK;
+}
+
+static bool op_send_swap_request(void *arg, void *conn, const tp_point *pt,
+                                 const tp_peer_id *peer) {
+    (void)arg;
+    return send_swap_msg(conn, TP_MSG_SWAP_REQUEST, pt, peer);
+}
+
+static bool op_send_swap_ack(void *arg, void *conn, const tp_point *pt, const tp_peer_id *peer) {
+    (void)arg;
+    return send_swap_msg(conn, TP_MSG_SWAP_ACK, pt, peer);
+}
+
+/* pool hooks: a new point or peer ends the maintenance's wait for contacts */
+static void p_new_point(void *arg, tp_point_info *p) {
+    tp_node *n = arg;
+    (void)p;
+    if (n->maint_on && n->active && !n->shutting_down) tp_maintenance_on_new_point(&n->maint);
+}
+static void p_new_peer(void *arg, tp_peer_info *p) {
+    tp_node *n = arg;
+    (void)p;
+    if (n->maint_on && n->active && !n->shutting_down) tp_maintenance_on_new_peer(&n->maint);
+}
+
 /* ---- hooks from the connect handler -------------------------------------------------- */
 
 static void h_new_connection(void *arg, tp_conn *c) {
@@ -98,23 +255,29 @@ static void h_new_connection(void *arg, tp_conn *c) {
 }
 static void h_disconnection(void *arg, tp_conn *c) {
     tp_node *n = arg;
+    tp_swap_on_disconnection(&n->swap, &c->sock.remote.peer_id);
     if (n->cfg.hooks.on_disconnection) n->cfg.hooks.on_disconnection(n->cfg.hooks.arg, n, c);
 }
 static void h_too_few(void *arg) {
     tp_node *n = arg;
+    if (n->maint_on && n->active && !n->shutting_down) tp_maintenance_trigger_too_few(&n->maint);
     if (n->cfg.hooks.too_few_connections) n->cfg.hooks.too_few_connections(n->cfg.hooks.arg, n);
 }
 static void h_too_many(void *arg) {
     tp_node *n = arg;
+    if (n->maint_on && n->active && !n->shutting_down) tp_maintenance_trigger_too_many(&n->maint);
     if (n->cfg.hooks.too_many_connections)
         n->cfg.hooks.too_many_connections(n->cfg.hooks.arg, n);
 }
 static void h_swap_request(void *arg, tp_conn *c, const tp_point *p, const tp_peer_id *peer) {
     tp_node *n = arg;
+    /* spec §5.6: the disabled / private / linger / point-state checks are the swap's */
+    if (!n->shutting_down) (void)tp_swap_on_request(&n->swap, c, &c->sock.remote.peer_id, p, peer);
     if (n->cfg.hooks.on_swap_request) n->cfg.hooks.on_swap_request(n->cfg.hooks.arg, n, c, p, peer);
 }
 static void h_swap_ack(void *arg, tp_conn *c, const tp_point *p, const tp_peer_id *peer) {
     tp_node *n = arg;
+    if (!n->shutting_down) (void)tp_swap_on_ack(&n->swap, c, &c->sock.remote.peer_id, p, peer);
     if (n->cfg.hooks.on_swap_ack) n->cfg.hooks.on_swap_ack(n->cfg.hooks.arg, n, c, p, peer);
 }
 static void h_app_message(void *arg, tp_conn *c) {
@@ -139,6 +302,9 @@ static void shutdown_fire(void *arg) {
     tp_node *n = arg;
     if (n->shutdown_done || n->handler.conn_count > 0) return;
     n->shutdown_done = true;
+    /* spec §5.7: every connection is closed, the last stamps are in: save (never over
+     * a file the load could not read) */
+    if (n->pf_on && n->peers_may_save) n->peers_save_result = tp_peers_file_save(&n->pf);
     tp_event ev;
     memset(&ev, 0, sizeof ev);
     ev.kind = TP_EVENT_NODE_STOPPED;
@@ -216,19 +382,83 @@ tp_err tp_node_create(const tp_env *env, const tp_node_config *cfg, tp_node **ou
     }
     cc->connection_timeout_ns = cfg->connection_timeout_ns;
     cc->authentication_timeout_ns = cfg->authentication_timeout_ns;
+    cc->conn.sched = &n->sched;
 
-    tp_pool_init(&n->pool, env, &cfg->pool, NULL);
+    /* spec §8: the I/O scheduler every connection registers with */
+    tp_sched_config sch;
+    tp_sched_config_default(&sch);
+    sch.max_download_bps = cfg->max_download_speed_bps;
+    sch.max_upload_bps = cfg->max_upload_speed_bps;
+    sch.read_buffer_size = cfg->read_buffer_size;
+    tp_sched_init(&n->sched, env, &sch);
+
+    tp_pool_hooks pool_hooks = {p_new_point, p_new_peer, n};
+    tp_pool_init(&n->pool, env, &cfg->pool, &pool_hooks);
     tp_acl_init(&n->acl, env, &cfg->acl);
     tp_connect_hooks hooks = {h_new_connection, h_disconnection, h_too_few, h_too_many,
                               h_swap_request,   h_swap_ack,      h_app_message, h_writable,
                               h_all_closed,     n};
     tp_connect_init(&n->handler, env, &n->ccfg, &n->pool, &n->acl, &hooks);
     tp_timer_init(&n->shutdown_timer, shutdown_fire, n);
+
+    /* spec §5.6: the swap (tp_swap_enabled says whether it takes part) */
+    tp_swap_config sc;
+    tp_swap_config_default(&sc);
+    sc.swap_linger_ns = cfg->swap_linger_ns;
+    sc.private_mode = cfg->private_mode;
+    tp_swap_ops sops = {op_connections,  op_send_swap_request, op_send_swap_ack,
+                        op_swap_connect, op_disconnect,        n};
+    tp_swap_init(&n->swap, env, &n->pool, &sc, &sops);
+
+    /* spec §6.2: no worker at all when the maintenance is disabled */
+    n->maint_on = cfg->maintenance_idle_time_ns > 0;
+    if (n->maint_on) {
+        tp_maintenance_config mc;
+        tp_maintenance_config_default(&mc);
+        mc.min_connections = cfg->min_connections;
+        mc.expected_connections = cfg->expected_connections;
+        mc.max_connections = cfg->max_connections;
+        mc.idle_time_ns = cfg->maintenance_idle_time_ns;
+        mc.private_mode = cfg->private_mode;
+        tp_maintenance_ops mops = {op_active,         op_connections,      op_maint_connect,
+                                   op_disconnect,     op_send_bootstrap,   op_discovery_wakeup,
+                                   op_send_swap_request_any, n};
+        tp_maintenance_init(&n->maint, env, &n->pool, &n->acl, &mc, &mops);
+    }
+
+    /* spec §9: discovery when configured, listening and maintained */
+    if (cfg->discovery_enabled && cfg->listen.port != 0 && n->maint_on) {
+        tp_discovery_config dc;
+        tp_discovery_config_default(&dc);
+        dc.discovery_point = cfg->discovery_point;
+        dc.listening_port = cc->socket.port;
+        dc.peer_id = cfg->identity.peer_id;
+        dc.trust_discovered_peers = cfg->trust_discovered_peers;
+        tp_err e = tp_discovery_init(&n->disco, env, &n->pool, &dc);
+        TP_ASSERT(e == TP_OK); /* the port was checked by tp_node_config_check */
+        n->disco_on = true;
+    }
+
+    /* spec §5.7: the peers file */
+    n->peers_load_result = TP_ERR_STATE;
+    n->peers_save_result = TP_ERR_STATE;
+    const char *pfn = cfg->peers_file;
+    if (pfn != NULL && pfn[0] != '\0' && strcmp(pfn, "/dev/null") != 0) {
+        memcpy(n->peers_file_name, pfn, strlen(pfn) + 1);
+        tp_peers_file_config pfc;
+        tp_peers_file_config_default(&pfc);
+        pfc.name = n->peers_file_name;
+        pfc.save_interval_ns = cfg->peers_save_interval_ns;
+        tp_peers_file_init(&n->pf, env, &n->pool, &pfc);
+        n->pf_on = true;
+    }
+    n->cfg.peers_file = NULL; /* use n->peers_file_name */
     *out = n;
     return TP_OK;
 }
 
 static void node_free(tp_node *n) {
+    tp_swap_deinit(&n->swap);
     tp_pool_deinit(&n->pool);
     tp_acl_deinit(&n->acl);
     tp_env_free(n->env, n->scratch, n->scratch_cap);
@@ -239,11 +469,21 @@ static void node_free(tp_node *n) {
 void tp_node_destroy(tp_node *n) {
     TP_ASSERT(n->handler.conn_count == 0 && n->listener == NULL);
     tp_env_timer_stop(n->env, &n->shutdown_timer);
+    if (n->maint_on) tp_maintenance_deinit(&n->maint);
+    if (n->disco_on) tp_discovery_stop(&n->disco);
+    if (n->pf_on) tp_peers_file_deinit(&n->pf);
+    tp_sched_deinit(&n->sched);
     node_free(n);
 }
 
 void tp_node_crash_drop(tp_node *n) {
+    /* no env call but tp_env_free: the connections forget the scheduler first */
+    for (tp_conn *c = n->handler.head; c != NULL; c = c->next) c->sc.sched = NULL;
+    tp_sched_crash_drop(&n->sched);
     tp_connect_drop(&n->handler);
+    if (n->maint_on) tp_maintenance_crash_drop(&n->maint);
+    if (n->disco_on) tp_discovery_crash_drop(&n->disco);
+    if (n->pf_on) tp_peers_file_crash_drop(&n->pf);
     node_free(n);
 }
 
@@ -261,9 +501,30 @@ tp_err tp_node_activate(tp_node *n) {
         TP_TRY(tp_pool_register_point(&n->pool, &t->point, 1,
                                       t->has_expected_peer_id ? &t->expected_peer_id : NULL, &p));
     }
-    if (n->cfg.listen.port != 0)
+    /* spec §5.7: the peers file after the trusted points. A corrupt file is kept aside
+     * and reported (STORAGE_ERROR): the node goes on with what it has. */
+    if (n->pf_on && n->peers_load_result == TP_ERR_STATE) {
+        n->peers_load_result = tp_peers_file_load(&n->pf, &n->peers_loaded);
+        n->peers_may_save =
+            n->peers_load_result == TP_OK || n->peers_load_result == TP_ERR_CORRUPT;
+    } else if (!n->pf_on) {
+        n->peers_load_result = TP_OK;
+    }
+    if (n->cfg.listen.port != 0 && n->listener == NULL)
         TP_TRY(tp_env_listen(n->env, &n->cfg.listen, LISTEN_BACKLOG, on_accept, n, &n->listener));
+    if (n->disco_on && !n->disco_started) {
+        tp_err e = tp_discovery_start(&n->disco);
+        if (e != TP_OK) {
+            if (n->listener != NULL) tp_env_listener_close(n->env, n->listener);
+            n->listener = NULL;
+            return e;
+        }
+        n->disco_started = true;
+    }
+    /* never over a file we could not read */
+    if (n->pf_on && n->peers_may_save) tp_peers_file_start(&n->pf);
     n->active = true;
+    if (n->maint_on) tp_maintenance_activate(&n->maint);
     tp_event ev;
     memset(&ev, 0, sizeof ev);
     ev.kind = TP_EVENT_NODE_STARTED;
@@ -279,12 +540,44 @@ void tp_node_shutdown(tp_node *n, void (*cb)(void *arg, tp_node *n), void *arg) 
     n->shutting_down = true;
     n->shutdown_cb = cb;
     n->shutdown_arg = arg;
+    /* the workers first: the closing connections' triggers find them stopped */
+    if (n->maint_on) tp_maintenance_stop(&n->maint);
+    if (n->disco_on) {
+        tp_discovery_stop(&n->disco);
+        n->disco_started = false;
+    }
+    if (n->pf_on) tp_peers_file_stop(&n->pf);
     if (n->listener != NULL) {
         tp_env_listener_close(n->env, n->listener);
         n->listener = NULL;
     }
     tp_connect_shutdown(&n->handler);
     if (n->handler.conn_count == 0) tp_env_timer_start_in(n->env, &n->shutdown_timer, 0);
+}
+
+/* ---- maintain ------------------------------------------------------------------------ */
+
+static void maintain_done(void *arg) {
+    struct tp_node_maintain_slot *slot = arg;
+    slot->used = false;
+    if (slot->cb != NULL) slot->cb(slot->arg, slot->node);
+}
+
+tp_err tp_node_maintain(tp_node *n, tp_node_maintain_cb cb, void *arg) {
+    if (!n->maint_on || !n->active || n->shutting_down) return TP_ERR_STATE;
+    struct tp_node_maintain_slot *slot = NULL;
+    for (size_t i = 0; i < TP_MAINTENANCE_WAITERS_MAX; i++)
+        if (!n->maintain_slots[i].used) {
+            slot = &n->maintain_slots[i];
+            break;
+        }
+    if (slot == NULL) return TP_ERR_LIMIT;
+    TP_TRY(tp_maintenance_maintain(&n->maint, maintain_done, slot));
+    slot->node = n;
+    slot->cb = cb;
+    slot->arg = arg;
+    slot->used = true;
+    return TP_OK;
 }
 
 /* ---- connect ------------------------------------------------------------------------- */
@@ -492,6 +785,34 @@ tp_connect *tp_node_connect_handler(tp_node *n) {
 }
 const tp_node_config *tp_node_config_of(const tp_node *n) {
     return &n->cfg;
+}
+tp_stat tp_node_stat(const tp_node *n) {
+    return tp_sched_global_stat(&n->sched);
+}
+tp_stat tp_node_conn_stat(const tp_conn *c) {
+    return tp_sched_conn_stat(&c->sc);
+}
+tp_maintenance *tp_node_maintenance(tp_node *n) {
+    return n->maint_on ? &n->maint : NULL;
+}
+tp_swap *tp_node_swap(tp_node *n) {
+    return &n->swap;
+}
+tp_discovery *tp_node_discovery(tp_node *n) {
+    return n->disco_on ? &n->disco : NULL;
+}
+tp_peers_file *tp_node_peers_file(tp_node *n) {
+    return n->pf_on ? &n->pf : NULL;
+}
+tp_sched *tp_node_sched(tp_node *n) {
+    return &n->sched;
+}
+tp_err tp_node_peers_loaded(const tp_node *n, size_t *count) {
+    if (count != NULL) *count = n->peers_loaded;
+    return n->peers_load_result;
+}
+tp_err tp_node_peers_saved(const tp_node *n) {
+    return n->peers_save_result;
 }
 size_t tp_node_connections_memory(const tp_node *n) {
     size_t total = 0;

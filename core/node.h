@@ -1,20 +1,33 @@
-/* core/node.h — a tidepool P2P node: the public face of the P2P layer (first version).
+/* core/node.h — a tidepool P2P node: the public face of the complete P2P layer.
  *
- * Octez: P2p (create, activate, connect, send / try_send / broadcast / recv, ban / trust,
- * connections and points listings, shutdown). A tp_node owns its pool (core/pool.h),
- * its ACL (core/acl.h), its connect handler (core/connect.h) with every connection, and
- * its listener. It runs on any env: simnet (thousands per process) or realnet.
- *
- * This first version has no maintenance, swap protocol, I/O scheduler, peers.json or
- * discovery; they are added on top of it through the hooks in tp_node_hooks (new
- * connection, disconnection, too_few / too_many triggers, swap messages) and the
- * accessors at the end of this header (pool, ACL, connect handler).
+ * Octez: P2p (P2p.create + P2p.activate, connect, send / try_send / broadcast / recv,
+ * ban / trust, maintain, stat, connections and points listings, shutdown). A tp_node
+ * assembles and owns everything Octez's P2p assembles:
+ * - its pool (core/pool.h) and ACL (core/acl.h);
+ * - its connect handler (core/connect.h) with every connection, and its listener;
+ * - the I/O scheduler (core/sched.h, spec §8): every connection's reader and writer go
+ *   through it; max_download_speed_bps / max_upload_speed_bps cap the node's aggregate
+ *   rates with fair per-connection quotas; tp_node_stat / tp_node_conn_stat read it;
+ * - the maintenance worker (core/maintenance.h, spec §6), started at activation when
+ *   maintenance_idle_time_ns > 0, woken by the too_few / too_many triggers of the
+ *   connect handler and by the pool's new point / new peer hooks, dialing through the
+ *   node, sending Bootstrap, waking the discovery and proposing swaps;
+ * - the swap protocol (core/swap.h, spec §5.6) when swap_linger_ns > 0 and the node is
+ *   not private: incoming Swap_request / Swap_ack are handled here;
+ * - LAN discovery (core/discovery.h, spec §9) when discovery_enabled, the node listens
+ *   and the maintenance is enabled (Octez's condition);
+ * - the peers file (core/peers_json.h, spec §5.7): loaded at activation right after
+ *   the trusted points, saved every peers_save_interval_ns and once more when the
+ *   shutdown completed (never over a file that could not be loaded).
+ * The user's hooks (tp_node_hooks) are called in addition, after the node's own
+ * handling: they observe, they need not do anything.
  *
  * Ownership: tp_node_create allocates the node through the env and copies the config
- * (the identity included; the registry's definitions and the chain name are copied
- * too). tp_node_destroy frees it once tp_node_shutdown completed (or before
- * activation); tp_node_crash_drop frees it at any time without any env call other than
- * tp_env_free (simnet's sim_app_ops.halt).
+ * (the identity included; the registry's definitions, the chain name and the peers
+ * file name are copied too). tp_node_destroy frees it once tp_node_shutdown completed
+ * (or before activation); tp_node_crash_drop frees it at any time without any env call
+ * other than tp_env_free (simnet's sim_app_ops.halt): the workers vanish with it and
+ * what survives on the host's disk is the last periodic save of the peers file.
  */
 #ifndef TP_NODE_H
 #define TP_NODE_H
@@ -26,15 +39,22 @@
 #include "acl.h"
 #include "conn.h"
 #include "connect.h"
+#include "discovery.h"
 #include "env.h"
 #include "identity.h"
+#include "maintenance.h"
 #include "message.h"
+#include "peers_json.h"
 #include "pool.h"
+#include "sched.h"
+#include "stat.h"
+#include "swap.h"
 
 typedef struct tp_node tp_node;
 
 #define TP_NODE_APP_MSGS_MAX 64
 #define TP_NODE_TRUSTED_MAX 64
+#define TP_NODE_PEERS_FILE_MAX 512 /* bytes of the peers file name, NUL included */
 
 typedef struct tp_node_trusted_point {
     tp_point point;
@@ -54,7 +74,7 @@ typedef struct tp_node_hooks {
     void (*on_disconnection)(void *arg, tp_node *n, tp_conn *c);
     void (*too_few_connections)(void *arg, tp_node *n);
     void (*too_many_connections)(void *arg, tp_node *n);
-    /* spec §5.6: the swap protocol is built on these later. */
+    /* spec §5.6: called after the node's own swap handling (observation only). */
     void (*on_swap_request)(void *arg, tp_node *n, tp_conn *c, const tp_point *point,
                             const tp_peer_id *peer);
     void (*on_swap_ack)(void *arg, tp_node *n, tp_conn *c, const tp_point *point,
@@ -93,7 +113,25 @@ typedef struct tp_node_config {
     uint32_t incoming_app_message_queue_size; /* 10 */
     size_t binary_chunks_size;       /* 0 = 65535 (65517 plaintext bytes) */
     int64_t bootstrap_cooldown_ns;   /* 100 ms (spec §4.4) */
-    int64_t swap_cooldown_ns;        /* 60 s */
+    int64_t swap_cooldown_ns;        /* 60 s: Swap_* throttling per connection (spec §4.4) */
+    /* spec §5.6: minimum time between two accepted swap requests; 0 = swap disabled
+     * (--disable-p2p-swap). Private nodes never swap. */
+    int64_t swap_linger_ns;          /* 30 s */
+    /* spec §9: LAN discovery, on only if discovery_enabled, the node listens
+     * (listen.port != 0) and the maintenance is enabled; it announces the advertised
+     * port (<= 32767, the datagram's int16). */
+    bool discovery_enabled;          /* false (Octez: no discovery-addr) */
+    tp_point discovery_point;        /* 255.255.255.255:10732 (as ::ffff:...) */
+    bool trust_discovered_peers;     /* false (Octez sets it in sandbox mode) */
+    /* spec §5.7: the peers file, a name for the env's storage (copied). NULL, "" or
+     * "/dev/null": no peers file at all. */
+    const char *peers_file;          /* "peers.json" */
+    int64_t peers_save_interval_ns;  /* 60 s; 0 = only at shutdown (Octez) */
+    /* spec §8: the I/O scheduler. Caps in bytes/s (Octez's config is in KiB/s: x1024);
+     * 0 = unlimited. read_buffer_size bounds one read grant. */
+    int64_t max_download_speed_bps;  /* 0 */
+    int64_t max_upload_speed_bps;    /* 0 */
+    uint32_t read_buffer_size;       /* 16384 */
     tp_node_trusted_point trusted_points[TP_NODE_TRUSTED_MAX];
     size_t trusted_points_count;
     tp_app_msg_def app_msgs[TP_NODE_APP_MSGS_MAX]; /* names are borrowed */
@@ -110,8 +148,20 @@ const char *tp_node_config_check(const tp_node_config *cfg, char *buf, size_t ca
 
 /* Errors: TP_ERR_INVAL (tp_node_config_check fails), TP_ERR_NOMEM. */
 TP_MUST_USE tp_err tp_node_create(const tp_env *env, const tp_node_config *cfg, tp_node **out);
-/* Registers the trusted points and starts listening. Errors: env listen errors. */
+/* Activation (Octez P2p.activate, spec §5.7, §6.2, §9): registers the trusted points,
+ * loads the peers file (a corrupt one is kept aside and reported by a STORAGE_ERROR
+ * event: the node goes on, see tp_node_peers_loaded), starts listening, the periodic
+ * save, LAN discovery and the maintenance (its first cycle on the next loop turn).
+ * Errors: env listen errors, discovery's socket errors (the node is then left
+ * inactive: shut it down or destroy it). */
 TP_MUST_USE tp_err tp_node_activate(tp_node *n);
+
+/* P2p.maintain: runs a maintenance cycle now (or cuts a wait short) and calls cb once a
+ * cycle ended (from a later callback). Errors: TP_ERR_STATE (maintenance disabled, not
+ * active, or shutting down), TP_ERR_LIMIT (too many waiters). On error cb never
+ * fires. */
+typedef void (*tp_node_maintain_cb)(void *arg, tp_node *n);
+TP_MUST_USE tp_err tp_node_maintain(tp_node *n, tp_node_maintain_cb cb, void *arg);
 
 typedef void (*tp_node_connect_cb)(void *arg, tp_node *n, tp_err err, tp_conn *c);
 /* Dials a point (spec §7.2); timeout_ns 0: connection_timeout. cb fires exactly once
@@ -180,10 +230,30 @@ const tp_node_config *tp_node_config_of(const tp_node *n);
  * env's own accounting (simnet: sim_host_memory_bytes) covers everything. */
 size_t tp_node_connections_memory(const tp_node *n);
 
+/* P2p_stat (spec §8.5) of the whole node / of one connection, from the scheduler. */
+tp_stat tp_node_stat(const tp_node *n);
+tp_stat tp_node_conn_stat(const tp_conn *c);
+
+/* The workers; NULL when disabled by the config (or, for discovery, not started). */
+tp_maintenance *tp_node_maintenance(tp_node *n);
+tp_swap *tp_node_swap(tp_node *n);            /* never NULL; see tp_swap_enabled */
+tp_discovery *tp_node_discovery(tp_node *n);
+tp_peers_file *tp_node_peers_file(tp_node *n); /* NULL: no peers file */
+tp_sched *tp_node_sched(tp_node *n);
+/* The peers file's load at activation: TP_OK (also when missing or disabled),
+ * TP_ERR_CORRUPT (kept aside; the text is in tp_node_peers_file(n)->error), TP_ERR_IO,
+ * TP_ERR_NOMEM, TP_ERR_STATE (not activated yet); *count (may be NULL) the peers
+ * loaded. */
+TP_MUST_USE tp_err tp_node_peers_loaded(const tp_node *n, size_t *count);
+/* The save at the end of the shutdown: TP_ERR_STATE when none happened (no file,
+ * shutdown not finished, or the load had failed and the file is left alone). */
+TP_MUST_USE tp_err tp_node_peers_saved(const tp_node *n);
+
 /* ---- lifecycle ----------------------------------------------------------------------- */
 
-/* Stops listening and closes every connection; cb fires once all are closed (from a
- * later callback, never inside this call). */
+/* Stops the workers (maintenance, discovery, periodic save), stops listening and
+ * closes every connection; once all are closed the peers file is saved and cb fires
+ * (from a later callback, never inside this call). */
 void tp_node_shutdown(tp_node *n, void (*cb)(void *arg, tp_node *n), void *arg);
 /* Frees a node that is idle (never activated, or shutdown completed). */
 void tp_node_destroy(tp_node *n);
@@ -207,6 +277,26 @@ struct tp_node {
     tp_timer shutdown_timer;
     uint8_t *scratch; /* encoding buffer, reused */
     size_t scratch_cap;
+    /* the assembled workers */
+    tp_sched sched;
+    tp_swap swap;
+    tp_maintenance maint;
+    bool maint_on;             /* maintenance enabled (initialised) */
+    tp_discovery disco;
+    bool disco_on;             /* discovery initialised (started at activation) */
+    bool disco_started;
+    tp_peers_file pf;
+    bool pf_on;
+    char peers_file_name[TP_NODE_PEERS_FILE_MAX];
+    tp_err peers_load_result, peers_save_result;
+    size_t peers_loaded;
+    bool peers_may_save;
+    struct tp_node_maintain_slot {
+        tp_node *node;
+        tp_node_maintain_cb cb;
+        void *arg;
+        bool used;
+    } maintain_slots[TP_MAINTENANCE_WAITERS_MAX]; /* tp_node_maintain calls in flight */
 };
 
 static inline tp_conn *tp_node_first_conn(tp_node *n) {

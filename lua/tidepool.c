@@ -10,9 +10,11 @@
  * are methods of the node userdata. Connections are logged from the node's hooks
  * (connections table); core's own events feed the events table through simnet.
  *
- * core/node.h does not run maintenance and swap itself yet: the glue below starts
- * core/maintenance.h and core/swap.h on every node (config `maintenance`, `swap_linger`),
- * so nodes bootstrap from their trusted points like Octez's. */
+ * core/node.h runs the complete P2P layer itself (maintenance, swap, peers file, I/O
+ * scheduler; discovery when configured): the config keys `maintenance`, `swap_linger`,
+ * `peers_file` and `peers_save_interval` map onto its config fields, so nodes bootstrap
+ * from their trusted points like Octez's, and a simulation runs the same node as
+ * `tidepool node run`. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +102,6 @@ static void h_new_connection(void *arg, tp_node *n, tp_conn *c) {
 
 static void h_disconnection(void *arg, tp_node *n, tp_conn *c) {
     tl_app *a = arg;
-    if (a->workers_up) tp_swap_on_disconnection(&a->swap, tp_node_conn_peer_id(c));
     log_conn(a, c, tp_env_now_ns(a->env), tl_close_reason(c->close_reason));
     drop_conn_rec(c);
 }
@@ -212,161 +213,6 @@ static void h_app_message(void *arg, tp_node *n, tp_conn *c, uint16_t tag, const
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* Maintenance and swap (core/maintenance.h, core/swap.h) on top of tp_node              */
-/*                                                                                      */
-/* core/node.h does not run the workers itself yet: this glue maps their ops onto the   */
-/* node's public API (tests/test_maintenance.c shows the same mapping). Remove it once  */
-/* the node plugs them in.                                                              */
-
-static uint32_t g_active(void *arg) {
-    tl_app *a = arg;
-    uint32_t n = 0;
-    for (tp_conn *c = tp_node_first_conn(a->node); c; c = c->next)
-        if (tp_conn_is_running(c)) n++;
-    return n;
-}
-
-static size_t g_connections(void *arg, tp_conn_view *out, size_t cap) {
-    tl_app *a = arg;
-    size_t k = 0;
-    for (tp_conn *c = tp_node_first_conn(a->node); c; c = c->next) {
-        if (!tp_conn_is_running(c)) continue;
-        if (k < cap) {
-            out[k].conn = c;
-            out[k].peer_id = *tp_node_conn_peer_id(c);
-            out[k].point = c->id_point;
-            out[k].private_peer = c->sock.remote.metadata.private_node;
-            out[k].trusted = (c->peer && c->peer->trusted) || (c->point && c->point->trusted);
-        }
-        k++;
-    }
-    return k;
-}
-
-static void g_maint_dial_cb(void *arg, tp_node *n, tp_err err, tp_conn *c) {
-    tp_maintenance_dial_done(arg, err);
-}
-static tp_err g_connect(void *arg, tp_point_info *pi, tp_worker_connect_cb done, void *done_arg) {
-    tl_app *a = arg;
-    return tp_node_connect(a->node, &pi->point, 0, g_maint_dial_cb, done_arg);
-}
-static void g_swap_dial_cb(void *arg, tp_node *n, tp_err err, tp_conn *c) {
-    tp_swap_dial_done(arg, err);
-}
-static tp_err g_swap_connect(void *arg, const tp_point *pt, tp_worker_connect_cb done,
-                             void *done_arg) {
-    tl_app *a = arg;
-    return tp_node_connect(a->node, pt, 0, g_swap_dial_cb, done_arg);
-}
-static void g_disconnect(void *arg, void *conn, tp_worker_disconnect_reason reason) {
-    tl_app *a = arg;
-    tp_connect_disconnect(tp_node_connect_handler(a->node), conn);
-}
-static bool g_send(void *conn, const tp_p2p_msg *msg) {
-    uint8_t frame[128];
-    size_t len;
-    if (tp_p2p_msg_encode(msg, frame, sizeof frame, &len) != TP_OK) return false;
-    return tp_conn_write_frame(conn, frame, len, true) == TP_OK;
-}
-static bool g_bootstrap(void *arg, void *conn) {
-    tp_p2p_msg m;
-    memset(&m, 0, sizeof m);
-    m.tag = TP_MSG_BOOTSTRAP;
-    return g_send(conn, &m);
-}
-static bool g_swap_msg(void *conn, uint16_t tag, const tp_point *pt, const tp_peer_id *peer) {
-    tp_p2p_msg m;
-    memset(&m, 0, sizeof m);
-    m.tag = tag;
-    m.points_count = 1;
-    m.points[0] = *pt;
-    m.peer_id = *peer;
-    return g_send(conn, &m);
-}
-static bool g_send_swap_request(void *arg, void *conn, const tp_point *pt, const tp_peer_id *peer) {
-    return g_swap_msg(conn, TP_MSG_SWAP_REQUEST, pt, peer);
-}
-static bool g_send_swap_ack(void *arg, void *conn, const tp_point *pt, const tp_peer_id *peer) {
-    return g_swap_msg(conn, TP_MSG_SWAP_ACK, pt, peer);
-}
-static bool g_swap_request(void *arg) {
-    return tp_swap_send_request(&((tl_app *)arg)->swap);
-}
-
-static void h_too_few(void *arg, tp_node *n) {
-    tl_app *a = arg;
-    if (a->workers_up) tp_maintenance_trigger_too_few(&a->mt);
-}
-static void h_too_many(void *arg, tp_node *n) {
-    tl_app *a = arg;
-    if (a->workers_up) tp_maintenance_trigger_too_many(&a->mt);
-}
-static void h_swap_request(void *arg, tp_node *n, tp_conn *c, const tp_point *pt,
-                           const tp_peer_id *peer) {
-    tl_app *a = arg;
-    if (a->workers_up) (void)tp_swap_on_request(&a->swap, c, tp_node_conn_peer_id(c), pt, peer);
-}
-static void h_swap_ack(void *arg, tp_node *n, tp_conn *c, const tp_point *pt,
-                       const tp_peer_id *peer) {
-    tl_app *a = arg;
-    if (a->workers_up) (void)tp_swap_on_ack(&a->swap, c, tp_node_conn_peer_id(c), pt, peer);
-}
-static void p_new_point(void *arg, tp_point_info *p) {
-    tl_app *a = arg;
-    if (a->workers_up) tp_maintenance_on_new_point(&a->mt);
-}
-static void p_new_peer(void *arg, tp_peer_info *p) {
-    tl_app *a = arg;
-    if (a->workers_up) tp_maintenance_on_new_peer(&a->mt);
-}
-
-static void workers_start(tl_app *a) {
-    tp_node *n = a->node;
-    tp_pool *pool = tp_node_pool(n);
-    pool->hooks = (tp_pool_hooks){p_new_point, p_new_peer, a};
-    const tp_node_config *nc = tp_node_config_of(n);
-    tp_swap_config sc;
-    tp_swap_config_default(&sc);
-    sc.private_mode = nc->private_mode;
-    sc.swap_linger_ns = a->swap_linger_ns;
-    tp_swap_ops sops = {g_connections, g_send_swap_request, g_send_swap_ack, g_swap_connect,
-                        g_disconnect, a};
-    tp_swap_init(&a->swap, a->env, pool, &sc, &sops);
-    tp_maintenance_config mc;
-    tp_maintenance_config_default(&mc);
-    mc.min_connections = nc->min_connections;
-    mc.expected_connections = nc->expected_connections;
-    mc.max_connections = nc->max_connections;
-    mc.idle_time_ns = nc->maintenance_idle_time_ns > 0 ? nc->maintenance_idle_time_ns : 1;
-    mc.private_mode = nc->private_mode;
-    tp_maintenance_ops mops = {g_active,    g_connections, g_connect,      g_disconnect,
-                               g_bootstrap, NULL,          g_swap_request, a};
-    tp_maintenance_init(&a->mt, a->env, pool, tp_node_acl(n), &mc, &mops);
-    /* peers.json (Octez's peers file): loaded after the trusted points, saved every
-     * peers_save_interval and at a clean stop; the simulated disk survives a crash. */
-    if (a->peers_file_on) {
-        tp_peers_file_config pc;
-        tp_peers_file_config_default(&pc);
-        pc.save_interval_ns = a->peers_save_interval_ns;
-        tp_peers_file_init(&a->peers_file, a->env, pool, &pc);
-        size_t loaded = 0;
-        a->peers_loaded = tp_peers_file_load(&a->peers_file, &loaded) == TP_OK ? loaded : 0;
-        tp_peers_file_start(&a->peers_file);
-    }
-    /* spec §6.2: maintenance_idle_time 0 disables the maintenance */
-    if (a->maintenance_on && nc->maintenance_idle_time_ns > 0) tp_maintenance_activate(&a->mt);
-    a->workers_up = true;
-}
-
-static void workers_crash_drop(tl_app *a) {
-    if (!a->workers_up) return;
-    a->workers_up = false;
-    tp_maintenance_crash_drop(&a->mt);
-    tp_swap_deinit(&a->swap);
-    if (a->peers_file_on) tp_peers_file_crash_drop(&a->peers_file);
-}
-
-/* ------------------------------------------------------------------------------------ */
 /* The sim app                                                                          */
 
 static void connect_cb(void *arg, tp_node *n, tp_err err, tp_conn *c) {
@@ -394,7 +240,6 @@ static void tp_app_start(void *app, sim_host *h, const tp_env *env) {
                  "tidepool node on host %u did not start: %s", a->host, tp_strerror(e));
         return;
     }
-    workers_start(a);
     for (size_t i = 0; i < a->dial_count; i++)
         if (tp_node_connect(a->node, &a->dial[i], 0, connect_cb, a) != TP_OK) a->dial_errors++;
 }
@@ -407,13 +252,7 @@ static void shutdown_done(void *arg, tp_node *n) {
 static void tp_app_stop(void *app, sim_host *h, const tp_env *env) {
     tl_app *a = app;
     a->stopping = true;
-    if (a->workers_up) tp_maintenance_stop(&a->mt);
-    if (a->workers_up && a->peers_file_on) {
-        tp_peers_file_stop(&a->peers_file);
-        if (tp_peers_file_save(&a->peers_file) != TP_OK) {
-            /* counted in save_errors and reported as a STORAGE_ERROR event */
-        }
-    }
+    /* the node stops its workers and saves peers.json once its connections closed */
     if (a->node) tp_node_shutdown(a->node, shutdown_done, a);
 }
 
@@ -426,7 +265,6 @@ static void tp_app_halt(void *app, sim_host *h, const tp_env *env) {
         log_conn(a, c, now, a->stopping ? "stopped" : "crash");
         drop_conn_rec(c);
     }
-    workers_crash_drop(a);
     tp_node_crash_drop(a->node);
     a->node = NULL;
 }
@@ -621,22 +459,15 @@ static void node_config(lua_State *L, int tidx, tl_app *a, bool *start, const ch
     acl->ip_greylist_timeout_ns = tl_opt_duration_field(L, tidx, "greylist_timeout", acl->ip_greylist_timeout_ns, what);
     acl->peer_greylist_size = (uint32_t)tl_opt_int_field(L, tidx, "peer_greylist_size", acl->peer_greylist_size, 1, 10000000, what);
     *start = tl_opt_bool_field(L, tidx, "start", true, what);
-    a->maintenance_on = tl_opt_bool_field(L, tidx, "maintenance", true, what);
-    tp_swap_config swc;
-    tp_swap_config_default(&swc);
-    a->swap_linger_ns = tl_opt_duration_field(L, tidx, "swap_linger", swc.swap_linger_ns, what);
-    tp_peers_file_config pfc;
-    tp_peers_file_config_default(&pfc);
-    a->peers_file_on = tl_opt_bool_field(L, tidx, "peers_file", true, what);
-    a->peers_save_interval_ns = tl_opt_duration_field(L, tidx, "peers_save_interval", pfc.save_interval_ns, what);
+    /* the node's workers (core/node.h): maintenance = false is maintenance_idle_time 0 */
+    if (!tl_opt_bool_field(L, tidx, "maintenance", true, what)) c->maintenance_idle_time_ns = 0;
+    c->swap_linger_ns = tl_opt_duration_field(L, tidx, "swap_linger", c->swap_linger_ns, what);
+    c->peers_file = tl_opt_bool_field(L, tidx, "peers_file", true, what) ? "peers.json" : NULL;
+    c->peers_save_interval_ns = tl_opt_duration_field(L, tidx, "peers_save_interval", c->peers_save_interval_ns, what);
     c->hooks = (tp_node_hooks){0};
     c->hooks.on_app_message = h_app_message;
     c->hooks.on_new_connection = h_new_connection;
     c->hooks.on_disconnection = h_disconnection;
-    c->hooks.too_few_connections = h_too_few;
-    c->hooks.too_many_connections = h_too_many;
-    c->hooks.on_swap_request = h_swap_request;
-    c->hooks.on_swap_ack = h_swap_ack;
     c->hooks.arg = a;
     char buf[256];
     const char *bad = tp_node_config_check(c, buf, sizeof buf);
@@ -966,15 +797,18 @@ static int m_stat(lua_State *L) {
     SET("app_bad", a->app_bad);
     SET("sends_dropped", a->sends_dropped);
     SET("dial_errors", a->dial_errors);
-    if (a->workers_up) {
-        SET("maintenance_cycles", a->mt.cycles);
-        SET("maintenance_dials", a->mt.dials);
-        SET("maintenance_kills", a->mt.kills);
+    tp_maintenance *mt = tp_node_maintenance(a->node);
+    if (mt) {
+        SET("maintenance_cycles", mt->cycles);
+        SET("maintenance_dials", mt->dials);
+        SET("maintenance_kills", mt->kills);
     }
-    SET("peers_loaded", a->peers_loaded);
-    if (a->workers_up && a->peers_file_on) {
-        SET("peers_saves", a->peers_file.saves);
-        SET("peers_save_errors", a->peers_file.save_errors);
+    size_t loaded = 0;
+    SET("peers_loaded", tp_node_peers_loaded(a->node, &loaded) == TP_OK ? loaded : 0);
+    tp_peers_file *pf = tp_node_peers_file(a->node);
+    if (pf) {
+        SET("peers_saves", pf->saves);
+        SET("peers_save_errors", pf->save_errors);
     }
 #undef SET
     return 1;

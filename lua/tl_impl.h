@@ -167,15 +167,6 @@ struct tl_app {
     int64_t *block_fetch_ns;  /* when the pending fetch started */
     uint32_t blocks_cap;
     uint64_t text_in, app_bytes_in, app_bad, sends_dropped, dial_errors;
-    bool maintenance_on;      /* run the maintenance worker (core/maintenance.h) */
-    int64_t swap_linger_ns;   /* 0: swap disabled */
-    bool workers_up;
-    tp_maintenance mt;
-    tp_swap swap;
-    bool peers_file_on;       /* load peers.json at start, save it periodically */
-    int64_t peers_save_interval_ns;
-    tp_peers_file peers_file;
-    uint64_t peers_loaded;    /* by the last start */
     /* hostile (lua/hostile.c) */
     struct tl_hostile *hostile;
 };

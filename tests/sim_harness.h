@@ -158,9 +158,11 @@ static void hs_app_start(void *app, sim_host *host, const tp_env *env) {
     if (!hn->no_activate) assert_int_equal(tp_node_activate(hn->node), TP_OK);
 }
 static void hs_app_stop(void *app, sim_host *host, const tp_env *env) {
-    (void)app;
+    hs_node *hn = app;
     (void)host;
     (void)env;
+    /* a clean stop: the node's shutdown (workers, connections, peers file save) */
+    if (hn->node != NULL && !hn->node->shutting_down) tp_node_shutdown(hn->node, NULL, NULL);
 }
 static void hs_app_halt(void *app, sim_host *host, const tp_env *env) {
     hs_node *hn = app;
@@ -170,6 +172,23 @@ static void hs_app_halt(void *app, sim_host *host, const tp_env *env) {
     hn->node = NULL;
 }
 static const sim_app_ops hs_node_ops = {hs_app_start, hs_app_stop, hs_app_halt};
+
+/* The harness's nodes run without the workers unless a test turns them on (tests of
+ * the connect handler and the pool want to see only what they do): no maintenance
+ * (and so no discovery), no swap, no peers file; the slot check then uses
+ * max_connections (spec §2.7 step 6). hs_workers restores Octez's defaults. */
+HS_UNUSED static void hs_no_workers(tp_node_config *c) {
+    c->maintenance_idle_time_ns = 0;
+    c->swap_linger_ns = 0;
+    c->peers_file = NULL;
+}
+HS_UNUSED static void hs_workers(tp_node_config *c) {
+    tp_node_config d;
+    tp_node_config_default(&d);
+    c->maintenance_idle_time_ns = d.maintenance_idle_time_ns;
+    c->swap_linger_ns = d.swap_linger_ns;
+    c->peers_file = d.peers_file;
+}
 
 /* Creates a world with `count` nodes (not started). configure(hn, i) may edit hn->cfg
  * (defaults: listen on the host's IP :9732, cheap PoW, the harness app messages, push
@@ -205,6 +224,7 @@ HS_UNUSED static hs *hs_create(uint64_t seed, uint32_t count,
         c->app_msgs_count = sizeof hs_app_msgs / sizeof hs_app_msgs[0];
         c->hooks = (tp_node_hooks){hs_on_app,  hs_on_new, hs_on_disc,     hs_on_few, hs_on_many,
                                    hs_on_swap, hs_on_swap_ack, hs_on_writable, NULL,      hn};
+        hs_no_workers(c);
         if (configure) configure(hn, i);
         sim_host_set_app(sim_world_host(h->w, i), &hs_node_ops, hn);
     }

@@ -564,66 +564,34 @@ static void test_corrupt_file(void **state) {
 
 /* ---- on nodes (simnet, the host's disk) ------------------------------------------------- */
 
-typedef struct pnode {
-    tp_peers_file pf;
-    bool up;
-    size_t loaded;
-    tp_err load_result;
-} pnode;
-
-static void pn_start(void *app, sim_host *host, const tp_env *env) {
-    hs_node *hn = app;
-    pnode *pn = hn->user;
-    hs_app_start(app, host, env); /* create + activate: trusted points first (spec §5.7) */
-    tp_peers_file_config cfg;
-    tp_peers_file_config_default(&cfg);
-    cfg.save_interval_ns = 10 * HS_S;
-    tp_peers_file_init(&pn->pf, env, tp_node_pool(hn->node), &cfg);
-    pn->loaded = 0;
-    pn->load_result = tp_peers_file_load(&pn->pf, &pn->loaded);
-    tp_peers_file_start(&pn->pf);
-    pn->up = true;
+/* The node's own peers file (core/node.h: loaded at activation, saved periodically and
+ * after the shutdown), saved every 10 s here. */
+static void pj_cfg(hs_node *hn, uint32_t i) {
+    (void)i;
+    hn->cfg.peers_file = "peers.json";
+    hn->cfg.peers_save_interval_ns = 10 * HS_S;
 }
-static void pn_stop(void *app, sim_host *host, const tp_env *env) {
-    hs_node *hn = app;
-    pnode *pn = hn->user;
-    /* clean shutdown: save, then stop (spec §5.7) */
-    assert_int_equal(tp_peers_file_save(&pn->pf), TP_OK);
-    tp_peers_file_deinit(&pn->pf);
-}
-static void pn_halt(void *app, sim_host *host, const tp_env *env) {
-    hs_node *hn = app;
-    pnode *pn = hn->user;
-    if (pn->up) tp_peers_file_crash_drop(&pn->pf);
-    pn->up = false;
-    hs_app_halt(app, host, env);
-}
-static const sim_app_ops pn_ops = {pn_start, pn_stop, pn_halt};
 
 /* peers.json on a node: a crash after a periodic save and a clean restart both keep the
  * peers (and register their last_seen points); a corrupt file on the host's disk is kept
- * aside and the node still starts. */
+ * aside (never overwritten, not even by the shutdown save) and the node still starts. */
 static void test_nodes_restart(void **state) {
     (void)state;
-    hs *h = hs_create(99, 6, NULL);
-    pnode pn[6];
-    memset(pn, 0, sizeof pn);
-    for (uint32_t i = 0; i < 6; i++) {
-        h->nodes[i].user = &pn[i];
-        sim_host_set_app(sim_world_host(h->w, i), &pn_ops, &h->nodes[i]);
-    }
+    hs *h = hs_create(99, 6, pj_cfg);
     hs_start_all(h);
     for (uint32_t i = 1; i < 6; i++) assert_int_equal(hs_connect(h, 0, i), TP_OK);
     hs_run_for(h, 5 * HS_S);
     assert_int_equal(tp_node_active_connections(h->nodes[0].node), 5);
-    assert_int_equal(pn[0].loaded, 0);
+    size_t loaded = 99;
+    assert_int_equal(tp_node_peers_loaded(h->nodes[0].node, &loaded), TP_OK);
+    assert_int_equal(loaded, 0);
     hs_run_for(h, 10 * HS_S); /* a periodic save happened at 10 s */
     sim_host *h0 = sim_world_host(h->w, 0);
     sim_host_crash(h0);
     hs_run_for(h, 1 * HS_S);
     sim_host_start(h0);
-    assert_int_equal(pn[0].load_result, TP_OK);
-    assert_int_equal(pn[0].loaded, 5);
+    assert_int_equal(tp_node_peers_loaded(h->nodes[0].node, &loaded), TP_OK);
+    assert_int_equal(loaded, 5);
     tp_pool *pool = tp_node_pool(h->nodes[0].node);
     assert_int_equal(tp_pool_peers_count(pool), 5);
     for (uint32_t i = 1; i < 6; i++) {
@@ -631,27 +599,53 @@ static void test_nodes_restart(void **state) {
         assert_non_null(tp_pool_point(pool, &p)); /* last_seen points registered */
         assert_non_null(tp_pool_peer(pool, tp_node_peer_id(h->nodes[i].node)));
     }
-    /* clean stop and restart */
+    /* clean stop (the shutdown saves) and restart */
+    tp_node *n0 = h->nodes[0].node;
     sim_host_stop(h0, 2 * HS_S);
-    hs_run_for(h, 3 * HS_S);
+    hs_run_for(h, 1 * HS_S);
+    assert_int_equal(tp_node_peers_saved(n0), TP_OK);
+    hs_run_for(h, 2 * HS_S);
     sim_host_start(h0);
-    assert_int_equal(pn[0].loaded, 5);
+    assert_int_equal(tp_node_peers_loaded(h->nodes[0].node, &loaded), TP_OK);
+    assert_int_equal(loaded, 5);
     /* corrupt the file behind the node's back (the node's own env writes it) */
     const tp_env *env0 = sim_host_env(h0);
     assert_int_equal(tp_env_file_write(env0, "peers.json", (const uint8_t *)"[{", 2), TP_OK);
     sim_host_crash(h0);
     hs_run_for(h, 1 * HS_S);
     sim_host_start(h0);
-    assert_int_equal(pn[0].load_result, TP_ERR_CORRUPT);
-    assert_int_equal(tp_pool_peers_count(tp_node_pool(h->nodes[0].node)), 0);
+    tp_node *n = h->nodes[0].node;
+    assert_int_equal(tp_node_peers_loaded(n, &loaded), TP_ERR_CORRUPT);
+    assert_int_equal(tp_pool_peers_count(tp_node_pool(n)), 0);
     assert_true(h->events[0][TP_EVENT_STORAGE_ERROR] >= 1);
-    printf("%s\n", pn[0].pf.error);
+    printf("%s\n", tp_node_peers_file(n)->error);
+    assert_non_null(strstr(tp_node_peers_file(n)->error, "peers.json"));
     char aside[64];
     size_t need;
     snprintf(aside, sizeof aside, "peers.json.corrupt-%lld",
              (long long)(tp_env_wall_ns(env0) / 1000000000));
     assert_int_equal(tp_env_file_read(env0, aside, NULL, 0, &need), TP_ERR_TOO_BIG);
     assert_int_equal(need, 2);
+    /* the node still starts and works: it dials and connects (once node 1 noticed the
+     * crash: TCP user timeout, 45 s) */
+    hs_run_for(h, 50 * HS_S);
+    assert_int_equal(hs_connect(h, 0, 1), TP_OK);
+    hs_run_for(h, 15 * HS_S);
+    assert_int_equal(tp_node_active_connections(n), 1);
+    /* a truncated file (valid prefix of a real save) is refused as well */
+    size_t len = 0;
+    assert_int_equal(tp_env_file_read(env0, "peers.json", NULL, 0, &len), TP_ERR_TOO_BIG);
+    uint8_t *text = malloc(len);
+    assert_non_null(text);
+    assert_int_equal(tp_env_file_read(env0, "peers.json", text, len, &need), TP_OK);
+    assert_int_equal(tp_env_file_write(env0, "peers.json", text, len / 2), TP_OK);
+    free(text);
+    sim_host_crash(h0);
+    hs_run_for(h, 2 * HS_S); /* a different second: a second file aside */
+    sim_host_start(h0);
+    n = h->nodes[0].node;
+    assert_int_equal(tp_node_peers_loaded(n, &loaded), TP_ERR_CORRUPT);
+    printf("%s\n", tp_node_peers_file(n)->error);
     hs_destroy(h);
 }
 
