@@ -303,8 +303,9 @@ static void test_refresh_formula(void **state) {
 
 /* ---- the trivial-quota case over simnet streams ----------------------------------------- */
 
-/* How a connection's reader and writer use the scheduler over env streams (what
- * core/socket will do): the reader keeps the stream paused, asks for a read grant,
+/* How a connection's reader and writer use the scheduler over env streams (the pattern
+ * core/conn follows; tests/test_node_sched.c runs the same case on complete nodes): the
+ * reader keeps the stream paused, asks for a read grant,
  * resumes until the first on_data, charges what arrived (the part above the grant with
  * tp_sched_account) and pauses again; the writer asks for a write grant, offers that
  * many bytes, completes with what the transport took, and waits for on_writable after
