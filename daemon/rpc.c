@@ -37,6 +37,7 @@ struct dm_rpc_pending {
     dm_rpc *rpc;
     struct MHD_Connection *conn; /* NULL once the request is gone */
     bool done;
+    bool suspended;              /* the HTTP connection waits in MHD_suspend_connection */
     dm_rpc_result res;
     dm_rpc_pending *prev, *next;
 };
@@ -407,7 +408,11 @@ void dm_rpc_complete(dm_rpc_pending *p, dm_rpc_result *r) {
     p->res = *r;
     r->body = NULL;
     if (p->conn) {
-        MHD_resume_connection(p->conn);
+        if (p->suspended) {
+            p->suspended = false;
+            MHD_resume_connection(p->conn);
+        }
+        /* else: completed before the request handler returned; it answers at once */
     } else {
         /* the client went away: nothing to answer */
         if (p->res.body) json_decref(p->res.body);
@@ -415,6 +420,13 @@ void dm_rpc_complete(dm_rpc_pending *p, dm_rpc_result *r) {
         p->next->prev = p->prev;
         free(p);
     }
+}
+
+/* Sends a completed pending answer; the body is consumed (never freed twice). */
+static enum MHD_Result send_pending_result(struct MHD_Connection *conn, dm_rpc_pending *p) {
+    dm_rpc_result r = p->res;
+    p->res.body = NULL;
+    return send_result(conn, &r);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -629,8 +641,9 @@ static enum MHD_Result route(dm_rpc *rpc, struct MHD_Connection *conn, const cha
             int k = rpc->be.point_connect(rpc->be.arg, &p, timeout_ns, pd, &r);
             if (k == DM_RPC_PENDING) {
                 rq->pending = pd;
-                if (!pd->done) MHD_suspend_connection(conn);
-                else return send_result(conn, &pd->res);
+                if (pd->done) return send_pending_result(conn, pd);
+                pd->suspended = true;
+                MHD_suspend_connection(conn);
                 return MHD_YES;
             }
             pd->prev->next = pd->next;
@@ -736,7 +749,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rq->pending) {
         /* resumed: the answer is there */
         if (!rq->pending->done) return MHD_YES;
-        return send_result(conn, &rq->pending->res);
+        return send_pending_result(conn, rq->pending);
     }
     return route(rpc, conn, url, method, rq);
 }
@@ -871,7 +884,10 @@ void dm_rpc_stop(dm_rpc *rpc) {
         ls->conn = NULL; /* log_read must not suspend again */
     }
     for (dm_rpc_pending *p = rpc->pendings.next; p != &rpc->pendings; p = p->next)
-        if (p->conn && !p->done) MHD_resume_connection(p->conn);
+        if (p->conn && p->suspended) {
+            p->suspended = false;
+            MHD_resume_connection(p->conn);
+        }
     MHD_stop_daemon(rpc->d);
     close(rpc->listen_fd);
     while (rpc->pendings.next != &rpc->pendings) {

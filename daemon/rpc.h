@@ -111,8 +111,9 @@ void dm_rpc_complete(dm_rpc_pending *pending, dm_rpc_result *r);
 void dm_rpc_log_event(dm_rpc *rpc, int64_t wall_ns, const tp_event *ev);
 /* Number of open /network/log streams (tests). */
 size_t dm_rpc_log_streams(const dm_rpc *rpc);
-/* Stops the server: closes every connection (pending requests are answered 503 first
- * is not possible; they are dropped) and frees it. */
+/* Stops the server: resumes and closes every connection (log streams end) and frees
+ * it. Requests still pending are dropped: complete them first (the node completes its
+ * connects at shutdown, so stop the node before the server). */
 void dm_rpc_stop(dm_rpc *rpc);
 
 /* JSON helpers shared with the backend: "ip:port" text, b58 peer ids, Octez's
