@@ -17,6 +17,15 @@ static json_t *metadata(const tp_metadata *m) {
                      m->private_node);
 }
 
+/* P2p_stat: int64 totals as strings (data_encoding's int64 in JSON), rates as ints. */
+static json_t *stat_json(const tp_stat *st) {
+    char s[24], v[24];
+    snprintf(s, sizeof s, "%lld", (long long)st->total_sent);
+    snprintf(v, sizeof v, "%lld", (long long)st->total_recv);
+    return json_pack("{s:s,s:s,s:i,s:i}", "total_sent", s, "total_recv", v, "current_inflow",
+                     (int)st->current_inflow, "current_outflow", (int)st->current_outflow);
+}
+
 static json_t *conn_info(tp_node *n, tp_conn *c) {
     const tp_socket_remote *r = &c->sock.remote;
     tp_point id_point = c->remote_addr;
@@ -54,18 +63,8 @@ static void b_self(void *arg, dm_rpc_result *r) {
 
 static void b_stat(void *arg, dm_rpc_result *r) {
     dm_node_rpc *nr = arg;
-    uint64_t sent = 0, recv = 0;
-    for (tp_conn *c = tp_node_first_conn(nr->node); c; c = c->next) {
-        sent += c->stats.bytes_out;
-        recv += c->stats.bytes_in;
-    }
-    char s[24], v[24];
-    snprintf(s, sizeof s, "%llu", (unsigned long long)sent);
-    snprintf(v, sizeof v, "%llu", (unsigned long long)recv);
-    /* Octez: int64 totals as strings; current flows (B/s) need the I/O scheduler's
-     * moving averages, which this node does not run yet: 0. */
-    dm_rpc_ok(r, json_pack("{s:s,s:s,s:i,s:i}", "total_sent", s, "total_recv", v,
-                           "current_inflow", 0, "current_outflow", 0));
+    tp_stat st = tp_node_stat(nr->node);
+    dm_rpc_ok(r, stat_json(&st));
 }
 
 static void b_version(void *arg, dm_rpc_result *r) {
@@ -270,6 +269,48 @@ static void b_point_banned(void *arg, const tp_point *pt, dm_rpc_result *r) {
     dm_rpc_ok(r, json_boolean(banned));
 }
 
+static void b_point_log(void *arg, const tp_point *pt, dm_rpc_result *r) {
+    dm_node_rpc *nr = arg;
+    tp_point_info *p = tp_pool_point(tp_node_pool(nr->node), pt);
+    char txt[TP_POINT_TEXT_MAX];
+    if (!p) {
+        dm_rpc_fail(r, 404, "unknown point %s", tp_point_format(pt, txt));
+        return;
+    }
+    /* P2p_point.Pool_event: {"kind": {"event_kind", "p2p_peer_id"?}, "timestamp"} */
+    json_t *list = json_array();
+    for (uint16_t i = 0; i < p->events.count; i++) {
+        const tp_pool_event *e = tp_pool_event_ring_at(&p->events, i);
+        json_t *kind = json_pack("{s:s}", "event_kind",
+                                 tp_pool_event_kind_name((tp_pool_event_kind)e->kind));
+        if (e->has_peer) json_object_set_new(kind, "p2p_peer_id", dm_json_peer_id(&e->peer));
+        json_array_append_new(list, json_pack("{s:o,s:o}", "kind", kind, "timestamp",
+                                              time_of(nr->node, e->time_ns)));
+    }
+    dm_rpc_ok(r, list);
+}
+
+static void b_peer_log(void *arg, const tp_peer_id *id, dm_rpc_result *r) {
+    dm_node_rpc *nr = arg;
+    tp_peer_info *p = tp_pool_peer(tp_node_pool(nr->node), id);
+    char b58[TP_PEER_ID_TEXT_SIZE];
+    if (!p) {
+        dm_rpc_fail(r, 404, "unknown peer %s", tp_peer_id_to_b58(id, b58));
+        return;
+    }
+    /* P2p_peer.Pool_event: {"kind", "timestamp", "addr", "port"?} */
+    json_t *list = json_array();
+    for (uint16_t i = 0; i < p->events.count; i++) {
+        const tp_pool_event *e = tp_pool_event_ring_at(&p->events, i);
+        json_t *o = dm_json_id_point(&e->point);
+        json_object_set_new(o, "kind",
+                            json_string(tp_pool_event_kind_name((tp_pool_event_kind)e->kind)));
+        json_object_set_new(o, "timestamp", time_of(nr->node, e->time_ns));
+        json_array_append_new(list, o);
+    }
+    dm_rpc_ok(r, list);
+}
+
 static unsigned peer_filter_bit(tp_peer_state s) {
     const char *name = tp_peer_state_name(s);
     if (strcmp(name, "accepted") == 0) return DM_FILTER_ACCEPTED;
@@ -289,18 +330,13 @@ static json_t *peer_info(tp_node *n, const tp_peer_info *p) {
     json_object_set_new(o, "state", json_string(tp_peer_state_name(p->state)));
     if (p->current_point.port != 0 || !tp_ip_eq(&p->current_point.ip, &(tp_ip){{0}}))
         json_object_set_new(o, "reachable_at", dm_json_id_point(&p->current_point));
-    uint64_t in = 0, out = 0;
+    tp_stat st = {0, 0, 0, 0};
     tp_conn *c = p->conn;
     if (c) {
-        in = c->stats.bytes_in;
-        out = c->stats.bytes_out;
+        st = tp_node_conn_stat(c);
         json_object_set_new(o, "conn_metadata", metadata(&c->sock.remote.metadata));
     }
-    char s[24], v[24];
-    snprintf(s, sizeof s, "%llu", (unsigned long long)out);
-    snprintf(v, sizeof v, "%llu", (unsigned long long)in);
-    json_object_set_new(o, "stat", json_pack("{s:s,s:s,s:i,s:i}", "total_sent", s, "total_recv",
-                                             v, "current_inflow", 0, "current_outflow", 0));
+    json_object_set_new(o, "stat", stat_json(&st));
     if (p->last_failed_connection.time_ns != TP_TIME_NONE)
         json_object_set_new(o, "last_failed_connection",
                             stamped_point(n, &p->last_failed_connection));
@@ -423,6 +459,8 @@ void dm_node_rpc_backend(dm_node_rpc *nr, dm_rpc_backend *be) {
     be->point_connect = b_point_connect;
     be->point_patch = b_point_patch;
     be->point_banned = b_point_banned;
+    be->point_log = b_point_log;
+    be->peer_log = b_peer_log;
     be->peers = b_peers;
     be->peer = b_peer;
     be->peer_patch = b_peer_patch;

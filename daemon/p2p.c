@@ -1,28 +1,17 @@
-/* daemon/p2p.c — node + maintenance + discovery (see p2p.h). */
+/* daemon/p2p.c — the node built from the config (see p2p.h). */
 #include "daemon/p2p.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/connect.h"
 #include "core/peers_json.h"
-#include "core/pool.h"
 
 struct dm_p2p {
     const tp_env *env;
     tp_node *node;
-    tp_maintenance maint;
-    bool maint_enabled, maint_inited;
-    tp_discovery disco;
-    bool disco_enabled, disco_inited;
     tp_app_msg_def app_defs[1];
     uint64_t app_received;
-    tp_peers_file peers_file;
-    bool peers_file_inited;
-    size_t peers_loaded;
-    tp_err peers_load_result, peers_save_result;
-    bool peers_may_save; /* the load ran and the file is ours to replace */
     void (*shutdown_cb)(void *arg);
     void *shutdown_arg;
     char greeting[128];
@@ -82,10 +71,18 @@ void dm_p2p_node_config(const dm_config *cfg, const tp_identity *id, const dm_p2
     out->pool.backoff_cap_ns = cfg->reconnection.increase_cap_ns;
     out->acl.ip_greylist_timeout_ns = l->greylist_timeout_ns;
     out->acl.peer_greylist_size = l->peer_greylist_size;
+    out->swap_linger_ns = l->swap_enabled ? l->swap_linger_ns : 0;
+    out->max_download_speed_bps = l->max_download_speed_bps > 0 ? l->max_download_speed_bps : 0;
+    out->max_upload_speed_bps = l->max_upload_speed_bps > 0 ? l->max_upload_speed_bps : 0;
+    out->read_buffer_size = l->read_buffer_size;
+    out->discovery_enabled = opt->discovery;
+    if (opt->discovery) out->discovery_point = opt->discovery_point;
+    out->trust_discovered_peers = opt->trust_discovered_peers;
+    out->peers_file = "peers.json"; /* in the data directory; saved every 60 s and at the end */
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* hooks and maintenance ops                                                            */
+/* hooks                                                                                */
 
 static void emit(dm_p2p *p, tp_event_kind kind, const tp_peer_id *peer, const char *detail) {
     tp_event ev;
@@ -122,87 +119,6 @@ static void h_new_connection(void *arg, tp_node *n, tp_conn *c) {
     (void)e; /* a full queue drops it, like any write_now */
 }
 
-static void h_too_few(void *arg, tp_node *n) {
-    dm_p2p *p = arg;
-    (void)n;
-    if (p->maint_enabled) tp_maintenance_trigger_too_few(&p->maint);
-}
-
-static void h_too_many(void *arg, tp_node *n) {
-    dm_p2p *p = arg;
-    (void)n;
-    if (p->maint_enabled) tp_maintenance_trigger_too_many(&p->maint);
-}
-
-static void pool_new_point(void *arg, tp_point_info *pi) {
-    dm_p2p *p = arg;
-    (void)pi;
-    if (p->maint_enabled && p->maint_inited) tp_maintenance_on_new_point(&p->maint);
-}
-
-static void pool_new_peer(void *arg, tp_peer_info *pi) {
-    dm_p2p *p = arg;
-    (void)pi;
-    if (p->maint_enabled && p->maint_inited) tp_maintenance_on_new_peer(&p->maint);
-}
-
-static uint32_t op_active(void *arg) {
-    return tp_node_active_connections(((dm_p2p *)arg)->node);
-}
-
-static size_t op_connections(void *arg, tp_conn_view *out, size_t cap) {
-    dm_p2p *p = arg;
-    size_t n = 0;
-    tp_pool *pool = tp_node_pool(p->node);
-    for (tp_conn *c = tp_node_first_conn(p->node); c; c = c->next) {
-        if (!tp_conn_is_running(c)) continue;
-        if (n < cap) {
-            tp_conn_view *v = &out[n];
-            memset(v, 0, sizeof *v);
-            v->conn = c;
-            v->peer_id = *tp_node_conn_peer_id(c);
-            v->point = c->remote_addr;
-            v->point.port = c->sock.remote.port;
-            v->private_peer = c->sock.remote.metadata.private_node;
-            tp_peer_info *pi = tp_pool_peer(pool, &v->peer_id);
-            tp_point_info *po = v->point.port ? tp_pool_point(pool, &v->point) : NULL;
-            v->trusted = (pi && pi->trusted) || (po && po->trusted);
-        }
-        n++;
-    }
-    return n;
-}
-
-static void dial_done(void *arg, tp_node *n, tp_err err, tp_conn *c) {
-    (void)n;
-    (void)c;
-    tp_maintenance_dial_done(arg, err);
-}
-
-static tp_err op_connect(void *arg, tp_point_info *point, tp_worker_connect_cb done,
-                         void *done_arg) {
-    dm_p2p *p = arg;
-    (void)done; /* tp_maintenance_dial_done, called directly (maintenance.h) */
-    return tp_node_connect(p->node, &point->point, 0, dial_done, done_arg);
-}
-
-static void op_disconnect(void *arg, void *conn, tp_worker_disconnect_reason reason) {
-    dm_p2p *p = arg;
-    (void)reason;
-    tp_connect_disconnect(tp_node_connect_handler(p->node), conn);
-}
-
-static bool op_bootstrap(void *arg, void *conn) {
-    (void)arg;
-    static const uint8_t frame[6] = {0, 0, 0, 2, 0, 2}; /* size 2 | tag Bootstrap (spec §4.2) */
-    return tp_conn_write_frame(conn, frame, sizeof frame, true) == TP_OK;
-}
-
-static void op_discovery_wakeup(void *arg) {
-    dm_p2p *p = arg;
-    if (p->disco_enabled) tp_discovery_wakeup(&p->disco);
-}
-
 /* ------------------------------------------------------------------------------------ */
 /* lifecycle                                                                            */
 
@@ -210,8 +126,6 @@ tp_err dm_p2p_create(const tp_env *env, const dm_config *cfg, const tp_identity 
                      const dm_p2p_options *opt, dm_p2p **out, char *error, size_t cap) {
     dm_p2p *p = calloc(1, sizeof *p);
     if (!p) return TP_ERR_NOMEM;
-    p->peers_load_result = TP_ERR_STATE; /* not loaded yet */
-    p->peers_save_result = TP_ERR_STATE;
     p->env = env;
     p->on_text = opt->on_text;
     p->on_text_arg = opt->on_text_arg;
@@ -229,8 +143,6 @@ tp_err dm_p2p_create(const tp_env *env, const dm_config *cfg, const tp_identity 
     nc->app_msgs_count = 1;
     nc->hooks.on_app_message = h_app_message;
     nc->hooks.on_new_connection = h_new_connection;
-    nc->hooks.too_few_connections = h_too_few;
-    nc->hooks.too_many_connections = h_too_many;
     nc->hooks.arg = p;
     char why[256];
     const char *bad = tp_node_config_check(nc, why, sizeof why);
@@ -252,52 +164,6 @@ tp_err dm_p2p_create(const tp_env *env, const dm_config *cfg, const tp_identity 
     if (opt->message_nonce) p->node->ccfg.socket.message_nonce = opt->message_nonce;
     char b58[TP_PEER_ID_TEXT_SIZE];
     snprintf(p->greeting, sizeof p->greeting, "hello from %s", tp_peer_id_to_b58(&id->peer_id, b58));
-    /* pool hooks: the node made its pool without any */
-    tp_pool *pool = tp_node_pool(p->node);
-    pool->hooks.on_new_point = pool_new_point;
-    pool->hooks.on_new_peer = pool_new_peer;
-    pool->hooks.arg = p;
-    p->maint_enabled = cfg->limits.maintenance_enabled;
-    if (p->maint_enabled) {
-        tp_maintenance_config mc;
-        tp_maintenance_config_default(&mc);
-        mc.min_connections = cfg->limits.min_connections;
-        mc.expected_connections = cfg->limits.expected_connections;
-        mc.max_connections = cfg->limits.max_connections;
-        mc.idle_time_ns = cfg->limits.maintenance_idle_time_ns > 0
-                              ? cfg->limits.maintenance_idle_time_ns
-                              : mc.idle_time_ns;
-        mc.private_mode = cfg->private_mode;
-        tp_maintenance_ops ops = {op_active,    op_connections,      op_connect, op_disconnect,
-                                  op_bootstrap, op_discovery_wakeup, NULL,       p};
-        tp_maintenance_init(&p->maint, env, pool, tp_node_acl(p->node), &mc, &ops);
-        p->maint_inited = true;
-    }
-    p->disco_enabled = opt->discovery && opt->listen.port != 0 && p->maint_enabled;
-    if (p->disco_enabled) {
-        tp_discovery_config dc;
-        tp_discovery_config_default(&dc);
-        dc.discovery_point = opt->discovery_point;
-        dc.listening_port = cfg->has_advertised_net_port ? cfg->advertised_net_port : opt->listen.port;
-        dc.peer_id = id->peer_id;
-        dc.trust_discovered_peers = opt->trust_discovered_peers;
-        e = tp_discovery_init(&p->disco, env, pool, &dc);
-        if (e != TP_OK) {
-            if (error && cap)
-                snprintf(error, cap,
-                         "discovery-addr: the listening port %u cannot be announced (LAN "
-                         "discovery carries it in a signed 16-bit field: use a port <= "
-                         "32767)",
-                         dc.listening_port);
-            dm_p2p_destroy(p);
-            return e;
-        }
-        p->disco_inited = true;
-    }
-    tp_peers_file_config pfc;
-    tp_peers_file_config_default(&pfc); /* "peers.json", saved every 60 s and at shutdown */
-    tp_peers_file_init(&p->peers_file, env, pool, &pfc);
-    p->peers_file_inited = true;
     *out = p;
     return TP_OK;
 }
@@ -308,29 +174,16 @@ tp_err dm_p2p_start(dm_p2p *p, char *error, size_t cap) {
         const tp_node_config *nc = tp_node_config_of(p->node);
         char where[TP_POINT_TEXT_MAX];
         if (error && cap)
-            snprintf(error, cap, "cannot listen for peers on %s: %s%s",
+            snprintf(error, cap, "cannot listen for peers on %s: %s%s%s",
                      tp_point_format(&nc->listen, where), tp_strerror(e),
                      e == TP_ERR_ADDR_IN_USE ? " (choose another port with --net-addr or "
                                                "p2p.listen-addr)"
-                                             : "");
+                                             : "",
+                     nc->discovery_enabled ? "; or the LAN discovery socket could not be "
+                                             "opened (p2p.discovery-addr)"
+                                           : "");
         return e;
     }
-    /* spec §5.7: the peers file after the trusted points; a corrupt file is kept aside
-     * and the node goes on (tp_peers_file_load reports it as an event) */
-    p->peers_load_result = tp_peers_file_load(&p->peers_file, &p->peers_loaded);
-    /* Save at shutdown only what was loaded (or a fresh table): a node that failed to
-     * read its file must not overwrite it. */
-    p->peers_may_save = p->peers_load_result == TP_OK || p->peers_load_result == TP_ERR_CORRUPT;
-    tp_peers_file_start(&p->peers_file);
-    if (p->disco_enabled) {
-        e = tp_discovery_start(&p->disco);
-        if (e != TP_OK) {
-            if (error && cap)
-                snprintf(error, cap, "cannot open the LAN discovery socket: %s", tp_strerror(e));
-            return e;
-        }
-    }
-    if (p->maint_enabled) tp_maintenance_activate(&p->maint);
     return TP_OK;
 }
 
@@ -343,42 +196,32 @@ uint64_t dm_p2p_app_received(const dm_p2p *p) {
 }
 
 tp_err dm_p2p_peers_loaded(const dm_p2p *p, size_t *count) {
-    *count = p->peers_loaded;
-    return p->peers_load_result;
+    return tp_node_peers_loaded(p->node, count);
+}
+
+tp_err dm_p2p_peers_saved(const dm_p2p *p) {
+    return tp_node_peers_saved(p->node);
 }
 
 const char *dm_p2p_peers_error(const dm_p2p *p) {
-    return p->peers_file.error;
+    tp_peers_file *pf = tp_node_peers_file(p->node);
+    return pf ? pf->error : "";
 }
 
 static void node_down(void *arg, tp_node *n) {
     (void)n;
     dm_p2p *p = arg;
-    /* every connection is closed: the last stamps are in; save once more (Octez saves
-     * at pool shutdown only) */
-    if (p->peers_file_inited) tp_peers_file_stop(&p->peers_file);
-    p->peers_save_result = p->peers_may_save ? tp_peers_file_save(&p->peers_file) : TP_ERR_STATE;
     if (p->shutdown_cb) p->shutdown_cb(p->shutdown_arg);
 }
 
 void dm_p2p_shutdown(dm_p2p *p, void (*cb)(void *arg), void *arg) {
     p->shutdown_cb = cb;
     p->shutdown_arg = arg;
-    if (p->disco_inited) tp_discovery_stop(&p->disco);
-    if (p->maint_inited) tp_maintenance_stop(&p->maint);
-    p->maint_enabled = false; /* triggers from closing connections are ignored */
-    tp_node_shutdown(p->node, node_down, p);
-}
-
-tp_err dm_p2p_peers_saved(const dm_p2p *p) {
-    return p->peers_save_result;
+    tp_node_shutdown(p->node, node_down, p); /* the node saves peers.json at the end */
 }
 
 void dm_p2p_destroy(dm_p2p *p) {
     if (!p) return;
-    if (p->peers_file_inited) tp_peers_file_deinit(&p->peers_file);
-    if (p->disco_inited) tp_discovery_stop(&p->disco);
-    if (p->maint_inited) tp_maintenance_deinit(&p->maint);
     if (p->node) tp_node_destroy(p->node);
     free(p);
 }

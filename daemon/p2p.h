@@ -1,23 +1,14 @@
-/* daemon/p2p.h — the real node's P2P stack: a tp_node (core/node.h) with its
- * maintenance worker (core/maintenance.h) and LAN discovery (core/discovery.h), built
- * from a dm_config, on any env (realnet in `tidepool node run`), with its peers file
- * (core/peers_json.h: loaded at start, saved every 60 s and at shutdown).
+/* daemon/p2p.h — the real node's P2P stack built from a dm_config: a tp_node
+ * (core/node.h, which assembles Octez's P2p: pool, ACL, connect handler, I/O scheduler,
+ * maintenance, swap, LAN discovery and peers.json) on any env (realnet in
+ * `tidepool node run`), plus tidepool's small application message.
  *
- * Octez: what P2p.create + P2p.activate assemble (pool, connect handler, maintenance,
- * discovery). core/node.h's first version leaves the maintenance and discovery to its
- * user through hooks; this module does that wiring:
- * - node hooks too_few / too_many -> tp_maintenance_trigger_too_few / _too_many;
- * - pool hooks on_new_point / on_new_peer -> tp_maintenance_on_new_point / _peer
- *   (the node creates its pool without hooks; they are set once, right after
- *   tp_node_create, before anything can register a point);
- * - maintenance ops -> tp_node_connect / tp_connect_disconnect / a Bootstrap frame /
- *   tp_discovery_wakeup.
- * Swap is not wired (core/swap.h needs message hooks this node version reports but a
- * swap worker is not part of this module yet): say so in the report.
- *
- * Application messages: tag 0x10 "tidepool.text" (at most 1024 bytes) is registered;
- * every new connection is greeted with one, and every message received is reported as
- * an APP_MESSAGE event (DEBUG level) with the text as detail, and to opt->on_text.
+ * This module maps the config (daemon/config.h, Octez's keys) onto tp_node_config,
+ * resolves nothing (the caller passes resolved points in dm_p2p_options), and registers
+ * the application message tag 0x10 "tidepool.text" (at most 1024 bytes): every new
+ * connection is greeted with one ("hello from id…"), and every message received is
+ * reported as an APP_MESSAGE event (DEBUG level) with the text as detail, and to
+ * opt->on_text.
  *
  * Ownership: dm_p2p_create allocates; dm_p2p_shutdown then dm_p2p_destroy (after the
  * shutdown callback) free it.
@@ -29,8 +20,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/discovery.h"
-#include "core/maintenance.h"
 #include "core/node.h"
 #include "daemon/config.h"
 
@@ -66,8 +55,9 @@ void dm_p2p_node_config(const dm_config *cfg, const tp_identity *id, const dm_p2
 TP_MUST_USE tp_err dm_p2p_create(const tp_env *env, const dm_config *cfg, const tp_identity *id,
                                  const dm_p2p_options *opt, dm_p2p **out, char *error,
                                  size_t cap);
-/* Listens, registers the trusted bootstrap points, starts discovery and the
- * maintenance. Errors: the env's listen errors (TP_ERR_ADDR_IN_USE, ...), discovery's. */
+/* tp_node_activate: registers the trusted bootstrap points, loads peers.json,
+ * listens, starts discovery and the maintenance. Errors: the env's listen errors
+ * (TP_ERR_ADDR_IN_USE, ...), discovery's socket errors. */
 TP_MUST_USE tp_err dm_p2p_start(dm_p2p *p, char *error, size_t cap);
 tp_node *dm_p2p_node(dm_p2p *p);
 /* Messages received / greeted, for tests and logs. */

@@ -209,6 +209,27 @@ static void *client_main(void *arg) {
           "last_established_connection [peer, time]");
     CHECK(w, json_is_string(json_object_get(pi, "last_seen")), "point last_seen");
     json_decref(j);
+    /* histories */
+    snprintf(path, sizeof path, "/network/points/%s/log", b_point);
+    j = req(w, "GET", path, NULL, &st);
+    CHECK(w, st == 200 && json_array_size(j) >= 2, "point log: %ld", st);
+    json_t *last = json_array_get(j, json_array_size(j) - 1);
+    CHECK(w, last && strcmp(json_string_value(json_object_get(json_object_get(last, "kind"),
+                                                              "event_kind")),
+                            "connection_established") == 0 &&
+                 json_is_string(json_object_get(last, "timestamp")),
+          "point log ends with connection_established");
+    json_decref(j);
+    snprintf(path, sizeof path, "/network/points/%s/log?monitor", b_point);
+    j = req(w, "GET", path, NULL, &st);
+    CHECK(w, st == 501, "point log monitor: %ld", st);
+    json_decref(j);
+    snprintf(path, sizeof path, "/network/peers/%s/log", w->b_id);
+    j = req(w, "GET", path, NULL, &st);
+    CHECK(w, st == 200 && json_array_size(j) >= 1 &&
+                 json_is_string(json_object_get(json_array_get(j, 0), "addr")),
+          "peer log: %ld", st);
+    json_decref(j);
     j = req(w, "GET", "/network/points?filter=disconnected", NULL, &st);
     CHECK(w, st == 200 && json_array_size(j) == 0, "no disconnected point");
     json_decref(j);
