@@ -84,7 +84,9 @@ static void node_config(tp_node_config *cfg, uint32_t seed, uint16_t port) {
     cfg->expected_connections = 0;
     cfg->max_connections = 4000;
     cfg->max_incoming_connections = 255;
-    cfg->maintenance_idle_time_ns = 0;
+    cfg->maintenance_idle_time_ns = 0; /* the bench drives every connection */
+    cfg->swap_linger_ns = 0;
+    cfg->peers_file = NULL;            /* no data directory */
     cfg->pool.backoff_initial_ns = 1;
     cfg->pool.backoff_disconnection_ns = 1;
     cfg->pool.max_known_points = cfg->pool.max_known_peer_ids = 4000;
