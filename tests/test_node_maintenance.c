@@ -281,6 +281,11 @@ static void test_gc_known_points(void **state) {
     printf("known points: max seen %u, now %u, collections %u, trusted %u\n", seen_max,
            tp_pool_points_count(p0), gcs, trusted);
     assert_true(gcs >= 1);
+    /* each collection removed about 100 untrusted points (400 -> 300) */
+    assert_true(h->events[0][TP_EVENT_GC_POINTS] >= 1);
+    printf("GC_POINTS events %u, last removed %d\n", h->events[0][TP_EVENT_GC_POINTS],
+           h->last_code[0][TP_EVENT_GC_POINTS]);
+    assert_true(h->last_code[0][TP_EVENT_GC_POINTS] >= 90);
     assert_true(seen_max <= 400);
     assert_true(seen_max >= 300);
     assert_int_equal(trusted, 10);
