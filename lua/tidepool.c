@@ -294,7 +294,9 @@ static const char *const node_keys[] = {
     "max_known_points", "target_known_points", "max_known_peer_ids", "target_known_peer_ids",
     "backoff_factor_pm", "backoff_initial", "backoff_disconnection", "backoff_cap",
     "event_ring_size", "ip_blacklist_max", "peer_blacklist_max", "ip_greylist_max",
-    "greylist_timeout", "peer_greylist_size", "start", "maintenance", "swap_linger", "peers_file", "peers_save_interval", NULL};
+    "greylist_timeout", "peer_greylist_size", "start", "maintenance", "swap_linger", "peers_file", "peers_save_interval",
+    "max_download_speed", "max_upload_speed", "read_buffer_size", "discovery",
+    "trust_discovered_peers", NULL};
 
 /* A point: "ip:port", or a host/node (its listening port if it is a tidepool node,
  * else default_port). */
@@ -464,6 +466,12 @@ static void node_config(lua_State *L, int tidx, tl_app *a, bool *start, const ch
     c->swap_linger_ns = tl_opt_duration_field(L, tidx, "swap_linger", c->swap_linger_ns, what);
     c->peers_file = tl_opt_bool_field(L, tidx, "peers_file", true, what) ? "peers.json" : NULL;
     c->peers_save_interval_ns = tl_opt_duration_field(L, tidx, "peers_save_interval", c->peers_save_interval_ns, what);
+    /* the I/O scheduler's caps in bytes/s (0: unlimited) and LAN discovery (spec §8, §9) */
+    c->max_download_speed_bps = tl_opt_int_field(L, tidx, "max_download_speed", c->max_download_speed_bps, 0, INT64_MAX / 2, what);
+    c->max_upload_speed_bps = tl_opt_int_field(L, tidx, "max_upload_speed", c->max_upload_speed_bps, 0, INT64_MAX / 2, what);
+    c->read_buffer_size = (uint32_t)tl_opt_int_field(L, tidx, "read_buffer_size", c->read_buffer_size, 64, 1 << 24, what);
+    c->discovery_enabled = tl_opt_bool_field(L, tidx, "discovery", c->discovery_enabled, what);
+    c->trust_discovered_peers = tl_opt_bool_field(L, tidx, "trust_discovered_peers", c->trust_discovered_peers, what);
     c->hooks = (tp_node_hooks){0};
     c->hooks.on_app_message = h_app_message;
     c->hooks.on_new_connection = h_new_connection;
