@@ -141,10 +141,39 @@ static void test_unlimited_counts(void **state) {
     hs_destroy(h);
 }
 
+static void nack_cfg(hs_node *hn, uint32_t i) {
+    if (i != 0) return;
+    hn->cfg.max_download_speed_bps = 4096;
+    hn->cfg.max_upload_speed_bps = 4096;
+    hn->cfg.min_connections = 0;
+    hn->cfg.expected_connections = 1;
+    hn->cfg.max_connections = 1; /* no maintenance: the slot check uses max (1) */
+}
+
+/* Under tight caps the handshake still completes (through grants), and a connection
+ * that closes writes its last bytes without one: the second client gets the Nack
+ * (Too_many_connections), not a timeout. */
+static void test_capped_handshake_and_nack(void **state) {
+    (void)state;
+    hs *h = hs_create(10, 3, nack_cfg);
+    hs_start_all(h);
+    assert_int_equal(hs_connect(h, 1, 0), TP_OK);
+    hs_run_for(h, 5 * HS_S);
+    assert_int_equal(h->nodes[1].connect_ok, 1);
+    assert_int_equal(tp_node_active_connections(h->nodes[0].node), 1);
+    assert_int_equal(hs_connect(h, 2, 0), TP_OK);
+    hs_run_for(h, 5 * HS_S);
+    printf("second client: %s\n", tp_strerror(h->nodes[2].last_connect_err));
+    assert_int_equal(h->nodes[2].connect_fail, 1);
+    assert_int_equal(h->nodes[2].last_connect_err, TP_ERR_REJECTED_BY_NACK);
+    hs_destroy(h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trivial_quota),
         cmocka_unit_test(test_unlimited_counts),
+        cmocka_unit_test(test_capped_handshake_and_nack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
