@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lua/invariants.h"
 #include "lua/tl_impl.h"
 
 static const char run_key = 'R'; /* registry key: the tl_state */
@@ -969,6 +970,7 @@ static void open_sandbox(lua_State *L) {
     lua_setglobal(L, "sim");
     tl_open_world(L);
     tl_open_nodes(L);
+    tl_open_invariants(L); /* sim.invariants (lua/invariants.h) */
     if (luaL_loadbufferx(L, prelude, sizeof prelude - 1, "=prelude", "t") != LUA_OK ||
         lua_pcall(L, 0, 0, 0) != LUA_OK)
         TP_ASSERT(!"the Lua prelude must load");

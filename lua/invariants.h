@@ -1,0 +1,103 @@
+/* lua/invariants.h — the swarm's invariant checker: properties every tidepool node of a
+ * simulated world must keep at every instant, checked continuously from a world timer.
+ *
+ * What it is for: `tidepool swarm` (swarm/) runs thousands of random worlds with random
+ * fault schedules; this checker is what makes a run fail. It lives next to the node
+ * bindings because it reads the node objects the Lua world holds (tl_app.node). Octez
+ * has no counterpart: it asserts Octez's rules (spec §2.7, §5.1-§5.4, §6, §7) from the
+ * outside, on the state core/ keeps.
+ *
+ * The invariants (names as reported in the results database and the JSON summary):
+ * - connection_limit: pending incoming handshakes <= max_incoming_connections (spec
+ *   §7.1, checked at accept); running connections <= max_connections +
+ *   max_incoming_connections (the slot check of spec §2.7 step 6 counts running
+ *   connections only, so handshakes admitted concurrently may overshoot it, as in
+ *   Octez; incoming ones are bounded by the pending limit, and the maintenance dials
+ *   only while below its targets).
+ * - banned_peer_connected: no running connection (running and not closing) whose peer
+ *   is blacklisted or greylisted, or whose remote IP is blacklisted. Exact grace: a ban
+ *   (tp_node_ban_peer / tp_node_ban_addr) closes the connections at once, and core
+ *   greylists a running peer only on the decoding error that closes it (spec §4.4), so
+ *   none is allowed. A greylisted *IP* alone is not a violation: Octez keeps the other
+ *   connections of a greylisted address (only new ones are refused at accept/dial).
+ *   (tp_node_greylist_peer, the RPC's greylist, does not disconnect either — like
+ *   Octez — and is not driven by scenarios; a scenario calling it would need an
+ *   exemption.)
+ * - state_agreement: the handler's counters equal its list (conn_count, active,
+ *   pending_incoming); a running connection has a Running peer (and point, if any) whose
+ *   conn is that connection with the same peer id; the pool's points_connected /
+ *   peers_connected equal the Running infos; every Running point or peer points at a
+ *   running connection of the list; peers_connected == active.
+ * - bounds: known points <= max_known_points + 1 and peers <= max_known_peer_ids + 1
+ *   (Octez's off-by-one: a point is added after a GC that could free nothing); each
+ *   ACL list <= its maximum; per connection: application queue <= its message count,
+ *   pending output <= outgoing_message_queue_size + one message of any size (an empty
+ *   queue takes one message whatever its size, spec §4.5; TL_INV_MESSAGE_WIRE_MAX).
+ * - memory: sim_host_memory_bytes of the node's host <= tl_inv_memory_bound(config).
+ * - overlay_connected: from `settle_after` + `settle` on (the last fault + a stated
+ *   time), the running honest non-private tidepool nodes form one connected component.
+ * - min_connections: an honest running node does not stay below min_connections for
+ *   longer than `below_min_grace` while it knows a dialable candidate point (known,
+ *   Disconnected, IP not banned, no reconnection backoff running, trusted if the node
+ *   is private — exactly the maintenance's candidate rule, core/maintenance.c) and its
+ *   maintenance is enabled.
+ *
+ * Ownership: the checker of a run is a Lua userdata (anchored in the registry) that
+ * owns its per-host state (malloc) and its world timer.
+ */
+#ifndef TP_LUA_INVARIANTS_H
+#define TP_LUA_INVARIANTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <lua.h>
+
+#include "core/node.h"
+
+typedef enum tl_inv_kind {
+    TL_INV_CONNECTION_LIMIT = 0,
+    TL_INV_BANNED_PEER_CONNECTED,
+    TL_INV_STATE_AGREEMENT,
+    TL_INV_BOUNDS,
+    TL_INV_MEMORY,
+    TL_INV_OVERLAY_CONNECTED,
+    TL_INV_MIN_CONNECTIONS,
+    TL_INV_COUNT
+} tl_inv_kind;
+
+/* One message on the wire at most this big (the largest the simulations send: a block
+ * of the gossip workload, framed); see `bounds`. */
+#define TL_INV_MESSAGE_WIRE_MAX ((uint64_t)4 << 20)
+
+/* "connection_limit", "banned_peer_connected", ... */
+const char *tl_inv_name(tl_inv_kind k);
+/* The kind of a name; false if unknown. */
+bool tl_inv_parse(const char *name, tl_inv_kind *out);
+
+typedef struct tl_inv_violation {
+    tl_inv_kind kind;
+    uint32_t host;      /* the node's host index */
+    int64_t time_ns;    /* virtual time */
+    char detail[256];
+} tl_inv_violation;
+
+typedef void (*tl_inv_report_cb)(void *arg, const tl_inv_violation *v);
+
+/* Checks connection_limit, banned_peer_connected, state_agreement and bounds on one
+ * running node; calls report for each violation found (at most one per kind). Returns
+ * the number of violations. Reads the ACL through its queries (which drop expired
+ * greylist entries, as core does). */
+uint32_t tl_inv_check_node(tp_node *n, uint32_t host, int64_t now_ns, tl_inv_report_cb report,
+                           void *arg);
+
+/* The memory a node with this config may hold (bytes): a fixed base, the pool's and
+ * the ACL's tables at their maxima, and per connection slot (max_connections +
+ * max_incoming_connections + 16 in handshake) its structure, both message queues,
+ * read buffers and chunk buffers. */
+uint64_t tl_inv_memory_bound(const tp_node_config *cfg);
+
+/* Registers sim.invariants{...} and sim.check_invariants() (lua/README.md). */
+void tl_open_invariants(lua_State *L);
+
+#endif
