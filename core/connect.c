@@ -149,10 +149,15 @@ static void admission(tp_connect *h, tp_conn *c) {
     const tp_socket_remote *r = &c->sock.remote;
     const tp_peer_id *peer = &r->peer_id;
     /* 1. banned peer: close, no Nack. */
+#ifdef TP_PLANTED_BUG_SKIP_BANNED_PEER_CHECK
+    /* Deliberately planted bug (swarm testing, -DTP_PLANTED_BUG=SKIP_BANNED_PEER_CHECK):
+     * the banned-peer check is skipped; tests/swarm_planted_bug.test.sh must find it. */
+#else
     if (tp_acl_banned_peer(h->acl, peer->bytes)) {
         refuse(h, c, TP_ERR_PEER_BANNED);
         return;
     }
+#endif
     /* 2. id_point (spec §2.3) and the point used for the checks. */
     if (c->incoming) {
         c->id_point.ip = c->remote_addr.ip;
