@@ -235,7 +235,31 @@ static int load_or_make_identity(daemon_state *d, const char *data_dir, tp_ident
              data_dir, d->cfg.expected_pow, tp_pow_expected_attempts(&target));
     tp_identity_init_from_env(id, env);
     bool found = false;
-    while (!found) (void)tp_pow_search(id->public_key, id->pow_stamp, &target, 1 << 16, &found);
+    uint64_t attempts = 0;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double last = 0;
+    while (!found) {
+        attempts += tp_pow_search(id->public_key, id->pow_stamp, &target, 1 << 16, &found);
+        /* SIGINT/SIGTERM are blocked for the loop's signalfd: look for them here, so
+         * that a long search can be interrupted */
+        sigset_t pending;
+        if (!found && sigpending(&pending) == 0 &&
+            (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1)) {
+            log_line(d->loop, "interrupted during the proof-of-work search: no identity "
+                     "written (run again to restart the search)");
+            tp_identity_wipe(id);
+            return TP_EXIT_FAIL;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        double el = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+        if (!found && el - last >= 10.0) {
+            last = el;
+            log_line(d->loop, "proof-of-work search: %llu attempts in %.0f s (%.0f%% of the "
+                     "expected)", (unsigned long long)attempts, el,
+                     100.0 * (double)attempts / tp_pow_expected_attempts(&target));
+        }
+    }
     char json[1024];
     e = tp_identity_to_json(id, json, sizeof json, &len);
     if (e == TP_OK) e = tp_env_file_write(env, IDENTITY_FILE, (const uint8_t *)json, len);

@@ -4,8 +4,9 @@
 # Bad input to `tidepool node run` and its RPC: each gives a clear error (what, where,
 # the fix), none crashes the node, none loses peers.json.
 #  1. malformed config: exit 3, the message names the file, line:column and the key
-#  2. missing identity: made on first start with a message; corrupt identity.json:
-#     exit 3, names the problem, the file is left untouched
+#  2. missing identity: made on first start with a message (a long search can be
+#     interrupted, nothing written); corrupt identity.json or one below the required
+#     proof of work: exit 3, names the problem, the file is left untouched
 #  3. P2P port in use, RPC port in use: exit 3, naming the address and the option
 #  4. unreachable bootstrap peer: the node keeps running, says so, and retries
 #  5. RPC calls with a malformed peer id / point: 400 with a message; the node lives on
@@ -63,6 +64,24 @@ shared=${TP_SHARED_DIR:-$2/../shared}
 cp "$shared/vectors/tezedge/docker_identities_identity_ocaml.json" "$work/weak/identity.json"
 expect 3 'below expected-proof-of-work 40' "$tp" node run --data-dir "$work/weak" --expected-pow 40 \
   --net-addr "127.0.0.1:${ports[0]}"
+
+# an endless proof-of-work search at first start can be interrupted; nothing is written
+"$tp" node run --data-dir "$work/pow" --expected-pow 60 --net-addr "127.0.0.1:${ports[0]}" \
+  2>"$work/pow.log" &
+pow=$!
+pids+=("$pow")
+deadline=$((SECONDS + 10))
+until grep -q 'generating a new one' "$work/pow.log"; do
+  [ $SECONDS -lt $deadline ] || fail "no message about generating an identity"
+  sleep 0.1
+done
+kill -INT "$pow"
+rc=0
+wait "$pow" || rc=$?
+[ $rc = 1 ] || fail "interrupted identity generation exited $rc, expected 1"
+grep -q 'interrupted during the proof-of-work search: no identity written' "$work/pow.log" ||
+  fail "no message about the interruption"
+[ ! -e "$work/pow/identity.json" ] || fail "an identity was written after an interruption"
 
 # ---- 3. ports in use --------------------------------------------------------------------
 python3 -c '
