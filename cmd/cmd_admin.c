@@ -94,6 +94,11 @@ static const char *str_or(json_t *j, const char *dflt) {
     return s ? s : dflt;
 }
 
+/* The time of Octez's [who, time] pairs (last_seen, last_established_connection...). */
+static const char *pair_time(json_t *pair) {
+    return str_or(json_array_get(pair, 1), "-");
+}
+
 static void print_connections(json_t *list) {
     printf("%-30s  %-4s  %-40s  %-24s  %s\n", "PEER", "DIR", "POINT", "CHAIN", "VERSIONS");
     size_t i;
@@ -129,7 +134,7 @@ static void print_points(json_t *list) {
                str_or(json_object_get(st, "event_kind"), "?"),
                json_is_true(json_object_get(info, "trusted")) ? "yes" : "no",
                str_or(json_object_get(info, "p2p_peer_id"), "-"),
-               str_or(json_object_get(info, "last_seen"), "-"));
+               pair_time(json_object_get(info, "last_seen")));
     }
     printf("%zu point%s\n", json_array_size(list), json_array_size(list) == 1 ? "" : "s");
 }
@@ -147,7 +152,7 @@ static void print_peers(json_t *list) {
                json_is_true(json_object_get(info, "trusted")) ? "yes" : "no",
                str_or(json_object_get(stat, "total_sent"), "0"),
                str_or(json_object_get(stat, "total_recv"), "0"),
-               str_or(json_object_get(info, "last_seen"), "-"));
+               pair_time(json_object_get(info, "last_seen")));
     }
     printf("%zu peer%s\n", json_array_size(list), json_array_size(list) == 1 ? "" : "s");
 }

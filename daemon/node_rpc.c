@@ -130,6 +130,20 @@ static unsigned point_filter_bit(tp_point_state s) {
     }
 }
 
+/* Octez's Time.recent over optional stamps (TP_TIME_NONE = absent). */
+static const tp_stamped_peer *recent_peer(const tp_stamped_peer *a, const tp_stamped_peer *b) {
+    if (a->time_ns == TP_TIME_NONE) return b;
+    if (b->time_ns == TP_TIME_NONE) return a;
+    return a->time_ns >= b->time_ns ? a : b;
+}
+
+static const tp_stamped_point *recent_point(const tp_stamped_point *a,
+                                            const tp_stamped_point *b) {
+    if (a->time_ns == TP_TIME_NONE) return b;
+    if (b->time_ns == TP_TIME_NONE) return a;
+    return a->time_ns >= b->time_ns ? a : b;
+}
+
 static json_t *stamped_peer(tp_node *n, const tp_stamped_peer *sp) {
     return json_pack("[o,o]", dm_json_peer_id(&sp->peer), time_of(n, sp->time_ns));
 }
@@ -155,8 +169,13 @@ static json_t *point_info(tp_node *n, const tp_point_info *p) {
                             stamped_peer(n, &p->last_established_connection));
     if (p->last_disconnection.time_ns != TP_TIME_NONE)
         json_object_set_new(o, "last_disconnection", stamped_peer(n, &p->last_disconnection));
-    int64_t seen = tp_point_last_seen(p), miss = tp_point_last_miss(p);
-    if (seen != TP_TIME_NONE) json_object_set_new(o, "last_seen", time_of(n, seen));
+    /* Octez P2p_point.Info: last_seen is [peer_id, time] (the most recent of rejected,
+     * established, disconnection); last_miss a time */
+    const tp_stamped_peer *seen = recent_peer(
+        &p->last_rejected_connection,
+        recent_peer(&p->last_established_connection, &p->last_disconnection));
+    if (seen->time_ns != TP_TIME_NONE) json_object_set_new(o, "last_seen", stamped_peer(n, seen));
+    int64_t miss = tp_point_last_miss(p);
     if (miss != TP_TIME_NONE) json_object_set_new(o, "last_miss", time_of(n, miss));
     if (p->has_expected_peer_id)
         json_object_set_new(o, "expected_peer_id", dm_json_peer_id(&p->expected_peer_id));
@@ -348,9 +367,15 @@ static json_t *peer_info(tp_node *n, const tp_peer_info *p) {
                             stamped_point(n, &p->last_established_connection));
     if (p->last_disconnection.time_ns != TP_TIME_NONE)
         json_object_set_new(o, "last_disconnection", stamped_point(n, &p->last_disconnection));
-    int64_t seen = tp_peer_last_seen(p), miss = tp_peer_last_miss(p);
-    if (seen != TP_TIME_NONE) json_object_set_new(o, "last_seen", time_of(n, seen));
-    if (miss != TP_TIME_NONE) json_object_set_new(o, "last_miss", time_of(n, miss));
+    /* Octez P2p_peer.Info: last_seen and last_miss are [id_point, time] too */
+    const tp_stamped_point *seen = recent_point(
+        &p->last_rejected_connection,
+        recent_point(&p->last_established_connection, &p->last_disconnection));
+    const tp_stamped_point *miss = recent_point(
+        &p->last_failed_connection,
+        recent_point(&p->last_rejected_connection, &p->last_disconnection));
+    if (seen->time_ns != TP_TIME_NONE) json_object_set_new(o, "last_seen", stamped_point(n, seen));
+    if (miss->time_ns != TP_TIME_NONE) json_object_set_new(o, "last_miss", stamped_point(n, miss));
     return o;
 }
 

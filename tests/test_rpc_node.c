@@ -207,7 +207,12 @@ static void *client_main(void *arg) {
           "point peer id");
     CHECK(w, json_array_size(json_object_get(pi, "last_established_connection")) == 2,
           "last_established_connection [peer, time]");
-    CHECK(w, json_is_string(json_object_get(pi, "last_seen")), "point last_seen");
+    json_t *seen = json_object_get(pi, "last_seen"); /* Octez: [peer_id, time] */
+    CHECK(w, json_array_size(seen) == 2 &&
+                 strcmp(json_string_value(json_array_get(seen, 0)), w->b_id) == 0 &&
+                 json_is_string(json_array_get(seen, 1)),
+          "point last_seen [peer, time]");
+    CHECK(w, json_object_get(pi, "last_miss") == NULL, "no last_miss yet");
     json_decref(j);
     /* histories */
     snprintf(path, sizeof path, "/network/points/%s/log", b_point);
@@ -241,6 +246,11 @@ static void *client_main(void *arg) {
                  json_is_string(json_object_get(json_object_get(j, "stat"), "total_sent")),
           "peer stat");
     CHECK(w, json_is_number(json_object_get(j, "score")), "peer score");
+    seen = json_object_get(j, "last_seen"); /* Octez: [{addr, port?}, time] */
+    CHECK(w, json_array_size(seen) == 2 &&
+                 json_is_string(json_object_get(json_array_get(seen, 0), "addr")) &&
+                 json_is_string(json_array_get(seen, 1)),
+          "peer last_seen [id_point, time]");
     json_decref(j);
     j = req(w, "GET", "/network/stat", NULL, &st);
     CHECK(w, st == 200 && strcmp(json_string_value(json_object_get(j, "total_sent")), "0") != 0,
