@@ -75,11 +75,15 @@ static void b_version(void *arg, dm_rpc_result *r) {
         if (cfg->ddb_versions[i] > ddb) ddb = cfg->ddb_versions[i];
     for (size_t i = 0; i < cfg->p2p_versions_count; i++)
         if (cfg->p2p_versions[i] > p2p) p2p = cfg->p2p_versions[i];
-    dm_rpc_ok(r, json_pack("{s:{s:s},s:{s:s,s:i,s:i},s:{s:s}}", "version", "product",
-                           nr->version ? nr->version : "tidepool", "network_version",
+    /* Octez's /version: {version{major, minor, additional_info}, network_version,
+     * commit_info{commit_hash, commit_date}}; tidepool's own version numbers */
+    int major = 0, minor = 0;
+    if (nr->version) (void)sscanf(nr->version, "%d.%d", &major, &minor);
+    dm_rpc_ok(r, json_pack("{s:{s:i,s:i,s:s},s:{s:s,s:i,s:i},s:{s:s,s:s}}", "version", "major",
+                           major, "minor", minor, "additional_info", "dev", "network_version",
                            "chain_name", nr->node->chain_name, "distributed_db_version", ddb,
                            "p2p_version", p2p, "commit_info", "commit_hash",
-                           nr->commit_hash ? nr->commit_hash : "unknown"));
+                           nr->commit_hash ? nr->commit_hash : "unknown", "commit_date", ""));
 }
 
 static void b_connections(void *arg, dm_rpc_result *r) {
