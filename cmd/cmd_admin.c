@@ -34,7 +34,8 @@ static void usage(FILE *out) {
             "  is address POINT banned | is peer PEER banned\n"
             "  greylist                      greylisted IPs and peers\n"
             "  clear acls                    empty every ban and greylist table\n"
-            "  log                           follow the node's events (/network/log)\n"
+            "  log                           follow the node's events (every kind; with\n"
+            "                                --json, Octez's /network/log objects only)\n"
             "\n"
             "options:\n"
             "  --rpc ADDR:PORT   the node's RPC address (default %s)\n"
@@ -374,7 +375,7 @@ int cmd_admin(int argc, char **argv) {
     }
     if (n == 1 && strcmp(a[0], "log") == 0) {
         char err[512];
-        tp_err e = dm_http_stream(c.rpc, "/network/log", print_line, NULL, 0, err, sizeof err);
+        tp_err e = dm_http_stream(c.rpc, c.json ? "/network/log" : "/network/log?all", print_line, NULL, 0, err, sizeof err);
         if (e != TP_OK) {
             cmd_error(cmd_name, "%s", err);
             return e == TP_ERR_CONN_REFUSED ? TP_EXIT_INPUT : TP_EXIT_FAIL;

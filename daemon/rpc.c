@@ -30,6 +30,7 @@ typedef struct log_stream {
     size_t head, count, offset;
     uint64_t dropped;
     bool suspended;
+    bool all; /* ?all: tidepool's own kinds too, with time, code and detail */
     struct log_stream *prev, *next;
 } log_stream;
 
@@ -320,11 +321,12 @@ static void log_stream_free(void *cls) {
     free(ls);
 }
 
-static enum MHD_Result start_log_stream(dm_rpc *rpc, struct MHD_Connection *conn) {
+static enum MHD_Result start_log_stream(dm_rpc *rpc, struct MHD_Connection *conn, bool all) {
     log_stream *ls = calloc(1, sizeof *ls);
     if (!ls) return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     ls->rpc = rpc;
     ls->conn = conn;
+    ls->all = all;
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, log_read, ls, log_stream_free);
     if (!resp) {
@@ -342,8 +344,62 @@ static enum MHD_Result start_log_stream(dm_rpc *rpc, struct MHD_Connection *conn
     return r;
 }
 
-void dm_rpc_log_event(dm_rpc *rpc, int64_t wall_ns, const tp_event *ev) {
-    if (!rpc || rpc->n_streams == 0) return;
+/* Octez's P2p_connection.P2p_event JSON (spec §11), exactly its fields per kind; NULL
+ * for tidepool's own kinds, which Octez's encoding has no case for. */
+static json_t *octez_event_json(const tp_event *ev) {
+    if ((int)ev->kind >= (int)TP_EVENT_MAINTENANCE_STARTED) return NULL;
+    json_t *o = json_pack("{s:s}", "event", tp_event_kind_name(ev->kind));
+    bool has_point = (ev->flags & TP_EVENT_HAS_POINT) != 0;
+    bool has_peer = (ev->flags & TP_EVENT_HAS_PEER) != 0;
+    tp_peer_id id;
+    memcpy(id.bytes, ev->peer_id, sizeof id.bytes);
+    switch (ev->kind) {
+    case TP_EVENT_NEW_POINT:
+    case TP_EVENT_INCOMING_CONNECTION:
+    case TP_EVENT_OUTGOING_CONNECTION:
+    case TP_EVENT_AUTHENTICATION_FAILED:
+        if (has_point) json_object_set_new(o, "point", dm_json_point(&ev->point));
+        break;
+    case TP_EVENT_NEW_PEER:
+    case TP_EVENT_DISCONNECTION:
+    case TP_EVENT_EXTERNAL_DISCONNECTION:
+        if (has_peer) json_object_set_new(o, "peer_id", dm_json_peer_id(&id));
+        break;
+    case TP_EVENT_ACCEPTING_REQUEST:
+    case TP_EVENT_REJECTING_REQUEST:
+        if (has_point) {
+            json_object_set_new(o, "point", dm_json_point(&ev->point));
+            json_object_set_new(o, "id_point", dm_json_id_point(&ev->point));
+        }
+        if (has_peer) json_object_set_new(o, "peer_id", dm_json_peer_id(&id));
+        break;
+    case TP_EVENT_REQUEST_REJECTED:
+        if (has_point) json_object_set_new(o, "point", dm_json_point(&ev->point));
+        if (has_point && has_peer)
+            json_object_set_new(o, "identity", json_pack("[o,o]", dm_json_id_point(&ev->point),
+                                                         dm_json_peer_id(&id)));
+        break;
+    case TP_EVENT_CONNECTION_ESTABLISHED:
+        if (has_point) json_object_set_new(o, "id_point", dm_json_id_point(&ev->point));
+        if (has_peer) json_object_set_new(o, "peer_id", dm_json_peer_id(&id));
+        break;
+    case TP_EVENT_SWAP_REQUEST_SENT:
+    case TP_EVENT_SWAP_REQUEST_RECEIVED:
+    case TP_EVENT_SWAP_REQUEST_IGNORED:
+    case TP_EVENT_SWAP_ACK_SENT:
+    case TP_EVENT_SWAP_ACK_RECEIVED:
+    case TP_EVENT_SWAP_SUCCESS:
+    case TP_EVENT_SWAP_FAILURE:
+        if (has_peer) json_object_set_new(o, "source", dm_json_peer_id(&id));
+        break;
+    default: /* too_few/too_many_connections, gc_points, gc_peer_ids, bootstrap/advertise */
+        break;
+    }
+    return o;
+}
+
+/* Every kind, with what the event carries (tidepool's extended stream, ?all). */
+static json_t *all_event_json(int64_t wall_ns, const tp_event *ev) {
     json_t *o = json_object();
     json_object_set_new(o, "event", json_string(tp_event_kind_name(ev->kind)));
     if (ev->flags & TP_EVENT_HAS_POINT) json_object_set_new(o, "point", dm_json_point(&ev->point));
@@ -355,44 +411,76 @@ void dm_rpc_log_event(dm_rpc *rpc, int64_t wall_ns, const tp_event *ev) {
     if (ev->code != 0) json_object_set_new(o, "code", json_integer(ev->code));
     if (ev->detail) json_object_set_new(o, "detail", json_string(ev->detail));
     json_object_set_new(o, "time", dm_json_time(wall_ns));
+    return o;
+}
+
+static char *dump_line(json_t *o, size_t *len) {
+    if (!o) return NULL;
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    if (!text) return;
-    size_t len = strlen(text);
-    for (log_stream *ls = rpc->streams.next; ls != &rpc->streams; ls = ls->next) {
-        char *line = malloc(len + 2);
-        if (!line) break;
-        memcpy(line, text, len);
-        line[len] = '\n';
-        line[len + 1] = '\0';
-        if (ls->count == DM_RPC_LOG_QUEUE_MAX) {
-            /* a slow reader loses the oldest line not yet started */
-            size_t victim = ls->offset == 0 ? ls->head : (ls->head + 1) % DM_RPC_LOG_QUEUE_MAX;
-            if (ls->offset != 0 && ls->count == 1) {
-                free(line);
-                continue;
-            }
-            free(ls->lines[victim]);
-            if (victim != ls->head) {
-                /* shift: keep the partly sent head, drop the next one */
-                ls->lines[victim] = ls->lines[ls->head];
-                ls->lens[victim] = ls->lens[ls->head];
-                ls->lines[ls->head] = NULL;
-            }
-            ls->head = (ls->head + 1) % DM_RPC_LOG_QUEUE_MAX;
-            ls->count--;
-            ls->dropped++;
+    if (!text) return NULL;
+    size_t n = strlen(text);
+    char *line = realloc(text, n + 2);
+    if (!line) {
+        free(text);
+        return NULL;
+    }
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    *len = n + 1;
+    return line;
+}
+
+static void stream_push(log_stream *ls, const char *text, size_t len) {
+    char *line = malloc(len + 1);
+    if (!line) return;
+    memcpy(line, text, len + 1);
+    if (ls->count == DM_RPC_LOG_QUEUE_MAX) {
+        /* a slow reader loses the oldest line not yet started */
+        size_t victim = ls->offset == 0 ? ls->head : (ls->head + 1) % DM_RPC_LOG_QUEUE_MAX;
+        if (ls->offset != 0 && ls->count == 1) {
+            free(line);
+            return;
         }
-        size_t at = (ls->head + ls->count) % DM_RPC_LOG_QUEUE_MAX;
-        ls->lines[at] = line;
-        ls->lens[at] = len + 1;
-        ls->count++;
-        if (ls->suspended) {
-            ls->suspended = false;
-            MHD_resume_connection(ls->conn);
+        free(ls->lines[victim]);
+        if (victim != ls->head) {
+            /* shift: keep the partly sent head, drop the next one */
+            ls->lines[victim] = ls->lines[ls->head];
+            ls->lens[victim] = ls->lens[ls->head];
+            ls->lines[ls->head] = NULL;
+        }
+        ls->head = (ls->head + 1) % DM_RPC_LOG_QUEUE_MAX;
+        ls->count--;
+        ls->dropped++;
+    }
+    size_t at = (ls->head + ls->count) % DM_RPC_LOG_QUEUE_MAX;
+    ls->lines[at] = line;
+    ls->lens[at] = len;
+    ls->count++;
+    if (ls->suspended) {
+        ls->suspended = false;
+        MHD_resume_connection(ls->conn);
+    }
+}
+
+void dm_rpc_log_event(dm_rpc *rpc, int64_t wall_ns, const tp_event *ev) {
+    if (!rpc || rpc->n_streams == 0) return;
+    size_t octez_len = 0, all_len = 0;
+    char *octez = NULL, *all = NULL;
+    bool octez_done = false, all_done = false;
+    for (log_stream *ls = rpc->streams.next; ls != &rpc->streams; ls = ls->next) {
+        if (ls->all) {
+            if (!all_done) all = dump_line(all_event_json(wall_ns, ev), &all_len);
+            all_done = true;
+            if (all) stream_push(ls, all, all_len);
+        } else {
+            if (!octez_done) octez = dump_line(octez_event_json(ev), &octez_len);
+            octez_done = true;
+            if (octez) stream_push(ls, octez, octez_len);
         }
     }
-    free(text);
+    free(octez);
+    free(all);
 }
 
 size_t dm_rpc_log_streams(const dm_rpc *rpc) {
@@ -543,6 +631,7 @@ static enum MHD_Result route(dm_rpc *rpc, struct MHD_Connection *conn, const cha
     static const char *const wait_only[] = {"wait", NULL};
     static const char *const timeout_only[] = {"timeout", NULL};
     static const char *const monitor_only[] = {"monitor", NULL};
+    static const char *const all_only[] = {"all", NULL};
 
     if (n == 1 && strcmp(segs[0], "version") == 0) {
         if (!is_method(method, "GET")) return bad_method(conn, method, url, "GET");
@@ -560,8 +649,11 @@ static enum MHD_Result route(dm_rpc *rpc, struct MHD_Connection *conn, const cha
     if (n == 2 && (strcmp(what, "self") == 0 || strcmp(what, "stat") == 0 ||
                    strcmp(what, "log") == 0)) {
         if (!is_method(method, "GET")) return bad_method(conn, method, url, "GET");
+        if (what[0] == 'l') {
+            if (!args_check(&a, all_only, msg, sizeof msg)) return send_error(conn, 400, msg);
+            return start_log_stream(rpc, conn, a.n > 0);
+        }
         if (!args_check(&a, none, msg, sizeof msg)) return send_error(conn, 400, msg);
-        if (what[0] == 'l') return start_log_stream(rpc, conn);
         if (what[1] == 'e') CALL(conn, url, self);
         CALL(conn, url, stat);
     }

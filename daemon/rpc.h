@@ -16,10 +16,14 @@
  * backend returns DM_RPC_PENDING and calls dm_rpc_complete once; the HTTP connection
  * is suspended meanwhile.
  *
- * GET /network/log streams events (chunked transfer), one JSON object per line:
- * {"event": "<kind>", "point": "ip:port"?, "peer_id": "id…"?, "code": n?, "detail": s?}
- * fed by dm_rpc_log_event (the node's event sink calls it). Each stream buffers at
- * most DM_RPC_LOG_QUEUE_MAX lines; a client that does not read loses the oldest.
+ * GET /network/log streams events (chunked transfer), one JSON object per line, in
+ * Octez's P2p_connection.P2p_event shapes exactly (e.g. {"event": "new_point", "point":
+ * "1.2.3.4:9732"}, {"event": "connection_established", "id_point": {"addr", "port"},
+ * "peer_id": "id…"}); tidepool's own event kinds (no case in Octez's encoding) are left
+ * out. GET /network/log?all streams every kind as {"event", "point"?, "peer_id"?,
+ * "code"?, "detail"?, "time"}. Fed by dm_rpc_log_event (the node's event sink calls it).
+ * Each stream buffers at most DM_RPC_LOG_QUEUE_MAX lines; a client that does not read
+ * loses the oldest.
  */
 #ifndef DM_RPC_H
 #define DM_RPC_H

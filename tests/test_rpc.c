@@ -347,6 +347,8 @@ static void test_arguments_decoded(void **state) {
 
 typedef struct stream_run {
     char rpc[64];
+    const char *path;
+    int want;
     char lines[4][512];
     int got;
     tp_err err;
@@ -357,34 +359,38 @@ static bool on_line(void *arg, const char *line, size_t len) {
     stream_run *sr = arg;
     snprintf(sr->lines[sr->got], sizeof sr->lines[0], "%.*s", (int)len, line);
     sr->got++;
-    return sr->got < 3;
+    return sr->got < sr->want;
 }
 
 static void *stream_main(void *arg) {
     stream_run *sr = arg;
     char err[256];
-    sr->err = dm_http_stream(sr->rpc, "/network/log", on_line, sr, 10000, err, sizeof err);
+    sr->err = dm_http_stream(sr->rpc, sr->path, on_line, sr, 10000, err, sizeof err);
     __atomic_store_n(&sr->done, 1, __ATOMIC_SEQ_CST);
     return NULL;
 }
 
-static void test_log_stream(void **state) {
-    (void)state;
+/* Feeds new_point, ban (tidepool's own kind), connection_established and
+ * swap_request_received to a stream of `path` until `want` lines arrived. */
+static void run_log_stream(stream_run *sr, const char *path, int want) {
     rn_loop *loop;
     mock m;
     dm_rpc *rpc = start(&loop, &m, true);
-    stream_run sr;
-    memset(&sr, 0, sizeof sr);
-    snprintf(sr.rpc, sizeof sr.rpc, "127.0.0.1:%u", dm_rpc_port(rpc));
+    memset(sr, 0, sizeof *sr);
+    snprintf(sr->rpc, sizeof sr->rpc, "127.0.0.1:%u", dm_rpc_port(rpc));
+    sr->path = path;
+    sr->want = want;
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, stream_main, &sr), 0);
+    assert_int_equal(pthread_create(&th, NULL, stream_main, sr), 0);
     const tp_env *env = rn_loop_env(loop);
     int64_t give_up = tp_env_now_ns(env) + INT64_C(20000000000);
-    /* wait for the stream to open, then feed three events, one per turn */
+    /* wait for the stream to open, then feed the events, one per turn */
     while (dm_rpc_log_streams(rpc) == 0) {
         assert_true(tp_env_now_ns(env) < give_up);
         turn(loop, 5000000);
     }
+    tp_peer_id id;
+    assert_int_equal(tp_peer_id_of_b58(PEER_A, strlen(PEER_A), &id), TP_OK);
     tp_event ev;
     memset(&ev, 0, sizeof ev);
     ev.kind = TP_EVENT_NEW_POINT;
@@ -392,28 +398,22 @@ static void test_log_stream(void **state) {
     ev.point = tp_point_v4(0x0a000001, 9732);
     dm_rpc_log_event(rpc, INT64_C(1700000000) * 1000000000, &ev);
     turn(loop, 20000000);
+    ev.kind = TP_EVENT_BAN;
+    ev.detail = "by \"admin\"\n";
+    dm_rpc_log_event(rpc, INT64_C(1700000001) * 1000000000, &ev);
+    ev.detail = NULL;
     ev.kind = TP_EVENT_CONNECTION_ESTABLISHED;
     ev.flags = TP_EVENT_HAS_POINT | TP_EVENT_HAS_PEER;
-    tp_peer_id id;
-    assert_int_equal(tp_peer_id_of_b58(PEER_A, strlen(PEER_A), &id), TP_OK);
+    ev.code = 1;
     memcpy(ev.peer_id, id.bytes, 16);
-    dm_rpc_log_event(rpc, INT64_C(1700000001) * 1000000000, &ev);
-    ev.kind = TP_EVENT_BAN;
-    ev.flags = TP_EVENT_HAS_POINT;
-    ev.detail = "by \"admin\"\n";
     dm_rpc_log_event(rpc, INT64_C(1700000002) * 1000000000, &ev);
-    run_until_done(loop, &sr.done);
+    turn(loop, 20000000);
+    ev.kind = TP_EVENT_SWAP_REQUEST_RECEIVED;
+    ev.flags = TP_EVENT_HAS_PEER;
+    ev.code = 0;
+    dm_rpc_log_event(rpc, INT64_C(1700000003) * 1000000000, &ev);
+    run_until_done(loop, &sr->done);
     pthread_join(th, NULL);
-    assert_int_equal(sr.err, TP_OK);
-    assert_int_equal(sr.got, 3);
-    assert_string_equal(sr.lines[0], "{\"event\":\"new_point\",\"point\":\"10.0.0.1:9732\","
-                                     "\"time\":\"2023-11-14T22:13:20Z\"}");
-    assert_string_equal(sr.lines[1],
-                        "{\"event\":\"connection_established\",\"point\":\"10.0.0.1:9732\","
-                        "\"peer_id\":\"idrRoknJh9zwEePNswF3MPGFzmKaVp\","
-                        "\"time\":\"2023-11-14T22:13:21Z\"}");
-    /* a hostile detail stays inside its JSON string */
-    assert_non_null(strstr(sr.lines[2], "\"detail\":\"by \\\"admin\\\"\\n\""));
     /* the client hung up: the stream goes away */
     give_up = tp_env_now_ns(env) + INT64_C(20000000000);
     while (dm_rpc_log_streams(rpc) != 0) {
@@ -423,6 +423,40 @@ static void test_log_stream(void **state) {
     }
     dm_rpc_stop(rpc);
     rn_loop_destroy(loop);
+}
+
+/* Octez's shapes exactly, tidepool's own kinds left out. */
+static void test_log_stream_octez(void **state) {
+    (void)state;
+    stream_run sr;
+    run_log_stream(&sr, "/network/log", 3);
+    assert_int_equal(sr.err, TP_OK);
+    assert_int_equal(sr.got, 3);
+    assert_string_equal(sr.lines[0], "{\"event\":\"new_point\",\"point\":\"10.0.0.1:9732\"}");
+    assert_string_equal(sr.lines[1],
+                        "{\"event\":\"connection_established\","
+                        "\"id_point\":{\"addr\":\"10.0.0.1\",\"port\":9732},"
+                        "\"peer_id\":\"idrRoknJh9zwEePNswF3MPGFzmKaVp\"}");
+    assert_string_equal(sr.lines[2], "{\"event\":\"swap_request_received\","
+                                     "\"source\":\"idrRoknJh9zwEePNswF3MPGFzmKaVp\"}");
+}
+
+/* ?all: every kind, with time, code and detail; a hostile detail stays a JSON string. */
+static void test_log_stream_all(void **state) {
+    (void)state;
+    stream_run sr;
+    run_log_stream(&sr, "/network/log?all", 3);
+    assert_int_equal(sr.err, TP_OK);
+    assert_int_equal(sr.got, 3);
+    assert_string_equal(sr.lines[0], "{\"event\":\"new_point\",\"point\":\"10.0.0.1:9732\","
+                                     "\"time\":\"2023-11-14T22:13:20Z\"}");
+    assert_string_equal(sr.lines[1], "{\"event\":\"ban\",\"point\":\"10.0.0.1:9732\","
+                                     "\"detail\":\"by \\\"admin\\\"\\n\","
+                                     "\"time\":\"2023-11-14T22:13:21Z\"}");
+    assert_string_equal(sr.lines[2],
+                        "{\"event\":\"connection_established\",\"point\":\"10.0.0.1:9732\","
+                        "\"peer_id\":\"idrRoknJh9zwEePNswF3MPGFzmKaVp\",\"code\":1,"
+                        "\"time\":\"2023-11-14T22:13:22Z\"}");
 }
 
 typedef struct gone_run {
@@ -508,7 +542,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_and_validation),
         cmocka_unit_test(test_arguments_decoded),
-        cmocka_unit_test(test_log_stream),
+        cmocka_unit_test(test_log_stream_octez),
+        cmocka_unit_test(test_log_stream_all),
         cmocka_unit_test(test_pending_client_gone),
         cmocka_unit_test(test_port_in_use_and_unreachable),
     };
