@@ -27,6 +27,8 @@ int cmd_sim(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_swarm(int argc, char **argv);
+int cmd_shrink(int argc, char **argv);
 
 /* True if argv holds -h or --help (before a "--"). */
 bool cmd_wants_help(int argc, char **argv);

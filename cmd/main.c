@@ -14,7 +14,9 @@ static const tp_cmd commands[] = {
     {"merge", "combine run databases into one campaign database (merge OUT.db RUN.db...)", cmd_merge},
     {"node", "run a real P2P node (node run --data-dir DIR ...)", cmd_node},
     {"report", "plots and an HTML page from results databases (report DB --out DIR)", cmd_report},
+    {"shrink", "shrink a failing swarm run to a minimal Lua scenario (shrink DIR/fail-SEED)", cmd_shrink},
     {"sim", "run a Lua scenario in the deterministic network simulator", cmd_sim},
+    {"swarm", "swarm testing: random worlds and fault schedules, invariants (--seeds N)", cmd_swarm},
     {"sweep", "run a parameter sweep locally (--jobs J) or on Slurm (--slurm)", cmd_sweep},
     {"version", "print the version of tidepool and of its libraries", cmd_version},
 };
