@@ -489,6 +489,7 @@ typedef struct tl_partition_ud {
 static int l_partition(lua_State *L) {
     sim_world *w = tl_world(L);
     size_t na = 0, nb = 0;
+    lua_settop(L, 2); /* b absent: slot 2 is nil, not the host list pushed for a */
     uint32_t *a = tl_check_host_list(L, 1, "sim.partition(a, b)", &na);
     uint32_t *b = NULL;
     if (!lua_isnoneornil(L, 2)) b = tl_check_host_list(L, 2, "sim.partition(a, b)", &nb);
