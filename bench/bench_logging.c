@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,6 +130,41 @@ static outcome run_once(const char *script, const char *dir, int level, const ch
     return o;
 }
 
+/* Runs one measurement in a fresh child process, so that no run inherits another's
+ * heap (allocator state skews a 10,000-node run by several percent). */
+static outcome run_forked(const char *script, const char *dir, int level, const char *hosts,
+                          const char *duration) {
+    int fds[2];
+    outcome o;
+    memset(&o, 0, sizeof o);
+    if (pipe(fds) != 0) {
+        perror("pipe");
+        exit(1);
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        exit(1);
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        outcome c = run_once(script, dir, level, hosts, duration);
+        ssize_t w = write(fds[1], &c, sizeof c);
+        _exit(w == (ssize_t)sizeof c ? 0 : 1);
+    }
+    close(fds[1]);
+    ssize_t rd = read(fds[0], &o, sizeof o);
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (rd != (ssize_t)sizeof o || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "a benchmark run failed\n");
+        exit(1);
+    }
+    return o;
+}
+
 static void bench(const char *kind, const char *text, const char *dir, const char *hosts,
                   const char *duration, int reps) {
     char script[512];
@@ -141,16 +177,17 @@ static void bench(const char *kind, const char *text, const char *dir, const cha
     fputs(text, f);
     fclose(f);
     static const char *const names[] = {"no database", "--log none", "--log info", "--log debug"};
-    printf("%s: %s nodes, %s virtual seconds, median of %d (levels interleaved)\n", kind, hosts,
-           duration, reps);
+    printf("%s: %s nodes, %s virtual seconds, median of %d (levels interleaved, one process "
+           "per run)\n", kind, hosts, duration, reps);
     fflush(stdout);
-    /* Interleave the levels in every repetition so that a change of machine load hits
-     * them all alike. */
+    /* Interleave the levels in every repetition (rotating which goes first) so that a
+     * change of machine load hits them all alike; every run in its own process. */
     double cpu[4][16], wall[4][16];
     outcome last[4];
     for (int i = 0; i < reps; i++)
-        for (int level = -1; level <= 2; level++) {
-            outcome o = run_once(script, dir, level, hosts, duration);
+        for (int j = 0; j < 4; j++) {
+            int level = (i + j) % 4 - 1;
+            outcome o = run_forked(script, dir, level, hosts, duration);
             cpu[level + 1][i] = o.cpu_s;
             wall[level + 1][i] = o.wall_s;
             last[level + 1] = o;

@@ -126,7 +126,6 @@ CREATE TABLE IF NOT EXISTS assertions (
 );
 
 CREATE INDEX IF NOT EXISTS events_by_kind       ON events(run_id, kind, time_ns);
-CREATE INDEX IF NOT EXISTS events_by_node       ON events(run_id, node, time_ns);
 CREATE INDEX IF NOT EXISTS samples_by_metric    ON samples(run_id, metric, time_ns);
 CREATE INDEX IF NOT EXISTS connections_by_node  ON connections(run_id, node, opened_ns);
 CREATE INDEX IF NOT EXISTS deliveries_by_msg    ON deliveries(run_id, message, received_ns);
