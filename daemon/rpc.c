@@ -811,6 +811,40 @@ static enum MHD_Result route(dm_rpc *rpc, struct MHD_Connection *conn, const cha
     return send_error(conn, MHD_HTTP_NOT_FOUND, msg);
 }
 
+/* The admin RPC has no authentication; it is meant for local tools (tidepool admin,
+ * curl). Two cheap guards keep web pages out: a browser's cross-origin request carries
+ * an Origin header (refused: no CORS), and a DNS-rebinding attack needs a host name in
+ * the Host header (only literal addresses and "localhost" are accepted). */
+static bool request_allowed(struct MHD_Connection *conn, char *why, size_t cap) {
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN) != NULL) {
+        snprintf(why, cap, "requests from web pages (with an Origin header) are refused: the "
+                 "admin RPC has no authentication and serves local tools only");
+        return false;
+    }
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (host == NULL) return true; /* HTTP/1.0 */
+    char name[300];
+    snprintf(name, sizeof name, "%s", host);
+    char *colon = NULL;
+    if (name[0] == '[') {
+        char *close = strchr(name, ']');
+        if (close) close[1] = '\0';
+    } else if ((colon = strrchr(name, ':')) != NULL) {
+        *colon = '\0';
+    }
+    tp_ip ip;
+    const char *literal = name;
+    size_t len = strlen(name);
+    if (name[0] == '[' && len >= 2 && name[len - 1] == ']') {
+        literal = name + 1;
+        len -= 2;
+    }
+    if (strcmp(name, "localhost") == 0 || tp_ip_parse(literal, len, &ip) == TP_OK) return true;
+    snprintf(why, cap, "Host '%.100s' refused: use an IP address or localhost to reach the "
+             "admin RPC", host);
+    return false;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -843,6 +877,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!rq->pending->done) return MHD_YES;
         return send_pending_result(conn, rq->pending);
     }
+    char why[200];
+    if (!request_allowed(conn, why, sizeof why)) return send_error(conn, MHD_HTTP_FORBIDDEN, why);
     return route(rpc, conn, url, method, rq);
 }
 

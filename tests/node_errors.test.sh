@@ -22,6 +22,7 @@ cleanup() {
   if [ "${keep:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM # so that the EXIT trap cleans up on a ctest timeout too
 fail() { echo "FAIL: $*" >&2; keep=1; exit 1; }
 expect() { # expect RC FRAGMENT CMD... : runs CMD, checks exit code and a stderr fragment
   local want=$1 frag=$2 rc=0; shift 2

@@ -26,6 +26,7 @@ cleanup() {
   if [ "${keep:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM # so that the EXIT trap cleans up on a ctest timeout too
 fail() { echo "FAIL: $*" >&2; tail -n 30 "$work/node.log" >&2 || true; keep=1; exit 1; }
 
 [ -r "$vectors" ] || fail "missing $vectors"

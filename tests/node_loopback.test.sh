@@ -18,6 +18,7 @@ cleanup() {
   if [ "${keep:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM # so that the EXIT trap cleans up on a ctest timeout too
 fail() {
   echo "FAIL: $*" >&2
   for i in 1 2 3 4 5; do echo "--- node $i (last lines)"; tail -n 15 "$work/n$i.log" 2>/dev/null || true; done

@@ -24,6 +24,7 @@ cleanup() {
   if [ "${keep:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM # so that the EXIT trap cleans up on a ctest timeout too
 fail() {
   echo "FAIL: $*" >&2
   for h in a b c; do echo "--- host $h"; tail -n 12 "$work/$h.log" 2>/dev/null || true; done

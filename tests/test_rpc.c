@@ -12,8 +12,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -510,6 +514,69 @@ static void test_pending_client_gone(void **state) {
     rn_loop_destroy(loop);
 }
 
+/* Raw HTTP/1.1 with chosen headers; returns the status code (0 on failure). */
+typedef struct raw_run {
+    uint16_t port;
+    const char *headers;
+    int status;
+    volatile int done;
+} raw_run;
+
+static void *raw_main(void *arg) {
+    raw_run *r = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(r->port);
+    sa.sin_addr.s_addr = htonl(0x7f000001);
+    char req[512], rep[256] = "";
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+        int n = snprintf(req, sizeof req, "GET /network/self HTTP/1.1\r\n%sConnection: close\r\n\r\n",
+                         r->headers);
+        if (write(fd, req, (size_t)n) == n) {
+            ssize_t k = read(fd, rep, sizeof rep - 1);
+            if (k > 0) rep[k] = '\0';
+        }
+    }
+    if (fd >= 0) close(fd);
+    if (strncmp(rep, "HTTP/1.1 ", 9) == 0) r->status = atoi(rep + 9);
+    __atomic_store_n(&r->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* Web pages are kept out: an Origin header or a DNS name in Host gives 403. */
+static void test_browser_requests_refused(void **state) {
+    (void)state;
+    rn_loop *loop;
+    mock m;
+    dm_rpc *rpc = start(&loop, &m, true);
+    static const struct {
+        const char *headers;
+        int status;
+    } cases[] = {
+        {"Host: 127.0.0.1:8732\r\n", 200},
+        {"Host: localhost\r\n", 200},
+        {"Host: [::1]:8732\r\n", 200},
+        {"Host: 127.0.0.1\r\nOrigin: http://evil.example\r\n", 403},
+        {"Host: evil.example:8732\r\n", 403},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        raw_run r = {dm_rpc_port(rpc), cases[i].headers, 0, 0};
+        m.last[0] = '\0';
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, raw_main, &r), 0);
+        run_until_done(loop, &r.done);
+        pthread_join(th, NULL);
+        if (r.status != cases[i].status)
+            fail_msg("headers %s: status %d, expected %d", cases[i].headers, r.status,
+                     cases[i].status);
+        if (cases[i].status == 403) assert_string_equal(m.last, ""); /* backend not called */
+    }
+    dm_rpc_stop(rpc);
+    rn_loop_destroy(loop);
+}
+
 static void test_port_in_use_and_unreachable(void **state) {
     (void)state;
     rn_loop *loop;
@@ -545,6 +612,7 @@ int main(void) {
         cmocka_unit_test(test_log_stream_octez),
         cmocka_unit_test(test_log_stream_all),
         cmocka_unit_test(test_pending_client_gone),
+        cmocka_unit_test(test_browser_requests_refused),
         cmocka_unit_test(test_port_in_use_and_unreachable),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
