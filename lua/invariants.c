@@ -228,6 +228,43 @@ uint32_t tl_inv_check_node(tp_node *n, uint32_t host, int64_t now_ns, tl_inv_rep
     return x.count;
 }
 
+static bool has_candidate(tp_node *n, int64_t now) {
+    const tp_node_config *cfg = tp_node_config_of(n);
+    tp_pool *pool = tp_node_pool(n);
+    tp_acl *acl = tp_node_acl(n);
+    uint32_t it = 0;
+    tp_point_info *p;
+    while ((p = tp_pool_next_point(pool, &it)) != NULL) {
+        if (p->state != TP_POINT_DISCONNECTED) continue;
+        if (tp_acl_banned_ip(acl, &p->point.ip)) continue;
+        if (cfg->private_mode && !p->trusted) continue;
+        if (tp_point_cannot_reconnect_yet(p, now)) continue;
+        return true;
+    }
+    return false;
+}
+
+bool tl_inv_check_min_connections(tp_node *n, uint32_t host, int64_t now_ns, int64_t grace_ns,
+                                  int64_t *below_since_ns, tl_inv_report_cb report, void *arg) {
+    const tp_node_config *cfg = tp_node_config_of(n);
+    bool below = cfg->maintenance_idle_time_ns > 0 && !n->shutting_down &&
+                 tp_node_active_connections(n) < cfg->min_connections && has_candidate(n, now_ns);
+    if (!below) {
+        *below_since_ns = TP_TIME_NONE;
+        return false;
+    }
+    if (*below_since_ns == TP_TIME_NONE) *below_since_ns = now_ns;
+    if (now_ns - *below_since_ns <= grace_ns) return false;
+    tl_inv_violation v = {.kind = TL_INV_MIN_CONNECTIONS, .host = host, .time_ns = now_ns};
+    snprintf(v.detail, sizeof v.detail,
+             "%" PRIu32 " connections < min_connections %" PRIu32
+             " for %.3f s > %.3f s while a dialable candidate point is known",
+             tp_node_active_connections(n), cfg->min_connections,
+             (double)(now_ns - *below_since_ns) / 1e9, (double)grace_ns / 1e9);
+    if (report != NULL) report(arg, &v);
+    return true;
+}
+
 uint64_t tl_inv_memory_bound(const tp_node_config *cfg) {
     uint64_t ring = cfg->pool.event_ring_size;
     uint64_t per_point = sizeof(tp_point_info) + ring * sizeof(tp_pool_event) + 64;
@@ -280,7 +317,7 @@ static void report_violation(void *arg, const tl_inv_violation *v) {
         tp_ip_format(&a, ip);
     }
     char msg[512];
-    snprintf(msg, sizeof msg, "invariant %s violated: node %" PRIu32 " (%s) at %.3f s: %s",
+    snprintf(msg, sizeof msg, "invariant %s violated: host %" PRIu32 " (%s) at %.3f s: %s",
              tl_inv_name(v->kind), v->host, ip, (double)v->time_ns / 1e9, v->detail);
     if (run->res != NULL) tl_results_assertion(run->res, v->time_ns, "invariant", 0, msg, false);
     run->checks_failed++;
@@ -306,22 +343,6 @@ static bool reserve_hosts(checker *k, uint32_t n) {
     k->below_since_ns = b;
     k->hosts_cap = n;
     return true;
-}
-
-static bool has_candidate(tp_node *n, int64_t now) {
-    const tp_node_config *cfg = tp_node_config_of(n);
-    tp_pool *pool = tp_node_pool(n);
-    tp_acl *acl = tp_node_acl(n);
-    uint32_t it = 0;
-    tp_point_info *p;
-    while ((p = tp_pool_next_point(pool, &it)) != NULL) {
-        if (p->state != TP_POINT_DISCONNECTED) continue;
-        if (tp_acl_banned_ip(acl, &p->point.ip)) continue;
-        if (cfg->private_mode && !p->trusted) continue;
-        if (tp_point_cannot_reconnect_yet(p, now)) continue;
-        return true;
-    }
-    return false;
 }
 
 static uint32_t uf_find(uint32_t *parent, uint32_t i) {
@@ -407,29 +428,17 @@ static uint32_t check_all(checker *k) {
         if (used > bound) {
             tl_inv_violation v = {.kind = TL_INV_MEMORY, .host = i, .time_ns = now};
             snprintf(v.detail, sizeof v.detail,
-                     "%" PRIu64 " bytes allocated > bound %" PRIu64 " derived from the config",
-                     used, bound);
+                     "%" PRIu64 " bytes allocated > bound %" PRIu64 " (%s)", used, bound,
+                     k->memory_bytes_max ? "memory_bytes_max" : "derived from the config");
             report_violation(k, &v);
         }
         /* min_connections */
-        if (i >= k->hosts_cap) continue;
-        const tp_node_config *cfg = tp_node_config_of(n);
-        bool below = is_honest(k, i) && cfg->maintenance_idle_time_ns > 0 && !n->shutting_down &&
-                     tp_node_active_connections(n) < cfg->min_connections &&
-                     has_candidate(n, now);
-        if (!below) {
-            k->below_since_ns[i] = TP_TIME_NONE;
-        } else if (k->below_since_ns[i] == TP_TIME_NONE) {
-            k->below_since_ns[i] = now;
-        } else if (now - k->below_since_ns[i] > k->below_min_grace_ns) {
-            tl_inv_violation v = {.kind = TL_INV_MIN_CONNECTIONS, .host = i, .time_ns = now};
-            snprintf(v.detail, sizeof v.detail,
-                     "%" PRIu32 " connections < min_connections %" PRIu32
-                     " for %.3f s > %.3f s while a dialable candidate point is known",
-                     tp_node_active_connections(n), cfg->min_connections,
-                     (double)(now - k->below_since_ns[i]) / 1e9,
-                     (double)k->below_min_grace_ns / 1e9);
-            report_violation(k, &v);
+        if (i < k->hosts_cap) {
+            if (is_honest(k, i))
+                tl_inv_check_min_connections(n, i, now, k->below_min_grace_ns,
+                                             &k->below_since_ns[i], report_violation, k);
+            else
+                k->below_since_ns[i] = TP_TIME_NONE;
         }
     }
     /* overlay_connected */
@@ -440,8 +449,8 @@ static uint32_t check_all(checker *k) {
             tl_inv_violation v = {.kind = TL_INV_OVERLAY_CONNECTED, .host = other, .time_ns = now};
             snprintf(v.detail, sizeof v.detail,
                      "%" PRIu32 " honest nodes form %" PRIu32
-                     " components %.3f s after the last fault (%.3f s); node %" PRIu32
-                     " is not connected to node %" PRIu32,
+                     " components %.3f s after the last fault (%.3f s); host %" PRIu32
+                     " is not connected to host %" PRIu32,
                      members, comps, (double)(now - k->settle_after_ns) / 1e9,
                      (double)k->settle_after_ns / 1e9, other, first);
             report_violation(k, &v);

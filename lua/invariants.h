@@ -91,6 +91,13 @@ typedef void (*tl_inv_report_cb)(void *arg, const tl_inv_violation *v);
 uint32_t tl_inv_check_node(tp_node *n, uint32_t host, int64_t now_ns, tl_inv_report_cb report,
                            void *arg);
 
+/* min_connections for one node, called at every check with the caller's state for it
+ * (*below_since_ns: TP_TIME_NONE at first): reports (and returns true) once the node has
+ * stayed below min_connections, with its maintenance enabled and a dialable candidate
+ * point known, for longer than grace_ns. */
+bool tl_inv_check_min_connections(tp_node *n, uint32_t host, int64_t now_ns, int64_t grace_ns,
+                                  int64_t *below_since_ns, tl_inv_report_cb report, void *arg);
+
 /* The memory a node with this config may hold (bytes): a fixed base, the pool's and
  * the ACL's tables at their maxima, and per connection slot (max_connections +
  * max_incoming_connections + 16 in handshake) its structure, both message queues,
