@@ -15,6 +15,7 @@ static void swarm_usage(FILE *out) {
     fprintf(out,
             "usage: tidepool swarm --seeds N [--first-seed S] [--jobs J] [--budget SECONDS]\n"
             "                      [--out DIR] [--seed-limit SECONDS] [--quiet]\n"
+            "       tidepool swarm --emit SEED    (print the scenario of one seed)\n"
             "\n"
             "Swarm testing: each seed draws its own world (4-12 nodes, regions and latency,\n"
             "link rates, connection limits, private nodes) and its own realized fault\n"
@@ -32,6 +33,9 @@ static void swarm_usage(FILE *out) {
             "  --out DIR           where failing seeds are saved (default swarm-out)\n"
             "  --seed-limit SEC    wall-clock limit per seed; a seed past it fails (default 120)\n"
             "  --quiet             no progress line\n"
+            "  --emit SEED         print the Lua scenario of SEED (world + realized fault\n"
+            "                      schedule + invariants) and exit; run it with\n"
+            "                      tidepool sim FILE --seed SEED\n"
             "\n"
             "A failing seed is saved as DIR/fail-<seed>/: scenario.lua (the world and the\n"
             "schedule, runnable with `tidepool sim`), schedule.json, replay.txt (the exact\n"
@@ -67,6 +71,20 @@ int cmd_swarm(int argc, char **argv) {
     cfg.out_dir = "swarm-out";
     cfg.exe = "tidepool";
     bool have_seeds = false;
+    if (argc == 3 && strcmp(argv[1], "--emit") == 0) {
+        uint64_t seed;
+        if (!cmd_parse_u64("swarm", "--emit", argv[2], &seed)) return TP_EXIT_USAGE;
+        if (seed > (uint64_t)INT64_MAX) {
+            cmd_error("swarm", "--emit: the seed must be <= %" PRId64, INT64_MAX);
+            return TP_EXIT_USAGE;
+        }
+        sw_world w;
+        sw_generate(seed, &w);
+        char *text = sw_emit_lua(&w);
+        fputs(text, stdout);
+        free(text);
+        return TP_EXIT_OK;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
