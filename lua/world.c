@@ -9,6 +9,7 @@
 
 #include "core/identity.h"
 #include "core/point.h"
+#include "lua/invariants.h"
 #include "lua/tl_impl.h"
 
 sim_world *tl_world(lua_State *L) {
@@ -600,6 +601,7 @@ static int l_regions(lua_State *L) {
 void tl_on_event(void *arg, uint32_t host, int64_t time_ns, const tp_event *ev) {
     tl_state *run = arg;
     if ((unsigned)ev->kind < TP_EVENT_KIND_COUNT) run->event_counts[ev->kind]++;
+    tl_inv_on_event(run, host, ev); /* the swarm's ban grace (lua/invariants.h) */
     if (!run->res || tl_results_level(run->res) == TL_LOG_NONE) return;
     bool debug = tp_event_kind_level(ev->kind) == TP_EVENT_LEVEL_DEBUG;
     if (debug && tl_results_level(run->res) < TL_LOG_DEBUG) return;
