@@ -33,6 +33,8 @@ bool tl_inv_parse(const char *name, tl_inv_kind *out) {
 /* ---- per-node checks ----------------------------------------------------------------- */
 
 typedef struct node_ctx {
+    bool (*in_grace)(void *arg, const tp_conn *c); /* may be NULL: no grace */
+    void *grace_arg;
     uint32_t host;
     int64_t now_ns;
     tl_inv_report_cb report;
@@ -94,6 +96,7 @@ static void check_banned(tp_node *n, node_ctx *x) {
         else if (tp_acl_greylisted_peer(acl, peer->bytes)) why = "greylisted peer";
         else if (tp_acl_blacklisted_ip(acl, &c->remote_addr.ip)) why = "blacklisted IP";
         if (why == NULL) continue;
+        if (x->in_grace != NULL && x->in_grace(x->grace_arg, c)) continue;
         char id[TP_PEER_ID_TEXT_SIZE], pt[TP_POINT_TEXT_MAX];
         violation(x, TL_INV_BANNED_PEER_CONNECTED,
                   "running %s connection to a %s: %s at %s",
@@ -213,10 +216,13 @@ static void check_bounds(tp_node *n, node_ctx *x) {
     }
 }
 
-uint32_t tl_inv_check_node(tp_node *n, uint32_t host, int64_t now_ns, tl_inv_report_cb report,
-                           void *arg) {
+static uint32_t check_node(tp_node *n, uint32_t host, int64_t now_ns, tl_inv_report_cb report,
+                           void *arg, bool (*in_grace)(void *arg, const tp_conn *c),
+                           void *grace_arg) {
     node_ctx x;
     memset(&x, 0, sizeof x);
+    x.in_grace = in_grace;
+    x.grace_arg = grace_arg;
     x.host = host;
     x.now_ns = now_ns;
     x.report = report;
@@ -226,6 +232,11 @@ uint32_t tl_inv_check_node(tp_node *n, uint32_t host, int64_t now_ns, tl_inv_rep
     check_agreement(n, &x);
     check_bounds(n, &x);
     return x.count;
+}
+
+uint32_t tl_inv_check_node(tp_node *n, uint32_t host, int64_t now_ns, tl_inv_report_cb report,
+                           void *arg) {
+    return check_node(n, host, now_ns, report, arg, NULL, NULL);
 }
 
 static bool has_candidate(tp_node *n, int64_t now) {
@@ -303,6 +314,14 @@ typedef struct checker {
     uint32_t honest_cap;
     uint32_t violations[TL_INV_COUNT];
     uint32_t checks;
+    /* Octez's grace for bans (see invariants.h): per host, the node and the seqs of its
+     * connections that were still in their handshake when a ban was made */
+    struct grace {
+        const tp_node *node;
+        uint64_t *seqs;
+        uint32_t count, cap;
+    } *grace;
+    uint32_t grace_cap;
 } checker;
 
 static void report_violation(void *arg, const tl_inv_violation *v) {
@@ -406,6 +425,65 @@ out:
     return comps;
 }
 
+static struct grace *grace_of(checker *k, uint32_t host) {
+    if (host >= k->grace_cap) {
+        uint32_t cap = host + 16;
+        struct grace *g = realloc(k->grace, cap * sizeof *g);
+        if (g == NULL) return NULL;
+        memset(g + k->grace_cap, 0, (cap - k->grace_cap) * sizeof *g);
+        k->grace = g;
+        k->grace_cap = cap;
+    }
+    return &k->grace[host];
+}
+
+typedef struct grace_ctx {
+    checker *k;
+    uint32_t host;
+} grace_ctx;
+
+static bool in_grace(void *arg, const tp_conn *c) {
+    grace_ctx *g = arg;
+    if (g->host >= g->k->grace_cap) return false;
+    const struct grace *gr = &g->k->grace[g->host];
+    for (uint32_t i = 0; i < gr->count; i++)
+        if (gr->seqs[i] == c->seq) return true;
+    return false;
+}
+
+static checker *checker_of(tl_state *run) {
+    lua_State *L = run->L;
+    lua_getfield(L, LUA_REGISTRYINDEX, TL_INVARIANTS_KEY);
+    checker *k = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return k;
+}
+
+void tl_inv_on_event(tl_state *run, uint32_t host, const tp_event *ev) {
+    if (ev->kind != TP_EVENT_BAN || run->L == NULL || host >= run->apps_cap) return;
+    tl_app *a = run->apps[host];
+    if (a == NULL || a->kind != TL_APP_TIDEPOOL || a->node == NULL) return;
+    checker *k = checker_of(run);
+    if (k == NULL) return;
+    struct grace *g = grace_of(k, host);
+    if (g == NULL) return;
+    if (g->node != a->node) g->count = 0; /* another incarnation of the node */
+    g->node = a->node;
+    /* the handshakes in flight now: Octez lets them complete (Points.ban / Peers.ban
+     * kick Running connections only, raw_authenticate checks the peer ban once) */
+    for (tp_conn *c = tp_node_first_conn(a->node); c != NULL; c = c->next) {
+        if (c->running || c->closing) continue;
+        if (g->count == g->cap) {
+            uint32_t cap = g->cap ? 2 * g->cap : 16;
+            uint64_t *seqs = realloc(g->seqs, cap * sizeof *seqs);
+            if (seqs == NULL) return;
+            g->seqs = seqs;
+            g->cap = cap;
+        }
+        g->seqs[g->count++] = c->seq;
+    }
+}
+
 static uint32_t check_all(checker *k) {
     tl_state *run = k->run;
     if (run->w == NULL) return 0;
@@ -421,7 +499,9 @@ static uint32_t check_all(checker *k) {
             continue;
         }
         tp_node *n = a->node;
-        tl_inv_check_node(n, i, now, report_violation, k);
+        if (i < k->grace_cap && k->grace[i].node != n) k->grace[i].count = 0; /* restarted */
+        grace_ctx gc = {k, i};
+        check_node(n, i, now, report_violation, k, in_grace, &gc);
         /* memory */
         uint64_t used = sim_host_memory_bytes(sim_world_host(run->w, i));
         uint64_t bound = k->memory_bytes_max ? k->memory_bytes_max : tl_inv_memory_bound(&a->ncfg);
@@ -480,6 +560,10 @@ static int checker_gc(lua_State *L) {
         sim_world_timer_stop(k->run->w, &k->timer);
     free(k->below_since_ns);
     free(k->honest);
+    for (uint32_t i = 0; i < k->grace_cap; i++) free(k->grace[i].seqs);
+    free(k->grace);
+    k->grace = NULL;
+    k->grace_cap = 0;
     k->below_since_ns = NULL;
     k->honest = NULL;
     k->hosts_cap = k->honest_cap = 0;

@@ -16,9 +16,14 @@
  *   only while below its targets).
  * - banned_peer_connected: no running connection (running and not closing) whose peer
  *   is blacklisted or greylisted, or whose remote IP is blacklisted. Exact grace: a ban
- *   (tp_node_ban_peer / tp_node_ban_addr) closes the connections at once, and core
- *   greylists a running peer only on the decoding error that closes it (spec §4.4), so
- *   none is allowed. A greylisted *IP* alone is not a violation: Octez keeps the other
+ *   (tp_node_ban_peer / tp_node_ban_addr) closes the *running* connections at once, and
+ *   core greylists a running peer only on the decoding error that closes it (spec
+ *   §4.4); but a handshake already past its checks when the ban is made completes, in
+ *   Octez as here (P2p_pool.Points.ban / Peers.ban kick Running connections only;
+ *   raw_authenticate checks the peer ban once, the IP never after accept/dial). So the
+ *   connections in their handshake at the instant of a ban (recorded from the BAN
+ *   event, tl_inv_on_event) may become and stay running; any other is a violation.
+ *   (tl_inv_check_node alone, without that record, allows none.) A greylisted *IP* alone is not a violation: Octez keeps the other
  *   connections of a greylisted address (only new ones are refused at accept/dial).
  *   (tp_node_greylist_peer, the RPC's greylist, does not disconnect either — like
  *   Octez — and is not driven by scenarios; a scenario calling it would need an
@@ -103,6 +108,13 @@ bool tl_inv_check_min_connections(tp_node *n, uint32_t host, int64_t now_ns, int
  * max_incoming_connections + 16 in handshake) its structure, both message queues,
  * read buffers and chunk buffers. */
 uint64_t tl_inv_memory_bound(const tp_node_config *cfg);
+
+/* The simulator's event sink calls this for every event (lua/world.c): a BAN event
+ * records, for the node that bans, which connections are still in their handshake at
+ * that instant — the only ones banned_peer_connected lets become running to a banned
+ * peer or IP. Does nothing when no checker is armed. */
+struct tl_state;
+void tl_inv_on_event(struct tl_state *run, uint32_t host, const tp_event *ev);
 
 /* Registers sim.invariants{...} and sim.check_invariants() (lua/README.md). */
 void tl_open_invariants(lua_State *L);

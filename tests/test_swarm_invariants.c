@@ -401,6 +401,26 @@ static void test_min_connections_backoff_is_not_a_candidate(void **state) {
     assert_int_equal(lr.failed_rows, 0);
 }
 
+/* Octez's grace: a ban made while a handshake is in flight lets it complete (the
+ * connection then runs to a banned IP / peer); the checker allows exactly those. The
+ * control checks the connection did become running (degree 1) while banned. */
+static void test_ban_grace_for_handshakes_in_flight(void **state) {
+    (void)state;
+    lua_run lr;
+    run_lua("local hs = sim.hosts{count = 2}\n"
+            "local a = mk(hs[1], {maintenance = false, connect = {hs[2]}})\n"
+            "local b = mk(hs[2], {maintenance = false})\n"
+            "sim.invariants{every = \"100ms\", only = {\"banned_peer_connected\"}}\n"
+            "at(\"1ms\", function() assert(a:ban_ip(hs[2])) end)\n"
+            "run_until(\"30s\")\n"
+            "check(a:degree() == 1 and b:degree() == 1, 'the in-flight handshake completed')\n"
+            "check(sim.check_invariants() == 0, 'allowed by the grace')\n",
+            &lr);
+    assert_int_equal(lr.r.verdict, TL_VERDICT_PASS);
+    assert_int_equal(lr.failed_rows, 0);
+    assert_int_equal(lr.r.checks_passed, 2); /* without the grace: blacklisted IP reported */
+}
+
 static void test_lua_errors(void **state) {
     (void)state;
     lua_run lr;
@@ -427,6 +447,7 @@ int main(void) {
         cmocka_unit_test(test_overlay_connected),
         cmocka_unit_test(test_min_connections),
         cmocka_unit_test(test_min_connections_backoff_is_not_a_candidate),
+        cmocka_unit_test(test_ban_grace_for_handshakes_in_flight),
         cmocka_unit_test(test_lua_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
