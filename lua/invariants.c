@@ -239,7 +239,7 @@ uint32_t tl_inv_check_node(tp_node *n, uint32_t host, int64_t now_ns, tl_inv_rep
     return check_node(n, host, now_ns, report, arg, NULL, NULL);
 }
 
-static bool has_candidate(tp_node *n, int64_t now) {
+static bool has_candidate(tp_node *n, int64_t now, tl_inv_dial_oracle could_dial, void *arg) {
     const tp_node_config *cfg = tp_node_config_of(n);
     tp_pool *pool = tp_node_pool(n);
     tp_acl *acl = tp_node_acl(n);
@@ -250,16 +250,19 @@ static bool has_candidate(tp_node *n, int64_t now) {
         if (tp_acl_banned_ip(acl, &p->point.ip)) continue;
         if (cfg->private_mode && !p->trusted) continue;
         if (tp_point_cannot_reconnect_yet(p, now)) continue;
+        if (could_dial != NULL && !could_dial(arg, n, &p->point)) continue;
         return true;
     }
     return false;
 }
 
 bool tl_inv_check_min_connections(tp_node *n, uint32_t host, int64_t now_ns, int64_t grace_ns,
-                                  int64_t *below_since_ns, tl_inv_report_cb report, void *arg) {
+                                  int64_t *below_since_ns, tl_inv_dial_oracle could_dial,
+                                  void *dial_arg, tl_inv_report_cb report, void *arg) {
     const tp_node_config *cfg = tp_node_config_of(n);
     bool below = cfg->maintenance_idle_time_ns > 0 && !n->shutting_down &&
-                 tp_node_active_connections(n) < cfg->min_connections && has_candidate(n, now_ns);
+                 tp_node_active_connections(n) < cfg->min_connections &&
+                 has_candidate(n, now_ns, could_dial, dial_arg);
     if (!below) {
         *below_since_ns = TP_TIME_NONE;
         return false;
@@ -425,6 +428,34 @@ out:
     return comps;
 }
 
+/* The simulator's oracle: a dial of `p` by node n (on host `self`) would be admitted
+ * — a running tidepool node listens there, both directions are reachable, it is not
+ * private, it bans neither our IP nor our peer id (nor has its slots full). */
+typedef struct dial_ctx {
+    tl_state *run;
+    uint32_t self;
+} dial_ctx;
+
+static bool could_dial(void *arg, tp_node *n, const tp_point *p) {
+    dial_ctx *d = arg;
+    tl_state *run = d->run;
+    sim_host *h = sim_world_host_by_ip(run->w, &p->ip);
+    if (h == NULL) return false;
+    uint32_t t = sim_host_index(h);
+    if (t >= run->apps_cap || t == d->self) return false;
+    tl_app *a = run->apps[t];
+    if (a == NULL || a->kind != TL_APP_TIDEPOOL || a->node == NULL || a->node->shutting_down)
+        return false;
+    const tp_node_config *tc = tp_node_config_of(a->node);
+    if (tc->listen.port != p->port || tc->private_mode) return false;
+    if (!sim_reachable(run->w, d->self, t) || !sim_reachable(run->w, t, d->self)) return false;
+    tp_acl *acl = tp_node_acl(a->node);
+    tp_ip mine = sim_host_ip(sim_world_host(run->w, d->self));
+    if (tp_acl_banned_ip(acl, &mine) || tp_acl_banned_peer(acl, tp_node_peer_id(n)->bytes))
+        return false;
+    return tp_node_active_connections(a->node) < tc->max_connections;
+}
+
 static struct grace *grace_of(checker *k, uint32_t host) {
     if (host >= k->grace_cap) {
         uint32_t cap = host + 16;
@@ -515,8 +546,12 @@ static uint32_t check_all(checker *k) {
         /* min_connections */
         if (i < k->hosts_cap) {
             if (is_honest(k, i))
+            {
+                dial_ctx dc = {run, i};
                 tl_inv_check_min_connections(n, i, now, k->below_min_grace_ns,
-                                             &k->below_since_ns[i], report_violation, k);
+                                             &k->below_since_ns[i], could_dial, &dc,
+                                             report_violation, k);
+            }
             else
                 k->below_since_ns[i] = TP_TIME_NONE;
         }

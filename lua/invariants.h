@@ -42,10 +42,11 @@
  * - overlay_connected: from `settle_after` + `settle` on (the last fault + a stated
  *   time), the running honest non-private tidepool nodes form one connected component.
  * - min_connections: an honest running node does not stay below min_connections for
- *   longer than `below_min_grace` while it knows a dialable candidate point (known,
- *   Disconnected, IP not banned, no reconnection backoff running, trusted if the node
- *   is private — exactly the maintenance's candidate rule, core/maintenance.c) and its
- *   maintenance is enabled.
+ *   longer than `below_min_grace` while it knows a dialable candidate point and its
+ *   maintenance is enabled. Candidate: known, Disconnected, IP not banned, no
+ *   reconnection backoff running, trusted if the node is private — exactly the
+ *   maintenance's rule, core/maintenance.c — and, from the simulator's oracle, a dial
+ *   would succeed (see tl_inv_check_min_connections).
  *
  * Ownership: the checker of a run is a Lua userdata (anchored in the registry) that
  * owns its per-host state (malloc) and its world timer.
@@ -99,9 +100,16 @@ uint32_t tl_inv_check_node(tp_node *n, uint32_t host, int64_t now_ns, tl_inv_rep
 /* min_connections for one node, called at every check with the caller's state for it
  * (*below_since_ns: TP_TIME_NONE at first): reports (and returns true) once the node has
  * stayed below min_connections, with its maintenance enabled and a dialable candidate
- * point known, for longer than grace_ns. */
+ * point known, for longer than grace_ns. A candidate is a point the maintenance would
+ * dial (core/maintenance.c's rule) and, when could_dial is given, that the oracle says
+ * would be admitted (the Lua checker's oracle asks the simulator: a running public
+ * tidepool node listens there, reachable both ways, not banning us, with a free slot;
+ * points advertised by a flood, nodes that banned us or are partitioned away are not
+ * "dialable"). */
+typedef bool (*tl_inv_dial_oracle)(void *arg, tp_node *n, const tp_point *point);
 bool tl_inv_check_min_connections(tp_node *n, uint32_t host, int64_t now_ns, int64_t grace_ns,
-                                  int64_t *below_since_ns, tl_inv_report_cb report, void *arg);
+                                  int64_t *below_since_ns, tl_inv_dial_oracle could_dial,
+                                  void *dial_arg, tl_inv_report_cb report, void *arg);
 
 /* The memory a node with this config may hold (bytes): a fixed base, the pool's and
  * the ACL's tables at their maxima, and per connection slot (max_connections +

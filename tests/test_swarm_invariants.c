@@ -362,7 +362,7 @@ static void min_connections_case(bool stop_maintenance, uint32_t *reported, int6
         seen sn;
         memset(&sn, 0, sizeof sn);
         if (tl_inv_check_min_connections(hs_node_of(h, 0), 0, sim_world_now_ns(h->w),
-                                         10 * HS_S, &below, record, &sn) &&
+                                         10 * HS_S, &below, NULL, NULL, record, &sn) &&
             *reported == 0) {
             *at_ns = sim_world_now_ns(h->w);
             assert_non_null(strstr(sn.detail[TL_INV_MIN_CONNECTIONS],
