@@ -401,6 +401,29 @@ static void test_min_connections_backoff_is_not_a_candidate(void **state) {
     assert_int_equal(lr.failed_rows, 0);
 }
 
+/* The oracle: a node below min_connections whose only candidates are points an
+ * Advertise flood made up (no host there) has nothing it could dial: not reported,
+ * although the maintenance keeps dialing them (the control: the node did stay below
+ * min and did learn the flooded points). */
+static void test_min_connections_flooded_points_are_not_dialable(void **state) {
+    (void)state;
+    lua_run lr;
+    run_lua("local hs = sim.hosts{count = 3}\n"
+            "local a = mk(hs[1], {trusted_points = {hs[2]}, min_connections = 3,\n"
+            "                     expected_connections = 3})\n"
+            "mk(hs[2], {min_connections = 1, expected_connections = 1})\n"
+            "sim.invariants{every = \"1s\", below_min_grace = \"20s\", only = {\"min_connections\"}}\n"
+            "at(\"2s\", function() sim.hostile(hs[3], {behaviour = \"advertise_flood\",\n"
+            "                                            target = hs[1], identity_difficulty = 4}) end)\n"
+            "run_until(\"120s\")\n"
+            "check(a:stat().points_known >= 11, 'the flood taught its 10 points')\n"
+            "check(a:degree() == 2, 'below min 3: node 2 and the flooder')\n",
+            &lr);
+    assert_int_equal(lr.r.verdict, TL_VERDICT_PASS);
+    assert_int_equal(lr.failed_rows, 0);
+    assert_int_equal(lr.r.checks_passed, 2);
+}
+
 /* Octez's grace: a ban made while a handshake is in flight lets it complete (the
  * connection then runs to a banned IP / peer); the checker allows exactly those. The
  * control checks the connection did become running (degree 1) while banned. */
@@ -447,6 +470,7 @@ int main(void) {
         cmocka_unit_test(test_overlay_connected),
         cmocka_unit_test(test_min_connections),
         cmocka_unit_test(test_min_connections_backoff_is_not_a_candidate),
+        cmocka_unit_test(test_min_connections_flooded_points_are_not_dialable),
         cmocka_unit_test(test_ban_grace_for_handshakes_in_flight),
         cmocka_unit_test(test_lua_errors),
     };
