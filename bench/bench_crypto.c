@@ -125,7 +125,7 @@ int main(int argc, char **argv) {
     tp_identity_init_from_seed(&a, seed);
     seed[0] = 2;
     tp_identity_init_from_seed(&b, seed);
-    tp_channel_key key;
+    tp_channel_key key = {{0}, false};
     if (tp_channel_key_precompute(&key, b.public_key, a.secret_key) != TP_OK) return 1;
 
     const size_t len = TP_CHUNK_PLAINTEXT_MAX;

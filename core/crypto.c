@@ -17,7 +17,7 @@ void tp_nonce_increment(tp_nonce *n) {
 
 tp_err tp_channel_key_precompute(tp_channel_key *out, const uint8_t remote_public_key[32],
                                  const uint8_t local_secret_key[32]) {
-    tp_channel_key k;
+    tp_channel_key k = {.sim_fast = false};
     if (crypto_box_beforenm(k.bytes, remote_public_key, local_secret_key) != 0) {
         sodium_memzero(&k, sizeof k);
         return TP_ERR_WEAK_KEY;
@@ -29,6 +29,136 @@ tp_err tp_channel_key_precompute(tp_channel_key *out, const uint8_t remote_publi
 
 void tp_channel_key_wipe(tp_channel_key *k) {
     sodium_memzero(k, sizeof *k);
+}
+
+/* ---- the simulation-only fast stand-in (crypto.h) ------------------------------------- */
+
+/* X25519 points of small order, as libsodium lists them (has_small_order in
+ * crypto_scalarmult/curve25519/ref10/x25519_ref10.c): 0, 1, the two points of order 8,
+ * p - 1, p, p + 1. They are compared ignoring the top bit, which X25519 ignores too.
+ * tests/test_crypto.c checks that crypto_box_beforenm refuses each of them. */
+static const uint8_t small_order_points[7][32] = {
+    {0},
+    {1},
+    {0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a,
+     0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00},
+    {0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef, 0x5b,
+     0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f, 0x11, 0x57},
+    {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+    {0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+    {0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+};
+
+static bool has_small_order(const uint8_t pk[32]) {
+    for (size_t i = 0; i < 7; i++) {
+        uint8_t diff = (uint8_t)((pk[31] ^ small_order_points[i][31]) & 0x7f);
+        for (size_t j = 0; j < 31; j++) diff |= (uint8_t)(pk[j] ^ small_order_points[i][j]);
+        if (diff == 0) return true;
+    }
+    return false;
+}
+
+tp_err tp_channel_key_precompute_sim_fast(tp_channel_key *out, const uint8_t remote_public_key[32],
+                                          const uint8_t local_public_key[32]) {
+    if (has_small_order(remote_public_key)) return TP_ERR_WEAK_KEY;
+    static const char label[] = "tidepool sim fast key";
+    bool local_first = memcmp(local_public_key, remote_public_key, 32) < 0;
+    crypto_generichash_state st;
+    tp_channel_key k;
+    crypto_generichash_init(&st, NULL, 0, TP_CHANNEL_KEY_SIZE);
+    crypto_generichash_update(&st, (const uint8_t *)label, sizeof label - 1);
+    crypto_generichash_update(&st, local_first ? local_public_key : remote_public_key, 32);
+    crypto_generichash_update(&st, local_first ? remote_public_key : local_public_key, 32);
+    crypto_generichash_final(&st, k.bytes, TP_CHANNEL_KEY_SIZE);
+    k.sim_fast = true;
+    *out = k;
+    sodium_memzero(&k, sizeof k);
+    return TP_OK;
+}
+
+static uint64_t load64_le(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+static void store64_le(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Two 64-bit lanes; each step (xor a word, multiply by an odd constant, xor-shift) is a
+ * bijection of the lane state for a given word, so two inputs that differ in exactly
+ * one 8-byte word (any single corrupted byte) always give different tags. */
+static void fast_tag(const tp_channel_key *key, const tp_nonce *nonce, const uint8_t *data,
+                     size_t len, uint8_t tag[TP_MAC_SIZE]) {
+    uint64_t a = load64_le(key->bytes) ^ load64_le(nonce->bytes) ^ (uint64_t)len;
+    uint64_t b = load64_le(key->bytes + 8) ^ load64_le(nonce->bytes + 8);
+    uint64_t k2 = load64_le(key->bytes + 16) ^ load64_le(nonce->bytes + 16);
+    uint64_t k3 = load64_le(key->bytes + 24);
+    a = (a ^ k3) * 0x9e3779b97f4a7c15ull;
+    b = (b ^ k2) * 0xc2b2ae3d27d4eb4full;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w = load64_le(data + i);
+        a = (a ^ w) * 0xff51afd7ed558ccdull;
+        a ^= a >> 32;
+        b = (b ^ w) * 0xc4ceb9fe1a85ec53ull;
+        b ^= b >> 29;
+    }
+    if (i < len) {
+        uint8_t last[8] = {0};
+        memcpy(last, data + i, len - i);
+        uint64_t w = load64_le(last) ^ ((uint64_t)(len - i) << 56);
+        a = (a ^ w) * 0xff51afd7ed558ccdull;
+        a ^= a >> 32;
+        b = (b ^ w) * 0xc4ceb9fe1a85ec53ull;
+        b ^= b >> 29;
+    }
+    a ^= k2;
+    a *= 0x9e3779b97f4a7c15ull;
+    a ^= a >> 31;
+    b ^= k3;
+    b *= 0xd6e8feb86659fd93ull;
+    b ^= b >> 31;
+    store64_le(tag, a);
+    store64_le(tag + 8, b);
+}
+
+/* crypto_box_easy_afternm's layout: out = tag(16) || "ciphertext" (a copy). */
+static void fast_seal(const tp_channel_key *key, const tp_nonce *nonce, const uint8_t *plain,
+                      size_t len, uint8_t *out) {
+    if (len > 0) memcpy(out + TP_MAC_SIZE, plain, len);
+    fast_tag(key, nonce, plain, len, out);
+}
+
+/* Opens in = tag || body (in_len >= 16) into plain; false on a bad tag. */
+static bool fast_open(const tp_channel_key *key, const tp_nonce *nonce, const uint8_t *in,
+                      size_t in_len, uint8_t *plain) {
+    uint8_t tag[TP_MAC_SIZE];
+    size_t len = in_len - TP_MAC_SIZE;
+    fast_tag(key, nonce, in + TP_MAC_SIZE, len, tag);
+    if (sodium_memcmp(tag, in, TP_MAC_SIZE) != 0) return false;
+    if (len > 0) memcpy(plain, in + TP_MAC_SIZE, len);
+    return true;
+}
+
+/* Real or fast, by key; both return 0 on success like libsodium. */
+static int box_seal(const tp_channel_key *key, const tp_nonce *nonce, const uint8_t *plain,
+                    size_t len, uint8_t *out) {
+    if (key->sim_fast) {
+        fast_seal(key, nonce, plain, len, out);
+        return 0;
+    }
+    return crypto_box_easy_afternm(out, plain, len, nonce->bytes, key->bytes);
+}
+
+static int box_open(const tp_channel_key *key, const tp_nonce *nonce, const uint8_t *in,
+                    size_t in_len, uint8_t *plain) {
+    if (key->sim_fast) return fast_open(key, nonce, in, in_len, plain) ? 0 : -1;
+    return crypto_box_open_easy_afternm(plain, in, in_len, nonce->bytes, key->bytes);
 }
 
 static void derive_one(const uint8_t *init_msg, size_t init_len, const uint8_t *resp_msg,
@@ -63,8 +193,7 @@ tp_err tp_chunk_seal(const tp_channel_key *key, tp_nonce *nonce, const uint8_t *
     TP_ASSERT(plain == NULL || plain + len <= out || out + wire <= plain);
     tp_be16_store(out, (uint16_t)(TP_MAC_SIZE + len));
     /* crypto_box_easy_afternm never fails for valid lengths. */
-    int rc = crypto_box_easy_afternm(out + TP_CHUNK_HEADER_SIZE, plain, len, nonce->bytes,
-                                     key->bytes);
+    int rc = box_seal(key, nonce, plain, len, out + TP_CHUNK_HEADER_SIZE);
     TP_ASSERT(rc == 0);
     tp_nonce_increment(nonce);
     *out_len = wire;
@@ -79,9 +208,7 @@ tp_err tp_chunk_open(const tp_channel_key *key, tp_nonce *nonce, const uint8_t *
     if (chunk_len < TP_CHUNK_HEADER_SIZE + l) return TP_ERR_DECODE_TRUNCATED;
     if (chunk_len > TP_CHUNK_HEADER_SIZE + l) return TP_ERR_DECODE_TRAILING;
     if (cap < l - TP_MAC_SIZE) return TP_ERR_TOO_BIG;
-    if (crypto_box_open_easy_afternm(plain, chunk + TP_CHUNK_HEADER_SIZE, l, nonce->bytes,
-                                     key->bytes) != 0)
-        return TP_ERR_DECIPHER;
+    if (box_open(key, nonce, chunk + TP_CHUNK_HEADER_SIZE, l, plain) != 0) return TP_ERR_DECIPHER;
     tp_nonce_increment(nonce);
     *plain_len = l - TP_MAC_SIZE;
     return TP_OK;
@@ -190,14 +317,12 @@ static tp_err open_current_chunk(tp_reassembler *r) {
         size_t limit = r->message_size_max + TP_CHUNK_SIZE_MAX;
         if (limit < need) limit = need;
         TP_TRY(grow(r->env, &r->plain, &r->plain_cap, need, limit));
-        if (crypto_box_open_easy_afternm(r->plain + r->plain_len, r->chunk, l, r->nonce.bytes,
-                                         r->key.bytes) != 0)
+        if (box_open(&r->key, &r->nonce, r->chunk, l, r->plain + r->plain_len) != 0)
             return TP_ERR_DECIPHER;
     } else {
         /* An empty chunk (L = 16) is legal; it still has a MAC to check. */
         uint8_t dummy[1];
-        if (crypto_box_open_easy_afternm(dummy, r->chunk, l, r->nonce.bytes, r->key.bytes) != 0)
-            return TP_ERR_DECIPHER;
+        if (box_open(&r->key, &r->nonce, r->chunk, l, dummy) != 0) return TP_ERR_DECIPHER;
     }
     tp_nonce_increment(&r->nonce);
     r->chunks_opened++;

@@ -10,6 +10,16 @@
  * yields complete units (whole chunks during the handshake, whole P2P message frames
  * afterwards), growing its buffers only as bytes actually arrive.
  *
+ * Simulation-only fast mode (`tidepool sim --crypto fast`, bench/README.md): a key made
+ * by tp_channel_key_precompute_sim_fast() carries sim_fast = true, and every function
+ * here then replaces XSalsa20-Poly1305 by a copy of the plaintext plus a 16-byte keyed
+ * tag from a fast non-cryptographic hash (over key, nonce, length and bytes), with
+ * exactly the same framing, sizes and nonce sequence: a bad tag is still
+ * TP_ERR_DECIPHER, so corruption, greylisting and every protocol decision behave as
+ * with real crypto. It is NOT confidential nor authenticated against an adversary. Only
+ * core/socket.c makes such keys, and only when its env says so (tp_env_sim_crypto_fast),
+ * which realnet never does.
+ *
  * Ownership: keys are plain values; wipe them with tp_channel_key_wipe(). A
  * tp_reassembler is caller-allocated and owns two buffers allocated through its env
  * (tp_env_realloc), released by tp_reassembler_deinit().
@@ -44,6 +54,7 @@ typedef struct tp_nonce {
 
 typedef struct tp_channel_key {
     uint8_t bytes[TP_CHANNEL_KEY_SIZE];
+    bool sim_fast; /* simulation only: the fast stand-in cipher (see the header) */
 } tp_channel_key;
 
 /* +1 as a 192-bit big-endian integer, wrapping (spec §3.3; NOT sodium_increment). */
@@ -55,6 +66,15 @@ TP_MUST_USE tp_err tp_channel_key_precompute(tp_channel_key *out,
                                              const uint8_t remote_public_key[32],
                                              const uint8_t local_secret_key[32]);
 void tp_channel_key_wipe(tp_channel_key *k);
+
+/* Simulation only (`--crypto fast`): a key both sides compute alike without X25519,
+ * BLAKE2b-256("tidepool sim fast key" || lower public key || higher public key), marked
+ * sim_fast. Keeps the decision of tp_channel_key_precompute: TP_ERR_WEAK_KEY for a
+ * remote key of small order (the points libsodium refuses, for which X25519 gives an
+ * all-zero secret). */
+TP_MUST_USE tp_err tp_channel_key_precompute_sim_fast(tp_channel_key *out,
+                                                      const uint8_t remote_public_key[32],
+                                                      const uint8_t local_public_key[32]);
 
 /* Nonce derivation from the framed connection messages (2-byte length + body, exactly
  * as sent) of the initiator and of the responder (spec §2.4):

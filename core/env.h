@@ -48,6 +48,7 @@
 #ifndef TP_ENV_H
 #define TP_ENV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -195,6 +196,11 @@ struct tp_env_ops {
 
     /* events */
     void (*event)(void *ctx, const tp_event *ev);
+
+    /* Simulation only, optional (NULL = false): whether the channel crypto of this env's
+     * connections uses core/crypto.h's fast stand-in (`tidepool sim --crypto fast`).
+     * realnet never sets it: a real node always runs X25519 and XSalsa20-Poly1305. */
+    bool (*sim_crypto_fast)(void *ctx);
 };
 
 struct tp_env {
@@ -421,6 +427,11 @@ static inline void *tp_env_alloc(const tp_env *env, size_t size) {
 
 static inline void tp_env_free(const tp_env *env, void *ptr, size_t size) {
     if (ptr != NULL) (void)tp_env_realloc(env, ptr, size, 0);
+}
+
+/* True only in a simulation run with `--crypto fast` (see tp_env_ops.sim_crypto_fast). */
+static inline bool tp_env_sim_crypto_fast(const tp_env *env) {
+    return env->ops->sim_crypto_fast != NULL && env->ops->sim_crypto_fast(env->ctx);
 }
 
 /* Reports a structured event (event.h). The sink decides what to keep. */

@@ -461,17 +461,10 @@ static tp_err get_peer(dctx *c, size_t tok, dpeer *out) {
     return TP_OK;
 }
 
-/* The pool's ring rule (pool.c): storage of event_ring_size entries, allocated on the
- * first event, oldest overwritten; freed by the pool with the same size. */
+/* The pool's ring rule (pool.c, tp_pool_event_ring_reserve): storage grows up to
+ * event_ring_size entries, then the oldest is overwritten; freed by the pool. */
 static void ring_append(tp_pool *pool, tp_pool_event_ring *ring, const tp_pool_event *ev) {
-    if (pool->cfg.event_ring_size == 0) return;
-    if (ring->items == NULL) {
-        ring->items = tp_env_alloc(pool->env, sizeof(tp_pool_event) * pool->cfg.event_ring_size);
-        if (ring->items == NULL) return; /* history is best effort */
-        ring->cap = pool->cfg.event_ring_size;
-        ring->start = 0;
-        ring->count = 0;
-    }
+    if (!tp_pool_event_ring_reserve(pool, ring)) return; /* history is best effort */
     if (ring->count < ring->cap) {
         ring->items[(ring->start + ring->count) % ring->cap] = *ev;
         ring->count++;

@@ -76,15 +76,31 @@ const tp_pool_event *tp_pool_event_ring_at(const tp_pool_event_ring *ring, uint1
     return &ring->items[(ring->start + i) % ring->cap];
 }
 
+/* Storage grows geometrically (4, 8, 16, ... up to event_ring_size) while the ring has
+ * never wrapped (start == 0), so a point or peer with a short history pays for a short
+ * one: with Octez's 100 entries (48 bytes each) for every one of up to 400 points and
+ * 400 peers, full-size rings were most of a simulated node's memory (bench/RESULTS.md).
+ * What is kept is unchanged: the event_ring_size most recent events. Shared with
+ * peers_json.c (tp_pool_event_ring_reserve). */
+bool tp_pool_event_ring_reserve(tp_pool *pool, tp_pool_event_ring *ring) {
+    uint16_t max = pool->cfg.event_ring_size;
+    if (max == 0) return false;
+    if (ring->count < ring->cap) return true;
+    if (ring->cap >= max) return ring->items != NULL; /* full size: overwrite the oldest */
+    TP_ASSERT(ring->start == 0);
+    uint16_t cap = ring->cap == 0 ? 4 : (uint16_t)(ring->cap * 2u > max ? max : ring->cap * 2u);
+    if (cap > max) cap = max;
+    tp_pool_event *items = tp_env_realloc(pool->env, ring->items,
+                                          sizeof(tp_pool_event) * ring->cap,
+                                          sizeof(tp_pool_event) * cap);
+    if (items == NULL) return ring->items != NULL; /* history is best effort */
+    ring->items = items;
+    ring->cap = cap;
+    return true;
+}
+
 static tp_pool_event *ring_push(tp_pool *pool, tp_pool_event_ring *ring) {
-    if (pool->cfg.event_ring_size == 0) return NULL;
-    if (ring->items == NULL) {
-        ring->items = tp_env_alloc(pool->env, sizeof(tp_pool_event) * pool->cfg.event_ring_size);
-        if (ring->items == NULL) return NULL; /* history is best effort */
-        ring->cap = pool->cfg.event_ring_size;
-        ring->start = 0;
-        ring->count = 0;
-    }
+    if (!tp_pool_event_ring_reserve(pool, ring)) return NULL;
     tp_pool_event *e;
     if (ring->count < ring->cap) {
         e = &ring->items[(ring->start + ring->count) % ring->cap];

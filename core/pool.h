@@ -185,6 +185,11 @@ typedef struct tp_pool {
     uint32_t peers_connected;  /* Running peers */
 } tp_pool;
 
+/* Makes room for one more event in ring (storage grows 4, 8, ... up to the pool's
+ * event_ring_size; at full size the next push overwrites the oldest). False when the
+ * pool keeps no history or no storage could be had (history is best effort). */
+bool tp_pool_event_ring_reserve(tp_pool *pool, tp_pool_event_ring *ring);
+
 /* Initialises an empty pool. Hooks may be NULL. */
 void tp_pool_init(tp_pool *pool, const tp_env *env, const tp_pool_config *cfg,
                   const tp_pool_hooks *hooks);

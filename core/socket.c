@@ -148,7 +148,11 @@ static tp_err on_connection_msg(tp_socket *s) {
     r->distributed_db_version = m.distributed_db_version;
     r->p2p_version = m.p2p_version;
     /* spec §2.4: key agreement, then nonces from both framed messages, initiator first. */
-    TP_TRY(tp_channel_key_precompute(&s->key, m.public_key, s->cfg->identity->secret_key));
+    if (tp_env_sim_crypto_fast(s->env)) /* simulation only: `tidepool sim --crypto fast` */
+        TP_TRY(tp_channel_key_precompute_sim_fast(&s->key, m.public_key,
+                                                  s->cfg->identity->public_key));
+    else
+        TP_TRY(tp_channel_key_precompute(&s->key, m.public_key, s->cfg->identity->secret_key));
     tp_nonce remote_nonce;
     if (s->incoming)
         tp_nonces_derive(s->rmsg, s->rmsg_len, s->local_msg, s->local_msg_len, true,

@@ -86,6 +86,12 @@ typedef struct sim_world_config {
      * it). 0: unlimited. */
     uint64_t host_memory_limit_bytes;
 
+    /* Simulation-only fast channel crypto (`tidepool sim --crypto fast`): every host's
+     * env answers tp_env_sim_crypto_fast() with this, and core/socket.c then uses
+     * core/crypto.h's stand-in for X25519 and XSalsa20-Poly1305 (same framing, sizes,
+     * nonces and decisions; no secrecy). Default false: real crypto. */
+    bool crypto_fast;
+
     sim_event_cb event_cb;            /* may be NULL: events only feed the trace hash */
     void *event_arg;
 } sim_world_config;

@@ -104,6 +104,11 @@ static void env_event(void *ctx, const tp_event *ev) {
     if (w->cfg.event_cb) w->cfg.event_cb(w->cfg.event_arg, h->index, w->now_ns, ev);
 }
 
+static bool env_sim_crypto_fast(void *ctx) {
+    sim_host *h = ctx;
+    return h->world->cfg.crypto_fast;
+}
+
 const tp_env_ops sim_env_ops = {
     .now_ns = env_now_ns,
     .wall_ns = env_wall_ns,
@@ -129,4 +134,5 @@ const tp_env_ops sim_env_ops = {
     .file_rename = env_file_rename,
     .realloc = env_realloc,
     .event = env_event,
+    .sim_crypto_fast = env_sim_crypto_fast,
 };

@@ -68,7 +68,7 @@ static void test_channel_key_vectors(void **state) {
     uint8_t want[32];
     vec_hex_exact(h.v, vec_get(h.v, "channel_key_hex (crypto_box_beforenm)"), want, 32);
     assert_memory_equal(h.key.bytes, want, 32);
-    tp_channel_key other;
+    tp_channel_key other = {{0}, false};
     assert_int_equal(tp_channel_key_precompute(&other, h.a.public_key, h.b.secret_key), TP_OK);
     assert_memory_equal(other.bytes, want, 32); /* both sides agree */
     /* a low-order public key (all zero) is refused */
@@ -87,7 +87,7 @@ static void test_channel_key_vectors(void **state) {
     vec_hex_exact(c, vec_get(c, "crypto_box_precompute_and_seal", "secret_key"), sk, 32);
     vec_hex_exact(c, vec_get(c, "crypto_box_precompute_and_seal", "precomputed_key"), pre, 32);
     vec_hex_exact(c, vec_get(c, "crypto_box_precompute_and_seal", "nonce"), nonce.bytes, 24);
-    tp_channel_key k;
+    tp_channel_key k = {{0}, false};
     assert_int_equal(tp_channel_key_precompute(&k, pk, sk), TP_OK);
     assert_memory_equal(k.bytes, pre, 32);
     size_t plain_len, boxed_len;
@@ -253,7 +253,7 @@ static void test_chunk_open_rejects(void **state) {
 
 static void test_chunk_seal_limits(void **state) {
     (void)state;
-    tp_channel_key key;
+    tp_channel_key key = {{0}, false};
     memset(key.bytes, 7, 32);
     tp_nonce nonce, recv;
     memset(nonce.bytes, 0, 24);
@@ -288,7 +288,7 @@ static void test_chunk_seal_limits(void **state) {
 
 static void test_split_message_any_chunk_size(void **state) {
     (void)state;
-    tp_channel_key key;
+    tp_channel_key key = {{0}, false};
     memset(key.bytes, 3, 32);
     static uint8_t msg[200000], wire[300000], back[70000];
     for (size_t i = 0; i < sizeof msg; i++) msg[i] = (uint8_t)(i ^ (i >> 8));
@@ -431,7 +431,7 @@ static void test_reassembler_handshake_vectors_any_split(void **state) {
 
 static void test_reassembler_spanning_and_packed_messages(void **state) {
     (void)state;
-    tp_channel_key key;
+    tp_channel_key key = {{0}, false};
     memset(key.bytes, 5, 32);
     mem_ctx mem = {0};
     tp_env env = mem_env(&mem);
@@ -508,7 +508,7 @@ static void test_reassembler_spanning_and_packed_messages(void **state) {
 
 static void test_reassembler_rejects_and_bounds_memory(void **state) {
     (void)state;
-    tp_channel_key key;
+    tp_channel_key key = {{0}, false};
     memset(key.bytes, 9, 32);
     mem_ctx mem = {0};
     tp_env env = mem_env(&mem);
@@ -637,6 +637,156 @@ static void test_reassembler_rejects_and_bounds_memory(void **state) {
     assert_int_equal(mem.live, 0);
 }
 
+/* ---- the simulation-only fast stand-in (`tidepool sim --crypto fast`) ------------------ */
+
+/* libsodium's small-order X25519 points (0, 1, the two of order 8, p - 1, p, p + 1). */
+static const char *const small_order_hex[7] = {
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+    "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+};
+
+static void keypair_from(uint8_t tag, uint8_t pk[32], uint8_t sk[32]) {
+    uint8_t seed[32];
+    memset(seed, tag, sizeof seed);
+    assert_int_equal(crypto_box_seed_keypair(pk, sk, seed), 0);
+}
+
+/* The fast key agreement keeps the real one's decisions: WEAK_KEY exactly for the keys
+ * crypto_box_beforenm refuses (each small-order point, with and without the top bit),
+ * and both sides derive the same key, marked sim_fast, unlike the real key. */
+static void test_sim_fast_key_agreement(void **state) {
+    (void)state;
+    uint8_t pa[32], sa[32], pb[32], sb[32];
+    keypair_from(1, pa, sa);
+    keypair_from(2, pb, sb);
+    for (size_t i = 0; i < 7; i++) {
+        for (int top = 0; top < 2; top++) {
+            uint8_t bad[32];
+            assert_int_equal(sodium_hex2bin(bad, 32, small_order_hex[i], 64, NULL, NULL, NULL), 0);
+            if (top) bad[31] |= 0x80;
+            tp_channel_key real = {{0}, false}, fast = {{0}, false};
+            assert_int_equal(tp_channel_key_precompute(&real, bad, sa), TP_ERR_WEAK_KEY);
+            assert_int_equal(tp_channel_key_precompute_sim_fast(&fast, bad, pa), TP_ERR_WEAK_KEY);
+        }
+    }
+    tp_channel_key ab, ba, real;
+    assert_int_equal(tp_channel_key_precompute_sim_fast(&ab, pb, pa), TP_OK);
+    assert_int_equal(tp_channel_key_precompute_sim_fast(&ba, pa, pb), TP_OK);
+    assert_true(ab.sim_fast && ba.sim_fast);
+    assert_memory_equal(ab.bytes, ba.bytes, 32);
+    assert_int_equal(tp_channel_key_precompute(&real, pb, sa), TP_OK);
+    assert_false(real.sim_fast);
+    assert_memory_not_equal(ab.bytes, real.bytes, 32);
+    uint8_t pc[32], sc[32];
+    keypair_from(3, pc, sc);
+    tp_channel_key ac;
+    assert_int_equal(tp_channel_key_precompute_sim_fast(&ac, pc, pa), TP_OK);
+    assert_memory_not_equal(ab.bytes, ac.bytes, 32);
+    tp_channel_key_wipe(&ab);
+    assert_false(ab.sim_fast); /* a wiped key is a real (zero) key */
+}
+
+/* Same framing, sizes and nonce sequence as the real cipher; every single flipped byte
+ * of the MAC or body (and a wrong nonce or key) is TP_ERR_DECIPHER; a real key cannot
+ * open a fast chunk. */
+static void test_sim_fast_seal_open(void **state) {
+    (void)state;
+    uint8_t pa[32], sa[32], pb[32], sb[32];
+    keypair_from(4, pa, sa);
+    keypair_from(5, pb, sb);
+    tp_channel_key fast, real;
+    assert_int_equal(tp_channel_key_precompute_sim_fast(&fast, pb, pa), TP_OK);
+    assert_int_equal(tp_channel_key_precompute(&real, pb, sa), TP_OK);
+    static uint8_t plain[TP_CHUNK_PLAINTEXT_MAX], wire_f[TP_CHUNK_WIRE_MAX],
+        wire_r[TP_CHUNK_WIRE_MAX], back[TP_CHUNK_PLAINTEXT_MAX];
+    for (size_t i = 0; i < sizeof plain; i++) plain[i] = (uint8_t)(i * 7 + 3);
+    const size_t lens[] = {0, 1, 7, 8, 9, 15, 16, 17, 100, 4096, TP_CHUNK_PLAINTEXT_MAX};
+    for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+        size_t len = lens[l], nf, nr, m;
+        tp_nonce sf = {{0}}, sr = {{0}};
+        sf.bytes[23] = 0xff; /* the increment carries */
+        sr = sf;
+        tp_nonce recv = sf;
+        assert_int_equal(tp_chunk_seal(&fast, &sf, plain, len, wire_f, sizeof wire_f, &nf), TP_OK);
+        assert_int_equal(tp_chunk_seal(&real, &sr, plain, len, wire_r, sizeof wire_r, &nr), TP_OK);
+        assert_int_equal(nf, nr);
+        assert_int_equal(nf, tp_chunk_wire_size(len));
+        assert_memory_equal(wire_f, wire_r, 2); /* the same length header */
+        assert_memory_equal(sf.bytes, sr.bytes, 24);
+        tp_nonce saved = recv;
+        assert_int_equal(tp_chunk_open(&real, &recv, wire_f, nf, back, sizeof back, &m),
+                         TP_ERR_DECIPHER);
+        assert_int_equal(tp_chunk_open(&fast, &sf, wire_f, nf, back, sizeof back, &m),
+                         TP_ERR_DECIPHER); /* the next nonce */
+        assert_int_equal(tp_chunk_open(&fast, &recv, wire_f, nf, back, sizeof back, &m), TP_OK);
+        assert_int_equal(m, len);
+        if (len) assert_memory_equal(back, plain, len);
+        assert_memory_equal(recv.bytes, sf.bytes, 24);
+        /* every byte after the header, flipped one bit at a time (a sample for big ones) */
+        size_t stride = nf > 2000 ? 97 : 1;
+        for (size_t i = 2; i < nf; i += stride) {
+            tp_nonce r2 = saved;
+            uint8_t old = wire_f[i];
+            wire_f[i] ^= (uint8_t)(1u << (i % 8));
+            assert_int_equal(tp_chunk_open(&fast, &r2, wire_f, nf, back, sizeof back, &m),
+                             TP_ERR_DECIPHER);
+            assert_memory_equal(r2.bytes, saved.bytes, 24); /* unchanged on failure */
+            wire_f[i] = old;
+        }
+    }
+}
+
+/* The reassembler opens fast chunks (message frames spanning chunks) and rejects a
+ * corrupted one with the same sticky error as the real cipher. */
+static void test_sim_fast_reassembler(void **state) {
+    (void)state;
+    uint8_t pa[32], sa[32], pb[32], sb[32];
+    keypair_from(6, pa, sa);
+    keypair_from(7, pb, sb);
+    tp_channel_key key;
+    assert_int_equal(tp_channel_key_precompute_sim_fast(&key, pa, pb), TP_OK);
+    mem_ctx mem = {0};
+    tp_env env = mem_env(&mem);
+    static uint8_t msg[70000], wire[80000];
+    uint32_t size = sizeof msg - 4;
+    msg[0] = (uint8_t)(size >> 24);
+    msg[1] = (uint8_t)(size >> 16);
+    msg[2] = (uint8_t)(size >> 8);
+    msg[3] = (uint8_t)size;
+    for (size_t i = 4; i < sizeof msg; i++) msg[i] = (uint8_t)(i * 13);
+    collected *c = calloc(1, sizeof *c);
+    for (int corrupt = 0; corrupt < 2; corrupt++) {
+        tp_nonce send = {{0}}, recv = {{0}};
+        size_t n;
+        assert_int_equal(tp_chunks_seal_message(&key, &send, msg, sizeof msg, 1000, wire,
+                                                sizeof wire, &n),
+                         TP_OK);
+        assert_int_equal(n, tp_chunks_wire_size(sizeof msg, 1000));
+        if (corrupt) wire[n / 2] ^= 0x40;
+        tp_reassembler r;
+        tp_reassembler_init(&r, &env, &key, &recv, 0);
+        assert_int_equal(tp_reassembler_set_mode(&r, TP_REASSEMBLE_MESSAGES), TP_OK);
+        memset(c, 0, sizeof *c);
+        tp_err e = feed_all(&r, wire, n, 333, c);
+        if (corrupt) {
+            assert_int_equal(e, TP_ERR_DECIPHER);
+        } else {
+            assert_int_equal(e, TP_OK);
+            assert_int_equal(c->units, 1);
+            assert_int_equal(c->len, sizeof msg);
+            assert_memory_equal(c->data, msg, sizeof msg);
+        }
+        tp_reassembler_deinit(&r);
+    }
+    free(c);
+    assert_int_equal(mem.live, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_channel_key_vectors),
@@ -648,6 +798,9 @@ int main(void) {
         cmocka_unit_test(test_reassembler_handshake_vectors_any_split),
         cmocka_unit_test(test_reassembler_spanning_and_packed_messages),
         cmocka_unit_test(test_reassembler_rejects_and_bounds_memory),
+        cmocka_unit_test(test_sim_fast_key_agreement),
+        cmocka_unit_test(test_sim_fast_seal_open),
+        cmocka_unit_test(test_sim_fast_reassembler),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

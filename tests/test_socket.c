@@ -343,7 +343,7 @@ static void test_replayed_own_connection_message(void **state) {
     assert_int_equal(b.err, TP_OK);
     assert_int_equal(b.s.state, TP_SOCKET_METADATA);
     /* The replayer's best guess: a metadata chunk under a key of its own. */
-    tp_channel_key k;
+    tp_channel_key k = {{0}, false};
     memset(k.bytes, 0x42, sizeof k.bytes);
     tp_nonce nonce = {{0}};
     uint8_t meta[2] = {0, 0}, chunk[64];

@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t flip_at = data[2];
     data += 3;
     size -= 3;
-    tp_channel_key key;
+    tp_channel_key key = {{0}, false};
     memset(key.bytes, 0x42, sizeof key.bytes);
     tp_nonce nonce;
     memset(nonce.bytes, 0xfe, sizeof nonce.bytes); /* close to the wrap-around */
