@@ -22,7 +22,7 @@
 static void sim_usage(FILE *out) {
     fprintf(out,
             "usage: tidepool sim SCRIPT.lua [--seed N] [--db FILE] [--set KEY=VALUE ...]\n"
-            "                    [--log none|info|debug] [--quiet]\n"
+            "                    [--log none|info|debug] [--crypto real|fast] [--quiet]\n"
             "\n"
             "Runs a Lua scenario in the deterministic network simulator. The same script,\n"
             "seed and --set values give the same run, bit for bit (same trace hash).\n"
@@ -36,6 +36,10 @@ static void sim_usage(FILE *out) {
             "  --log LEVEL         detail of the database log: none (run, hosts, nodes,\n"
             "                      checks), info (+ connections, samples, info events; the\n"
             "                      default), debug (+ every message event)\n"
+            "  --crypto MODE       real (default: X25519 + XSalsa20-Poly1305) or fast: a\n"
+            "                      simulation-only stand-in with the same framing, sizes,\n"
+            "                      nonces and protocol decisions but no secrecy, for very\n"
+            "                      large runs (recorded in runs.parameters as \"crypto\")\n"
             "  --quiet             no progress line\n"
             "\n"
             "output: a progress line on stderr when it is a terminal, print() output of the\n"
@@ -172,6 +176,14 @@ int cmd_sim(int argc, char **argv) {
             params[nparams].value = key + (eq - v) + 1;
             nparams++;
             i++;
+        } else if (strcmp(a, "--crypto") == 0) {
+            if (!v) goto missing;
+            if (strcmp(v, "fast") != 0 && strcmp(v, "real") != 0) {
+                cmd_error("sim", "--crypto expects real or fast (got '%s')", v);
+                return TP_EXIT_USAGE;
+            }
+            cfg.crypto_fast = strcmp(v, "fast") == 0;
+            i++;
         } else if (strcmp(a, "--quiet") == 0) {
             quiet = true;
         } else if (a[0] == '-' && a[1] != '\0') {
@@ -211,6 +223,10 @@ int cmd_sim(int argc, char **argv) {
     if (cfg.log_level != TL_LOG_INFO) {
         shell_append(command, sizeof command, "--log");
         shell_append(command, sizeof command, tl_log_level_name(cfg.log_level));
+    }
+    if (cfg.crypto_fast) {
+        shell_append(command, sizeof command, "--crypto");
+        shell_append(command, sizeof command, "fast");
     }
     cfg.command = command;
 

@@ -1094,6 +1094,10 @@ tl_verdict tl_run(const tl_run_config *cfg, tl_run_result *out) {
     lua_newtable(L);
     run->fail_sentinel_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
+    if (cfg->crypto_fast) { /* runs.parameters says the run did not use real crypto */
+        lua_pushliteral(L, "fast");
+        lua_setfield(L, -2, "crypto");
+    }
     run->params_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     open_sandbox(L);
 

@@ -54,6 +54,9 @@ typedef struct tl_run_config {
     FILE *out;                   /* print()/log() output; NULL: stderr */
     bool out_clear_line;         /* start each output line with "\r\033[K" (a progress
                                     line is shown on the same terminal) */
+    bool crypto_fast;            /* simulation-only fast channel crypto (`--crypto fast`,
+                                    simnet's crypto_fast); recorded in runs.parameters
+                                    as "crypto": "fast" */
 } tl_run_config;
 
 typedef enum tl_verdict {

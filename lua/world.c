@@ -82,6 +82,7 @@ static int l_world(lua_State *L) {
     sim_world_config *c = &run->wcfg;
     sim_world_config_default(c);
     c->seed = run->cfg->seed;
+    c->crypto_fast = run->cfg->crypto_fast;
     c->event_cb = tl_on_event;
     c->event_arg = run;
 
