@@ -222,10 +222,21 @@ static int cand_cmp(const void *a, const void *b) {
 typedef enum round_result { ROUND_NONE, ROUND_LAUNCHED, ROUND_SYNC } round_result;
 
 
-static void seen_add(tp_maintenance *m, const tp_point *pt) {
+/* The seen set of the current try_to_contact (Octez: an unbounded set). Points the GC
+ * dropped during the cycle stay in it; when it is full, those are pruned (a point that
+ * is no longer known cannot be dialed), so every point the pool holds fits: the pool
+ * holds at most max_known_points < count_max. Without the pruning a full set made
+ * every later point "never seen", and a round whose dials all failed at once (e.g.
+ * Pending_connection) started over forever. */
+static bool seen_add(tp_maintenance *m, const tp_point *pt) {
     void *v;
-    tp_err err = tp_table_insert(&m->seen, pt, &v);
-    (void)err; /* a full table: the point is simply reconsidered next round */
+    if (tp_table_insert(&m->seen, pt, &v) == TP_OK) return true;
+    uint32_t it = 0;
+    const void *key;
+    void *val;
+    while (tp_table_next(&m->seen, &it, &key, &val))
+        if (tp_pool_point(m->pool, key) == NULL) tp_table_remove_current(&m->seen, it);
+    return tp_table_insert(&m->seen, pt, &v) == TP_OK;
 }
 
 static round_result launch_round(tp_maintenance *m) {
@@ -243,11 +254,12 @@ static round_result launch_round(tp_maintenance *m) {
         if (p->state != TP_POINT_DISCONNECTED ||
             (miss != TP_TIME_NONE && miss > m->start_time_ns) ||
             tp_point_cannot_reconnect_yet(p, now)) {
-            seen_add(m, &p->point); /* Seen */
+            (void)seen_add(m, &p->point); /* Seen */
             continue;
         }
-        seen_add(m, &p->point); /* Candidate */
-        m->cands[ncand++] = p;
+        /* Candidate; only if it is recorded as seen, so that rounds whose dials all
+         * fail at once still make progress (out of memory: skipped this cycle) */
+        if (seen_add(m, &p->point)) m->cands[ncand++] = p;
     }
     if (ncand == 0) return ROUND_NONE;
     qsort(m->cands, ncand, sizeof *m->cands, cand_cmp);

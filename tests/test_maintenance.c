@@ -44,6 +44,7 @@ typedef struct fnode {
     uint32_t nconns;
     fdial dials[64];
     bool (*reachable)(const tp_point *p); /* NULL: every point answers */
+    bool sync_fail; /* dials fail at once, the point untouched (Pending_connection) */
     tp_point dialed[DIALS_MAX];
     uint32_t ndialed;
     uint32_t bootstraps, discovery_wakeups, swap_requests, disconnects;
@@ -96,6 +97,7 @@ static tp_err op_connect(void *arg, tp_point_info *pi, tp_worker_connect_cb done
     assert_true(f->ndialed < DIALS_MAX);
     f->dialed[f->ndialed++] = pi->point;
     assert_int_equal(pi->state, TP_POINT_DISCONNECTED);
+    if (f->sync_fail) return TP_ERR_PENDING_CONNECTION;
     for (size_t i = 0; i < sizeof f->dials / sizeof f->dials[0]; i++) {
         fdial *d = &f->dials[i];
         if (d->used) continue;
@@ -528,6 +530,42 @@ static void test_kill_and_recover(void **state) {
 }
 
 
+static bool nobody(const tp_point *p) {
+    (void)p;
+    return false;
+}
+
+/* A try_to_contact whose seen set fills up (the GC replaced the known points while its
+ * first round's dials were in flight), followed by rounds whose dials all fail at once:
+ * the set is pruned of the points no longer known, every known point is considered
+ * once, and the cycle moves on to ask_for_more_contacts. (Before the pruning, the
+ * points that did not fit were candidates forever: an endless loop of failing dials,
+ * seen on 2,000 simulated nodes.) */
+static void test_seen_set_full(void **state) {
+    (void)state;
+    fnode f;
+    node_init(&f, 18, 10, 50, 100, false);
+    for (uint32_t i = 1; i <= 400; i++) reg(&f, i, -1);
+    f.reachable = nobody;
+    tp_maintenance_activate(&f.mt);
+    mock_env_advance(&f.m, 50 * MS_NS); /* round 1: dials in flight */
+    uint32_t first = f.ndialed;
+    assert_true(first > 0);
+    for (uint32_t i = 401; i <= 800; i++) reg(&f, i, -1); /* GC: old points dropped */
+    assert_true(tp_pool_points_count(&f.pool) <= 400);
+    f.sync_fail = true;
+    uint32_t waits = (uint32_t)f.mt.waits;
+    mock_env_advance(&f.m, 1 * S_NS);
+    printf("dials: %u in round 1, %u after; waits %llu\n", first, f.ndialed - first,
+           (unsigned long long)f.mt.waits);
+    /* each known point dialed at most once more, then the cycle asked for contacts */
+    assert_true(f.ndialed - first <= 400);
+    assert_true(f.mt.waits > waits);
+    assert_int_equal(f.mt.phase, TP_MAINTENANCE_WAITING);
+    f.sync_fail = false;
+    node_deinit(&f);
+}
+
 /* The node-level tests (convergence, triggers, swap, discovery, determinism on complete
  * nodes over simnet) are in tests/test_node_maintenance.c, test_node_swap.c and
  * test_node_discovery.c: core/node assembles the workers itself. */
@@ -543,6 +581,7 @@ int main(void) {
         cmocka_unit_test(test_trigger_too_many),
         cmocka_unit_test(test_private_mode),
         cmocka_unit_test(test_kill_and_recover),
+        cmocka_unit_test(test_seen_set_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
