@@ -631,11 +631,21 @@ size_t tp_pool_list_known_points(tp_pool *pool, size_t size, tp_pool_ip_filter i
                                  void *arg, tp_point *out) {
     uint32_t count = tp_table_count(&pool->points);
     if (size == 0 || count == 0) return 0;
-    known_item *items = tp_env_alloc(pool->env, sizeof(known_item) * count);
+    /* One block: the items, then the infos' pointers. Collecting the pointers first
+     * and prefetching a few infos ahead keeps the cache misses on the infos (separate
+     * allocations) in flight together: with 400 points per node this loop was
+     * memory-bound and the top of the standard workload's profile (bench/RESULTS.md).
+     * Same order, same random draws: the result is unchanged. */
+    size_t block = (sizeof(known_item) + sizeof(tp_point_info *)) * count;
+    known_item *items = tp_env_alloc(pool->env, block);
     if (items == NULL) return 0;
-    uint32_t n = 0, it = 0;
+    tp_point_info **infos = (tp_point_info **)(void *)(items + count);
+    uint32_t n = 0, it = 0, total = 0;
     tp_point_info *p;
-    while ((p = tp_pool_next_point(pool, &it)) != NULL) {
+    while ((p = tp_pool_next_point(pool, &it)) != NULL) infos[total++] = p;
+    for (uint32_t i = 0; i < total; i++) {
+        if (i + 8 < total) __builtin_prefetch(infos[i + 8]);
+        p = infos[i];
         if (!p->known_public) continue;
         if (is_banned != NULL && is_banned(arg, &p->point.ip)) continue;
         int64_t seen = tp_point_last_seen(p);
@@ -672,6 +682,6 @@ size_t tp_pool_list_known_points(tp_pool *pool, size_t size, tp_pool_ip_filter i
             if (!dup) out[out_n++] = items[idx].point;
         }
     }
-    tp_env_free(pool->env, items, sizeof(known_item) * count);
+    tp_env_free(pool->env, items, block);
     return out_n;
 }
