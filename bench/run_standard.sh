@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run_standard.sh — runs the standard workload (bench/standard.lua) R times and
 # prints, per run and as medians: wall time, the virtual/real time ratio (speed-up),
-# events per second, peak RSS and bytes per node. See bench/README.md.
+# CPU seconds (user + system), events per second, peak RSS and bytes per node (peak RSS
+# / nodes). See bench/README.md.
 #
 # usage: bench/run_standard.sh [options]
 #   -b BUILD     build directory holding the tidepool binary (default: build)
@@ -72,10 +73,10 @@ echo "standard workload: nodes=$nodes duration=$dur crypto=$crypto log=$level se
 echo "binary: $bin ($(git -C "$src" describe --always --dirty 2>/dev/null || echo unknown))"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"\
      "$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-4s %10s %9s %12s %12s %11s %10s %s\n' run wall_s speedup events events/s peak_rss_MiB B/node trace_hash
+printf '%-4s %10s %9s %8s %12s %12s %11s %10s %s\n' run wall_s speedup cpu_s events events/s peak_rss_MiB B/node trace_hash
 
 status=0
-walls=() speeds=() epss=() rsss=() bpns=() hashes=()
+walls=() speeds=() cpus=() epss=() rsss=() bpns=() hashes=()
 for i in $(seq 1 "$runs"); do
   db=$outdir/run$i.db
   rm -f "$db"
@@ -97,27 +98,31 @@ for i in $(seq 1 "$runs"); do
   events=$(jq -r .events <<<"$json")
   hash=$(jq -r .trace_hash <<<"$json")
   rss_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$outdir/time$i.txt")
+  # CPU seconds (user + system) of the process: on a shared machine the wall time
+  # includes waiting for a core, the CPU time does not.
+  cpu=$(awk -F: '/User time|System time/ {s += $2} END {printf "%.1f", s}' "$outdir/time$i.txt")
   speed=$(awk -v v="$vt" -v w="$wall" 'BEGIN {printf "%.2f", (w > 0 ? v / w : 0)}')
   eps=$(awk -v e="$events" -v w="$wall" 'BEGIN {printf "%.0f", (w > 0 ? e / w : 0)}')
   rss_mib=$(awk -v k="$rss_kb" 'BEGIN {printf "%.1f", k / 1024}')
   bpn=$(awk -v k="$rss_kb" -v n="$nodes" 'BEGIN {printf "%.0f", k * 1024 / n}')
-  printf '%-4s %10.2f %9s %12s %12s %11s %10s %s\n' "$i" "$wall" "$speed" "$events" "$eps" \
+  printf '%-4s %10.2f %9s %8s %12s %12s %11s %10s %s\n' "$i" "$wall" "$speed" "$cpu" "$events" "$eps" \
     "$rss_mib" "$bpn" "$hash"
   grep '^.*standard:' "$outdir/err$i.txt" | sed 's/^.*standard:/     /' | head -n 1
-  walls+=("$wall") speeds+=("$speed") epss+=("$eps") rsss+=("$rss_mib") bpns+=("$bpn") hashes+=("$hash")
+  walls+=("$wall") speeds+=("$speed") cpus+=("$cpu") epss+=("$eps") rsss+=("$rss_mib") bpns+=("$bpn") hashes+=("$hash")
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 m_wall=$(median "${walls[@]}")
 m_speed=$(median "${speeds[@]}")
+m_cpu=$(median "${cpus[@]}")
 m_eps=$(median "${epss[@]}")
 m_rss=$(median "${rsss[@]}")
 m_bpn=$(median "${bpns[@]}")
-printf '%-4s %10s %9s %12s %12s %11s %10s\n' median "$m_wall" "$m_speed" "" "$m_eps" "$m_rss" "$m_bpn"
+printf '%-4s %10s %9s %8s %12s %12s %11s %10s\n' median "$m_wall" "$m_speed" "$m_cpu" "" "$m_eps" "$m_rss" "$m_bpn"
 distinct=$(printf '%s\n' "${hashes[@]}" | sort -u | wc -l)
 if [ "$distinct" -ne 1 ]; then
   echo "run_standard.sh: the runs disagree on the trace hash (${hashes[*]}): nondeterminism" >&2
   status=1
 fi
-echo "json: {\"nodes\":$nodes,\"duration\":\"$dur\",\"crypto\":\"$crypto\",\"log\":\"$level\",\"seed\":$seed,\"runs\":$runs,\"median_wall_s\":$m_wall,\"median_speedup\":$m_speed,\"median_events_per_s\":$m_eps,\"median_peak_rss_mib\":$m_rss,\"median_bytes_per_node\":$m_bpn,\"trace_hash\":\"${hashes[0]}\"}"
+echo "json: {\"nodes\":$nodes,\"duration\":\"$dur\",\"crypto\":\"$crypto\",\"log\":\"$level\",\"seed\":$seed,\"runs\":$runs,\"median_wall_s\":$m_wall,\"median_speedup\":$m_speed,\"median_cpu_s\":$m_cpu,\"median_events_per_s\":$m_eps,\"median_peak_rss_mib\":$m_rss,\"median_bytes_per_node\":$m_bpn,\"trace_hash\":\"${hashes[0]}\"}"
 exit $status
