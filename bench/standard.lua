@@ -28,6 +28,10 @@
 --   block_every block interval (default "10s")
 --   block_size  block body bytes (default 4096)
 --   pow         PoW difficulty of identities and of the handshake check (default 4)
+--   history     events kept per point and per peer (the pool's event_ring_size; default
+--               100 like Octez). It only feeds the RPC's point/peer logs: no decision
+--               reads it (0 gives the same events, segments and bytes), so the 100,000
+--               node run sets 0 to save memory (bench/RESULTS.md).
 --
 -- Output: one line `standard: key=value ...` on stderr (print) with the overlay and
 -- block figures and the application memory per node; the JSON line of `tidepool sim`
@@ -44,6 +48,7 @@ local join        = duration(param("join", "60s"))
 local block_every = duration(param("block_every", "10s"))
 local block_size  = param("block_size", 4096)
 local pow         = param("pow", 4)
+local history     = param("history", 100)
 local min_conn, expected, max_conn = 8, 16, 24
 
 if n < 4 then fail(("--set nodes=%d: the standard workload needs at least 4 nodes"):format(n)) end
@@ -73,7 +78,7 @@ local bootstrap = {hosts[1], hosts[per_region + 1], hosts[2 * per_region + 1]}
 
 local config = {trusted_points = bootstrap, min_connections = min_conn,
                 expected_connections = expected, max_connections = max_conn,
-                pow_difficulty = pow}
+                pow_difficulty = pow, event_ring_size = history}
 
 local nodes = {}
 local is_bootstrap = {}
