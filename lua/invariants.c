@@ -390,11 +390,10 @@ static void edge(void *arg, int64_t peer_host) {
 }
 
 static bool overlay_member(const checker *k, tl_app *a) {
-    return a != NULL && a->kind == TL_APP_TIDEPOOL && a->node != NULL &&
-           !a->ncfg.private_mode && is_honest(k, a->host);
+    return a != NULL && a->kind == TL_APP_TIDEPOOL && a->node != NULL && is_honest(k, a->host);
 }
 
-/* Components of the running honest non-private nodes; writes one member of a second
+/* Components of the running honest nodes; writes one member of a second
  * component (if any) to *other and of the first to *first. */
 static uint32_t overlay_components(checker *k, uint32_t *first, uint32_t *other,
                                    uint32_t *members) {

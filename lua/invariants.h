@@ -40,7 +40,12 @@
  *   queue takes one message whatever its size, spec §4.5; TL_INV_MESSAGE_WIRE_MAX).
  * - memory: sim_host_memory_bytes of the node's host <= tl_inv_memory_bound(config).
  * - overlay_connected: from `settle_after` + `settle` on (the last fault + a stated
- *   time), the running honest non-private tidepool nodes form one connected component.
+ *   time), the running honest tidepool nodes form one connected component (private
+ *   nodes included: they carry connections between their trusted peers). Octez's
+ *   maintenance dials only below min_connections, so this holds only in worlds where
+ *   two content components cannot coexist — the swarm's have min >= nodes / 2 (a
+ *   component whose nodes all reach min has more than half the nodes); a scenario
+ *   with a lower min should not arm this check (only = {...}).
  * - min_connections: an honest running node does not stay below min_connections for
  *   longer than `below_min_grace` while it knows a dialable candidate point and its
  *   maintenance is enabled. Candidate: known, Disconnected, IP not banned, no
