@@ -135,11 +135,55 @@ static void test_workers_on_off(void **state) {
     hs_destroy(h);
 }
 
+static void stopped(void *arg, tp_node *n) {
+    (void)n;
+    (*(int *)arg)++;
+}
+
+static void all_cfg(hs_node *hn, uint32_t i) {
+    hs_workers(&hn->cfg);
+    hn->cfg.min_connections = 1;
+    hn->cfg.expected_connections = 2;
+    hn->cfg.max_connections = 3;
+    hn->cfg.discovery_enabled = true;
+    hn->cfg.max_download_speed_bps = 50000;
+    hn->cfg.max_upload_speed_bps = 50000;
+    hn->cfg.peers_save_interval_ns = 5 * HS_S;
+    (void)i;
+}
+
+/* A node with every worker on (maintenance, swap, discovery, peers file, capped
+ * scheduler), connected and busy, shuts down: the callback fires once every
+ * connection closed, the peers file was saved, and tp_node_destroy gives every byte
+ * back (the others are crash-dropped by the harness, also to zero). */
+static void test_shutdown_destroy(void **state) {
+    (void)state;
+    hs *h = hs_create(63, 4, all_cfg);
+    hs_start_all(h);
+    hs_run_for(h, 20 * HS_S);
+    tp_node *n = h->nodes[0].node;
+    assert_true(tp_node_active_connections(n) >= 1);
+    assert_true(tp_node_peers_file(n)->saves >= 1);
+    int done = 0;
+    tp_node_shutdown(n, stopped, &done);
+    assert_int_equal(done, 0);
+    hs_run_for(h, 2 * HS_S);
+    assert_int_equal(done, 1);
+    assert_int_equal(tp_node_peers_saved(n), TP_OK);
+    assert_int_equal(tp_node_maintain(n, NULL, NULL), TP_ERR_STATE);
+    tp_node_destroy(n);
+    h->nodes[0].node = NULL;
+    assert_int_equal(sim_host_memory_bytes(sim_world_host(h->w, 0)), 0);
+    hs_run_for(h, 10 * HS_S); /* nothing of it fires any more */
+    hs_destroy(h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_check_messages),
         cmocka_unit_test(test_workers_on_off),
+        cmocka_unit_test(test_shutdown_destroy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
