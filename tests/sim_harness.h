@@ -2,9 +2,12 @@
  *
  * Header-only, reusable by every simulation test: builds a world (one region, default
  * latency), adds hosts 10.0.0.1 ... with a tp_node app each (deterministic identity
- * with a cheap proof of work, Octez defaults otherwise, edited by a per-node callback
- * before start), counts every event per host and kind, counts hooks, and tears the
- * world down checking that every host's memory went back to zero (halt -> crash drop).
+ * with a cheap proof of work, Octez defaults otherwise except that the node's workers
+ * — maintenance, swap, peers file — are off until a test turns them on with
+ * hs_workers; edited by a per-node callback before start), counts every event per host
+ * and kind, counts hooks, shuts the node down on a clean stop (sim_host_stop), and
+ * tears the world down checking that every host's memory went back to zero (halt ->
+ * crash drop). Tests use only the node's API: no glue of their own.
  * Extra hosts (hostile peers, tests/hostile.h) can be added after the nodes.
  */
 #ifndef TP_TESTS_SIM_HARNESS_H
