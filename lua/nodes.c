@@ -274,16 +274,9 @@ static void tap_drop_all(tl_app *a, const char *reason) {
 /* ------------------------------------------------------------------------------------ */
 /* The demo as a sim app                                                                */
 
+/* The host of the only originating demo node, or -1 (none, or several). */
 static int64_t demo_originator(tl_state *run) {
-    int64_t who = -1;
-    for (uint32_t i = 0; i < run->apps_cap; i++) {
-        tl_app *a = run->apps[i];
-        if (a && a->kind == TL_APP_DEMO && a->dcfg.originate) {
-            if (who >= 0) return -1; /* several: unknown */
-            who = i;
-        }
-    }
-    return who;
+    return run->demo_originators == 1 ? (int64_t)run->demo_origin : -1;
 }
 
 /* Writes the delays of the current incarnation as deliveries ("ping:<k>" = the k-th
@@ -530,6 +523,10 @@ static void make_demo(lua_State *L, uint32_t hi, int tidx, const char *what) {
     tl_app *a = tl_new_app(run, L, hi, what);
     a->kind = TL_APP_DEMO;
     a->dcfg = cfg;
+    if (cfg.originate) {
+        run->demo_originators++;
+        run->demo_origin = hi;
+    }
     a->seeds = seeds;
     a->dcfg.seeds = seeds;
     a->dcfg.seeds_count = ns;

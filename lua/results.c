@@ -97,6 +97,21 @@ static bool exec(tl_results *r, const char *sql) {
     return true;
 }
 
+/* The schema's tables (before the "-- @indexes" line) or its indexes (after it). */
+static bool exec_schema(tl_results *r, bool indexes) {
+    const char *mark = strstr(tl_schema_sql, "-- @indexes");
+    if (!mark) return exec(r, indexes ? "" : tl_schema_sql);
+    if (indexes) return exec(r, mark);
+    size_t n = (size_t)(mark - tl_schema_sql);
+    char *tables = malloc(n + 1);
+    if (!tables) return false;
+    memcpy(tables, tl_schema_sql, n);
+    tables[n] = '\0';
+    bool ok = exec(r, tables);
+    free(tables);
+    return ok;
+}
+
 tl_results *tl_results_open(const char *path, tl_log_level level, char *err, size_t cap) {
     tl_results *r = calloc(1, sizeof *r);
     if (!r) {
@@ -122,7 +137,7 @@ tl_results *tl_results_open(const char *path, tl_log_level level, char *err, siz
     bool ok = exec(r, "PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY;"
                       " PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536;"
                       " PRAGMA temp_store = MEMORY;") &&
-              exec(r, tl_schema_sql);
+              exec_schema(r, false);
     for (int i = 0; ok && i < ST_COUNT; i++)
         if (sqlite3_prepare_v3(r->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i],
                                NULL) != SQLITE_OK)
@@ -179,9 +194,11 @@ static bool finish(tl_results *r, sqlite3_stmt *s, const char *what) {
     return true;
 }
 
+/* SQLITE_STATIC: every statement is stepped and reset (finish) before the function
+ * that bound it returns, so the caller's strings outlive their use; no copy. */
 static void bind_text(sqlite3_stmt *s, int i, const char *t) {
     if (t)
-        sqlite3_bind_text(s, i, t, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(s, i);
 }
@@ -225,6 +242,8 @@ bool tl_results_run_end(tl_results *r, const char *parameters_json, uint64_t tra
     bind_text(s, 8, message);
     bool ok = finish(r, s, "finishing the run");
     commit(r);
+    /* Indexes last: building them once is far cheaper than maintaining them per row. */
+    ok = ok && exec_schema(r, true);
     return ok && r->error[0] == '\0';
 }
 

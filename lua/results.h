@@ -15,8 +15,8 @@
  * logs at the cost of a sqlite3_step per row. The level of detail (tl_log_level)
  * decides what is written beyond the run, hosts, nodes and assertions.
  *
- * Ownership: tl_results owns its sqlite3 handle; strings passed in are copied by SQLite
- * (SQLITE_TRANSIENT) and may be freed after the call. Not thread-safe (one run, one
+ * Ownership: tl_results owns its sqlite3 handle; strings passed in are only read during
+ * the call (each row is written before it returns) and may be freed after it. Not thread-safe (one run, one
  * thread). Errors: functions return false after the first SQLite error and keep it in
  * tl_results_error(); later writes become no-ops so a run is never aborted by its log.
  */

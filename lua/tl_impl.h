@@ -47,6 +47,8 @@ struct tl_state {
     tl_app **apps;
     uint32_t apps_cap;
     uint32_t nodes;
+    uint32_t demo_originators; /* demo nodes created with originate = true */
+    uint32_t demo_origin;      /* the host of the last of them */
     bool finishing;              /* the script ended: halts do not log */
     /* running the clock */
     bool in_callback;            /* inside an at/every callback */

@@ -125,6 +125,11 @@ CREATE TABLE IF NOT EXISTS assertions (
     passed  INTEGER NOT NULL                  -- 1 passed, 0 failed
 );
 
+-- Indexes for the report queries. The writer creates them at the end of a run (one
+-- sort per index instead of a random B-tree insert per row; lua/results.c splits this
+-- file at the line below), so a database of a run that crashed may lack them until the
+-- next run; running this file again adds them.
+-- @indexes
 CREATE INDEX IF NOT EXISTS events_by_kind       ON events(run_id, kind, time_ns);
 CREATE INDEX IF NOT EXISTS samples_by_metric    ON samples(run_id, metric, time_ns);
 CREATE INDEX IF NOT EXISTS connections_by_node  ON connections(run_id, node, opened_ns);
