@@ -46,6 +46,7 @@ void tp_maintenance_config_default(tp_maintenance_config *cfg) {
     cfg->max_connections = 100;
     cfg->idle_time_ns = 120 * NS_PER_S;
     cfg->time_between_looking_for_peers_ns = 5 * NS_PER_S;
+    cfg->wait_jitter_pm = 0;
     cfg->private_mode = false;
 }
 
@@ -320,7 +321,17 @@ static void ask_for_more_contacts(tp_maintenance *m) {
         if (m->ops.discovery_wakeup != NULL) m->ops.discovery_wakeup(m->ops.arg);
     }
     m->phase = TP_MAINTENANCE_WAITING;
-    tp_env_timer_start_in(m->env, &m->wait_timer, m->cfg.time_between_looking_for_peers_ns);
+    /* tidepool option: up to wait_jitter_pm per-mille more, drawn from the env's
+     * stream (0 by default: Octez's exact wait). Two nodes that dial each other at the same instant reject each other's
+     * incoming connection (Already_connected, spec §2.7) and, with Octez's exact 5 s
+     * and identical backoffs, collide again at every retry in a simulation where
+     * nothing else breaks the tie (a private ring never formed); real hosts have that
+     * jitter anyway. */
+    int64_t wait = m->cfg.time_between_looking_for_peers_ns;
+    if (m->cfg.wait_jitter_pm > 0)
+        wait += (int64_t)tp_env_random_below(
+            m->env, (uint64_t)(wait / 1000 * m->cfg.wait_jitter_pm) + 1);
+    tp_env_timer_start_in(m->env, &m->wait_timer, wait);
 }
 
 /* ---- too_many ------------------------------------------------------------------------ */

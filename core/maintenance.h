@@ -25,6 +25,10 @@
  * Deliberate difference: Octez's `maintain` promise resolves only when a cycle with
  * work to do ends (a request made while the count is in range waits for a later one);
  * here every cycle ends its waiters, so `maintain` always returns after one cycle.
+ * An option (off by default, Octez's exact timing): wait_jitter_pm lengthens the 5 s
+ * wait for contacts by a random jitter, because two nodes that dial each other at the
+ * same instant reject each other (Already_connected) and, in a simulation with exact
+ * timings, collide again at every retry (a private ring never forms).
  *
  * Ownership: the caller allocates the tp_maintenance and keeps it in place (it embeds
  * timers). It uses the pool and the ACL directly (reads only, plus the ACL's expiry
@@ -73,6 +77,10 @@ typedef struct tp_maintenance_config {
     uint32_t max_connections;        /* 100 */
     int64_t idle_time_ns;            /* maintenance-idle-time: 120 s (> 0) */
     int64_t time_between_looking_for_peers_ns; /* 5 s (hard-coded in Octez) */
+    /* tidepool option: that wait is lengthened by a random 0..wait_jitter_pm per-mille
+     * (200: up to +1 s) so that symmetric dials do not collide forever; 0 (default) =
+     * Octez's exact wait. */
+    uint32_t wait_jitter_pm;
     bool private_mode;
 } tp_maintenance_config;
 

@@ -84,6 +84,9 @@ const char *tp_node_config_check(const tp_node_config *cfg, char *buf, size_t ca
     if (cfg->maintenance_idle_time_ns < 0)
         BAD("node config: maintenance_idle_time_ns must be >= 0 (0 disables the "
             "maintenance; got %lld)", (long long)cfg->maintenance_idle_time_ns);
+    if (cfg->maintenance_wait_jitter_pm > 1000)
+        BAD("node config: maintenance_wait_jitter_pm must be in 0..1000 per-mille (got %u)",
+            cfg->maintenance_wait_jitter_pm);
     if (cfg->swap_linger_ns < 0)
         BAD("node config: swap_linger_ns must be >= 0 (0 disables swap; got %lld)",
             (long long)cfg->swap_linger_ns);
@@ -420,6 +423,7 @@ tp_err tp_node_create(const tp_env *env, const tp_node_config *cfg, tp_node **ou
         mc.max_connections = cfg->max_connections;
         mc.idle_time_ns = cfg->maintenance_idle_time_ns;
         mc.private_mode = cfg->private_mode;
+        mc.wait_jitter_pm = cfg->maintenance_wait_jitter_pm;
         tp_maintenance_ops mops = {op_active,         op_connections,      op_maint_connect,
                                    op_disconnect,     op_send_bootstrap,   op_discovery_wakeup,
                                    op_send_swap_request_any, n};

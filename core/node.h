@@ -106,6 +106,11 @@ typedef struct tp_node_config {
     uint32_t max_incoming_connections; /* 20 */
     int64_t maintenance_idle_time_ns; /* 120 s; 0 = maintenance disabled (slot check
                                          then uses max_connections, spec §2.7 step 6) */
+    /* tidepool option (not in Octez): lengthen the maintenance's 5 s wait for contacts
+     * by a random 0..this per-mille, so that two nodes that keep dialing each other at
+     * the same instant (each rejects the other: Already_connected) stop colliding in
+     * simulations with exact timings (tp_maintenance_config.wait_jitter_pm). */
+    uint32_t maintenance_wait_jitter_pm; /* 0 (Octez) */
     int64_t connection_timeout_ns;   /* 10 s */
     int64_t authentication_timeout_ns; /* 5 s */
     size_t incoming_message_queue_size;  /* 8 MiB */

@@ -24,6 +24,7 @@ static void test_defaults(void **state) {
     tp_node_config c;
     tp_node_config_default(&c);
     assert_int_equal(c.maintenance_idle_time_ns, 120 * HS_S);
+    assert_int_equal(c.maintenance_wait_jitter_pm, 0); /* Octez's exact timing */
     assert_int_equal(c.swap_linger_ns, 30 * HS_S);
     assert_false(c.discovery_enabled);
     assert_int_equal(c.discovery_point.port, 10732);
@@ -46,6 +47,9 @@ static void test_check_messages(void **state) {
     c = base(h);
     c.maintenance_idle_time_ns = -1;
     expect_bad(&c, "maintenance_idle_time_ns");
+    c = base(h);
+    c.maintenance_wait_jitter_pm = 1001;
+    expect_bad(&c, "maintenance_wait_jitter_pm");
     c = base(h);
     c.swap_linger_ns = -1;
     expect_bad(&c, "swap_linger_ns");
