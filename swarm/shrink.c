@@ -53,6 +53,8 @@ typedef struct shrinker {
     char cand_path[PATH_MAX + 64];
     uint32_t runs, max_runs;
     double t0, budget_s, run_limit_s;
+    char **extra;             /* lines made by renumbering (owned) */
+    uint32_t extra_count, extra_cap;
 } shrinker;
 
 static char *build(const shrinker *k, uint32_t nodes, char *const *lines, uint32_t count) {
@@ -185,6 +187,107 @@ static bool try_nodes(shrinker *k, uint32_t to, uint32_t *nodes, char **lines, u
     return ok;
 }
 
+/* ---- renumbering: the nodes the schedule names, moved to the lowest indices ------------- */
+
+/* Writes the line with every node index it names (node = N, target = N, set = {N, ...})
+ * replaced by map[N] (map NULL: unchanged) into out (cap bytes), and ORs the indices
+ * into *used (may be NULL). false: an index out of range, or out too small. */
+static bool remap_line(const char *line, const uint32_t *map, uint32_t map_len, char *out,
+                       size_t cap, uint64_t *used) {
+    size_t o = 0;
+    const char *p = line;
+    while (*p) {
+        const char *key = NULL;
+        if (strncmp(p, "node = ", 7) == 0) key = "node = ";
+        else if (strncmp(p, "target = ", 9) == 0) key = "target = ";
+        if (key != NULL) {
+            size_t kl = strlen(key);
+            char *end;
+            unsigned long v = strtoul(p + kl, &end, 10);
+            if (end == p + kl || v == 0 || v >= map_len) return false;
+            if (used != NULL) *used |= 1ULL << (v - 1);
+            int n = snprintf(out + o, cap - o, "%s%u", key, map ? map[v] : (unsigned)v);
+            if (n < 0 || (size_t)n >= cap - o) return false;
+            o += (size_t)n;
+            p = end;
+            continue;
+        }
+        if (strncmp(p, "set = {", 7) == 0) {
+            int n = snprintf(out + o, cap - o, "set = {");
+            if (n < 0 || (size_t)n >= cap - o) return false;
+            o += (size_t)n;
+            p += 7;
+            bool first = true;
+            while (*p && *p != '}') {
+                char *end;
+                unsigned long v = strtoul(p, &end, 10);
+                if (end == p || v == 0 || v >= map_len) return false;
+                if (used != NULL) *used |= 1ULL << (v - 1);
+                n = snprintf(out + o, cap - o, "%s%u", first ? "" : ", ", map ? map[v] : (unsigned)v);
+                if (n < 0 || (size_t)n >= cap - o) return false;
+                o += (size_t)n;
+                first = false;
+                p = end;
+                while (*p == ',' || *p == ' ') p++;
+            }
+            continue;
+        }
+        if (o + 1 >= cap) return false;
+        out[o++] = *p++;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+/* Tries the schedule with the nodes it names renumbered 1, 2, ... in their order, and
+ * the world cut to max(2, that many) nodes (+ 0, 1 or 2 bystanders); keeps the first
+ * that still fails the same way. */
+static bool try_renumber(shrinker *k, uint32_t *nodes, char **lines, uint32_t *count) {
+    uint64_t used = 0;
+    char buf[1024];
+    for (uint32_t i = 0; i < *count; i++)
+        if (!remap_line(lines[i], NULL, SW_NODES_MAX + 1, buf, sizeof buf, &used)) return false;
+    uint32_t map[SW_NODES_MAX + 1] = {0}, next = 0;
+    for (uint32_t v = 1; v <= SW_NODES_MAX; v++)
+        if (used >> (v - 1) & 1) map[v] = ++next;
+    uint32_t lo = next < 2 ? 2 : next;
+    bool identity = true;
+    for (uint32_t v = 1; v <= SW_NODES_MAX; v++)
+        if ((used >> (v - 1) & 1) && map[v] != v) identity = false;
+    if (identity || lo >= *nodes) return false;
+    char **cand = calloc(*count + 1, sizeof *cand);
+    if (cand == NULL) abort();
+    bool ok = true;
+    for (uint32_t i = 0; i < *count && ok; i++) {
+        ok = remap_line(lines[i], map, SW_NODES_MAX + 1, buf, sizeof buf, NULL);
+        if (ok) cand[i] = strdup(buf);
+    }
+    if (ok && k->extra_count + *count > k->extra_cap) {
+        uint32_t cap = k->extra_count + *count + 16;
+        char **e = realloc(k->extra, cap * sizeof *e);
+        if (e == NULL) abort();
+        k->extra = e;
+        k->extra_cap = cap;
+    }
+    /* the named nodes alone, or with one or two bystanders (a world of 2 can fail
+     * differently: e.g. the simultaneous-open livelock of swarm/README) */
+    uint32_t to = 0;
+    for (uint32_t t = lo; ok && t <= lo + 2 && t < *nodes && to == 0; t++)
+        if (fails(k, t, cand, *count)) to = t;
+    if (to != 0) {
+        for (uint32_t i = 0; i < *count; i++) {
+            lines[i] = cand[i];
+            k->extra[k->extra_count++] = cand[i]; /* owned by the shrinker from now on */
+        }
+        *nodes = to;
+        free(cand);
+        return true;
+    }
+    for (uint32_t i = 0; i < *count; i++) free(cand[i]);
+    free(cand);
+    return false;
+}
+
 int sw_shrink(const sw_shrink_config *cfg, sw_shrink_result *res) {
     memset(res, 0, sizeof *res);
     char in_path[PATH_MAX], dir[PATH_MAX];
@@ -290,6 +393,13 @@ int sw_shrink(const sw_shrink_config *cfg, sw_shrink_result *res) {
     while (nodes > 2 && !out_of_budget(&k) && try_nodes(&k, nodes - 1, &nodes, lines, &count)) {
     }
     ddmin(&k, nodes, lines, &count);
+    /* the nodes the remaining faults name, renumbered to the lowest indices, and the
+     * world cut to them; then the cut once more */
+    if (!out_of_budget(&k) && try_renumber(&k, &nodes, lines, &count)) {
+        while (nodes > 2 && !out_of_budget(&k) &&
+               try_nodes(&k, nodes - 1, &nodes, lines, &count)) {
+        }
+    }
     {
         char *body = build(&k, nodes, lines, count);
         char header[PATH_MAX + 1024];
@@ -319,6 +429,8 @@ out:
     unlink(k.cand_path);
     for (uint32_t i = 0; i < all_count; i++) free(all[i]);
     free(all);
+    for (uint32_t i = 0; i < k.extra_count; i++) free(k.extra[i]);
+    free(k.extra);
     free(lines);
     free(k.pre_nodes);
     free(k.mid);
