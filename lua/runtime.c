@@ -1139,6 +1139,7 @@ report:
     tl_nodes_free(run);
     free(run->blocks);
     free(run->block_body);
+    free(run->b58_cache);
     if (run->L) lua_close(run->L);
     tl_results_close(run->res);
     free(run->param_used);

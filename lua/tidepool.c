@@ -79,9 +79,9 @@ static void log_conn(tl_app *a, tp_conn *c, int64_t closed_ns, const char *reaso
     tl_conn_rec *rec = c->user;
     if (!rec) return;
     if (run->res && !(run->finishing && closed_ns >= 0)) {
-        char pt[TP_POINT_TEXT_MAX], pid[TP_PEER_ID_TEXT_SIZE];
+        char pt[TP_POINT_TEXT_MAX];
         tl_results_connection(run->res, a->host, tl_host_of_point(run, &c->remote_addr),
-                              tp_peer_id_to_b58(tp_node_conn_peer_id(c), pid),
+                              tl_peer_b58(run, tp_node_conn_peer_id(c)->bytes),
                               tp_point_format(&c->remote_addr, pt), c->incoming, rec->opened_ns,
                               closed_ns, reason);
     }

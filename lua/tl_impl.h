@@ -67,9 +67,22 @@ struct tl_state {
     uint32_t block_count, block_cap;
     uint8_t *block_body;   /* zeros, the largest body */
     uint32_t block_body_cap;
+    /* Base58 peer ids are costly (a double SHA-256 checksum each): the event sink keeps
+     * the last text of each of TL_B58_CACHE slots, indexed by the id's first bytes. */
+    struct tl_b58_slot *b58_cache;
     /* scratch */
     char err[256];
 };
+
+#define TL_B58_CACHE 4096u
+typedef struct tl_b58_slot {
+    uint8_t id[TP_PEER_ID_SIZE];
+    bool used;
+    char text[TP_PEER_ID_TEXT_SIZE];
+} tl_b58_slot;
+
+/* The Base58 text of a peer id, from the run's cache; valid until the next call. */
+const char *tl_peer_b58(tl_state *run, const uint8_t id[TP_PEER_ID_SIZE]);
 
 /* The run of a Lua state (stored in the registry). */
 tl_state *tl_run_of(lua_State *L);

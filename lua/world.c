@@ -599,6 +599,24 @@ static int l_regions(lua_State *L) {
 /* ------------------------------------------------------------------------------------ */
 /* The event sink                                                                       */
 
+const char *tl_peer_b58(tl_state *run, const uint8_t id[TP_PEER_ID_SIZE]) {
+    if (!run->b58_cache) {
+        run->b58_cache = calloc(TL_B58_CACHE, sizeof *run->b58_cache);
+        TP_ASSERT(run->b58_cache != NULL);
+    }
+    /* Peer ids are hashes: their first bytes spread evenly. */
+    uint32_t slot = ((uint32_t)id[0] << 8 | id[1]) % TL_B58_CACHE;
+    tl_b58_slot *e = &run->b58_cache[slot];
+    if (!e->used || memcmp(e->id, id, TP_PEER_ID_SIZE) != 0) {
+        tp_peer_id pid;
+        memcpy(pid.bytes, id, TP_PEER_ID_SIZE);
+        tp_peer_id_to_b58(&pid, e->text);
+        memcpy(e->id, id, TP_PEER_ID_SIZE);
+        e->used = true;
+    }
+    return e->text;
+}
+
 void tl_on_event(void *arg, uint32_t host, int64_t time_ns, const tp_event *ev) {
     tl_state *run = arg;
     if ((unsigned)ev->kind < TP_EVENT_KIND_COUNT) run->event_counts[ev->kind]++;
@@ -606,14 +624,10 @@ void tl_on_event(void *arg, uint32_t host, int64_t time_ns, const tp_event *ev) 
     if (!run->res || tl_results_level(run->res) == TL_LOG_NONE) return;
     bool debug = tp_event_kind_level(ev->kind) == TP_EVENT_LEVEL_DEBUG;
     if (debug && tl_results_level(run->res) < TL_LOG_DEBUG) return;
-    char peer[TP_PEER_ID_TEXT_SIZE], point[TP_POINT_TEXT_MAX];
+    char point[TP_POINT_TEXT_MAX];
     const char *peer_s = NULL, *point_s = NULL;
     int64_t peer_node = -1;
-    if (ev->flags & TP_EVENT_HAS_PEER) {
-        tp_peer_id id;
-        memcpy(id.bytes, ev->peer_id, sizeof id.bytes);
-        peer_s = tp_peer_id_to_b58(&id, peer);
-    }
+    if (ev->flags & TP_EVENT_HAS_PEER) peer_s = tl_peer_b58(run, ev->peer_id);
     if (ev->flags & TP_EVENT_HAS_POINT) {
         point_s = tp_point_format(&ev->point, point);
         sim_host *ph = sim_world_host_by_ip(run->w, &ev->point.ip);
