@@ -826,11 +826,9 @@ void tl_nodes_finish(tl_state *run) {
             demo_log_deliveries(a);
         }
     }
-    for (uint32_t i = 0; i < run->apps_cap; i++) {
-        tl_app *a = run->apps[i];
-        if (a && sim_host_app_running(sim_world_host(run->w, i)))
-            sim_host_crash(sim_world_host(run->w, i));
-    }
+    /* every app runs on a host through run->apps: one pass over the event queue for all
+     * (a sim_host_crash per host scanned the queue once per host) */
+    sim_world_crash_running_apps(run->w);
 }
 
 void tl_nodes_free(tl_state *run) {

@@ -888,6 +888,25 @@ void sim_host_crash(sim_host *h) {
     if (h->app_running) app_halt(h);
 }
 
+static bool drop_running_app_timer(const tp_timer *t, void *arg) {
+    sim_world *w = arg;
+    uint32_t flags = t->backend_flags;
+    if ((flags & SIM_TF_INTERNAL) != 0 || flags == 0) return false;
+    const sim_host *h = sim_host_at(w, flags - 1);
+    return h->state != SIM_HOST_DOWN && h->app_running;
+}
+
+void sim_world_crash_running_apps(sim_world *w) {
+    TP_ASSERT(w->cb_host == NULL);
+    sim_queue_filter(&w->q, drop_running_app_timer, w);
+    for (uint32_t i = 0; i < w->host_count; i++) {
+        sim_host *h = sim_host_at(w, i);
+        if (h->state == SIM_HOST_DOWN || !h->app_running) continue;
+        h->timers_armed = 0; /* dropped above: the crash skips its own scan */
+        sim_host_crash(h);
+    }
+}
+
 static void halt_fire(void *arg) {
     struct sim_halt *hl = arg;
     sim_host *h = hl->host;
