@@ -7,7 +7,8 @@
  * database, in CPU time (user + system, steady on a shared machine) and wall time.
  * Two workloads:
  *   demo      N demo nodes (sim.demo_node) bootstrapping from 3 seeds over 4 regions,
- *             overlay sampled every second with per-node degrees, pings flooded;
+ *             overlay sampled every second (optionally every node's degree too),
+ *             pings flooded;
  *   tidepool  N tidepool nodes (sim.node) each dialing 4 earlier nodes, then the
  *             maintenance (min 1, expected 50, max 200), overlay sampled every second,
  *             one 20 kB block every 2 s.
@@ -15,6 +16,7 @@
  * are printed and must match across levels).
  *
  * Usage: bench_logging [hosts=2000] [demo|tidepool|both] [virtual_seconds=30] [reps=3]
+ *                      [per_node=0|1]  (1: also every node's degree every second)
  * Not a test: it prints figures and never fails on a slow machine (lua/README.md has
  * figures). */
 #include <inttypes.h>
@@ -46,7 +48,7 @@ static const char demo_script[] =
     "                             pings = 10, ping_start_delay = '2s', ping_interval = '1s'})\n"
     "  end)\n"
     "end\n"
-    "sim.sample_overlay{every = '1s', per_node = true}\n"
+    "sim.sample_overlay{every = '1s', per_node = param('per_node', false)}\n"
     "run_for(total)\n";
 
 static const char tidepool_script[] =
@@ -66,7 +68,7 @@ static const char tidepool_script[] =
     "  nodes[i] = sim.node(h, {connect = dial, max_connections = 200, expected_connections = 50,\n"
     "                          min_connections = 1, event_ring_size = 0})\n"
     "end\n"
-    "sim.sample_overlay{every = '1s', per_node = true}\n"
+    "sim.sample_overlay{every = '1s', per_node = param('per_node', false)}\n"
     "every('2s', function() nodes[math.random(n)]:produce_block{size = 20000} end)\n"
     "run_for(total)\n";
 
@@ -98,6 +100,8 @@ typedef struct outcome {
     long db_bytes;
 } outcome;
 
+static const char *per_node = "false";
+
 static outcome run_once(const char *script, const char *dir, int level, const char *hosts,
                         const char *duration) {
     char db[512];
@@ -109,9 +113,9 @@ static outcome run_once(const char *script, const char *dir, int level, const ch
     cfg.seed = 42;
     cfg.db_path = level < 0 ? NULL : db;
     cfg.log_level = level < 0 ? TL_LOG_NONE : (tl_log_level)level;
-    tl_param params[2] = {{"nodes", hosts}, {"duration", duration}};
+    tl_param params[3] = {{"nodes", hosts}, {"duration", duration}, {"per_node", per_node}};
     cfg.params = params;
-    cfg.param_count = 2;
+    cfg.param_count = 3;
     FILE *null = fopen("/dev/null", "w");
     cfg.out = null;
     tl_run_result r;
@@ -177,8 +181,8 @@ static void bench(const char *kind, const char *text, const char *dir, const cha
     fputs(text, f);
     fclose(f);
     static const char *const names[] = {"no database", "--log none", "--log info", "--log debug"};
-    printf("%s: %s nodes, %s virtual seconds, median of %d (levels interleaved, one process "
-           "per run)\n", kind, hosts, duration, reps);
+    printf("%s: %s nodes, %s virtual seconds, per-node samples %s, median of %d (levels "
+           "interleaved, one process per run)\n", kind, hosts, duration, per_node, reps);
     fflush(stdout);
     /* Interleave the levels in every repetition (rotating which goes first) so that a
      * change of machine load hits them all alike; every run in its own process. */
@@ -215,6 +219,7 @@ int main(int argc, char **argv) {
     const char *duration = argc > 3 ? argv[3] : "30";
     int reps = argc > 4 ? atoi(argv[4]) : 3;
     if (reps < 1 || reps > 15) reps = 3;
+    if (argc > 5 && strcmp(argv[5], "1") == 0) per_node = "true";
     char dir[] = "/tmp/tp_bench_logging.XXXXXX";
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
