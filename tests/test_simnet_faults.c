@@ -424,6 +424,58 @@ static void test_app_crash_and_restart(void **state) {
     sim_world_destroy(w);
 }
 
+static void count_timer(void *arg) { (*(int *)arg)++; }
+
+/* Runs 5 hosts (apps on 1, 2, 3; a bare timer on host 0) to 50 s, crashes every running
+ * app either with sim_world_crash_running_apps (at_once) or one sim_host_crash per host,
+ * runs to 200 s and returns the trace hash. */
+static uint64_t crash_apps_run(bool at_once, int *bare_fired) {
+    sim_world *w = make_world(111, 5, 10 * MS, 2 * MS, NULL);
+    app apps[3];
+    memset(apps, 0, sizeof apps);
+    for (uint32_t i = 0; i < 3; i++) {
+        sim_host_set_app(sim_world_host(w, i + 1), &app_ops, &apps[i]);
+        sim_host_start(sim_world_host(w, i + 1));
+    }
+    tp_timer bare;
+    tp_timer_init(&bare, count_timer, bare_fired);
+    tp_env_timer_start_in(sim_host_env(sim_world_host(w, 0)), &bare, 150 * SEC);
+    sim_run_until(w, 50 * SEC);
+    if (at_once) {
+        sim_world_crash_running_apps(w);
+    } else {
+        for (uint32_t i = 1; i <= 3; i++) sim_host_crash(sim_world_host(w, i));
+    }
+    for (uint32_t i = 0; i < 3; i++) {
+        assert_int_equal(apps[i].halts, 1);
+        assert_false(sim_host_app_running(sim_world_host(w, i + 1)));
+        assert_int_equal(sim_host_get_state(sim_world_host(w, i + 1)), SIM_HOST_DOWN);
+        assert_int_equal(sim_host_memory_bytes(sim_world_host(w, i + 1)), 0);
+    }
+    assert_int_equal(sim_host_get_state(sim_world_host(w, 0)), SIM_HOST_UP);
+    sim_run_until(w, 200 * SEC);
+    for (uint32_t i = 0; i < 3; i++) assert_int_equal(apps[i].timer_fired, 0); /* due at 100 s */
+    sim_stats st;
+    sim_world_stats(w, &st);
+    assert_int_equal(st.host_crashes, 3);
+    uint64_t hash = sim_world_trace_hash(w);
+    sim_world_destroy(w);
+    return hash;
+}
+
+/* The end-of-run teardown: crashing every running app at once (one pass over the event
+ * queue) is exactly a crash per host in host order: same halts, same vanished timers,
+ * other hosts' timers kept, same trace hash. */
+static void test_crash_running_apps_at_once(void **state) {
+    (void)state;
+    int fired_one = 0, fired_all = 0;
+    uint64_t one_by_one = crash_apps_run(false, &fired_one);
+    uint64_t at_once = crash_apps_run(true, &fired_all);
+    assert_int_equal(fired_one, 1);
+    assert_int_equal(fired_all, 1); /* host 0 has no app: its timer stays */
+    assert_int_equal(one_by_one, at_once);
+}
+
 static void test_clean_stop_closes_gracefully(void **state) {
     (void)state;
     sim_world *w = make_world(108, 2, 10 * MS, 0, NULL);
@@ -621,6 +673,7 @@ int main(void) {
         cmocka_unit_test(test_partition_past_user_timeout),
         cmocka_unit_test(test_idle_connection_survives_with_keepalive),
         cmocka_unit_test(test_crash_seen_as_timeout_by_waiting_peer),
+        cmocka_unit_test(test_crash_running_apps_at_once),
         cmocka_unit_test(test_crash_seen_as_reset_after_restart),
         cmocka_unit_test(test_keepalive_finds_restarted_peer),
         cmocka_unit_test(test_keepalive_count_without_user_timeout),
