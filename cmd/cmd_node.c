@@ -417,6 +417,13 @@ static int node_run(int argc, char **argv) {
         free(d);
         return TP_EXIT_INPUT;
     }
+    /* Octez keys with no counterpart here: accepted so that an Octez config loads, and
+     * said out loud rather than silently ignored. */
+    if (d->cfg.limits.read_queue_size >= 0 || d->cfg.limits.write_queue_size >= 0)
+        log_line(NULL, "%s: p2p.limits.read-queue-size / write-queue-size have no effect in "
+                 "tidepool: its I/O scheduler hands out grants and holds no byte queues of "
+                 "its own; bound the message queues with incoming-message-queue-size and "
+                 "outgoing-message-queue-size", o.config);
     /* command-line overrides */
     if (o.data_dir) snprintf(d->cfg.data_dir, sizeof d->cfg.data_dir, "%s", o.data_dir);
     if (d->cfg.data_dir[0] == '\0') {

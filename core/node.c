@@ -8,7 +8,6 @@
 
 #include "encoding.h"
 
-#define LISTEN_BACKLOG 20 /* spec §2.1 */
 
 void tp_node_config_default(tp_node_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -27,6 +26,7 @@ void tp_node_config_default(tp_node_config *cfg) {
     cfg->expected_connections = 50;
     cfg->max_connections = 100;
     cfg->max_incoming_connections = 20;
+    cfg->listen_backlog = 20;
     cfg->maintenance_idle_time_ns = 120LL * 1000000000LL;
     cfg->connection_timeout_ns = 10LL * 1000000000LL;
     cfg->authentication_timeout_ns = 5LL * 1000000000LL;
@@ -67,6 +67,8 @@ const char *tp_node_config_check(const tp_node_config *cfg, char *buf, size_t ca
     if (cfg->p2p_versions_count == 0 || cfg->p2p_versions_count > TP_VERSIONS_MAX)
         BAD("node config: p2p_versions_count must be in 1..%d (got %zu)", TP_VERSIONS_MAX,
             cfg->p2p_versions_count);
+    if (cfg->listen_backlog < 1 || cfg->listen_backlog > 65535)
+        BAD("node config: listen_backlog must be in 1..65535 (got %u)", cfg->listen_backlog);
     if (cfg->min_connections > cfg->expected_connections ||
         cfg->expected_connections > cfg->max_connections)
         BAD("node config: connections must satisfy min <= expected <= max (got %u, %u, %u)",
@@ -515,7 +517,7 @@ tp_err tp_node_activate(tp_node *n) {
         n->peers_load_result = TP_OK;
     }
     if (n->cfg.listen.port != 0 && n->listener == NULL)
-        TP_TRY(tp_env_listen(n->env, &n->cfg.listen, LISTEN_BACKLOG, on_accept, n, &n->listener));
+        TP_TRY(tp_env_listen(n->env, &n->cfg.listen, (int)n->cfg.listen_backlog, on_accept, n, &n->listener));
     if (n->disco_on && !n->disco_started) {
         tp_err e = tp_discovery_start(&n->disco);
         if (e != TP_OK) {

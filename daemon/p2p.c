@@ -69,7 +69,15 @@ void dm_p2p_node_config(const dm_config *cfg, const tp_identity *id, const dm_p2
     out->pool.backoff_initial_ns = cfg->reconnection.initial_delay_ns;
     out->pool.backoff_disconnection_ns = cfg->reconnection.disconnection_delay_ns;
     out->pool.backoff_cap_ns = cfg->reconnection.increase_cap_ns;
-    out->acl.ip_greylist_timeout_ns = l->greylist_timeout_ns;
+    /* Octez derives ip_greylist_cleanup_delay from greylist-timeout; an explicit
+     * ip_greylist_cleanup_delay (anything but its default) wins. */
+    out->acl.ip_greylist_timeout_ns = l->ip_greylist_cleanup_delay_ns != INT64_C(86400000000000)
+                                          ? l->ip_greylist_cleanup_delay_ns
+                                          : l->greylist_timeout_ns;
+    /* Octez's IP greylist is a Bloom filter of this many KiB; tidepool's is an exact
+     * table (core/acl.h): one entry per 32 bytes of the budget (2048 KiB -> 65,536). */
+    out->acl.ip_greylist_max = l->ip_greylist_size_in_kilobytes * 1024u / 32u;
+    out->listen_backlog = l->backlog;
     out->acl.peer_greylist_size = l->peer_greylist_size;
     out->swap_linger_ns = l->swap_enabled ? l->swap_linger_ns : 0;
     out->max_download_speed_bps = l->max_download_speed_bps > 0 ? l->max_download_speed_bps : 0;

@@ -60,7 +60,8 @@ static const char *CONFIG =
     "    \"authentication-timeout\": 1, \"max-incoming-connections\": 7,\n"
     "    \"binary-chunks-size\": 2, \"read-buffer-size\": 8192,\n"
     "    \"incoming-app-message-queue-size\": 4, \"max_known_points\": [50, 40],\n"
-    "    \"greylist-timeout\": 60, \"peer_greylist_size\": 10}},\n"
+    "    \"greylist-timeout\": 60, \"peer_greylist_size\": 10, \"backlog\": 33,\n"
+    "    \"ip_greylist_size_in_kilobytes\": 64}},\n"
     " \"network\": {\"chain_name\": \"TEZOS_MAINNET\", \"distributed_db_versions\": [2],\n"
     "   \"p2p_versions\": [0, 1]}}";
 
@@ -116,6 +117,8 @@ static void test_keys_map(void **state) {
     assert_int_equal(nc.pool.backoff_initial_ns, NS / 2);
     assert_int_equal(nc.acl.ip_greylist_timeout_ns, 60 * NS);
     assert_int_equal(nc.acl.peer_greylist_size, 10);
+    assert_int_equal(nc.listen_backlog, 33);
+    assert_int_equal(nc.acl.ip_greylist_max, 64 * 1024 / 32);
     assert_int_equal(nc.trusted_points_count, 2);
     assert_true(nc.trusted_points[0].has_expected_peer_id);
     assert_false(nc.trusted_points[1].has_expected_peer_id);
@@ -125,6 +128,14 @@ static void test_keys_map(void **state) {
     tp_pow_target t0;
     assert_int_equal(tp_pow_target_of_difficulty(0.0, &t0), TP_OK);
     assert_memory_equal(&nc.pow_target, &t0, sizeof t0);
+    /* an explicit ip_greylist_cleanup_delay wins over greylist-timeout */
+    dm_config cfg2;
+    dm_config_default(&cfg2);
+    cfg2.limits.greylist_timeout_ns = 60 * NS;
+    cfg2.limits.ip_greylist_cleanup_delay_ns = 90 * NS;
+    tp_node_config nc2;
+    dm_p2p_node_config(&cfg2, &id, &opt, &nc2);
+    assert_int_equal(nc2.acl.ip_greylist_timeout_ns, 90 * NS);
 }
 
 int main(void) {
