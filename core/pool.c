@@ -639,6 +639,7 @@ static inline bool known_less(const known_key *x, const known_key *y, const know
 /* Insertion-sorted runs of 16, then bottom-up merges between a and tmp; returns the
  * array holding the result (a or tmp). */
 static known_key *known_sort(known_key *a, known_key *tmp, uint32_t n, const known_item *items) {
+    TP_ASSERT(n <= UINT32_MAX / 4); /* 2 * width never wraps */
     const uint32_t run = 16;
     for (uint32_t lo = 0; lo < n; lo += run) {
         uint32_t hi = n - lo > run ? lo + run : n;
