@@ -57,7 +57,9 @@ static void tap_established(tl_tap_stream *ts) {
     ev.point = ts->remote;
     ev.code = ts->incoming;
     ev.detail = ts->incoming ? "incoming stream (tap)" : "outgoing stream (tap)";
+    a->run->tap_event = true;
     tp_env_event(a->env, &ev);
+    a->run->tap_event = false;
 }
 
 const char *tl_close_reason(tp_err reason) {
@@ -117,7 +119,9 @@ static void tcb_close(void *arg, tp_stream *s, tp_err reason) {
         ev.point = ts->remote;
         ev.code = reason;
         ev.detail = tl_close_reason(reason);
+        a->run->tap_event = true;
         tp_env_event(a->env, &ev);
+        a->run->tap_event = false;
     }
     tap_unlink(a, ts);
     const tp_stream_cbs *cbs = ts->cbs;

@@ -49,7 +49,8 @@ struct tl_state {
     uint32_t nodes;
     uint32_t demo_originators; /* demo nodes created with originate = true */
     uint32_t demo_origin;      /* the host of the last of them */
-    bool finishing;              /* the script ended: halts do not log */
+    bool finishing;
+    bool tap_event;            /* the event being reported comes from the tap */              /* the script ended: halts do not log */
     /* running the clock */
     bool in_callback;            /* inside an at/every callback */
     bool running;                /* inside run_for / run_until */

@@ -622,7 +622,9 @@ void tl_on_event(void *arg, uint32_t host, int64_t time_ns, const tp_event *ev) 
     if ((unsigned)ev->kind < TP_EVENT_KIND_COUNT) run->event_counts[ev->kind]++;
     tl_inv_on_event(run, host, ev); /* the swarm's ban grace (lua/invariants.h) */
     if (!run->res || tl_results_level(run->res) == TL_LOG_NONE) return;
-    bool debug = tp_event_kind_level(ev->kind) == TP_EVENT_LEVEL_DEBUG;
+    /* The tap's connection events repeat the connections table: debug level. (They are
+     * reported at every level all the same, so the trace hash does not depend on it.) */
+    bool debug = run->tap_event || tp_event_kind_level(ev->kind) == TP_EVENT_LEVEL_DEBUG;
     if (debug && tl_results_level(run->res) < TL_LOG_DEBUG) return;
     char point[TP_POINT_TEXT_MAX];
     const char *peer_s = NULL, *point_s = NULL;
