@@ -40,8 +40,8 @@ static void tap_unlink(tl_app *a, tl_tap_stream *ts) {
 }
 
 int64_t tl_host_of_point(tl_state *run, const tp_point *p) {
-    sim_host *h = sim_world_host_by_ip(run->w, &p->ip);
-    return h ? (int64_t)sim_host_index(h) : -1;
+    uint32_t index;
+    return sim_world_host_index_by_ip(run->w, &p->ip, &index) ? (int64_t)index : -1;
 }
 
 static void tap_established(tl_tap_stream *ts) {

@@ -632,8 +632,8 @@ void tl_on_event(void *arg, uint32_t host, int64_t time_ns, const tp_event *ev) 
     if (ev->flags & TP_EVENT_HAS_PEER) peer_s = tl_peer_b58(run, ev->peer_id);
     if (ev->flags & TP_EVENT_HAS_POINT) {
         point_s = tp_point_format(&ev->point, point);
-        sim_host *ph = sim_world_host_by_ip(run->w, &ev->point.ip);
-        if (ph) peer_node = sim_host_index(ph);
+        uint32_t ph;
+        if (sim_world_host_index_by_ip(run->w, &ev->point.ip, &ph)) peer_node = ph;
     }
     tl_results_event(run->res, time_ns, host, tp_event_kind_name(ev->kind), debug, peer_s,
                      peer_node, point_s, ev->code, ev->detail);

@@ -218,6 +218,9 @@ TP_MUST_USE tp_err sim_hosts_add_in_region(sim_world *w, uint32_t region, uint32
 uint32_t sim_world_host_count(const sim_world *w);
 sim_host *sim_world_host(sim_world *w, uint32_t index); /* index < count */
 sim_host *sim_world_host_by_ip(sim_world *w, const tp_ip *ip); /* NULL: none */
+/* The index of the host with this address, without touching the host (cheaper when
+ * only the index is wanted, e.g. for logging); false: none. */
+bool sim_world_host_index_by_ip(const sim_world *w, const tp_ip *ip, uint32_t *index);
 
 uint32_t sim_host_index(const sim_host *h);
 tp_ip sim_host_ip(const sim_host *h);

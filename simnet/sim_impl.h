@@ -262,7 +262,9 @@ struct sim_world {
     uint32_t chunk_count;
     uint32_t host_count;
 
-    uint32_t *ip_map;         /* open addressing: host index + 1, 0 = empty */
+    /* open addressing by address; each slot keeps the address, so a lookup never
+     * touches a host (at 10,000 hosts the host was a cache miss per lookup) */
+    struct sim_ip_slot *ip_map;
     uint32_t ip_map_cap;
     struct sim_subnet *subnets; /* open addressing by (network, prefix) */
     uint32_t subnet_cap, subnet_count;
@@ -275,6 +277,11 @@ struct sim_world {
     sim_host *cb_host;        /* whose callbacks the running event delivers (asserts) */
     struct sim_sched *scheds; /* scheduled faults not yet run */
 };
+
+typedef struct sim_ip_slot {
+    tp_ip ip;
+    uint32_t index1;          /* host index + 1, 0 = empty */
+} sim_ip_slot;
 
 typedef struct sim_subnet {
     tp_ip network;

@@ -423,8 +423,9 @@ static void ip_map_insert(sim_world *w, uint32_t index) {
     const tp_ip *ip = &sim_host_at(w, index)->ip;
     uint32_t mask = w->ip_map_cap - 1;
     uint32_t i = ip_hash(ip) & mask;
-    while (w->ip_map[i] != 0) i = (i + 1) & mask;
-    w->ip_map[i] = index + 1;
+    while (w->ip_map[i].index1 != 0) i = (i + 1) & mask;
+    w->ip_map[i].ip = *ip;
+    w->ip_map[i].index1 = index + 1;
 }
 
 static void ip_map_grow(sim_world *w) {
@@ -436,14 +437,21 @@ static void ip_map_grow(sim_world *w) {
     for (uint32_t i = 0; i < w->host_count; i++) ip_map_insert(w, i);
 }
 
-sim_host *sim_world_host_by_ip(sim_world *w, const tp_ip *ip) {
-    if (w->ip_map_cap == 0) return NULL;
+bool sim_world_host_index_by_ip(const sim_world *w, const tp_ip *ip, uint32_t *index) {
+    if (w->ip_map_cap == 0) return false;
     uint32_t mask = w->ip_map_cap - 1;
-    for (uint32_t i = ip_hash(ip) & mask; w->ip_map[i] != 0; i = (i + 1) & mask) {
-        sim_host *h = sim_host_at(w, w->ip_map[i] - 1);
-        if (tp_ip_eq(&h->ip, ip)) return h;
+    for (uint32_t i = ip_hash(ip) & mask; w->ip_map[i].index1 != 0; i = (i + 1) & mask) {
+        if (tp_ip_eq(&w->ip_map[i].ip, ip)) {
+            *index = w->ip_map[i].index1 - 1;
+            return true;
+        }
     }
-    return NULL;
+    return false;
+}
+
+sim_host *sim_world_host_by_ip(sim_world *w, const tp_ip *ip) {
+    uint32_t index;
+    return sim_world_host_index_by_ip(w, ip, &index) ? sim_host_at(w, index) : NULL;
 }
 
 /* The network part of ip under the host's prefix (prefix counted in IPv4 bits for
