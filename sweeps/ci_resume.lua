@@ -10,5 +10,7 @@ return {
     duration = "30s",
   },
   seeds = 10,                             -- seeds 1..10 for every point
+  log = "debug",                          -- the demo's connection events are debug level:
+                                          -- the merge checks compare them too
   out = "out/sweep-ci",
 }

@@ -390,6 +390,7 @@ static void sim_run(const char *db, uint64_t seed, const char *nodes) {
     cfg.script_path = TP_SOURCE_DIR "/sweeps/ci_scenario.lua";
     cfg.seed = seed;
     cfg.db_path = db;
+    cfg.log_level = TL_LOG_DEBUG; /* the demo's connection events are debug level */
     tl_param params[2] = {{"nodes", nodes}, {"duration", "5s"}};
     cfg.params = params;
     cfg.param_count = 2;
