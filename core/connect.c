@@ -10,20 +10,7 @@
 
 static void emit(tp_connect *h, tp_event_kind kind, const tp_peer_id *peer,
                  const tp_point *point, int32_t code, const char *detail) {
-    tp_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.kind = kind;
-    if (peer != NULL) {
-        ev.flags |= TP_EVENT_HAS_PEER;
-        memcpy(ev.peer_id, peer->bytes, TP_PEER_ID_SIZE);
-    }
-    if (point != NULL) {
-        ev.flags |= TP_EVENT_HAS_POINT;
-        ev.point = *point;
-    }
-    ev.code = code;
-    ev.detail = detail;
-    tp_env_event(h->env, &ev);
+    tp_env_emit(h->env, kind, peer ? peer->bytes : NULL, point, code, detail);
 }
 
 static const tp_peer_id *conn_peer_id(const tp_conn *c) {

@@ -35,19 +35,7 @@ tp_err tp_discovery_init(tp_discovery *d, const tp_env *env, tp_pool *pool,
 
 static void emit(tp_discovery *d, tp_event_kind kind, const tp_peer_id *peer,
                  const tp_point *point, int32_t code) {
-    tp_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.kind = kind;
-    ev.code = code;
-    if (peer) {
-        ev.flags |= TP_EVENT_HAS_PEER;
-        memcpy(ev.peer_id, peer->bytes, TP_PEER_ID_SIZE);
-    }
-    if (point) {
-        ev.flags |= TP_EVENT_HAS_POINT;
-        ev.point = *point;
-    }
-    tp_env_event(d->env, &ev);
+    tp_env_emit(d->env, kind, peer ? peer->bytes : NULL, point, code, NULL);
 }
 
 /* The answer worker. */

@@ -51,6 +51,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "addr.h"
 #include "err.h"
@@ -438,6 +439,27 @@ static inline bool tp_env_sim_crypto_fast(const tp_env *env) {
 static inline void tp_env_event(const tp_env *env, const tp_event *ev) {
     TP_ASSERT(ev != NULL && (unsigned)ev->kind < TP_EVENT_KIND_COUNT);
     env->ops->event(env->ctx, ev);
+}
+
+/* Reports an event built from its parts: peer_id is 16 bytes or NULL, point NULL when
+ * the event has none, detail NULL or borrowed for the call. The one place core/ fills a
+ * tp_event, so every module reports events the same way. */
+static inline void tp_env_emit(const tp_env *env, tp_event_kind kind, const uint8_t *peer_id,
+                               const tp_point *point, int32_t code, const char *detail) {
+    tp_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = kind;
+    if (peer_id != NULL) {
+        ev.flags |= TP_EVENT_HAS_PEER;
+        memcpy(ev.peer_id, peer_id, sizeof ev.peer_id);
+    }
+    if (point != NULL) {
+        ev.flags |= TP_EVENT_HAS_POINT;
+        ev.point = *point;
+    }
+    ev.code = code;
+    ev.detail = detail;
+    tp_env_event(env, &ev);
 }
 
 #endif

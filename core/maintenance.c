@@ -110,15 +110,7 @@ void tp_maintenance_deinit(tp_maintenance *m) {
 }
 
 static void emit(tp_maintenance *m, tp_event_kind kind, int32_t code, const tp_peer_id *peer) {
-    tp_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.kind = kind;
-    ev.code = code;
-    if (peer) {
-        ev.flags = TP_EVENT_HAS_PEER;
-        memcpy(ev.peer_id, peer->bytes, TP_PEER_ID_SIZE);
-    }
-    tp_env_event(m->env, &ev);
+    tp_env_emit(m->env, kind, peer ? peer->bytes : NULL, NULL, code, NULL);
 }
 
 static void kick(tp_maintenance *m) {

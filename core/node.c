@@ -681,18 +681,9 @@ bool tp_node_recv(tp_node *n, tp_conn **from, uint16_t *tag, uint8_t *buf, size_
 /* ---- ACL ----------------------------------------------------------------------------- */
 
 static void acl_event(tp_node *n, tp_event_kind kind, const tp_peer_id *peer, const tp_ip *ip) {
-    tp_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.kind = kind;
-    if (peer) {
-        ev.flags |= TP_EVENT_HAS_PEER;
-        memcpy(ev.peer_id, peer->bytes, TP_PEER_ID_SIZE);
-    }
-    if (ip) {
-        ev.flags |= TP_EVENT_HAS_POINT;
-        ev.point.ip = *ip;
-    }
-    tp_env_event(n->env, &ev);
+    tp_point point = {{{0}}, 0};
+    if (ip != NULL) point.ip = *ip;
+    tp_env_emit(n->env, kind, peer ? peer->bytes : NULL, ip ? &point : NULL, 0, NULL);
 }
 
 tp_err tp_node_ban_addr(tp_node *n, const tp_ip *ip) {

@@ -258,19 +258,7 @@ tp_peer_info *tp_pool_next_peer(const tp_pool *pool, uint32_t *it) {
 
 static void emit(tp_pool *pool, tp_event_kind kind, const tp_peer_id *peer, const tp_point *point,
                  int32_t code) {
-    tp_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.kind = kind;
-    if (peer != NULL) {
-        ev.flags |= TP_EVENT_HAS_PEER;
-        memcpy(ev.peer_id, peer->bytes, TP_PEER_ID_SIZE);
-    }
-    if (point != NULL) {
-        ev.flags |= TP_EVENT_HAS_POINT;
-        ev.point = *point;
-    }
-    ev.code = code;
-    tp_env_event(pool->env, &ev);
+    tp_env_emit(pool->env, kind, peer ? peer->bytes : NULL, point, code, NULL);
 }
 
 typedef struct gc_item {

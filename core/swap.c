@@ -57,19 +57,7 @@ static size_t load_views(tp_swap *s) {
 
 static void emit(tp_swap *s, tp_event_kind kind, const tp_peer_id *peer, const tp_point *pt,
                  const char *detail) {
-    tp_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.kind = kind;
-    if (peer) {
-        ev.flags |= TP_EVENT_HAS_PEER;
-        memcpy(ev.peer_id, peer->bytes, TP_PEER_ID_SIZE);
-    }
-    if (pt) {
-        ev.flags |= TP_EVENT_HAS_POINT;
-        ev.point = *pt;
-    }
-    ev.detail = detail;
-    tp_env_event(s->env, &ev);
+    tp_env_emit(s->env, kind, peer ? peer->bytes : NULL, pt, 0, detail);
 }
 
 /* A uniformly random index among views[i] that satisfy: not private, not `exclude`
