@@ -554,37 +554,41 @@ static void make_demo(lua_State *L, uint32_t hi, int tidx, const char *what) {
     tl_push_node(L, hi);
 }
 
-/* sim.demo_node(host, {config}) -> node */
-static int l_demo_node(lua_State *L) {
-    const char *what = "sim.demo_node(host, config)";
-    uint32_t hi = tl_check_host(L, 1, what);
-    if (lua_isnoneornil(L, 2)) {
-        lua_newtable(L);
-        lua_replace(L, 2);
-    }
-    luaL_checktype(L, 2, LUA_TTABLE);
-    make_demo(L, hi, 2, what);
-    return 1;
-}
-
-/* sim.demo_nodes(hosts, {config}) -> list of nodes (same config for all) */
-static int l_demo_nodes(lua_State *L) {
-    const char *what = "sim.demo_nodes(hosts, config)";
-    size_t n = 0;
-    uint32_t *hs = tl_check_host_list(L, 1, what, &n);
+/* The constructors of every node kind: sim.X(host, {config}) -> node and
+ * sim.Xs(hosts, {config}) -> list of nodes (the same config for all). The config table
+ * is at index 2 (an empty one when omitted); make() pushes one node. */
+int tl_node_constructor(lua_State *L, const char *what, bool many, tl_make_node_fn make) {
+    size_t n = 1;
+    uint32_t one, *hs = &one;
+    if (many)
+        hs = tl_check_host_list(L, 1, what, &n);
+    else
+        one = tl_check_host(L, 1, what);
     int list = lua_gettop(L);
     if (lua_isnoneornil(L, 2)) {
         lua_newtable(L);
         lua_replace(L, 2);
     }
     luaL_checktype(L, 2, LUA_TTABLE);
+    if (!many) {
+        make(L, one, 2, what);
+        return 1;
+    }
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
-        make_demo(L, hs[i], 2, what);
+        make(L, hs[i], 2, what);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     lua_remove(L, list);
     return 1;
+}
+
+static int l_demo_node(lua_State *L) {
+    return tl_node_constructor(L, "sim.demo_node(host, config)", false, make_demo);
+}
+
+static int l_demo_nodes(lua_State *L) {
+    return tl_node_constructor(L, "sim.demo_nodes(hosts, config)", true, make_demo);
 }
 
 /* node methods */

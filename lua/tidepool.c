@@ -536,34 +536,11 @@ static void make_node(lua_State *L, uint32_t hi, int tidx, const char *what) {
 }
 
 static int l_node(lua_State *L) {
-    const char *what = "sim.node(host, config)";
-    uint32_t hi = tl_check_host(L, 1, what);
-    if (lua_isnoneornil(L, 2)) {
-        lua_newtable(L);
-        lua_replace(L, 2);
-    }
-    luaL_checktype(L, 2, LUA_TTABLE);
-    make_node(L, hi, 2, what);
-    return 1;
+    return tl_node_constructor(L, "sim.node(host, config)", false, make_node);
 }
 
 static int l_nodes(lua_State *L) {
-    const char *what = "sim.nodes(hosts, config)";
-    size_t n = 0;
-    uint32_t *hs = tl_check_host_list(L, 1, what, &n);
-    int list = lua_gettop(L);
-    if (lua_isnoneornil(L, 2)) {
-        lua_newtable(L);
-        lua_replace(L, 2);
-    }
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        make_node(L, hs[i], 2, what);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-    lua_remove(L, list);
-    return 1;
+    return tl_node_constructor(L, "sim.nodes(hosts, config)", true, make_node);
 }
 
 /* ------------------------------------------------------------------------------------ */

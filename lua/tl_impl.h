@@ -115,6 +115,9 @@ bool tl_test_host(lua_State *L, int idx, uint32_t *index);
 /* The host indices of a host, a node or an array of them, in a userdata pushed on the
  * stack (garbage-collected; pop it when done). */
 uint32_t *tl_check_host_list(lua_State *L, int idx, const char *what, size_t *count);
+/* sim.X(host, {config}) / sim.Xs(hosts, {config}) for every node kind (lua/nodes.c). */
+typedef void (*tl_make_node_fn)(lua_State *L, uint32_t host, int config_index, const char *what);
+int tl_node_constructor(lua_State *L, const char *what, bool many, tl_make_node_fn make);
 
 void tl_open_world(lua_State *L);  /* sim.world, hosts, faults (world.c) */
 void tl_open_nodes(lua_State *L);  /* sim.demo_node, queries (nodes.c) */
