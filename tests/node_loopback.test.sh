@@ -72,15 +72,15 @@ conns() { # number of running connections of node I (-1 if the RPC does not answ
     python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>/dev/null || echo -1
 }
 
-wait_mesh() { # all 5 nodes at 4 connections within 60 s
+wait_mesh() { # all 5 nodes at 4 connections within 120 s (a loaded CI machine)
   # (two nodes dialling each other at the same instant both refuse the second
   # connection, "already_connected", and retry 5 s later: a few rounds may be needed)
-  local deadline=$((SECONDS + 60)) all
+  local deadline=$((SECONDS + 120)) all
   while :; do
     all=""
     for i in 1 2 3 4 5; do all="$all $(conns "$i")"; done
     [ "$all" = " 4 4 4 4 4" ] && { echo "mesh:$all"; return 0; }
-    [ $SECONDS -ge $deadline ] && fail "no full mesh after 60 s (connections:$all) $1"
+    [ $SECONDS -ge $deadline ] && fail "no full mesh after 120 s (connections:$all) $1"
     sleep 0.3
   done
 }
