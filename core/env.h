@@ -185,7 +185,7 @@ struct tp_env_ops {
     void (*dgram_close)(void *ctx, tp_dgram *d);
 
     /* randomness */
-    void (*random)(void *ctx, void *buf, size_t len);
+    void (*random_bytes)(void *ctx, void *buf, size_t len);
 
     /* storage */
     tp_err (*file_read)(void *ctx, const char *name, uint8_t *buf, size_t cap, size_t *len);
@@ -371,7 +371,7 @@ static inline void tp_env_dgram_close(const tp_env *env, tp_dgram *d) {
  * bytes with crypto_box_seed_keypair, never with libsodium's global RNG. */
 static inline void tp_env_random(const tp_env *env, void *buf, size_t len) {
     TP_ASSERT(buf != NULL || len == 0);
-    env->ops->random(env->ctx, buf, len);
+    env->ops->random_bytes(env->ctx, buf, len);
 }
 
 /* A uniform integer in [0, bound) without modulo bias (bound > 0). */

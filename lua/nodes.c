@@ -231,7 +231,7 @@ static tp_err t_dgram_send(void *c, tp_dgram *d, const tp_point *to, const uint8
     return FWD(c)->ops->dgram_send(FWD(c)->ctx, d, to, b, n);
 }
 static void t_dgram_close(void *c, tp_dgram *d) { FWD(c)->ops->dgram_close(FWD(c)->ctx, d); }
-static void t_random(void *c, void *b, size_t n) { FWD(c)->ops->random(FWD(c)->ctx, b, n); }
+static void t_random(void *c, void *b, size_t n) { FWD(c)->ops->random_bytes(FWD(c)->ctx, b, n); }
 static tp_err t_file_read(void *c, const char *name, uint8_t *b, size_t cap, size_t *len) {
     return FWD(c)->ops->file_read(FWD(c)->ctx, name, b, cap, len);
 }
@@ -254,7 +254,7 @@ static const tp_env_ops tap_ops = {
     .stream_read_resume = t_resume, .stream_shutdown_write = t_shutdown,
     .stream_close = t_close, .stream_reset = t_reset, .stream_addresses = t_addresses,
     .dgram_open = t_dgram_open, .dgram_send = t_dgram_send, .dgram_close = t_dgram_close,
-    .random = t_random, .file_read = t_file_read, .file_write = t_file_write,
+    .random_bytes = t_random, .file_read = t_file_read, .file_write = t_file_write,
     .file_rename = t_file_rename, .realloc = t_realloc, .event = t_event,
 };
 

@@ -248,7 +248,7 @@ static void test_identity_from_seed_and_env(void **state) {
     /* from an env: 32 bytes of its random stream */
     tp_env_ops ops;
     memset(&ops, 0, sizeof ops);
-    ops.random = mock_random;
+    ops.random_bytes = mock_random;
     uint8_t counter = 0;
     tp_env env = {&counter, &ops};
     tp_identity e;
