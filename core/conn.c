@@ -7,7 +7,11 @@
 
 #include "encoding.h"
 
-#define IN_IDLE_KEEP 4096 /* an empty buffer above this size is released */
+/* An empty buffer above this size is released. Idle connections are the common case
+ * (a node holds up to max_connections of them and most carry a few small messages a
+ * minute), so what they keep is what a large simulation pays per connection; the few
+ * bigger messages (blocks) pay an allocation instead. */
+#define IN_IDLE_KEEP 1024
 #define APPQ_ENTRY_HEADER 6
 
 static void on_connect(void *arg, tp_stream *s);
@@ -399,7 +403,7 @@ void tp_conn_app_drop(tp_conn *c) {
     c->appq_count--;
     if (c->appq_count == 0) {
         c->appq_head = c->appq_len = 0;
-        if (c->appq_cap > IN_IDLE_KEEP * 16) buf_release(c->env, &c->appq, &c->appq_cap);
+        if (c->appq_cap > IN_IDLE_KEEP) buf_release(c->env, &c->appq, &c->appq_cap);
     }
     if (!c->paused || c->closing || c->held_len > 0 || appq_full(c)) return;
     if (c->processing) {

@@ -271,6 +271,8 @@ tp_err tp_reassembler_set_mode(tp_reassembler *r, tp_reassembler_mode mode) {
     return TP_OK;
 }
 
+#define REASSEMBLER_IDLE_KEEP 1024 /* empty buffers above this size are released */
+
 /* Grows a buffer to at least `need` bytes (geometrically, but never above `limit`). */
 static tp_err grow(const tp_env *env, uint8_t **buf, size_t *cap, size_t need, size_t limit) {
     if (*cap >= need) return TP_OK;
@@ -341,11 +343,18 @@ static tp_err open_current_chunk(tp_reassembler *r) {
 static tp_err feed(tp_reassembler *r, const uint8_t *data, size_t len, size_t *consumed) {
     size_t k = 0;
     *consumed = 0;
-    /* An idle connection keeps no big buffer: release it once everything was read. */
-    if (!r->unit_ready && tp_reassembler_pending(r) == 0 && r->plain_cap > 2 * TP_CHUNK_WIRE_MAX) {
+    /* An idle connection keeps no big buffer: release them once everything was read
+     * (a node holds many idle connections; the occasional big message pays an
+     * allocation). */
+    if (!r->unit_ready && tp_reassembler_pending(r) == 0 && r->plain_cap > REASSEMBLER_IDLE_KEEP) {
         tp_env_free(r->env, r->plain, r->plain_cap);
         r->plain = NULL;
         r->plain_cap = r->plain_pos = r->plain_len = 0;
+    }
+    if (r->header_len == 0 && r->chunk_len == 0 && r->chunk_cap > REASSEMBLER_IDLE_KEEP) {
+        tp_env_free(r->env, r->chunk, r->chunk_cap);
+        r->chunk = NULL;
+        r->chunk_cap = 0;
     }
     if (r->mode == TP_REASSEMBLE_MESSAGES) TP_TRY(find_message(r));
     while (k < len && !r->unit_ready) {

@@ -472,9 +472,15 @@ void tp_json_writer_init(tp_json_writer *jw, char *buf, size_t cap, bool pretty)
     memset(jw->has_items, 0, sizeof jw->has_items);
 }
 
-static void emit(tp_json_writer *jw, const char *s, size_t n) {
+static inline void emit(tp_json_writer *jw, const char *s, size_t n) {
     if (jw->err != TP_OK) return;
-    jw->err = tp_write_bytes(&jw->out, s, n);
+    tp_writer *w = &jw->out;
+    if (w->cap - w->len < n) {
+        jw->err = TP_ERR_TOO_BIG; /* what tp_write_bytes says; the writer is unchanged */
+        return;
+    }
+    if (n > 0) memcpy(w->data + w->len, s, n);
+    w->len += n;
 }
 
 static void emit_str(tp_json_writer *jw, const char *s) {
@@ -530,6 +536,21 @@ void tp_json_end_array(tp_json_writer *jw) {
 }
 
 static void write_escaped(tp_json_writer *jw, const char *s, size_t n) {
+    /* the common case: nothing to escape, one copy */
+    size_t plain = 0;
+    while (plain < n) {
+        unsigned char c = (unsigned char)s[plain];
+        if (c < 0x20 || c == '"' || c == '\\') break;
+        plain++;
+    }
+    if (plain == n && jw->err == TP_OK && jw->out.cap - jw->out.len >= n + 2) {
+        uint8_t *o = jw->out.data + jw->out.len;
+        o[0] = '"';
+        memcpy(o + 1, s, n);
+        o[n + 1] = '"';
+        jw->out.len += n + 2;
+        return;
+    }
     emit(jw, "\"", 1);
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {

@@ -46,6 +46,14 @@ static unsigned days_in_month(int64_t y, unsigned m) {
     return days[m - 1];
 }
 
+/* Writes v as exactly `width` decimal digits (zero-padded; v < 10^width). */
+static void put_digits(char *out, uint64_t v, int width) {
+    for (int i = width - 1; i >= 0; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 char *tp_rfc3339_format(int64_t wall_ns, char buf[TP_RFC3339_MAX]) {
     int64_t secs = floor_div(wall_ns, NS_PER_S);
     int64_t frac = wall_ns - secs * NS_PER_S;
@@ -54,12 +62,30 @@ char *tp_rfc3339_format(int64_t wall_ns, char buf[TP_RFC3339_MAX]) {
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    int n = snprintf(buf, TP_RFC3339_MAX, "%04lld-%02u-%02uT%02u:%02u:%02u", (long long)y, m, d,
-                     (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60), (unsigned)(sod % 60));
+    int n;
+    if (y >= 0 && y <= 9999) {
+        /* the common case, by hand (every peers.json save formats thousands of these) */
+        put_digits(buf, (uint64_t)y, 4);
+        buf[4] = '-';
+        put_digits(buf + 5, m, 2);
+        buf[7] = '-';
+        put_digits(buf + 8, d, 2);
+        buf[10] = 'T';
+        put_digits(buf + 11, (uint64_t)(sod / 3600), 2);
+        buf[13] = ':';
+        put_digits(buf + 14, (uint64_t)(sod / 60 % 60), 2);
+        buf[16] = ':';
+        put_digits(buf + 17, (uint64_t)(sod % 60), 2);
+        n = 19;
+    } else {
+        n = snprintf(buf, TP_RFC3339_MAX, "%04lld-%02u-%02uT%02u:%02u:%02u", (long long)y, m,
+                     d, (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60),
+                     (unsigned)(sod % 60));
+    }
     TP_ASSERT(n > 0 && n < TP_RFC3339_MAX - 12);
     if (frac != 0) {
-        char f[16];
-        snprintf(f, sizeof f, "%09lld", (long long)frac);
+        char f[9];
+        put_digits(f, (uint64_t)frac, 9);
         size_t fl = 9;
         while (fl > 1 && f[fl - 1] == '0') fl--;
         buf[n++] = '.';
@@ -151,12 +177,24 @@ static bool is_peer_event_kind(unsigned k) {
 /* Octez writes addresses with Ipaddr.V6.to_string: IPv4 as "::ffff:a.b.c.d". */
 static void write_addr(tp_json_writer *jw, const tp_ip *ip) {
     char text[TP_IP_TEXT_MAX + 8];
-    char raw[TP_IP_TEXT_MAX];
-    tp_ip_format(ip, raw);
-    if (tp_ip_is_v4mapped(ip)) snprintf(text, sizeof text, "::ffff:%s", raw);
-    else snprintf(text, sizeof text, "%s", raw);
+    size_t n = 0;
+    if (tp_ip_is_v4mapped(ip)) {
+        /* "::ffff:a.b.c.d" by hand: every event of every peer has one */
+        memcpy(text, "::ffff:", 7);
+        n = 7;
+        for (int i = 12; i < 16; i++) {
+            unsigned b = ip->bytes[i];
+            if (b >= 100) text[n++] = (char)('0' + b / 100);
+            if (b >= 10) text[n++] = (char)('0' + b / 10 % 10);
+            text[n++] = (char)('0' + b % 10);
+            if (i < 15) text[n++] = '.';
+        }
+    } else {
+        tp_ip_format(ip, text);
+        n = strlen(text);
+    }
     tp_json_key(jw, "addr");
-    tp_json_string(jw, text);
+    tp_json_string_n(jw, text, n);
 }
 
 static void write_conn_id(tp_json_writer *jw, const tp_point *p) {

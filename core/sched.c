@@ -234,12 +234,18 @@ static void on_refresh(void *arg) {
     s->last_refresh_ns = now;
     s->refreshes++;
     for (int d = 0; d < 2; d++) tp_ma_tick(&s->side[d].ma, elapsed);
+    /* Every connection gets the same share of each direction's average: divide once.
+     * This loop runs every second on every connection of every node (at 10,000 nodes,
+     * 220,000 connections): keep it to loads, stores and multiplications. */
+    int64_t share[2] = {0, 0};
+    if (s->conns > 0)
+        for (int d = 0; d < 2; d++) share[d] = s->side[d].ma.average / (int64_t)s->conns;
+    int64_t elapsed_ms = tp_ma_elapsed_ms(elapsed);
     for (tp_sched_conn *c = s->head; c != NULL; c = c->next) {
         for (int d = 0; d < 2; d++) {
             tp_sched_entry *e = &c->dir[d];
-            tp_ma_tick(&e->ma, elapsed);
-            int64_t share = s->side[d].ma.average / (int64_t)s->conns;
-            e->quota = (e->quota < 0 ? e->quota : 0) + share;
+            tp_ma_tick_ms(&e->ma, elapsed_ms);
+            e->quota = (e->quota < 0 ? e->quota : 0) + share[d];
         }
     }
     for (int d = 0; d < 2; d++) {

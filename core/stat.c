@@ -5,12 +5,8 @@
 
 void tp_ma_tick(tp_moving_average *ma, int64_t elapsed_ns) {
     TP_ASSERT(elapsed_ns > 0);
-    int64_t elapsed_ms = elapsed_ns / 1000000;
-    if (elapsed_ms <= 0) elapsed_ms = 1;
     /* current * 1000 / elapsed_ms is the window's rate in B/s. */
-    int64_t rate = ma->current * 1000 / elapsed_ms;
-    ma->average = (TP_MA_ALPHA_PM * rate + (1000 - TP_MA_ALPHA_PM) * ma->average) / 1000;
-    ma->current = 0;
+    tp_ma_tick_ms(ma, tp_ma_elapsed_ms(elapsed_ns));
 }
 
 static int32_t clamp31(int64_t v) {

@@ -35,6 +35,23 @@ static inline void tp_ma_add(tp_moving_average *ma, int64_t bytes) {
 /* Closes the window that lasted elapsed_ns (> 0). */
 void tp_ma_tick(tp_moving_average *ma, int64_t elapsed_ns);
 
+/* The window length tp_ma_tick uses: whole milliseconds, at least 1. */
+static inline int64_t tp_ma_elapsed_ms(int64_t elapsed_ns) {
+    int64_t ms = elapsed_ns / 1000000;
+    return ms > 0 ? ms : 1;
+}
+
+/* tp_ma_tick with the window already in milliseconds (tp_ma_elapsed_ms): the same
+ * arithmetic, for callers that close many windows of one length at once (the I/O
+ * scheduler's refresh). An idle average at 0 stays 0; a 1000 ms window needs no
+ * division for the rate (current * 1000 / 1000 = current exactly). */
+static inline void tp_ma_tick_ms(tp_moving_average *ma, int64_t elapsed_ms) {
+    if (ma->current == 0 && ma->average == 0) return;
+    int64_t rate = elapsed_ms == 1000 ? ma->current : ma->current * 1000 / elapsed_ms;
+    ma->average = (TP_MA_ALPHA_PM * rate + (1000 - TP_MA_ALPHA_PM) * ma->average) / 1000;
+    ma->current = 0;
+}
+
 /* P2p_stat: what /network/stat and connection stats report. */
 typedef struct tp_stat {
     int64_t total_sent;       /* bytes */

@@ -138,6 +138,57 @@ static void test_base58_known_values(void **state) {
     assert_int_equal(tp_base58_encode(hello, 11, out, 5, &n), TP_ERR_TOO_BIG);
 }
 
+/* The textbook digit-at-a-time conversion (what tp_base58_encode computed before it
+ * worked in base 58^5 limbs), to check the fast one against. */
+static void base58_reference(const uint8_t *in, size_t n, char *out) {
+    static const char alpha[] = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    size_t zeros = 0;
+    while (zeros < n && in[zeros] == 0) zeros++;
+    uint8_t digits[TP_BASE58_TEXT_MAX];
+    size_t nd = 0;
+    for (size_t i = zeros; i < n; i++) {
+        unsigned carry = in[i];
+        for (size_t j = 0; j < nd; j++) {
+            carry += (unsigned)digits[j] << 8;
+            digits[j] = (uint8_t)(carry % 58);
+            carry /= 58;
+        }
+        while (carry > 0) {
+            digits[nd++] = (uint8_t)(carry % 58);
+            carry /= 58;
+        }
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < zeros; i++) out[k++] = '1';
+    for (size_t i = 0; i < nd; i++) out[k++] = alpha[digits[nd - 1 - i]];
+    out[k] = '\0';
+}
+
+static void test_base58_matches_reference(void **state) {
+    (void)state;
+    /* every length 0..TP_BASE58_BYTES_MAX, random bytes with 0-3 leading zeros, and the
+     * extremes (all 0x00, all 0xff); deterministic xorshift stream */
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    uint8_t in[TP_BASE58_BYTES_MAX];
+    char got[TP_BASE58_TEXT_MAX], want[TP_BASE58_TEXT_MAX];
+    for (int round = 0; round < 20; round++) {
+        for (size_t n = 0; n <= TP_BASE58_BYTES_MAX; n++) {
+            for (size_t i = 0; i < n; i++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                in[i] = round == 0 ? 0x00 : round == 1 ? 0xff : (uint8_t)x;
+            }
+            for (size_t i = 0; i < n && i < (size_t)(round % 4); i++) in[i] = 0;
+            size_t len = 0;
+            assert_int_equal(tp_base58_encode(in, n, got, sizeof got, &len), TP_OK);
+            base58_reference(in, n, want);
+            assert_string_equal(got, want);
+            assert_int_equal(len, strlen(want));
+        }
+    }
+}
+
 static void test_base58check_peer_id_vectors(void **state) {
     (void)state;
     vec_file *v = vec_open("handshake_vectors.json");
@@ -180,6 +231,7 @@ int main(void) {
         cmocka_unit_test(test_writer_roundtrip_and_overflow),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_base58_known_values),
+        cmocka_unit_test(test_base58_matches_reference),
         cmocka_unit_test(test_base58check_peer_id_vectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
