@@ -124,11 +124,12 @@ for _, h in ipairs(hosts) do app_bytes = app_bytes + h:memory() end
 local st = sim.stats()
 print(("standard: nodes=%d running=%d degree_min=%d degree_median=%d degree_max=%d "
        .. "below_min=%d components=%d blocks=%d blocks_99pct=%d/%d app_bytes_per_node=%d "
-       .. "events=%d timers=%d segments=%d data_callbacks=%d stream_bytes=%d"):format(
+       .. "events=%d timers=%d segments=%d data_callbacks=%d stream_bytes=%d "
+       .. "x25519=%d x25519_reused=%d"):format(
   n, #degrees, degrees[1] or 0, degrees[(#degrees + 1) // 2] or 0, degrees[#degrees] or 0,
   below, components, #blocks, complete, counted, app_bytes // n,
   st.events_executed, st.timers_fired, st.segments_delivered, st.data_callbacks,
-  st.bytes_delivered))
+  st.bytes_delivered, st.key_agreements_computed, st.key_agreements_reused))
 check(#degrees == n, ("every node runs (%d of %d)"):format(#degrees, n))
 check(below * 100 <= #degrees, ("at least 99 %% of nodes have >= %d connections (%d below)"):format(
   min_conn, below))

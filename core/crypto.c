@@ -27,6 +27,18 @@ tp_err tp_channel_key_precompute(tp_channel_key *out, const uint8_t remote_publi
     return TP_OK;
 }
 
+tp_err tp_channel_key_agree(const tp_env *env, tp_channel_key *out,
+                            const uint8_t remote_public_key[32],
+                            const uint8_t local_secret_key[32]) {
+    tp_channel_key k = {.sim_fast = false};
+    tp_err e = tp_env_sim_key_agreement(env, k.bytes, remote_public_key, local_secret_key);
+    if (e == TP_ERR_NOT_SUPPORTED)
+        return tp_channel_key_precompute(out, remote_public_key, local_secret_key);
+    if (e == TP_OK) *out = k;
+    sodium_memzero(&k, sizeof k);
+    return e;
+}
+
 void tp_channel_key_wipe(tp_channel_key *k) {
     sodium_memzero(k, sizeof *k);
 }

@@ -65,6 +65,14 @@ void tp_nonce_increment(tp_nonce *n);
 TP_MUST_USE tp_err tp_channel_key_precompute(tp_channel_key *out,
                                              const uint8_t remote_public_key[32],
                                              const uint8_t local_secret_key[32]);
+
+/* The same key, through the env's key agreement when it has one (simnet remembers it per
+ * pair of identities: tp_env_ops.sim_key_agreement); otherwise exactly
+ * tp_channel_key_precompute. */
+TP_MUST_USE tp_err tp_channel_key_agree(const tp_env *env, tp_channel_key *out,
+                                        const uint8_t remote_public_key[32],
+                                        const uint8_t local_secret_key[32]);
+
 void tp_channel_key_wipe(tp_channel_key *k);
 
 /* Simulation only (`--crypto fast`): a key both sides compute alike without X25519,

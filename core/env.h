@@ -202,6 +202,16 @@ struct tp_env_ops {
      * connections uses core/crypto.h's fast stand-in (`tidepool sim --crypto fast`).
      * realnet never sets it: a real node always runs X25519 and XSalsa20-Poly1305. */
     bool (*sim_crypto_fast)(void *ctx);
+
+    /* Simulation only, optional (NULL: core computes it itself): the handshake's X25519
+     * key agreement, crypto_box_beforenm(out, remote_public_key, local_secret_key), with
+     * exactly its bytes and its refusal of weak keys (TP_ERR_WEAK_KEY). simnet remembers
+     * recent results per pair of public keys: the two ends of a connection agree on the
+     * same key, and the same two identities meet again and again, so a pair costs one
+     * X25519 instead of two or more (`tidepool sim` with real crypto; bench/README.md).
+     * realnet never sets it. */
+    tp_err (*sim_key_agreement)(void *ctx, uint8_t out[32], const uint8_t remote_public_key[32],
+                                const uint8_t local_secret_key[32]);
 };
 
 struct tp_env {
@@ -433,6 +443,15 @@ static inline void tp_env_free(const tp_env *env, void *ptr, size_t size) {
 /* True only in a simulation run with `--crypto fast` (see tp_env_ops.sim_crypto_fast). */
 static inline bool tp_env_sim_crypto_fast(const tp_env *env) {
     return env->ops->sim_crypto_fast != NULL && env->ops->sim_crypto_fast(env->ctx);
+}
+
+/* The handshake's key agreement through the env when it offers one (simnet), else
+ * TP_ERR_NOT_SUPPORTED (the caller computes it; see tp_env_ops.sim_key_agreement). */
+static inline tp_err tp_env_sim_key_agreement(const tp_env *env, uint8_t out[32],
+                                              const uint8_t remote_public_key[32],
+                                              const uint8_t local_secret_key[32]) {
+    if (env->ops->sim_key_agreement == NULL) return TP_ERR_NOT_SUPPORTED;
+    return env->ops->sim_key_agreement(env->ctx, out, remote_public_key, local_secret_key);
 }
 
 /* Reports a structured event (event.h). The sink decides what to keep. */

@@ -152,7 +152,7 @@ static tp_err on_connection_msg(tp_socket *s) {
         TP_TRY(tp_channel_key_precompute_sim_fast(&s->key, m.public_key,
                                                   s->cfg->identity->public_key));
     else
-        TP_TRY(tp_channel_key_precompute(&s->key, m.public_key, s->cfg->identity->secret_key));
+        TP_TRY(tp_channel_key_agree(s->env, &s->key, m.public_key, s->cfg->identity->secret_key));
     tp_nonce remote_nonce;
     if (s->incoming)
         tp_nonces_derive(s->rmsg, s->rmsg_len, s->local_msg, s->local_msg_len, true,

@@ -557,6 +557,7 @@ static int l_stats(lua_State *L) {
     F(streams_timed_out) F(segments_delivered) F(segments_retransmitted) F(bytes_delivered)
     F(data_callbacks) F(datagrams_sent) F(datagrams_delivered) F(datagrams_lost)
     F(events_reported) F(host_crashes) F(host_starts)
+    F(key_agreements_computed) F(key_agreements_reused)
 #undef F
     return 1;
 }

@@ -174,6 +174,8 @@ typedef struct sim_stats {
     uint64_t events_reported;         /* tp_env_event calls */
     uint64_t host_crashes;            /* sim_host_crash on a host that was up */
     uint64_t host_starts;             /* boots and app starts (sim_host_start that did something) */
+    uint64_t key_agreements_computed; /* handshake X25519s computed (sim_crypto.c) */
+    uint64_t key_agreements_reused;   /* ... and taken from the memo of recent pairs */
 } sim_stats;
 
 void sim_world_stats(const sim_world *w, sim_stats *out);

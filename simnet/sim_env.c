@@ -109,6 +109,12 @@ static bool env_sim_crypto_fast(void *ctx) {
     return h->world->cfg.crypto_fast;
 }
 
+static tp_err env_sim_key_agreement(void *ctx, uint8_t out[32], const uint8_t remote_pk[32],
+                                    const uint8_t local_sk[32]) {
+    sim_host *h = ctx;
+    return sim_key_agreement(h->world, out, remote_pk, local_sk);
+}
+
 const tp_env_ops sim_env_ops = {
     .now_ns = env_now_ns,
     .wall_ns = env_wall_ns,
@@ -135,4 +141,5 @@ const tp_env_ops sim_env_ops = {
     .realloc = env_realloc,
     .event = env_event,
     .sim_crypto_fast = env_sim_crypto_fast,
+    .sim_key_agreement = env_sim_key_agreement,
 };

@@ -272,6 +272,8 @@ struct sim_world {
     sim_cut *partitions;         /* partitions, by id - 1 */
     uint32_t partition_count, partition_cap;
 
+    struct sim_kx *kx;           /* key-agreement memo (sim_crypto.c), on first use */
+
     sim_packet *packet_free;
     tp_stream *graveyard;
     sim_host *cb_host;        /* whose callbacks the running event delivers (asserts) */
@@ -302,6 +304,11 @@ void sim_trace(sim_world *w, uint64_t kind, uint64_t a, uint64_t b, uint64_t c);
 void sim_trace_bytes(sim_world *w, const uint8_t *data, size_t len);
 void sim_arm(sim_world *w, tp_timer *t, int64_t time_ns); /* internal event */
 void sim_disarm(sim_world *w, tp_timer *t);
+/* sim_crypto.c: the env's key agreement (tp_env_ops.sim_key_agreement) and its memo. */
+tp_err sim_key_agreement(sim_world *w, uint8_t out[32], const uint8_t remote_pk[32],
+                         const uint8_t local_sk[32]);
+void sim_kx_free(sim_world *w);
+
 void *sim_backend_alloc(sim_world *w, size_t size);   /* zeroed; aborts on OOM */
 void *sim_backend_realloc(sim_world *w, void *p, size_t old_size, size_t new_size);
 void sim_backend_free(sim_world *w, void *p, size_t size);

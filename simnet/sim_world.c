@@ -264,6 +264,7 @@ static void sched_free(sim_world *w, sim_sched *s) {
 
 void sim_world_destroy(sim_world *w) {
     if (w == NULL) return;
+    sim_kx_free(w);
     sim_packets_free(w); /* needs the queue: in-flight packets live only there */
     sim_queue_deinit(&w->q);
     for (uint32_t i = 0; i < w->host_count; i++) {

@@ -5,6 +5,10 @@
  * its seed. */
 #include "tests/test_simnet_util.h"
 
+#include <sodium.h>
+
+#include "core/crypto.h"
+
 /* ------------------------------------------------------------------------------------ */
 /* Engine                                                                               */
 
@@ -221,6 +225,73 @@ static void test_config_errors_name_the_field(void **state) {
     sim_world_config_default(&cfg);
     cfg.region_count = 0;
     assert_non_null(strstr(sim_world_config_check(&cfg, buf, sizeof buf), "region_count"));
+}
+
+/* The env's key agreement (sim_crypto.c) gives crypto_box_beforenm's bytes from both
+ * ends, computes each pair once, refuses weak keys every time, and never hands a host
+ * that claims another identity's public key that identity's keys. */
+static void test_key_agreement_memo(void **state) {
+    (void)state;
+    sim_world_config cfg;
+    sim_world_config_default(&cfg);
+    assert_true(sodium_init() >= 0);
+    sim_world *w = make_world(11, 0, 0, 0, &cfg);
+    uint32_t first;
+    assert_int_equal(sim_hosts_add_in_region(w, 0, 2, NULL, &first), TP_OK);
+    const tp_env *ea = sim_host_env(sim_world_host(w, first));
+    const tp_env *eb = sim_host_env(sim_world_host(w, first + 1));
+    enum { K = 40 };
+    uint8_t pk[K][32], sk[K][32];
+    for (int i = 0; i < K; i++) {
+        uint8_t seed[crypto_box_SEEDBYTES] = {(uint8_t)i, 0x5e};
+        assert_int_equal(crypto_box_seed_keypair(pk[i], sk[i], seed), 0);
+    }
+    sim_stats st;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < K; i++) {
+            for (int j = 0; j < K; j++) {
+                if (i == j) continue;
+                tp_channel_key got, want;
+                assert_int_equal(tp_channel_key_agree((i + j) % 2 ? ea : eb, &got, pk[j], sk[i]),
+                                 TP_OK);
+                assert_int_equal(tp_channel_key_precompute(&want, pk[j], sk[i]), TP_OK);
+                assert_memory_equal(got.bytes, want.bytes, sizeof want.bytes);
+                assert_false(got.sim_fast);
+            }
+        }
+        sim_world_stats(w, &st);
+        printf("round %d: %llu computed, %llu reused\n", round,
+               (unsigned long long)st.key_agreements_computed,
+               (unsigned long long)st.key_agreements_reused);
+        /* K*(K-1)/2 = 780 pairs, each computed once but for the few that share one of
+         * the 65,536 direct-mapped slots and evict each other (about 5 such pairs are
+         * expected): without the memo it would be 1,560 a round */
+        assert_true(st.key_agreements_computed >= (uint64_t)K * (K - 1) / 2);
+        assert_true(st.key_agreements_computed <= (uint64_t)(round + 1) * 40 + K * (K - 1) / 2);
+        assert_int_equal(st.key_agreements_computed + st.key_agreements_reused,
+                         (uint64_t)(round + 1) * K * (K - 1));
+    }
+    /* a weak (small-order) remote key: refused, and again, never remembered */
+    uint8_t zero[32] = {0};
+    tp_channel_key k;
+    uint64_t before = st.key_agreements_computed;
+    assert_int_equal(tp_channel_key_agree(ea, &k, zero, sk[0]), TP_ERR_WEAK_KEY);
+    assert_int_equal(tp_channel_key_agree(ea, &k, zero, sk[0]), TP_ERR_WEAK_KEY);
+    sim_world_stats(w, &st);
+    assert_int_equal(st.key_agreements_computed, before + 2);
+    /* the memo is keyed by the public key derived from the secret key, never by one a
+     * host claims: an impostor that shows pk[0] in its handshake but holds its own
+     * secret key gets its own (impostor_sk, pk[1]) key, not the remembered pair
+     * (pk[0], pk[1])'s */
+    uint8_t impostor_pk[32], impostor_sk[32], impostor_seed[crypto_box_SEEDBYTES] = {0xee};
+    assert_int_equal(crypto_box_seed_keypair(impostor_pk, impostor_sk, impostor_seed), 0);
+    tp_channel_key got, real, own;
+    assert_int_equal(tp_channel_key_agree(eb, &got, pk[1], impostor_sk), TP_OK);
+    assert_int_equal(tp_channel_key_precompute(&real, pk[1], sk[0]), TP_OK);
+    assert_int_equal(tp_channel_key_precompute(&own, pk[1], impostor_sk), TP_OK);
+    assert_memory_equal(got.bytes, own.bytes, sizeof own.bytes);
+    assert_memory_not_equal(got.bytes, real.bytes, sizeof real.bytes);
+    sim_world_destroy(w);
 }
 
 static void test_hosts_and_addresses(void **state) {
@@ -1260,6 +1331,7 @@ int main(void) {
         cmocka_unit_test(test_events_go_to_sink_and_trace),
         cmocka_unit_test(test_host_random_streams),
         cmocka_unit_test(test_determinism_same_seed_same_hash),
+        cmocka_unit_test(test_key_agreement_memo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
