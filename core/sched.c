@@ -101,14 +101,76 @@ static void kick(tp_sched_side *side) {
     tp_env_timer_start(side->sched->env, &side->kick, tp_env_now_ns(side->sched->env));
 }
 
+/* ---- lazy refresh ------------------------------------------------------------------------ */
+
+/* Entry d of c as of the last refresh, from its values at refresh c->synced: every
+ * refresh in between was idle for it (a connection with bytes is on the busy list and
+ * is refreshed eagerly), so its average took that many idle ticks (rate 0:
+ * average = 800 * average / 1000, the same integer steps) and its quota went
+ *     q(i+1) = min(q(i), 0) + share(i+1)
+ * Shares are >= 0, so while q stays negative it is q(j) + the shares since, and once it
+ * is >= 0 it is the latest share: q(k) = q(j) + S(k) - S(j) if q(j) + S(k-1) - S(j) < 0,
+ * else share(k), with S the running sum of the shares. */
+static void entry_now(const tp_sched *s, const tp_sched_conn *c, int d, int64_t *average,
+                      int64_t *quota) {
+    const tp_sched_entry *e = &c->dir[d];
+    uint64_t missed = s->refreshes - c->synced;
+    *average = e->ma.average;
+    *quota = e->quota;
+    if (missed == 0) return;
+    TP_ASSERT(e->ma.current == 0);
+    tp_moving_average ma = e->ma;
+    for (uint64_t i = 0; i < missed && ma.average != 0; i++) tp_ma_tick_ms(&ma, 1000);
+    *average = ma.average;
+    int64_t since = s->share_sum[d] - c->share_base[d];
+    if (e->quota + since - s->share[d] < 0) *quota = e->quota + since;
+    else *quota = s->share[d];
+}
+
+/* Brings c's entries to the last refresh (see entry_now). */
+static void sync_conn(tp_sched_conn *c) {
+    const tp_sched *s = c->sched;
+    if (c->synced == s->refreshes) return;
+    for (int d = 0; d < 2; d++) {
+        entry_now(s, c, d, &c->dir[d].ma.average, &c->dir[d].quota);
+        c->share_base[d] = s->share_sum[d];
+    }
+    c->synced = s->refreshes;
+}
+
+static void busy_remove(tp_sched *s, tp_sched_conn *c) {
+    if (!c->busy) return;
+    if (c->busy_prev) c->busy_prev->busy_next = c->busy_next;
+    else s->busy = c->busy_next;
+    if (c->busy_next) c->busy_next->busy_prev = c->busy_prev;
+    c->busy_next = c->busy_prev = NULL;
+    c->busy = false;
+}
+
+/* Counts bytes in c's current window: c is refreshed eagerly at the next refresh. */
+static void count_bytes(tp_sched *s, tp_sched_entry *e, int64_t bytes) {
+    tp_sched_conn *c = e->conn;
+    if (bytes > 0 && !c->busy) {
+        sync_conn(c);
+        c->busy = true;
+        c->busy_prev = NULL;
+        c->busy_next = s->busy;
+        if (s->busy) s->busy->busy_prev = c;
+        s->busy = c;
+    }
+    tp_ma_add(&e->ma, bytes);
+}
+
 /* ---- registration ------------------------------------------------------------------------ */
 
 void tp_sched_register(tp_sched *s, tp_sched_conn *c) {
     memset(c, 0, sizeof *c);
     c->sched = s;
+    c->synced = s->refreshes;
     for (int d = 0; d < 2; d++) {
         c->dir[d].conn = c;
         tp_ma_init(&c->dir[d].ma);
+        c->share_base[d] = s->share_sum[d];
     }
     c->prev = s->tail;
     if (s->tail) s->tail->next = c;
@@ -125,12 +187,14 @@ void tp_sched_register(tp_sched *s, tp_sched_conn *c) {
 void tp_sched_unregister(tp_sched_conn *c) {
     tp_sched *s = c->sched;
     if (s == NULL) return;
+    sync_conn(c); /* its stats stay those of the last refresh */
     for (int d = 0; d < 2; d++) {
         tp_sched_entry *e = &c->dir[d];
         queue_remove(&s->side[d], e);
         e->want = 0;
         e->granted = 0;
     }
+    busy_remove(s, c);
     if (c->prev) c->prev->next = c->next;
     else s->head = c->next;
     if (c->next) c->next->prev = c->prev;
@@ -153,6 +217,7 @@ tp_err tp_sched_request(tp_sched_conn *c, tp_sched_dir dir, size_t want, tp_sche
     if (s == NULL) return TP_ERR_STATE;
     tp_sched_entry *e = &c->dir[dir];
     if (e->want > 0 || e->granted > 0) return TP_ERR_STATE;
+    sync_conn(c);
     e->want = want;
     e->cb = cb;
     e->arg = arg;
@@ -172,7 +237,10 @@ void tp_sched_cancel(tp_sched_conn *c, tp_sched_dir dir) {
 
 static void charge(tp_sched_side *side, tp_sched_entry *e, int64_t bytes, bool conn_quota) {
     side->global_quota -= bytes;
-    if (conn_quota) e->quota -= bytes;
+    if (conn_quota) {
+        sync_conn(e->conn);
+        e->quota -= bytes;
+    }
 }
 
 void tp_sched_complete(tp_sched_conn *c, tp_sched_dir dir, size_t used) {
@@ -184,7 +252,7 @@ void tp_sched_complete(tp_sched_conn *c, tp_sched_dir dir, size_t used) {
     /* refund what was granted but not used */
     charge(side, e, -(int64_t)(e->granted - used), e->granted_high);
     e->granted = 0;
-    tp_ma_add(&e->ma, (int64_t)used);
+    count_bytes(s, e, (int64_t)used);
     tp_ma_add(&side->ma, (int64_t)used);
     kick(side); /* a refund may have made the global quota non-negative again */
 }
@@ -195,7 +263,7 @@ void tp_sched_account(tp_sched_conn *c, tp_sched_dir dir, size_t bytes) {
     tp_sched_entry *e = &c->dir[dir];
     tp_sched_side *side = &s->side[dir];
     charge(side, e, (int64_t)bytes, true);
-    tp_ma_add(&e->ma, (int64_t)bytes);
+    count_bytes(s, e, (int64_t)bytes);
     tp_ma_add(&side->ma, (int64_t)bytes);
 }
 
@@ -232,7 +300,6 @@ static void on_refresh(void *arg) {
     int64_t elapsed = now - s->last_refresh_ns;
     if (elapsed <= 0) elapsed = 1;
     s->last_refresh_ns = now;
-    s->refreshes++;
     for (int d = 0; d < 2; d++) tp_ma_tick(&s->side[d].ma, elapsed);
     /* Every connection gets the same share of each direction's average: divide once.
      * This loop runs every second on every connection of every node (at 10,000 nodes,
@@ -240,13 +307,29 @@ static void on_refresh(void *arg) {
     int64_t share[2] = {0, 0};
     if (s->conns > 0)
         for (int d = 0; d < 2; d++) share[d] = s->side[d].ma.average / (int64_t)s->conns;
+    /* Connections with bytes in the window tick now; the others are idle and catch up
+     * when next touched (entry_now), from these running sums. */
     int64_t elapsed_ms = tp_ma_elapsed_ms(elapsed);
-    for (tp_sched_conn *c = s->head; c != NULL; c = c->next) {
+    tp_sched_conn *busy = s->busy;
+    s->busy = NULL;
+    s->refreshes++;
+    for (int d = 0; d < 2; d++) {
+        s->share[d] = share[d];
+        s->share_sum[d] += share[d];
+    }
+    while (busy != NULL) {
+        tp_sched_conn *c = busy;
+        busy = c->busy_next;
+        c->busy = false;
+        c->busy_next = c->busy_prev = NULL;
+        TP_ASSERT(c->synced + 1 == s->refreshes); /* synced when it became busy */
         for (int d = 0; d < 2; d++) {
             tp_sched_entry *e = &c->dir[d];
             tp_ma_tick_ms(&e->ma, elapsed_ms);
             e->quota = (e->quota < 0 ? e->quota : 0) + share[d];
+            c->share_base[d] = s->share_sum[d];
         }
+        c->synced = s->refreshes;
     }
     for (int d = 0; d < 2; d++) {
         tp_sched_side *side = &s->side[d];
@@ -254,6 +337,7 @@ static void on_refresh(void *arg) {
         tp_sched_entry *e = side->low.head;
         while (e != NULL) {
             tp_sched_entry *next = e->next;
+            sync_conn(e->conn);
             if (e->quota > 0) {
                 queue_remove(side, e);
                 queue_push(side, e, Q_HIGH);
@@ -280,7 +364,18 @@ static void on_slice(void *arg) {
 /* ---- statistics ---------------------------------------------------------------------------- */
 
 tp_stat tp_sched_conn_stat(const tp_sched_conn *c) {
-    return tp_stat_from(&c->dir[TP_SCHED_READ].ma, &c->dir[TP_SCHED_WRITE].ma);
+    tp_moving_average ma[2] = {c->dir[0].ma, c->dir[1].ma};
+    if (c->sched != NULL) {
+        int64_t quota;
+        for (int d = 0; d < 2; d++) entry_now(c->sched, c, d, &ma[d].average, &quota);
+    }
+    return tp_stat_from(&ma[TP_SCHED_READ], &ma[TP_SCHED_WRITE]);
+}
+
+int64_t tp_sched_conn_quota(const tp_sched_conn *c, tp_sched_dir dir) {
+    int64_t average, quota = c->dir[dir].quota;
+    if (c->sched != NULL) entry_now(c->sched, c, (int)dir, &average, &quota);
+    return quota;
 }
 
 tp_stat tp_sched_global_stat(const tp_sched *s) {

@@ -28,7 +28,12 @@
  *   with cap_slices = 1, Octez's behaviour). The long-run rate is the cap either way;
  * - every refresh (1 s) the moving averages tick (alpha 0.2) and each connection's
  *   quota becomes min(quota, 0) + global average / number of connections; low-queue
- *   entries whose connection's quota became > 0 move to the high queue;
+ *   entries whose connection's quota became > 0 move to the high queue. Only the
+ *   connections that moved bytes since the last refresh are visited: an idle one
+ *   catches up when it is next used or read (its average decays by the same integer
+ *   steps, and its quota follows from the running sum of the shares), so the values
+ *   are exactly the ones a walk over every connection would give, and a node's refresh
+ *   costs what its busy connections cost (test_sched_lazy_refresh_exact);
  * - a grant is at most read_buffer_size (reads, 16 KiB) or write_chunk_size (writes)
  *   bytes. Quotas are charged with the granted bytes at grant time and refunded what
  *   was not used at completion, so the next window pays for any overshoot.
@@ -81,6 +86,13 @@ struct tp_sched_conn {
     tp_sched *sched;      /* NULL when not registered */
     tp_sched_entry dir[2];
     tp_sched_conn *next, *prev;
+    /* the refresh its entries are current at (tp_sched.refreshes then), the running
+     * share sums then (tp_sched.share_sum), and the list of connections with bytes
+     * in the current window */
+    uint64_t synced;
+    int64_t share_base[2];
+    tp_sched_conn *busy_next, *busy_prev;
+    bool busy;
 };
 
 typedef struct tp_sched_config {
@@ -120,6 +132,9 @@ struct tp_sched {
     tp_timer slice;             /* credits the caps (only when a cap is set) */
     int64_t last_refresh_ns;
     uint64_t grants, refreshes;
+    int64_t share[2];           /* each connection's share at the last refresh */
+    int64_t share_sum[2];       /* the sum of the shares of every refresh so far */
+    tp_sched_conn *busy;        /* connections with bytes since the last refresh */
 };
 
 void tp_sched_init(tp_sched *s, const tp_env *env, const tp_sched_config *cfg);
@@ -151,6 +166,9 @@ void tp_sched_complete(tp_sched_conn *c, tp_sched_dir dir, size_t used);
 /* Bytes transferred without a grant (e.g. data the env pushed): counted and charged to
  * the quotas. */
 void tp_sched_account(tp_sched_conn *c, tp_sched_dir dir, size_t bytes);
+
+/* A connection's quota in direction dir now (bytes; may be negative). */
+int64_t tp_sched_conn_quota(const tp_sched_conn *c, tp_sched_dir dir);
 
 /* P2p_stat of one connection / of everything (spec §8.5). */
 tp_stat tp_sched_conn_stat(const tp_sched_conn *c);
