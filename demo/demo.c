@@ -380,6 +380,15 @@ static void flood(tp_demo *d, const demo_conn *except, const tp_demo_msg *ping) 
 /* ------------------------------------------------------------------------------------ */
 /* message handling                                                                     */
 
+/* The delivery delay of a ping stamped sent_ns by its origin, received at now_ns: 0 when
+ * the origin's clock is ahead (clocks of different hosts may disagree), INT64_MAX when a
+ * stamp far in the past would overflow the subtraction (any i64 comes off the wire). */
+static int64_t ping_delay(int64_t now_ns, int64_t sent_ns) {
+    if (sent_ns >= now_ns) return 0;
+    if (sent_ns < 0 && now_ns > INT64_MAX + sent_ns) return INT64_MAX;
+    return now_ns - sent_ns;
+}
+
 static void handle_msg(demo_conn *c, const tp_demo_msg *m) {
     tp_demo *d = c->host;
     if (!c->got_hello && m->tag != TP_DEMO_HELLO) {
@@ -428,11 +437,11 @@ static void handle_msg(demo_conn *c, const tp_demo_msg *m) {
             return;
         }
         d->st.pings_unique++;
-        int64_t delay = tp_env_now_ns(d->env) - m->sent_ns;
-        if (delay < 0) delay = 0; /* clocks of different hosts may disagree */
+        int64_t delay = ping_delay(tp_env_now_ns(d->env), m->sent_ns);
         if (d->st.delay_count == 0 || delay < d->st.delay_ns_min) d->st.delay_ns_min = delay;
         if (delay > d->st.delay_ns_max) d->st.delay_ns_max = delay;
-        d->st.delay_ns_sum += delay;
+        d->st.delay_ns_sum = delay > INT64_MAX - d->st.delay_ns_sum ? INT64_MAX
+                                                                    : d->st.delay_ns_sum + delay;
         d->st.delay_count++;
         if (d->delays_len < d->cfg.delays_max) d->delays[d->delays_len++] = delay;
         flood(d, c, m);

@@ -404,6 +404,70 @@ static void test_hostile_and_duplicates(void **state) {
     rn_loop_destroy(loop);
 }
 
+/* Regression (found by tests/fuzz/fuzz_demo_frame): a PING's origin time is any i64 off
+ * the wire; one far in the past made the delay `now - sent_ns` overflow (undefined
+ * behaviour, caught by UBSan; a wrapped negative delay was then counted as 0). The delay
+ * now saturates at INT64_MAX, and so does the sum; a time in the future counts as 0. */
+static void test_hostile_ping_time(void **state) {
+    (void)state;
+    rn_loop *loop = quiet_loop();
+    const tp_env *env = rn_loop_env(loop);
+    tp_demo_config cfg;
+    tp_demo_config_default(&cfg);
+    cfg.listen = LOOP4;
+    cfg.listen.port = free_port(loop);
+    cfg.id = 1;
+    int stopped = 0;
+    cfg.on_stopped = count_stop;
+    cfg.on_stopped_arg = &stopped;
+    tp_demo *d = NULL;
+    assert_int_equal(tp_demo_create(env, &cfg, &d), TP_OK);
+    assert_int_equal(tp_demo_start(d), TP_OK);
+
+    /* HELLO; a ping stamped INT64_MIN + 1 (the fuzzer's), one stamped INT64_MIN, one
+     * from the far future; then a zero length so the host resets and the test knows
+     * every frame was read. */
+    uint8_t script[4096];
+    size_t n = 0;
+    tp_demo_msg hello;
+    memset(&hello, 0, sizeof hello);
+    hello.tag = TP_DEMO_HELLO;
+    hello.id = 2;
+    n = put(script, n, &hello);
+    tp_demo_msg p = ping(3, 1);
+    p.sent_ns = INT64_MIN + 1;
+    n = put(script, n, &p);
+    p = ping(3, 2);
+    p.sent_ns = INT64_MIN;
+    n = put(script, n, &p);
+    p = ping(3, 3);
+    p.sent_ns = INT64_MAX;
+    n = put(script, n, &p);
+    script[n++] = 0;
+    script[n++] = 0;
+    raw_peer r = {.loop = loop, .script = script, .script_len = n};
+    assert_int_equal(tp_env_stream_connect(env, &cfg.listen, &raw_cbs, &r, &r.s), TP_OK);
+    spin(loop, raw_closed, &r);
+    assert_int_equal(r.reason, TP_ERR_CONN_RESET);
+    tp_demo_stats st;
+    tp_demo_get_stats(d, &st);
+    assert_int_equal(st.pings_unique, 3);
+    assert_int_equal(st.frames_bad, 1);
+    assert_int_equal(st.delay_count, 3);
+    assert_true(st.delay_ns_max == INT64_MAX);
+    assert_true(st.delay_ns_min == 0);
+    assert_true(st.delay_ns_sum == INT64_MAX);
+    size_t count = 0;
+    const int64_t *delays = tp_demo_delays(d, &count);
+    assert_int_equal(count, 3);
+    assert_true(delays[0] == INT64_MAX && delays[1] == INT64_MAX && delays[2] == 0);
+
+    tp_demo_stop(d);
+    while (!stopped) assert_true(rn_loop_run(loop, tp_env_now_ns(env) + 5000000) != TP_ERR_IO);
+    tp_demo_destroy(d);
+    rn_loop_destroy(loop);
+}
+
 static void test_create_invalid_and_addr_in_use(void **state) {
     (void)state;
     rn_loop *loop = quiet_loop();
@@ -475,6 +539,7 @@ int main(void) {
         cmocka_unit_test(test_decode_negative),
         cmocka_unit_test(test_flood_in_process),
         cmocka_unit_test(test_hostile_and_duplicates),
+        cmocka_unit_test(test_hostile_ping_time),
         cmocka_unit_test(test_create_invalid_and_addr_in_use),
         cmocka_unit_test(test_crash_drop),
     };
