@@ -42,6 +42,77 @@ if [ -d "$vec" ]; then
   seed fuzz_reassembler 0001000006000000020002000c0000000400020000000200010003000000
   seed fuzz_reassembler 0000000002ff00000100
 fi
+seedf() { # target name < text
+  mkdir -p "$corpus/$1"; cat >"$corpus/$1/$2"
+}
+# peers.json (core/peers_json.h, spec §5.8): every field, both timestamp forms, IPv4 and
+# IPv6 addresses; the smallest file; and bare RFC 3339 timestamps
+seedf fuzz_peers_json full.json <<'JSON'
+[ { "peer_id": "idr7QiLwKHWFyMUJDiUdizftrirhDE", "created": "2026-01-01T00:00:01.234Z",
+    "trusted": true, "peer_metadata": {},
+    "events": [ { "kind": "incoming_request", "timestamp": "2026-01-01T00:00:02Z",
+                  "addr": "::ffff:10.0.0.1", "port": 9732 },
+                { "kind": "connection_established", "timestamp": "2026-01-01T00:00:02.5Z",
+                  "addr": "::ffff:10.0.0.1", "port": 9732 },
+                { "kind": "disconnection", "timestamp": "2026-01-01T00:00:07.000000007Z",
+                  "addr": "2001:db8::1" } ],
+    "last_established_connection": [ { "addr": "::ffff:10.0.0.1", "port": 9732 },
+                                     "2026-01-01T00:00:02.5Z" ],
+    "last_disconnection": [ { "addr": "2001:db8::1" }, "2026-01-01T01:00:07+01:00" ],
+    "last_failed_connection": [ { "addr": "::ffff:10.0.0.2", "port": 1 }, 1767225600 ],
+    "last_rejected_connection": [ { "addr": "::1", "port": 65535 }, "2026-01-01t00:00:00z" ] },
+  { "peer_id": "idr8DmF1hysQvCr85ygaPkKYXmf3Aq", "created": 1700000000, "trusted": false,
+    "peer_metadata": {"score": [1, 2.5, null, "x"]}, "events": [] } ]
+JSON
+printf '[]' | seedf fuzz_peers_json empty.json
+printf '2026-01-01T00:00:00.25Z' | seedf fuzz_peers_json time.txt
+printf '1969-12-31T23:59:59.999999999-12:59' | seedf fuzz_peers_json time2.txt
+# config.json: the interop test's, one with every key (tests/test_config.c), the smallest
+sed -n '/^cat >"$work\/config.json" <</,/^EOF$/p' "$root/tests/node_interop.test.sh" |
+  sed '1d;$d' | seedf fuzz_config interop.json
+seedf fuzz_config full.json <<'JSON'
+{
+  "data-dir": "/var/lib/tidepool",
+  "log": {"output": "stderr"},
+  "p2p": {
+    "expected-proof-of-work": 24.5,
+    "bootstrap-peers": ["127.0.0.1:19732", "[::1]:19733", "boot.example.org",
+                        "10.0.0.1:9732#idssJHDL1z8fkryZaYVF9fQRMktoWg"],
+    "listen-addr": "127.0.0.1:19731",
+    "advertised-net-port": 29731,
+    "discovery-addr": "255.255.255.255:10733",
+    "private-mode": true,
+    "disable_mempool": true,
+    "greylisting_config": {"factor": 1.5, "initial-delay": 0.5,
+                           "disconnection-delay": 30, "increase-cap": 3600},
+    "limits": {
+      "connection-timeout": 3, "authentication-timeout": 2.5,
+      "min-connections": 2, "expected-connections": 4, "max-connections": 8,
+      "backlog": 30, "max-incoming-connections": 12,
+      "max-download-speed": 1024, "max-upload-speed": 2,
+      "swap-linger": null, "maintenance-idle-time": 60,
+      "binary-chunks-size": 8, "read-buffer-size": 4096,
+      "max_known_points": [800, 600], "max_known_peer_ids": [500, 100],
+      "peer_greylist_size": 100, "ip_greylist_size_in_kilobytes": 64,
+      "ip_greylist_cleanup_delay": 600, "greylist-timeout": 700,
+      "incoming-app-message-queue-size": 33
+    }
+  },
+  "rpc": {"listen-addrs": ["127.0.0.1:18732"]},
+  "network": {"chain_name": "TEZOS_MAINNET", "distributed_db_versions": [2],
+              "p2p_versions": [0, 1]}
+}
+JSON
+printf '{}' | seedf fuzz_config empty.json
+# demo frames (demo/README.md; input byte 0 = feed step and flags, see the target):
+# HELLO, POINTS (one point), PING twice (the second a duplicate) in 8-byte pieces; HELLO
+# and PING byte by byte with time advancing and the host originating; a POINTS body
+demo_hello=000b0122222222333333332329
+demo_points=00140201""00000000000000000000ffff0a000001""2604
+demo_ping=0015034444444444444444""00000001""0000000000000001
+seed fuzz_demo_frame "07$demo_hello$demo_points$demo_ping$demo_ping"
+seed fuzz_demo_frame "c0$demo_hello$demo_ping"
+seed fuzz_demo_frame "00""0201""00000000000000000000000000000001""0001"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
