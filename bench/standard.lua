@@ -32,6 +32,11 @@
 --               100 like Octez). It only feeds the RPC's point/peer logs: no decision
 --               reads it (0 gives the same events, segments and bytes), so the 100,000
 --               node run sets 0 to save memory (bench/RESULTS.md).
+--   known       the known-points and known-peers tables' bound (max_known_points and
+--               max_known_peer_ids; the GC targets are 3/4 of it). Default 400 with
+--               target 300, Octez's defaults. 128 is what Octez's `--connections 16`
+--               sets (8N and 6N for N = 16, the option that gives min/expected/max
+--               8/16/24): the 100,000-node run uses it (bench/RESULTS.md).
 --
 -- Output: one line `standard: key=value ...` on stderr (print) with the overlay and
 -- block figures and the application memory per node; the JSON line of `tidepool sim`
@@ -49,6 +54,7 @@ local block_every = duration(param("block_every", "10s"))
 local block_size  = param("block_size", 4096)
 local pow         = param("pow", 4)
 local history     = param("history", 100)
+local known       = param("known", 400)
 local min_conn, expected, max_conn = 8, 16, 24
 
 if n < 4 then fail(("--set nodes=%d: the standard workload needs at least 4 nodes"):format(n)) end
@@ -78,7 +84,9 @@ local bootstrap = {hosts[1], hosts[per_region + 1], hosts[2 * per_region + 1]}
 
 local config = {trusted_points = bootstrap, min_connections = min_conn,
                 expected_connections = expected, max_connections = max_conn,
-                pow_difficulty = pow, event_ring_size = history}
+                pow_difficulty = pow, event_ring_size = history,
+                max_known_points = known, target_known_points = known * 3 // 4,
+                max_known_peer_ids = known, target_known_peer_ids = known * 3 // 4}
 
 local nodes = {}
 local is_bootstrap = {}
