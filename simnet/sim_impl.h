@@ -273,6 +273,8 @@ struct sim_world {
     uint32_t partition_count, partition_cap;
 
     struct sim_kx *kx;           /* key-agreement memo (sim_crypto.c), on first use */
+    uint8_t *ring_cache;         /* drained stream buffers for reuse (sim_stream.c) */
+    uint32_t ring_cache_count;
 
     sim_packet *packet_free;
     tp_stream *graveyard;
@@ -308,6 +310,7 @@ void sim_disarm(sim_world *w, tp_timer *t);
 tp_err sim_key_agreement(sim_world *w, uint8_t out[32], const uint8_t remote_pk[32],
                          const uint8_t local_sk[32]);
 void sim_kx_free(sim_world *w);
+void sim_ring_cache_free(sim_world *w); /* sim_stream.c */
 
 void *sim_backend_alloc(sim_world *w, size_t size);   /* zeroed; aborts on OOM */
 void *sim_backend_realloc(sim_world *w, void *p, size_t old_size, size_t new_size);

@@ -276,6 +276,7 @@ void sim_world_destroy(sim_world *w) {
         free(h->halt);
     }
     sim_streams_flush_graveyard(w);
+    sim_ring_cache_free(w);
     sim_packets_free(w);
     while (w->scheds) sched_free(w, w->scheds);
     for (uint32_t i = 0; i < w->chunk_count; i++) free(w->chunks[i]);
