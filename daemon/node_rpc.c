@@ -292,7 +292,53 @@ static void b_point_banned(void *arg, const tp_point *pt, dm_rpc_result *r) {
     dm_rpc_ok(r, json_boolean(banned));
 }
 
-static void b_point_log(void *arg, const tp_point *pt, dm_rpc_result *r) {
+/* P2p_point.Pool_event: {"kind": {"event_kind", "p2p_peer_id"?}, "timestamp"} */
+static json_t *point_event_json(tp_node *n, const tp_pool_event *e) {
+    json_t *kind =
+        json_pack("{s:s}", "event_kind", tp_pool_event_kind_name((tp_pool_event_kind)e->kind));
+    if (e->has_peer) json_object_set_new(kind, "p2p_peer_id", dm_json_peer_id(&e->peer));
+    return json_pack("{s:o,s:o}", "kind", kind, "timestamp", time_of(n, e->time_ns));
+}
+
+/* P2p_peer.Pool_event: {"kind", "timestamp", "addr", "port"?} */
+static json_t *peer_event_json(tp_node *n, const tp_pool_event *e) {
+    json_t *o = dm_json_id_point(&e->point);
+    json_object_set_new(o, "kind",
+                        json_string(tp_pool_event_kind_name((tp_pool_event_kind)e->kind)));
+    json_object_set_new(o, "timestamp", time_of(n, e->time_ns));
+    return o;
+}
+
+/* The items of `ring` after *cursor, oldest first, and *cursor past them. The ring is
+ * in time order (the pool stamps items with the monotonic clock as it appends them):
+ * skip the items older than the cursor's time and the first at_time items bearing it. */
+static json_t *history_since(tp_node *n, const tp_pool_event_ring *ring,
+                             dm_rpc_log_cursor *cursor,
+                             json_t *(*encode)(tp_node *, const tp_pool_event *)) {
+    json_t *list = json_array();
+    dm_rpc_log_cursor next = *cursor;
+    uint32_t skipped = 0;
+    for (uint16_t i = 0; i < ring->count; i++) {
+        const tp_pool_event *e = tp_pool_event_ring_at(ring, i);
+        if (e->time_ns < cursor->time_ns) continue;
+        if (e->time_ns == cursor->time_ns && skipped < cursor->at_time) {
+            skipped++;
+            continue;
+        }
+        json_array_append_new(list, encode(n, e));
+        if (e->time_ns == next.time_ns) {
+            next.at_time++;
+        } else {
+            next.time_ns = e->time_ns;
+            next.at_time = 1;
+        }
+    }
+    *cursor = next;
+    return list;
+}
+
+static void b_point_log(void *arg, const tp_point *pt, dm_rpc_log_cursor *cursor,
+                        dm_rpc_result *r) {
     dm_node_rpc *nr = arg;
     tp_point_info *p = tp_pool_point(tp_node_pool(nr->node), pt);
     char txt[TP_POINT_TEXT_MAX];
@@ -300,20 +346,11 @@ static void b_point_log(void *arg, const tp_point *pt, dm_rpc_result *r) {
         dm_rpc_fail(r, 404, "unknown point %s", tp_point_format(pt, txt));
         return;
     }
-    /* P2p_point.Pool_event: {"kind": {"event_kind", "p2p_peer_id"?}, "timestamp"} */
-    json_t *list = json_array();
-    for (uint16_t i = 0; i < p->events.count; i++) {
-        const tp_pool_event *e = tp_pool_event_ring_at(&p->events, i);
-        json_t *kind = json_pack("{s:s}", "event_kind",
-                                 tp_pool_event_kind_name((tp_pool_event_kind)e->kind));
-        if (e->has_peer) json_object_set_new(kind, "p2p_peer_id", dm_json_peer_id(&e->peer));
-        json_array_append_new(list, json_pack("{s:o,s:o}", "kind", kind, "timestamp",
-                                              time_of(nr->node, e->time_ns)));
-    }
-    dm_rpc_ok(r, list);
+    dm_rpc_ok(r, history_since(nr->node, &p->events, cursor, point_event_json));
 }
 
-static void b_peer_log(void *arg, const tp_peer_id *id, dm_rpc_result *r) {
+static void b_peer_log(void *arg, const tp_peer_id *id, dm_rpc_log_cursor *cursor,
+                       dm_rpc_result *r) {
     dm_node_rpc *nr = arg;
     tp_peer_info *p = tp_pool_peer(tp_node_pool(nr->node), id);
     char b58[TP_PEER_ID_TEXT_SIZE];
@@ -321,17 +358,7 @@ static void b_peer_log(void *arg, const tp_peer_id *id, dm_rpc_result *r) {
         dm_rpc_fail(r, 404, "unknown peer %s", tp_peer_id_to_b58(id, b58));
         return;
     }
-    /* P2p_peer.Pool_event: {"kind", "timestamp", "addr", "port"?} */
-    json_t *list = json_array();
-    for (uint16_t i = 0; i < p->events.count; i++) {
-        const tp_pool_event *e = tp_pool_event_ring_at(&p->events, i);
-        json_t *o = dm_json_id_point(&e->point);
-        json_object_set_new(o, "kind",
-                            json_string(tp_pool_event_kind_name((tp_pool_event_kind)e->kind)));
-        json_object_set_new(o, "timestamp", time_of(nr->node, e->time_ns));
-        json_array_append_new(list, o);
-    }
-    dm_rpc_ok(r, list);
+    dm_rpc_ok(r, history_since(nr->node, &p->events, cursor, peer_event_json));
 }
 
 static unsigned peer_filter_bit(tp_peer_state s) {

@@ -22,6 +22,10 @@
 
 #include "core/point.h"
 
+/* What a log stream follows: the whole node (/network/log) or one point's / peer's
+ * history (.../log?monitor). */
+typedef enum log_source { LOG_NETWORK, LOG_POINT, LOG_PEER } log_source;
+
 typedef struct log_stream {
     dm_rpc *rpc;
     struct MHD_Connection *conn;
@@ -31,6 +35,11 @@ typedef struct log_stream {
     uint64_t dropped;
     bool suspended;
     bool all; /* ?all: tidepool's own kinds too, with time, code and detail */
+    log_source source;
+    tp_point point;            /* LOG_POINT */
+    tp_peer_id peer;           /* LOG_PEER */
+    dm_rpc_log_cursor cursor;  /* LOG_POINT, LOG_PEER: the last history item sent */
+    bool dirty;                /* an event named it: ask the backend on the next turn */
     struct log_stream *prev, *next;
 } log_stream;
 
@@ -60,6 +69,9 @@ struct dm_rpc {
     dm_rpc_backend be;
     log_stream streams; /* sentinel */
     size_t n_streams;
+    size_t n_monitors;      /* streams of source LOG_POINT / LOG_PEER */
+    tp_timer monitor_timer; /* next monitor check: next turn (dirty) or the sweep */
+    int64_t monitor_sweep_ns;
     dm_rpc_pending pendings; /* sentinel */
 };
 
@@ -313,6 +325,7 @@ static void log_stream_free(void *cls) {
     ls->prev->next = ls->next;
     ls->next->prev = ls->prev;
     ls->rpc->n_streams--;
+    if (ls->source != LOG_NETWORK) ls->rpc->n_monitors--;
     while (ls->count > 0) {
         free(ls->lines[ls->head]);
         ls->head = (ls->head + 1) % DM_RPC_LOG_QUEUE_MAX;
@@ -321,15 +334,41 @@ static void log_stream_free(void *cls) {
     free(ls);
 }
 
-static enum MHD_Result start_log_stream(dm_rpc *rpc, struct MHD_Connection *conn, bool all) {
-    log_stream *ls = calloc(1, sizeof *ls);
-    if (!ls) return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+static char *dump_line(json_t *o, size_t *len);
+static void stream_push(log_stream *ls, const char *text, size_t len);
+
+/* Opens a log stream; `ls` is calloc'd and filled in by the caller (source, filters),
+ * and owned from here on. A monitor stream first gets the history so far (as one
+ * value) or, for an unknown point / peer, the backend's error instead of a stream. */
+static enum MHD_Result start_log_stream(dm_rpc *rpc, struct MHD_Connection *conn,
+                                        log_stream *ls) {
     ls->rpc = rpc;
     ls->conn = conn;
-    ls->all = all;
+    if (ls->source != LOG_NETWORK) {
+        dm_rpc_result r;
+        memset(&r, 0, sizeof r);
+        ls->cursor = DM_RPC_LOG_CURSOR_START;
+        if (ls->source == LOG_POINT)
+            rpc->be.point_log(rpc->be.arg, &ls->point, &ls->cursor, &r);
+        else
+            rpc->be.peer_log(rpc->be.arg, &ls->peer, &ls->cursor, &r);
+        if (r.status != MHD_HTTP_OK) {
+            free(ls);
+            return send_result(conn, &r);
+        }
+        size_t len = 0;
+        char *line = dump_line(r.body ? r.body : json_array(), &len);
+        if (line) stream_push(ls, line, len); /* not suspended yet: no resume */
+        free(line);
+    }
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, log_read, ls, log_stream_free);
     if (!resp) {
+        while (ls->count > 0) {
+            free(ls->lines[ls->head]);
+            ls->head = (ls->head + 1) % DM_RPC_LOG_QUEUE_MAX;
+            ls->count--;
+        }
         free(ls);
         return MHD_NO;
     }
@@ -338,6 +377,14 @@ static enum MHD_Result start_log_stream(dm_rpc *rpc, struct MHD_Connection *conn
     rpc->streams.prev->next = ls;
     rpc->streams.prev = ls;
     rpc->n_streams++;
+    if (ls->source != LOG_NETWORK) {
+        if (rpc->n_monitors++ == 0) {
+            /* the first monitor starts the sweep */
+            const tp_env *env = rn_loop_env(rpc->loop);
+            rpc->monitor_sweep_ns = tp_env_now_ns(env) + DM_RPC_MONITOR_SWEEP_NS;
+            tp_env_timer_start(env, &rpc->monitor_timer, rpc->monitor_sweep_ns);
+        }
+    }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
@@ -463,13 +510,69 @@ static void stream_push(log_stream *ls, const char *text, size_t len) {
     }
 }
 
+/* Whether `ev` may have added to the history a monitor stream follows. A point's
+ * events name its address with the connection's port or the announced one (an
+ * incoming connection's source port differs), so the IP decides; a peer's name it.
+ * A false positive costs one backend call; a miss waits for the sweep. */
+static bool monitor_concerned(const log_stream *ls, const tp_event *ev) {
+    if (ls->source == LOG_POINT)
+        return (ev->flags & TP_EVENT_HAS_POINT) && tp_ip_eq(&ev->point.ip, &ls->point.ip);
+    return (ev->flags & TP_EVENT_HAS_PEER) &&
+           memcmp(ev->peer_id, ls->peer.bytes, sizeof ls->peer.bytes) == 0;
+}
+
+/* Asks the backend for the items past the stream's cursor and queues each one as a
+ * one-element list, as Octez's monitor does after the first value. An error (the point
+ * or peer was forgotten by the pool's GC) sends nothing: if it comes back, its new
+ * items come after the cursor. */
+static void monitor_poll(dm_rpc *rpc, log_stream *ls) {
+    ls->dirty = false;
+    if (!ls->conn) return; /* server stopping */
+    dm_rpc_result r;
+    memset(&r, 0, sizeof r);
+    if (ls->source == LOG_POINT)
+        rpc->be.point_log(rpc->be.arg, &ls->point, &ls->cursor, &r);
+    else
+        rpc->be.peer_log(rpc->be.arg, &ls->peer, &ls->cursor, &r);
+    if (r.status != MHD_HTTP_OK || !json_is_array(r.body)) {
+        if (r.body) json_decref(r.body);
+        return;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(r.body, i, item) {
+        size_t len = 0;
+        char *line = dump_line(json_pack("[O]", item), &len);
+        if (line) stream_push(ls, line, len);
+        free(line);
+    }
+    json_decref(r.body);
+}
+
+/* The monitor timer: on the turn after an event named a stream (dirty streams), and
+ * every DM_RPC_MONITOR_SWEEP_NS for all of them. */
+static void monitor_fired(void *arg) {
+    dm_rpc *rpc = arg;
+    const tp_env *env = rn_loop_env(rpc->loop);
+    int64_t now = tp_env_now_ns(env);
+    bool sweep = now >= rpc->monitor_sweep_ns;
+    for (log_stream *ls = rpc->streams.next; ls != &rpc->streams; ls = ls->next)
+        if (ls->source != LOG_NETWORK && (sweep || ls->dirty)) monitor_poll(rpc, ls);
+    if (sweep) rpc->monitor_sweep_ns = now + DM_RPC_MONITOR_SWEEP_NS;
+    if (rpc->n_monitors > 0) tp_env_timer_start(env, &rpc->monitor_timer, rpc->monitor_sweep_ns);
+}
+
 void dm_rpc_log_event(dm_rpc *rpc, int64_t wall_ns, const tp_event *ev) {
     if (!rpc || rpc->n_streams == 0) return;
     size_t octez_len = 0, all_len = 0;
     char *octez = NULL, *all = NULL;
     bool octez_done = false, all_done = false;
+    bool wake = false;
     for (log_stream *ls = rpc->streams.next; ls != &rpc->streams; ls = ls->next) {
-        if (ls->all) {
+        if (ls->source != LOG_NETWORK) {
+            /* the pool may log the item after emitting the event: look next turn */
+            if (!ls->dirty && monitor_concerned(ls, ev)) ls->dirty = wake = true;
+        } else if (ls->all) {
             if (!all_done) all = dump_line(all_event_json(wall_ns, ev), &all_len);
             all_done = true;
             if (all) stream_push(ls, all, all_len);
@@ -481,6 +584,7 @@ void dm_rpc_log_event(dm_rpc *rpc, int64_t wall_ns, const tp_event *ev) {
     }
     free(octez);
     free(all);
+    if (wake) tp_env_timer_start_in(rn_loop_env(rpc->loop), &rpc->monitor_timer, 0);
 }
 
 size_t dm_rpc_log_streams(const dm_rpc *rpc) {
@@ -539,10 +643,73 @@ static enum MHD_Result not_implemented(struct MHD_Connection *conn, const char *
     return send_error(conn, MHD_HTTP_NOT_IMPLEMENTED, msg);
 }
 
-static enum MHD_Result not_monitored(struct MHD_Connection *conn) {
-    return send_error(conn, MHD_HTTP_NOT_IMPLEMENTED,
-                      "?monitor is not supported for point and peer logs: poll the log, or "
-                      "follow /network/log");
+/* GET /network/full_stat: the four answers of stat, connections, peers and points,
+ * taken in this one turn of the loop, the connections split by their "incoming". */
+static enum MHD_Result full_stat(dm_rpc *rpc, struct MHD_Connection *conn, const char *url) {
+    if (!rpc->be.stat || !rpc->be.connections || !rpc->be.peers || !rpc->be.points)
+        return not_implemented(conn, url);
+    dm_rpc_result parts[4];
+    memset(parts, 0, sizeof parts);
+    rpc->be.stat(rpc->be.arg, &parts[0]);
+    rpc->be.connections(rpc->be.arg, &parts[1]);
+    rpc->be.peers(rpc->be.arg, 0, &parts[2]);
+    rpc->be.points(rpc->be.arg, 0, &parts[3]);
+    int bad = -1;
+    for (int i = 0; i < 4 && bad < 0; i++)
+        if (parts[i].status != MHD_HTTP_OK || !parts[i].body) bad = i;
+    if (bad < 0 && !json_is_array(parts[1].body)) bad = 1;
+    if (bad >= 0) {
+        dm_rpc_result r = parts[bad];
+        parts[bad].body = NULL;
+        static const char *const names[4] = {"stat", "connections", "peers", "points"};
+        if (r.status == MHD_HTTP_OK)
+            dm_rpc_fail(&r, 500, "the backend gave no %s list or object", names[bad]);
+        for (int i = 0; i < 4; i++)
+            if (parts[i].body) json_decref(parts[i].body);
+        return send_result(conn, &r);
+    }
+    json_t *incoming = json_array(), *outgoing = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(parts[1].body, i, c)
+        json_array_append(json_is_true(json_object_get(c, "incoming")) ? incoming : outgoing, c);
+    json_decref(parts[1].body);
+    json_t *o = json_pack("{s:o,s:o,s:o,s:o,s:o}", "stat", parts[0].body, "incoming_connections",
+                          incoming, "outgoing_connections", outgoing, "peers", parts[2].body,
+                          "points", parts[3].body);
+    if (!o) return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    return send_json(conn, MHD_HTTP_OK, o);
+}
+
+/* GET .../log?monitor: a stream of the point's (peer != NULL: the peer's) history. */
+static enum MHD_Result start_monitor(dm_rpc *rpc, struct MHD_Connection *conn, const char *url,
+                                     const tp_point *point, const tp_peer_id *peer) {
+    if (point ? !rpc->be.point_log : !rpc->be.peer_log) return not_implemented(conn, url);
+    log_stream *ls = calloc(1, sizeof *ls);
+    if (!ls) return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    ls->source = point ? LOG_POINT : LOG_PEER;
+    if (point) ls->point = *point;
+    if (peer) ls->peer = *peer;
+    return start_log_stream(rpc, conn, ls);
+}
+
+/* The value of a ?monitor flag: absent, empty or "true" is on, "false" off; anything
+ * else is an error. */
+static bool parse_monitor(const args *a, bool *on, char *msg, size_t cap) {
+    *on = false;
+    for (size_t i = 0; i < a->n; i++) {
+        const char *v = a->values[i];
+        if (!v || !*v || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0) {
+            *on = true;
+        } else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0) {
+            *on = false;
+        } else {
+            snprintf(msg, cap, "monitor is a flag: ?monitor, ?monitor=true or ?monitor=false "
+                     "(got '%.40s')", v);
+            return false;
+        }
+    }
+    return true;
 }
 
 /* Calls a backend function with the result struct, or answers 501 when it is NULL. */
@@ -641,19 +808,24 @@ static enum MHD_Result route(dm_rpc *rpc, struct MHD_Connection *conn, const cha
     if (n < 2 || strcmp(segs[0], "network") != 0) {
         snprintf(msg, sizeof msg,
                  "no such endpoint %.100s; tidepool serves /version and /network/... "
-                 "(self, stat, log, connections, points, peers, greylist)",
+                 "(self, stat, full_stat, log, connections, points, peers, greylist)",
                  url);
         return send_error(conn, MHD_HTTP_NOT_FOUND, msg);
     }
     const char *what = segs[1];
     if (n == 2 && (strcmp(what, "self") == 0 || strcmp(what, "stat") == 0 ||
-                   strcmp(what, "log") == 0)) {
+                   strcmp(what, "log") == 0 || strcmp(what, "full_stat") == 0)) {
         if (!is_method(method, "GET")) return bad_method(conn, method, url, "GET");
         if (what[0] == 'l') {
             if (!args_check(&a, all_only, msg, sizeof msg)) return send_error(conn, 400, msg);
-            return start_log_stream(rpc, conn, a.n > 0);
+            log_stream *ls = calloc(1, sizeof *ls);
+            if (!ls) return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+            ls->source = LOG_NETWORK;
+            ls->all = a.n > 0;
+            return start_log_stream(rpc, conn, ls);
         }
         if (!args_check(&a, none, msg, sizeof msg)) return send_error(conn, 400, msg);
+        if (what[0] == 'f') return full_stat(rpc, conn, url);
         if (what[1] == 'e') CALL(conn, url, self);
         CALL(conn, url, stat);
     }
@@ -697,9 +869,13 @@ static enum MHD_Result route(dm_rpc *rpc, struct MHD_Connection *conn, const cha
                                   "log");
             if (!is_method(method, "GET")) return bad_method(conn, method, url, "GET");
             if (segs[3][0] == 'l') {
-                if (!args_check(&a, monitor_only, msg, sizeof msg)) return send_error(conn, 400, msg);
-                if (a.n > 0) return not_monitored(conn);
-                CALL(conn, url, point_log, &p);
+                bool monitor;
+                if (!args_check(&a, monitor_only, msg, sizeof msg) ||
+                    !parse_monitor(&a, &monitor, msg, sizeof msg))
+                    return send_error(conn, 400, msg);
+                if (monitor) return start_monitor(rpc, conn, url, &p, NULL);
+                dm_rpc_log_cursor from = DM_RPC_LOG_CURSOR_START;
+                CALL(conn, url, point_log, &p, &from);
             }
             if (!args_check(&a, none, msg, sizeof msg)) return send_error(conn, 400, msg);
             CALL(conn, url, point_banned, &p);
@@ -773,9 +949,13 @@ static enum MHD_Result route(dm_rpc *rpc, struct MHD_Connection *conn, const cha
                                   "log");
             if (!is_method(method, "GET")) return bad_method(conn, method, url, "GET");
             if (segs[3][0] == 'l') {
-                if (!args_check(&a, monitor_only, msg, sizeof msg)) return send_error(conn, 400, msg);
-                if (a.n > 0) return not_monitored(conn);
-                CALL(conn, url, peer_log, &id);
+                bool monitor;
+                if (!args_check(&a, monitor_only, msg, sizeof msg) ||
+                    !parse_monitor(&a, &monitor, msg, sizeof msg))
+                    return send_error(conn, 400, msg);
+                if (monitor) return start_monitor(rpc, conn, url, NULL, &id);
+                dm_rpc_log_cursor from = DM_RPC_LOG_CURSOR_START;
+                CALL(conn, url, peer_log, &id, &from);
             }
             if (!args_check(&a, none, msg, sizeof msg)) return send_error(conn, 400, msg);
             CALL(conn, url, peer_banned, &id);
@@ -959,6 +1139,7 @@ tp_err dm_rpc_start(rn_loop *loop, const tp_point *at, const dm_rpc_backend *bac
     rpc->streams.next = rpc->streams.prev = &rpc->streams;
     rpc->pendings.next = rpc->pendings.prev = &rpc->pendings;
     tp_timer_init(&rpc->timer, rpc_timer_fired, rpc);
+    tp_timer_init(&rpc->monitor_timer, monitor_fired, rpc);
     tp_err err = TP_OK;
     char where[TP_POINT_TEXT_MAX];
     tp_point_format(at, where);
@@ -1004,6 +1185,7 @@ uint16_t dm_rpc_port(const dm_rpc *rpc) {
 void dm_rpc_stop(dm_rpc *rpc) {
     if (!rpc) return;
     tp_env_timer_stop(rn_loop_env(rpc->loop), &rpc->timer);
+    tp_env_timer_stop(rn_loop_env(rpc->loop), &rpc->monitor_timer);
     rn_watch_close(rpc->watch);
     /* Resume what is suspended so that MHD can close it. */
     for (log_stream *ls = rpc->streams.next; ls != &rpc->streams; ls = ls->next) {

@@ -24,6 +24,22 @@
  * "code"?, "detail"?, "time"}. Fed by dm_rpc_log_event (the node's event sink calls it).
  * Each stream buffers at most DM_RPC_LOG_QUEUE_MAX lines; a client that does not read
  * loses the oldest.
+ *
+ * GET /network/points/<point>/log?monitor and /network/peers/<peer_id>/log?monitor
+ * stream that point's / peer's history as Octez does (P2p_directory): the first value
+ * is the whole history, the list the request without ?monitor answers; each later
+ * value is a one-element list [event] per new event, in the same item encoding. The
+ * items come from the backend's point_log / peer_log over a dm_rpc_log_cursor; the
+ * events fed to dm_rpc_log_event are the trigger: one that names the stream's address
+ * (same IP) or peer makes the server ask the backend for items past the cursor on the
+ * next loop turn, and every DM_RPC_MONITOR_SWEEP_NS it asks for every stream anyway
+ * (history entries with no /network/log event of their own, e.g. the request_rejected
+ * of a failed dial). Same bound as /network/log: DM_RPC_LOG_QUEUE_MAX lines per stream,
+ * the oldest dropped for a client that does not read.
+ *
+ * GET /network/full_stat is assembled here from the backend's stat, connections (split
+ * by their "incoming" field), peers and points answers, taken in one loop turn:
+ * {"stat", "incoming_connections", "outgoing_connections", "peers", "points"}.
  */
 #ifndef DM_RPC_H
 #define DM_RPC_H
@@ -42,6 +58,7 @@
 #define DM_RPC_LOG_QUEUE_MAX 1024
 #define DM_RPC_BODY_MAX 4096
 #define DM_RPC_CONNECTIONS_MAX 64
+#define DM_RPC_MONITOR_SWEEP_NS INT64_C(1000000000)
 
 typedef struct dm_rpc dm_rpc;
 typedef struct dm_rpc_pending dm_rpc_pending;
@@ -68,6 +85,18 @@ enum {
 
 typedef enum dm_acl { DM_ACL_NONE, DM_ACL_BAN, DM_ACL_TRUST, DM_ACL_OPEN } dm_acl;
 
+/* A position in a point's or peer's history (?monitor streams): the time of the last
+ * item delivered and how many items bearing that time were delivered. Histories are
+ * appended in time order (monotonic clock), so "after the cursor" is well defined; it
+ * survives the history ring dropping its oldest entries. {INT64_MIN, 0} (the
+ * DM_RPC_LOG_CURSOR_START value) is before everything. */
+typedef struct dm_rpc_log_cursor {
+    int64_t time_ns;
+    uint32_t at_time;
+} dm_rpc_log_cursor;
+
+#define DM_RPC_LOG_CURSOR_START ((dm_rpc_log_cursor){INT64_MIN, 0})
+
 /* Returned by point_connect when the answer comes later through dm_rpc_complete. */
 #define DM_RPC_PENDING 1
 
@@ -89,9 +118,13 @@ typedef struct dm_rpc_backend {
     void (*point_patch)(void *arg, const tp_point *p, dm_acl acl, const tp_peer_id *expected,
                         dm_rpc_result *r);
     void (*point_banned)(void *arg, const tp_point *p, dm_rpc_result *r);
-    /* the point's / peer's event history, oldest first (no ?monitor: answered 501) */
-    void (*point_log)(void *arg, const tp_point *p, dm_rpc_result *r);
-    void (*peer_log)(void *arg, const tp_peer_id *peer, dm_rpc_result *r);
+    /* The point's / peer's event history, oldest first, as a JSON list: only the items
+     * after *cursor, and *cursor moves past them (GET .../log passes
+     * DM_RPC_LOG_CURSOR_START: the whole history). Unknown point / peer: 404. */
+    void (*point_log)(void *arg, const tp_point *p, dm_rpc_log_cursor *cursor,
+                      dm_rpc_result *r);
+    void (*peer_log)(void *arg, const tp_peer_id *peer, dm_rpc_log_cursor *cursor,
+                     dm_rpc_result *r);
     void (*peers)(void *arg, unsigned filters, dm_rpc_result *r);
     void (*peer)(void *arg, const tp_peer_id *peer, dm_rpc_result *r);
     void (*peer_patch)(void *arg, const tp_peer_id *peer, dm_acl acl, dm_rpc_result *r);
@@ -111,9 +144,10 @@ TP_MUST_USE tp_err dm_rpc_start(rn_loop *loop, const tp_point *at, const dm_rpc_
 uint16_t dm_rpc_port(const dm_rpc *rpc);
 /* Completes a pending request (exactly once per DM_RPC_PENDING); takes r->body. */
 void dm_rpc_complete(dm_rpc_pending *pending, dm_rpc_result *r);
-/* Feeds an event to every /network/log stream. */
+/* Feeds an event to every /network/log stream, and wakes the point / peer log
+ * monitors it concerns. */
 void dm_rpc_log_event(dm_rpc *rpc, int64_t wall_ns, const tp_event *ev);
-/* Number of open /network/log streams (tests). */
+/* Number of open log streams: /network/log and the ?monitor ones (tests). */
 size_t dm_rpc_log_streams(const dm_rpc *rpc);
 /* Stops the server: resumes and closes every connection (log streams end) and frees
  * it. Requests still pending are dropped: complete them first (the node completes its

@@ -2,7 +2,8 @@
  * against a recording mock backend: routing of every /network/... endpoint, argument
  * validation (malformed peer ids and points -> 400 naming them, unknown query
  * parameters and filters, PATCH bodies), 404/405/501, a PUT connect answered later
- * (suspend/resume), the /network/log stream, and a port already in use.
+ * (suspend/resume), the /network/log stream, the point / peer log ?monitor streams,
+ * /network/full_stat assembled from the other answers, and a port already in use.
  *
  * The server runs in the realnet loop on the main thread; the HTTP client runs in a
  * second thread (blocking libcurl calls), as `tidepool admin` would from outside. */
@@ -40,6 +41,10 @@ typedef struct mock {
     dm_rpc_pending *pending;
     tp_timer complete_timer;
     rn_loop *loop;
+    /* the point 10.0.0.1:9732 and the peer PEER_A have a history of `history` items
+     * {"n": 1..history}; other points and peers are unknown (404) */
+    int history;
+    int log_calls; /* point_log + peer_log */
 } mock;
 
 static void record(mock *m, const char *what) {
@@ -58,7 +63,8 @@ static void m_stat(void *arg, dm_rpc_result *r) {
 }
 static void m_connections(void *arg, dm_rpc_result *r) {
     record(arg, "connections");
-    dm_rpc_ok(r, json_array());
+    dm_rpc_ok(r, json_pack("[{s:b,s:s},{s:b,s:s},{s:b,s:s}]", "incoming", 1, "peer_id", "in1",
+                           "incoming", 0, "peer_id", "out1", "incoming", 1, "peer_id", "in2"));
 }
 static void m_connection(void *arg, const tp_peer_id *p, dm_rpc_result *r) {
     mock *m = arg;
@@ -118,7 +124,39 @@ static void m_peers(void *arg, unsigned f, dm_rpc_result *r) {
     mock *m = arg;
     record(m, "peers");
     m->filters = f;
-    dm_rpc_ok(r, json_array());
+    dm_rpc_ok(r, json_pack("[[s,{s:s}]]", "in1", "state", "running"));
+}
+/* The mock's cursor is the number of items delivered (in time_ns). */
+static json_t *m_history_since(mock *m, dm_rpc_log_cursor *c) {
+    m->log_calls++;
+    json_t *list = json_array();
+    for (int64_t i = c->time_ns < 0 ? 0 : c->time_ns; i < m->history; i++)
+        json_array_append_new(list, json_pack("{s:i}", "n", (int)i + 1));
+    c->time_ns = m->history;
+    c->at_time = 0;
+    return list;
+}
+static void m_point_log(void *arg, const tp_point *p, dm_rpc_log_cursor *c, dm_rpc_result *r) {
+    mock *m = arg;
+    record(m, "point_log");
+    m->point = *p;
+    tp_point known = tp_point_v4(0x0a000001, 9732);
+    if (!tp_point_eq(p, &known)) {
+        dm_rpc_fail(r, 404, "unknown point");
+        return;
+    }
+    dm_rpc_ok(r, m_history_since(m, c));
+}
+static void m_peer_log(void *arg, const tp_peer_id *p, dm_rpc_log_cursor *c, dm_rpc_result *r) {
+    mock *m = arg;
+    record(m, "peer_log");
+    tp_peer_id known;
+    assert_int_equal(tp_peer_id_of_b58(PEER_A, strlen(PEER_A), &known), TP_OK);
+    if (!tp_peer_id_eq(p, &known)) {
+        dm_rpc_fail(r, 404, "unknown peer");
+        return;
+    }
+    dm_rpc_ok(r, m_history_since(m, c));
 }
 static void m_peer_patch(void *arg, const tp_peer_id *p, dm_acl acl, dm_rpc_result *r) {
     mock *m = arg;
@@ -199,6 +237,7 @@ static dm_rpc *start(rn_loop **loop, mock *m, bool full) {
     assert_int_equal(rn_loop_create(&cfg, loop), TP_OK);
     memset(m, 0, sizeof *m);
     m->loop = *loop;
+    m->history = 2;
     tp_timer_init(&m->complete_timer, complete_later, m);
     dm_rpc_backend be;
     memset(&be, 0, sizeof be);
@@ -213,6 +252,8 @@ static dm_rpc *start(rn_loop **loop, mock *m, bool full) {
     be.point_patch = m_point_patch;
     be.peers = m_peers;
     be.peer_patch = m_peer_patch;
+    be.point_log = m_point_log;
+    be.peer_log = m_peer_log;
     be.greylist_clear = full ? m_greylist_clear : NULL;
     be.arg = m;
     dm_rpc *rpc = NULL;
@@ -230,7 +271,7 @@ static void test_routes_and_validation(void **state) {
     static const exchange ex[] = {
         {"GET", "/network/self", NULL, 200, "\"idrRoknJh9zwEePNswF3MPGFzmKaVp\"", "self"},
         {"GET", "/network/stat", NULL, 200, "\"total_sent\":\"10\"", "stat"},
-        {"GET", "/network/connections", NULL, 200, "[]", "connections"},
+        {"GET", "/network/connections", NULL, 200, "\"peer_id\":\"out1\"", "connections"},
         /* malformed peer id: 400 naming it, the backend is not called */
         {"GET", "/network/connections/idBAD", NULL, 400, "malformed peer id 'idBAD'", NULL},
         {"DELETE", "/network/connections/idrRoknJh9zwEePNswF3MPGFzmKaVq", NULL, 400,
@@ -242,7 +283,7 @@ static void test_routes_and_validation(void **state) {
         {"GET", "/network/points?filter=running&filter=disconnected", NULL, 200, "[]", "points"},
         {"GET", "/network/points?filter=sleeping", NULL, 400, "unknown filter 'sleeping'", NULL},
         {"GET", "/network/peers?filter=requested", NULL, 400, "unknown filter 'requested'", NULL},
-        {"GET", "/network/peers?filter=accepted", NULL, 200, "[]", "peers"},
+        {"GET", "/network/peers?filter=accepted", NULL, 200, "[[\"in1\"", "peers"},
         {"GET", "/network/points?verbose=1", NULL, 400, "unknown query parameter 'verbose'",
          NULL},
         {"GET", "/network/points/1.2.3.4:9732", NULL, 200, "\"trusted\":false", "point"},
@@ -267,6 +308,25 @@ static void test_routes_and_validation(void **state) {
         {"GET", "/network/nothing", NULL, 404, "no such endpoint", NULL},
         {"GET", "/nothing", NULL, 404, "no such endpoint", NULL},
         {"GET", "/network/greylist/ips", NULL, 501, "not available", NULL},
+        /* point and peer logs, with and without ?monitor */
+        {"GET", "/network/points/10.0.0.1:9732/log", NULL, 200, "[{\"n\":1},{\"n\":2}]",
+         "point_log"},
+        {"GET", "/network/points/10.0.0.1:9732/log?monitor=false", NULL, 200, "[{\"n\":1}",
+         "point_log"},
+        {"GET", "/network/points/10.9.9.9:9732/log?monitor", NULL, 404, "unknown point",
+         "point_log"},
+        {"GET", "/network/points/10.0.0.1:9732/log?monitor=maybe", NULL, 400,
+         "monitor is a flag", NULL},
+        {"GET", "/network/points/10.0.0.1:9732/log?monitor&since=3", NULL, 400,
+         "unknown query parameter 'since'", NULL},
+        {"GET", "/network/points/10.0.0.1/log?monitor", NULL, 400, "malformed point", NULL},
+        {"GET", "/network/peers/idqjq34sB6uHWdFzJDB97zwXAdHASb/log?monitor", NULL, 404,
+         "unknown peer", "peer_log"},
+        {"GET", "/network/peers/idrRoknJh9zwEePNswF3MPGFzmKaVp/log?monitor=2", NULL, 400,
+         "monitor is a flag", NULL},
+        {"GET", "/network/peers/idBAD/log?monitor", NULL, 400, "malformed peer id", NULL},
+        {"GET", "/network/full_stat?verbose", NULL, 400, "unknown query parameter", NULL},
+        {"POST", "/network/full_stat", NULL, 405, "use GET", NULL},
         {"DELETE", "/network/greylist", NULL, 501, "not available", NULL},
         {"PUT", "/network/points/127.0.0.1:1?timeout=2.5", NULL, 200, "{}", "connect"},
         {"PUT", "/network/points/127.0.0.1:1?timeout=-1", NULL, 400, "timeout", NULL},
@@ -362,7 +422,7 @@ typedef struct stream_run {
 static bool on_line(void *arg, const char *line, size_t len) {
     stream_run *sr = arg;
     snprintf(sr->lines[sr->got], sizeof sr->lines[0], "%.*s", (int)len, line);
-    sr->got++;
+    __atomic_add_fetch(&sr->got, 1, __ATOMIC_SEQ_CST); /* the loop thread watches it */
     return sr->got < sr->want;
 }
 
@@ -461,6 +521,224 @@ static void test_log_stream_all(void **state) {
                         "{\"event\":\"connection_established\",\"point\":\"10.0.0.1:9732\","
                         "\"peer_id\":\"idrRoknJh9zwEePNswF3MPGFzmKaVp\",\"code\":1,"
                         "\"time\":\"2023-11-14T22:13:22Z\"}");
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* point / peer log ?monitor                                                             */
+
+/* Opens `path` (a ?monitor stream of the mock's history, 2 items) and checks, in
+ * order: the history so far as one value; an item added along with an event naming the
+ * point (another port of its IP) or the peer, as a one-element list, with none of
+ * /network/log's lines in between; an item added with no event at all (the sweep);
+ * then the stream ends when the client hangs up. */
+static void run_monitor(const char *path, bool point) {
+    rn_loop *loop;
+    mock m;
+    dm_rpc *rpc = start(&loop, &m, true);
+    stream_run sr;
+    memset(&sr, 0, sizeof sr);
+    snprintf(sr.rpc, sizeof sr.rpc, "127.0.0.1:%u", dm_rpc_port(rpc));
+    sr.path = path;
+    sr.want = 3;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stream_main, &sr), 0);
+    const tp_env *env = rn_loop_env(loop);
+    int64_t give_up = tp_env_now_ns(env) + INT64_C(20000000000);
+    while (dm_rpc_log_streams(rpc) == 0) {
+        assert_true(tp_env_now_ns(env) < give_up);
+        turn(loop, 5000000);
+    }
+    while (__atomic_load_n(&sr.got, __ATOMIC_SEQ_CST) < 1) {
+        assert_true(tp_env_now_ns(env) < give_up);
+        turn(loop, 5000000);
+    }
+    tp_peer_id id;
+    assert_int_equal(tp_peer_id_of_b58(PEER_A, strlen(PEER_A), &id), TP_OK);
+    tp_event ev;
+    memset(&ev, 0, sizeof ev);
+    /* an event about someone else: on /network/log only */
+    ev.kind = TP_EVENT_NEW_POINT;
+    ev.flags = TP_EVENT_HAS_POINT;
+    ev.point = tp_point_v4(0x0a000002, 9732);
+    dm_rpc_log_event(rpc, 0, &ev);
+    turn(loop, 5000000);
+    /* the item is logged after the event (as the pool does for a rejection): the stream
+     * looks on the next turn */
+    ev.kind = point ? TP_EVENT_INCOMING_CONNECTION : TP_EVENT_DISCONNECTION;
+    ev.flags = point ? TP_EVENT_HAS_POINT : TP_EVENT_HAS_PEER;
+    ev.point = tp_point_v4(0x0a000001, 40123);
+    memcpy(ev.peer_id, id.bytes, 16);
+    int calls = m.log_calls;
+    dm_rpc_log_event(rpc, 0, &ev);
+    m.history = 3;
+    assert_int_equal(m.log_calls, calls); /* not from inside the event sink */
+    turn(loop, 5000000);
+    assert_true(m.log_calls > calls); /* but on the next turn, well before a sweep */
+    while (__atomic_load_n(&sr.got, __ATOMIC_SEQ_CST) < 2) {
+        assert_true(tp_env_now_ns(env) < give_up);
+        turn(loop, 5000000);
+    }
+    m.history = 4; /* no event: the sweep (DM_RPC_MONITOR_SWEEP_NS) finds it */
+    run_until_done(loop, &sr.done);
+    pthread_join(th, NULL);
+    assert_int_equal(sr.err, TP_OK);
+    assert_int_equal(sr.got, 3);
+    assert_string_equal(sr.lines[0], "[{\"n\":1},{\"n\":2}]");
+    assert_string_equal(sr.lines[1], "[{\"n\":3}]");
+    assert_string_equal(sr.lines[2], "[{\"n\":4}]");
+    /* the client hung up: the stream goes away once a write fails */
+    give_up = tp_env_now_ns(env) + INT64_C(20000000000);
+    while (dm_rpc_log_streams(rpc) != 0) {
+        assert_true(tp_env_now_ns(env) < give_up);
+        m.history++;
+        dm_rpc_log_event(rpc, 0, &ev);
+        turn(loop, 5000000);
+    }
+    dm_rpc_stop(rpc);
+    rn_loop_destroy(loop);
+}
+
+static void test_point_log_monitor(void **state) {
+    (void)state;
+    run_monitor("/network/points/10.0.0.1:9732/log?monitor", true);
+}
+
+static void test_peer_log_monitor(void **state) {
+    (void)state;
+    run_monitor("/network/peers/idrRoknJh9zwEePNswF3MPGFzmKaVp/log?monitor=true", false);
+}
+
+/* dm_rpc_stop ends an open monitor stream (the node stopping) without a leak (ASan). */
+static void test_monitor_server_stop(void **state) {
+    (void)state;
+    rn_loop *loop;
+    mock m;
+    dm_rpc *rpc = start(&loop, &m, true);
+    stream_run sr;
+    memset(&sr, 0, sizeof sr);
+    snprintf(sr.rpc, sizeof sr.rpc, "127.0.0.1:%u", dm_rpc_port(rpc));
+    sr.path = "/network/points/10.0.0.1:9732/log?monitor";
+    sr.want = 4;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stream_main, &sr), 0);
+    const tp_env *env = rn_loop_env(loop);
+    int64_t give_up = tp_env_now_ns(env) + INT64_C(20000000000);
+    while (__atomic_load_n(&sr.got, __ATOMIC_SEQ_CST) < 1) {
+        assert_true(tp_env_now_ns(env) < give_up);
+        turn(loop, 5000000);
+    }
+    dm_rpc_stop(rpc);
+    pthread_join(th, NULL);
+    /* the server closed the stream (abruptly: the client may call it an I/O error), it
+     * did not leave the client waiting until its timeout */
+    assert_true(sr.err != TP_ERR_TIMEOUT);
+    assert_int_equal(sr.got, 1);
+    rn_loop_destroy(loop);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* /network/full_stat                                                                    */
+
+typedef struct fetch_run {
+    char rpc[64];
+    const char *paths[8];
+    size_t n;
+    long status[8];
+    json_t *body[8];
+    volatile int done;
+} fetch_run;
+
+static void *fetch_main(void *arg) {
+    fetch_run *f = arg;
+    for (size_t i = 0; i < f->n; i++) {
+        dm_http_reply rep = {0};
+        char err[256];
+        if (dm_http_request(f->rpc, "GET", f->paths[i], NULL, 5000, &rep, err, sizeof err) ==
+            TP_OK) {
+            f->status[i] = rep.status;
+            json_error_t je;
+            f->body[i] = json_loadb(rep.body, rep.len, JSON_DECODE_ANY, &je);
+            dm_http_reply_free(&rep);
+        }
+    }
+    __atomic_store_n(&f->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* Exactly five keys; stat, peers and points equal the separate answers; the
+ * connections split by "incoming", each in its original order. */
+static void test_full_stat(void **state) {
+    (void)state;
+    rn_loop *loop;
+    mock m;
+    dm_rpc *rpc = start(&loop, &m, true);
+    fetch_run f;
+    memset(&f, 0, sizeof f);
+    snprintf(f.rpc, sizeof f.rpc, "127.0.0.1:%u", dm_rpc_port(rpc));
+    const char *paths[] = {"/network/full_stat", "/network/stat", "/network/connections",
+                           "/network/peers", "/network/points"};
+    for (size_t i = 0; i < 5; i++) f.paths[i] = paths[i];
+    f.n = 5;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, fetch_main, &f), 0);
+    run_until_done(loop, &f.done);
+    pthread_join(th, NULL);
+    for (size_t i = 0; i < 5; i++) {
+        if (f.status[i] != 200 || !f.body[i]) fail_msg("%s: status %ld", paths[i], f.status[i]);
+    }
+    json_t *fs = f.body[0];
+    assert_true(json_is_object(fs));
+    assert_int_equal(json_object_size(fs), 5);
+    assert_true(json_equal(json_object_get(fs, "stat"), f.body[1]));
+    assert_true(json_equal(json_object_get(fs, "peers"), f.body[3]));
+    assert_true(json_equal(json_object_get(fs, "points"), f.body[4]));
+    json_t *want_in = json_array(), *want_out = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(f.body[2], i, c)
+        json_array_append(json_is_true(json_object_get(c, "incoming")) ? want_in : want_out, c);
+    assert_int_equal(json_array_size(want_in), 2);
+    assert_int_equal(json_array_size(want_out), 1);
+    assert_true(json_equal(json_object_get(fs, "incoming_connections"), want_in));
+    assert_true(json_equal(json_object_get(fs, "outgoing_connections"), want_out));
+    json_decref(want_in);
+    json_decref(want_out);
+    for (size_t k = 0; k < 5; k++) json_decref(f.body[k]);
+    dm_rpc_stop(rpc);
+    rn_loop_destroy(loop);
+}
+
+/* A backend without one of the parts cannot answer full_stat: 501. */
+static void test_full_stat_partial_backend(void **state) {
+    (void)state;
+    rn_config cfg;
+    rn_config_default(&cfg);
+    rn_loop *loop;
+    assert_int_equal(rn_loop_create(&cfg, &loop), TP_OK);
+    mock m;
+    memset(&m, 0, sizeof m);
+    dm_rpc_backend be;
+    memset(&be, 0, sizeof be);
+    be.stat = m_stat;
+    be.connections = m_connections;
+    be.points = m_points; /* no peers */
+    be.arg = &m;
+    dm_rpc *rpc = NULL;
+    char err[256];
+    assert_int_equal(dm_rpc_start(loop, &LOOP4, &be, &rpc, err, sizeof err), TP_OK);
+    fetch_run f;
+    memset(&f, 0, sizeof f);
+    snprintf(f.rpc, sizeof f.rpc, "127.0.0.1:%u", dm_rpc_port(rpc));
+    f.paths[0] = "/network/full_stat";
+    f.n = 1;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, fetch_main, &f), 0);
+    run_until_done(loop, &f.done);
+    pthread_join(th, NULL);
+    assert_int_equal(f.status[0], 501);
+    json_decref(f.body[0]);
+    dm_rpc_stop(rpc);
+    rn_loop_destroy(loop);
 }
 
 typedef struct gone_run {
@@ -611,6 +889,11 @@ int main(void) {
         cmocka_unit_test(test_arguments_decoded),
         cmocka_unit_test(test_log_stream_octez),
         cmocka_unit_test(test_log_stream_all),
+        cmocka_unit_test(test_point_log_monitor),
+        cmocka_unit_test(test_peer_log_monitor),
+        cmocka_unit_test(test_monitor_server_stop),
+        cmocka_unit_test(test_full_stat),
+        cmocka_unit_test(test_full_stat_partial_backend),
         cmocka_unit_test(test_pending_client_gone),
         cmocka_unit_test(test_browser_requests_refused),
         cmocka_unit_test(test_port_in_use_and_unreachable),

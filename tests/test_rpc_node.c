@@ -3,7 +3,8 @@
  * peers, self, version, stat, and the ACL semantics of spec §11 (PATCH ban kicks and
  * blacklists the address and the peers connected from it; trust makes a point never
  * "banned"; open clears both; DELETE /network/greylist clears every table; PUT connects
- * and waits; DELETE kicks; 404s for unknown objects).
+ * and waits; DELETE kicks; 404s for unknown objects), /network/full_stat against the
+ * separate answers, and the point / peer log ?monitor streams over a real kick.
  *
  * The nodes and the RPC server run on the main thread; the client (libcurl) runs in a
  * second thread and records what it saw; the main thread checks after joining. */
@@ -55,10 +56,10 @@ static uint16_t free_port(void) {
     return got.port;
 }
 
-static void quiet(void *arg, int64_t wall_ns, const tp_event *ev) {
-    (void)arg;
-    (void)wall_ns;
-    (void)ev;
+/* The loop's event sink, as `tidepool node run` wires it: the RPC's log streams. */
+static void feed_rpc(void *arg, int64_t wall_ns, const tp_event *ev) {
+    world *w = arg;
+    dm_rpc_log_event(w->rpc, wall_ns, ev); /* NULL before the server starts: ignored */
 }
 
 static dm_p2p *make_node(world *w, uint8_t seed_byte, tp_point *pt, char *id_text) {
@@ -137,6 +138,120 @@ static bool is_true(world *w, const char *path) {
     bool v = json_is_true(j);
     json_decref(j);
     return v;
+}
+
+/* /network/full_stat: five keys; stat, peers and points as their own endpoints say,
+ * the connections split by direction. The separate answers are five requests (five
+ * loop turns) and a moving average may tick between them: retried until one round
+ * agrees, which a wrong full_stat never does. */
+static void check_full_stat(world *w) {
+    const char *paths[] = {"/network/full_stat", "/network/stat", "/network/connections",
+                           "/network/peers", "/network/points"};
+    bool agreed = false;
+    char why[128] = "";
+    for (int round = 0; round < 20 && !agreed; round++) {
+        json_t *got[5];
+        long st[5];
+        for (int i = 0; i < 5; i++) got[i] = req(w, "GET", paths[i], NULL, &st[i]);
+        json_t *fs = got[0];
+        json_t *in = json_object_get(fs, "incoming_connections");
+        json_t *out = json_object_get(fs, "outgoing_connections");
+        json_t *all = json_array();
+        json_array_extend(all, out); /* A dialled B: outgoing */
+        json_array_extend(all, in);
+        if (st[0] != 200 || !json_is_object(fs) || json_object_size(fs) != 5)
+            snprintf(why, sizeof why, "status %ld / not a five-key object", st[0]);
+        else if (json_array_size(out) != 1 || json_array_size(in) != 0)
+            snprintf(why, sizeof why, "%zu outgoing, %zu incoming (want 1, 0)",
+                     json_array_size(out), json_array_size(in));
+        else if (!json_equal(json_object_get(fs, "stat"), got[1]))
+            snprintf(why, sizeof why, "stat differs");
+        else if (!json_equal(all, got[2]))
+            snprintf(why, sizeof why, "connections differ");
+        else if (!json_equal(json_object_get(fs, "peers"), got[3]))
+            snprintf(why, sizeof why, "peers differ");
+        else if (!json_equal(json_object_get(fs, "points"), got[4]))
+            snprintf(why, sizeof why, "points differ");
+        else
+            agreed = true;
+        json_decref(all);
+        for (int i = 0; i < 5; i++) json_decref(got[i]);
+        if (!agreed) sleep_ms(100);
+    }
+    CHECK(w, agreed, "full_stat: %s", why);
+}
+
+/* A ?monitor stream read by its own thread until it has seen a disconnection. */
+typedef struct monitor_run {
+    world *w;
+    char path[256];
+    char first[8192];   /* the first value: the history */
+    char event[2048];   /* the first later value naming a disconnection */
+    int values;
+    tp_err err;
+    pthread_t th;
+    volatile int got_first, done;
+} monitor_run;
+
+static bool monitor_line(void *arg, const char *line, size_t len) {
+    monitor_run *m = arg;
+    if (m->values++ == 0) {
+        snprintf(m->first, sizeof m->first, "%.*s", (int)len, line);
+        __atomic_store_n(&m->got_first, 1, __ATOMIC_SEQ_CST);
+        return true;
+    }
+    snprintf(m->event, sizeof m->event, "%.*s", (int)len, line);
+    if (strstr(m->event, "disconnection") != NULL) return false;
+    m->event[0] = '\0';
+    return true;
+}
+
+static void *monitor_main(void *arg) {
+    monitor_run *m = arg;
+    char err[256];
+    m->err = dm_http_stream(m->w->rpc_at, m->path, monitor_line, m, 15000, err, sizeof err);
+    __atomic_store_n(&m->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* Opens `log`?monitor and checks that its first value is what `log` answers. */
+static void monitor_open(world *w, monitor_run *m, const char *log) {
+    memset(m, 0, sizeof *m);
+    m->w = w;
+    snprintf(m->path, sizeof m->path, "%s?monitor", log);
+    long st;
+    json_t *history = req(w, "GET", log, NULL, &st);
+    CHECK(w, st == 200 && json_array_size(history) > 0, "GET %s: %ld", log, st);
+    if (pthread_create(&m->th, NULL, monitor_main, m) != 0) abort();
+    for (int i = 0; i < 500 && !__atomic_load_n(&m->got_first, __ATOMIC_SEQ_CST); i++)
+        sleep_ms(10);
+    json_error_t je;
+    json_t *first = json_loads(m->first, 0, &je);
+    CHECK(w, first && json_equal(first, history), "%.200s: first value %.200s is not the history",
+          m->path, m->first);
+    json_decref(first);
+    json_decref(history);
+}
+
+/* Waits for the stream's disconnection value: a one-element list, whose item is the
+ * last of the log now. Returns that item (new reference) or NULL. */
+static json_t *monitor_close(world *w, monitor_run *m) {
+    pthread_join(m->th, NULL);
+    CHECK(w, m->err == TP_OK && m->event[0], "%.200s: no disconnection (err %d)", m->path, m->err);
+    json_error_t je;
+    json_t *v = json_loads(m->event, 0, &je);
+    CHECK(w, json_is_array(v) && json_array_size(v) == 1, "%.200s: %.300s is not [event]", m->path,
+          m->event);
+    json_t *item = json_incref(json_array_get(v, 0));
+    json_decref(v);
+    char log[256];
+    snprintf(log, sizeof log, "%.*s", (int)(strlen(m->path) - strlen("?monitor")), m->path);
+    long st;
+    json_t *now = req(w, "GET", log, NULL, &st);
+    CHECK(w, item && json_equal(item, json_array_get(now, json_array_size(now) - 1)),
+          "%.200s: the streamed event is not the log's last", m->path);
+    json_decref(now);
+    return item;
 }
 
 static void *client_main(void *arg) {
@@ -225,10 +340,21 @@ static void *client_main(void *arg) {
                  json_is_string(json_object_get(last, "timestamp")),
           "point log ends with connection_established");
     json_decref(j);
-    snprintf(path, sizeof path, "/network/points/%s/log?monitor", b_point);
-    j = req(w, "GET", path, NULL, &st);
-    CHECK(w, st == 501, "point log monitor: %ld", st);
+    j = req(w, "GET", "/network/points/1.2.3.4:5/log?monitor", NULL, &st);
+    CHECK(w, st == 404, "monitor of an unknown point: %ld", st);
     json_decref(j);
+    j = req(w, "GET", "/network/peers/idqjq34sB6uHWdFzJDB97zwXAdHASb/log?monitor", NULL, &st);
+    CHECK(w, st == 404, "monitor of an unknown peer: %ld", st);
+    json_decref(j);
+    snprintf(path, sizeof path, "/network/points/%s/log?monitor=often", b_point);
+    j = req(w, "GET", path, NULL, &st);
+    CHECK(w, st == 400, "point log ?monitor=often: %ld", st);
+    json_decref(j);
+    snprintf(path, sizeof path, "/network/peers/%s/log?monitor&follow", w->b_id);
+    j = req(w, "GET", path, NULL, &st);
+    CHECK(w, st == 400, "peer log ?monitor&follow: %ld", st);
+    json_decref(j);
+    check_full_stat(w);
     snprintf(path, sizeof path, "/network/peers/%s/log", w->b_id);
     j = req(w, "GET", path, NULL, &st);
     CHECK(w, st == 200 && json_array_size(j) >= 1 &&
@@ -317,12 +443,32 @@ static void *client_main(void *arg) {
     }
     CHECK(w, st == 200, "reconnect after clearing the ACLs: %ld", st);
     json_decref(wait_connections(w, 1));
-    /* kick */
+    /* monitors of B's point and B's peer id open, then the kick: the disconnection
+     * arrives on both streams */
+    monitor_run pm, bm;
+    snprintf(path, sizeof path, "/network/points/%s/log", b_point);
+    monitor_open(w, &pm, path);
+    snprintf(path, sizeof path, "/network/peers/%s/log", w->b_id);
+    monitor_open(w, &bm, path);
     snprintf(path, sizeof path, "/network/connections/%s", w->b_id);
     j = req(w, "DELETE", path, NULL, &st);
     CHECK(w, st == 200, "kick: %ld", st);
     json_decref(j);
     json_decref(wait_connections(w, 0));
+    json_t *ev = monitor_close(w, &pm);
+    CHECK(w, ev && strcmp(json_string_value(json_object_get(json_object_get(ev, "kind"),
+                                                            "event_kind")),
+                          "disconnection") == 0 &&
+                 strcmp(json_string_value(json_object_get(json_object_get(ev, "kind"),
+                                                          "p2p_peer_id")),
+                        w->b_id) == 0,
+          "point monitor: the kick's disconnection");
+    json_decref(ev);
+    ev = monitor_close(w, &bm);
+    CHECK(w, ev && strcmp(json_string_value(json_object_get(ev, "kind")), "disconnection") == 0 &&
+                 strcmp(json_string_value(json_object_get(ev, "addr")), "127.0.0.1") == 0,
+          "peer monitor: the kick's disconnection");
+    json_decref(ev);
     j = req(w, "DELETE", path, NULL, &st);
     CHECK(w, st == 404, "kick of a peer not connected: %ld", st);
     json_decref(j);
@@ -346,7 +492,8 @@ static void test_node_rpc(void **state) {
     assert_non_null(w);
     rn_config rc;
     rn_config_default(&rc);
-    rc.event_sink = quiet;
+    rc.event_sink = feed_rpc;
+    rc.event_sink_arg = w;
     assert_int_equal(rn_loop_create(&rc, &w->loop), TP_OK);
     w->a = make_node(w, 0x11, &w->a_pt, w->a_id);
     w->b = make_node(w, 0x22, &w->b_pt, w->b_id);
