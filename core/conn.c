@@ -11,7 +11,7 @@
  * (a node holds up to max_connections of them and most carry a few small messages a
  * minute), so what they keep is what a large simulation pays per connection; the few
  * bigger messages (blocks) pay an allocation instead. */
-#define IN_IDLE_KEEP 1024
+#define IN_IDLE_KEEP 256
 #define APPQ_ENTRY_HEADER 6
 
 static void on_connect(void *arg, tp_stream *s);

@@ -283,7 +283,7 @@ tp_err tp_reassembler_set_mode(tp_reassembler *r, tp_reassembler_mode mode) {
     return TP_OK;
 }
 
-#define REASSEMBLER_IDLE_KEEP 1024 /* empty buffers above this size are released */
+#define REASSEMBLER_IDLE_KEEP 256 /* empty buffers above this size are released */
 
 /* Grows a buffer to at least `need` bytes (geometrically, but never above `limit`). */
 static tp_err grow(const tp_env *env, uint8_t **buf, size_t *cap, size_t need, size_t limit) {

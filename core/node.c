@@ -606,13 +606,24 @@ tp_err tp_node_connect(tp_node *n, const tp_point *point, int64_t timeout_ns,
 
 /* ---- messages ------------------------------------------------------------------------ */
 
+/* The frame scratch buffer: kept at this size between sends, released after a bigger
+ * frame (a block) so that 100,000 idle nodes do not each hold one. */
+#define SCRATCH_KEEP 256
+
+static void scratch_trim(tp_node *n) {
+    if (n->scratch_cap <= SCRATCH_KEEP) return;
+    tp_env_free(n->env, n->scratch, n->scratch_cap);
+    n->scratch = NULL;
+    n->scratch_cap = 0;
+}
+
 static tp_err encode_app(tp_node *n, uint16_t tag, const uint8_t *payload, size_t len,
                          size_t *frame_len) {
     const tp_app_msg_def *def = tp_app_registry_find(&n->registry, tag);
     if (def == NULL || len > def->max_len) return TP_ERR_INVAL;
     size_t need = 6 + len;
     if (n->scratch_cap < need) {
-        size_t cap = need < 4096 ? 4096 : need;
+        size_t cap = need < SCRATCH_KEEP ? SCRATCH_KEEP : need;
         uint8_t *p = tp_env_realloc(n->env, n->scratch, n->scratch_cap, cap);
         if (p == NULL) return TP_ERR_NOMEM;
         n->scratch = p;
@@ -630,7 +641,9 @@ tp_err tp_node_send(tp_node *n, tp_conn *c, uint16_t tag, const uint8_t *payload
     if (!tp_conn_is_running(c)) return c->closing ? TP_ERR_CLOSED : TP_ERR_STATE;
     size_t flen;
     TP_TRY(encode_app(n, tag, payload, len, &flen));
-    return tp_conn_write_frame(c, n->scratch, flen, now);
+    tp_err e = tp_conn_write_frame(c, n->scratch, flen, now);
+    scratch_trim(n);
+    return e;
 }
 
 tp_conn *tp_node_conn_of_peer(tp_node *n, const tp_peer_id *peer) {
@@ -653,6 +666,7 @@ uint32_t tp_node_broadcast(tp_node *n, uint16_t tag, const uint8_t *payload, siz
     for (tp_conn *c = n->handler.head; c != NULL; c = c->next)
         if (tp_conn_is_running(c) && tp_conn_write_frame(c, n->scratch, flen, true) == TP_OK)
             sent++;
+    scratch_trim(n);
     return sent;
 }
 

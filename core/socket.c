@@ -7,7 +7,7 @@
 
 #include "encoding.h"
 
-#define OUT_IDLE_KEEP 1024 /* an empty output buffer above this size is released (as in conn.c) */
+#define OUT_IDLE_KEEP 256 /* an empty output buffer above this size is released (as in conn.c) */
 
 bool tp_socket_err_greylists(tp_err e) {
     switch (e) {
@@ -85,7 +85,7 @@ void tp_socket_out_consume(tp_socket *s, size_t n) {
 }
 
 size_t tp_socket_memory(const tp_socket *s) {
-    return s->out_cap + s->rmsg_need + (s->reader_live ? tp_reassembler_memory(&s->reader) : 0);
+    return s->out_cap + s->rmsg_need + s->local_msg_len + (s->reader_live ? tp_reassembler_memory(&s->reader) : 0);
 }
 
 tp_err tp_socket_init(tp_socket *s, const tp_env *env, const tp_socket_config *cfg,
@@ -112,13 +112,26 @@ tp_err tp_socket_init(tp_socket *s, const tp_env *env, const tp_socket_config *c
     m.chain_name_len = cfg->chain_name_len;
     m.distributed_db_version = cfg->distributed_db_version;
     m.p2p_version = cfg->p2p_version;
-    TP_TRY(tp_connection_msg_encode(&m, s->local_msg, sizeof s->local_msg, &s->local_msg_len));
-    tp_err e = out_append(s, s->local_msg, s->local_msg_len);
+    uint8_t msg[2 + TP_CONNECTION_MSG_FIXED + TP_SOCKET_CHAIN_NAME_MAX];
+    size_t len;
+    TP_TRY(tp_connection_msg_encode(&m, msg, sizeof msg, &len));
+    s->local_msg = tp_env_alloc(env, len);
+    if (s->local_msg == NULL) return TP_ERR_NOMEM;
+    memcpy(s->local_msg, msg, len);
+    s->local_msg_len = len;
+    tp_err e = out_append(s, msg, len);
     if (e != TP_OK) tp_socket_deinit(s);
     return e;
 }
 
+static void free_local_msg(tp_socket *s) {
+    tp_env_free(s->env, s->local_msg, s->local_msg_len);
+    s->local_msg = NULL;
+    s->local_msg_len = 0;
+}
+
 void tp_socket_deinit(tp_socket *s) {
+    free_local_msg(s);
     tp_env_free(s->env, s->rmsg, s->rmsg_need);
     s->rmsg = NULL;
     s->rmsg_need = 0;
@@ -163,6 +176,7 @@ static tp_err on_connection_msg(tp_socket *s) {
     tp_env_free(s->env, s->rmsg, s->rmsg_need);
     s->rmsg = NULL;
     s->rmsg_need = 0;
+    free_local_msg(s);
     tp_reassembler_init(&s->reader, s->env, &s->key, &remote_nonce, s->cfg->message_size_max);
     s->reader_live = true;
     /* spec §2.5: write our metadata, then read theirs. */

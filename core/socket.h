@@ -97,7 +97,8 @@ typedef struct tp_socket {
     bool incoming;
     tp_socket_state state;
     tp_err error; /* sticky */
-    uint8_t local_msg[2 + TP_CONNECTION_MSG_FIXED + TP_SOCKET_CHAIN_NAME_MAX];
+    /* our framed connection message, kept (allocated) until the nonces are derived */
+    uint8_t *local_msg;
     size_t local_msg_len;
     /* the remote connection message while it arrives */
     uint8_t rhdr[2];

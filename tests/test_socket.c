@@ -419,14 +419,20 @@ static void test_malformed_handshake(void **state) {
         side_init(&b, &m, 2, true, 2.0);
         side_start(&a, &m, false);
         side_start(&b, &m, true);
+        /* the connection messages are freed once the nonces are derived: keep copies */
+        uint8_t a_msg[512], b_msg[512];
+        size_t a_len = a.s.local_msg_len, b_len = b.s.local_msg_len;
+        assert_true(a_len <= sizeof a_msg && b_len <= sizeof b_msg);
+        memcpy(a_msg, a.s.local_msg, a_len);
+        memcpy(b_msg, b.s.local_msg, b_len);
         pump_one(&a, &b); /* a's connection message */
         pump_one(&b, &a); /* b's connection message + metadata: a now has the key */
+        assert_null(a.s.local_msg);
         /* forge a 3-byte metadata chunk with a's real key and nonce */
         uint8_t meta[3] = {0, 0, 0}, chunk[64];
         size_t cl;
         tp_nonce nonce, remote_nonce;
-        tp_nonces_derive(a.s.local_msg, a.s.local_msg_len, b.s.local_msg, b.s.local_msg_len,
-                         false, &nonce, &remote_nonce);
+        tp_nonces_derive(a_msg, a_len, b_msg, b_len, false, &nonce, &remote_nonce);
         assert_int_equal(tp_chunk_seal(&a.s.key, &nonce, meta, 3, chunk, sizeof chunk, &cl), TP_OK);
         side_feed(&b, chunk, cl);
         assert_int_equal(b.err, TP_ERR_DECODE_TRAILING);
