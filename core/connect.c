@@ -199,7 +199,7 @@ static void admission(tp_connect *h, tp_conn *c) {
             motive = TP_MOTIVE_ALREADY_CONNECTED;
     }
     /* 8. known_public, even when rejected. */
-    if (point != NULL) point->known_public = !r->metadata.private_node;
+    if (point != NULL) tp_point_set_known_public(h->pool, point, !r->metadata.private_node);
     /* 9. outcome. */
     if (motive >= 0) {
         h->stats.rejected_by_us++;

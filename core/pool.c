@@ -16,6 +16,15 @@ static void store_ptr(void *v, const void *p) {
     memcpy(v, &p, sizeof p);
 }
 
+/* A point's table value: the info pointer, then a copy of what tp_pool_list_known_points
+ * reads (last_seen, connected, known_public), kept in step by point_hot_sync at every
+ * change of those fields. That listing runs for every Nack and Bootstrap (about 110,000
+ * times in a 1,000-node join) over up to 400 points; reading the values in the table's
+ * dense entry array instead of each info (a separate allocation, a cache miss) halves
+ * its cost. */
+enum { HOT_SEEN = sizeof(void *), HOT_FLAGS = HOT_SEEN + 8, POINT_VALUE_SIZE = HOT_FLAGS + 1 };
+enum { HOT_CONNECTED = 1, HOT_KNOWN_PUBLIC = 2 };
+
 static const char *const pool_event_names[TP_POOL_EVENT_KIND_COUNT] = {
 #define TP_X_(name, text) [TP_POOL_EVENT_##name] = text,
     TP_POOL_EVENT_LIST(TP_X_)
@@ -194,7 +203,7 @@ void tp_pool_init(tp_pool *pool, const tp_env *env, const tp_pool_config *cfg,
     uint8_t key[16];
     tp_env_random(env, key, sizeof key);
     /* The tables may hold one more than max (the off-by-one of register_point). */
-    tp_table_init(&pool->points, env, sizeof(tp_point), sizeof(tp_point_info *),
+    tp_table_init(&pool->points, env, sizeof(tp_point), POINT_VALUE_SIZE,
                   cfg->max_known_points + 1, key);
     tp_table_init(&pool->peers, env, TP_PEER_ID_SIZE, sizeof(tp_peer_info *),
                   cfg->max_known_peer_ids + 1, key);
@@ -233,6 +242,23 @@ static void point_key(const tp_point *p, uint8_t key[sizeof(tp_point)]) {
     memcpy(key, p->ip.bytes, 16);
     key[16] = (uint8_t)(p->port >> 8);
     key[17] = (uint8_t)p->port;
+}
+
+static void hot_store(void *v, const tp_point_info *p) {
+    int64_t seen = tp_point_last_seen(p);
+    uint8_t flags = (uint8_t)((p->state != TP_POINT_DISCONNECTED ? HOT_CONNECTED : 0) |
+                              (p->known_public ? HOT_KNOWN_PUBLIC : 0));
+    memcpy((uint8_t *)v + HOT_SEEN, &seen, sizeof seen);
+    ((uint8_t *)v)[HOT_FLAGS] = flags;
+}
+
+/* Copies p's listing fields into its table value (see POINT_VALUE_SIZE). */
+static void point_hot_sync(tp_pool *pool, const tp_point_info *p) {
+    uint8_t key[sizeof(tp_point)];
+    point_key(&p->point, key);
+    void *v = tp_table_get(&pool->points, key);
+    TP_ASSERT(v != NULL && load_ptr(v) == p);
+    hot_store(v, p);
 }
 
 /* ---- points --------------------------------------------------------------------------- */
@@ -352,6 +378,7 @@ tp_err tp_pool_register_point(tp_pool *pool, const tp_point *point, int trusted,
         return e == TP_ERR_EXISTS ? TP_ERR_STATE : e;
     }
     store_ptr(v, p);
+    hot_store(v, p);
     emit(pool, TP_EVENT_NEW_POINT, NULL, point, 0);
     if (pool->hooks.on_new_point != NULL) pool->hooks.on_new_point(pool->hooks.arg, p);
     *out = p;
@@ -417,6 +444,7 @@ void tp_point_reset_backoff(tp_point_info *p) {
 void tp_point_set_requested(tp_pool *pool, tp_point_info *p) {
     TP_ASSERT(p->state == TP_POINT_DISCONNECTED || p->state == TP_POINT_REQUESTED);
     p->state = TP_POINT_REQUESTED;
+    point_hot_sync(pool, p);
     point_log(pool, p, TP_POOL_EVENT_OUTGOING_REQUEST, NULL);
 }
 
@@ -424,6 +452,7 @@ void tp_point_set_accepted(tp_pool *pool, tp_point_info *p, const tp_peer_id *pe
     TP_ASSERT(p->state == TP_POINT_DISCONNECTED || p->state == TP_POINT_REQUESTED);
     p->state = TP_POINT_ACCEPTED;
     p->peer_id = *peer;
+    point_hot_sync(pool, p);
     point_log(pool, p, TP_POOL_EVENT_ACCEPTING_REQUEST, peer);
 }
 
@@ -435,6 +464,7 @@ void tp_point_set_running(tp_pool *pool, tp_point_info *p, const tp_peer_id *pee
     p->conn = conn;
     p->last_established_connection.peer = *peer;
     p->last_established_connection.time_ns = tp_env_now_ns(pool->env);
+    point_hot_sync(pool, p);
     pool->points_connected++;
     point_log(pool, p, TP_POOL_EVENT_CONNECTION_ESTABLISHED, peer);
 }
@@ -469,6 +499,12 @@ void tp_point_set_disconnected(tp_pool *pool, tp_point_info *p, bool requested) 
     }
     p->state = TP_POINT_DISCONNECTED;
     p->conn = NULL;
+    point_hot_sync(pool, p);
+}
+
+void tp_point_set_known_public(tp_pool *pool, tp_point_info *p, bool known_public) {
+    p->known_public = known_public;
+    point_hot_sync(pool, p);
 }
 
 void tp_point_log_rejecting(tp_pool *pool, tp_point_info *p, const tp_peer_id *peer) {
@@ -661,32 +697,34 @@ size_t tp_pool_list_known_points(tp_pool *pool, size_t size, tp_pool_ip_filter i
                                  void *arg, tp_point *out) {
     uint32_t count = tp_table_count(&pool->points);
     if (size == 0 || count == 0) return 0;
-    /* One block: the items, then the infos' pointers. Collecting the pointers first
-     * and prefetching a few infos ahead keeps the cache misses on the infos (separate
-     * allocations) in flight together: with 400 points per node this loop was
-     * memory-bound and the top of the standard workload's profile (bench/RESULTS.md).
-     * Same order, same random draws: the result is unchanged. Then two arrays of
-     * sort keys (known_sort: compact keys and an inlined comparison instead of qsort
-     * over the items). */
-    size_t block = (sizeof(known_item) + sizeof(tp_point_info *) + 2 * sizeof(known_key)) * count;
+    /* One block: the items, then two arrays of sort keys (known_sort: compact keys
+     * and an inlined comparison instead of qsort over the items). The walk reads the
+     * table's copies of the listing fields (POINT_VALUE_SIZE), in the table's order,
+     * drawing one tie-break per listed point as before. */
+    size_t block = (sizeof(known_item) + 2 * sizeof(known_key)) * count;
     known_item *items = tp_env_alloc(pool->env, block);
     if (items == NULL) return 0;
-    tp_point_info **infos = (tp_point_info **)(void *)(items + count);
-    known_key *keys = (known_key *)(void *)(infos + count);
+    known_key *keys = (known_key *)(void *)(items + count);
     known_key *keys_tmp = keys + count;
-    uint32_t n = 0, it = 0, total = 0;
-    tp_point_info *p;
-    while ((p = tp_pool_next_point(pool, &it)) != NULL) infos[total++] = p;
-    for (uint32_t i = 0; i < total; i++) {
-        if (i + 8 < total) __builtin_prefetch(infos[i + 8]);
-        p = infos[i];
-        if (!p->known_public) continue;
-        if (is_banned != NULL && is_banned(arg, &p->point.ip)) continue;
-        int64_t seen = tp_point_last_seen(p);
+    uint32_t n = 0, it = 0;
+    const void *key;
+    void *v;
+    while (tp_table_next(&pool->points, &it, &key, &v)) {
+        /* the table value's copy of the listing fields (POINT_VALUE_SIZE): the infos
+         * themselves are not touched */
+        uint8_t flags = ((const uint8_t *)v)[HOT_FLAGS];
+        if (!(flags & HOT_KNOWN_PUBLIC)) continue;
+        tp_point pt;
+        memset(&pt, 0, sizeof pt);
+        memcpy(pt.ip.bytes, key, 16);
+        pt.port = (uint16_t)(((const uint8_t *)key)[16] << 8 | ((const uint8_t *)key)[17]);
+        if (is_banned != NULL && is_banned(arg, &pt.ip)) continue;
+        int64_t seen;
+        memcpy(&seen, (const uint8_t *)v + HOT_SEEN, sizeof seen);
         known_item *k = &items[n++];
-        k->point = p->point;
+        k->point = pt;
         tp_env_random(pool->env, &k->tiebreak, sizeof k->tiebreak);
-        if (p->state != TP_POINT_DISCONNECTED) {
+        if (flags & HOT_CONNECTED) {
             /* longest-standing first; no last_seen yet sorts last in the group */
             k->group = 0;
             k->order = seen == TP_TIME_NONE ? INT64_MAX : seen;

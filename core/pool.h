@@ -229,6 +229,11 @@ void tp_point_set_running(tp_pool *pool, tp_point_info *p, const tp_peer_id *pee
 /* requested: true when we closed it (Disconnection), false when the remote did
  * (External_disconnection); only meaningful from Running. */
 void tp_point_set_disconnected(tp_pool *pool, tp_point_info *p, bool requested);
+
+/* Sets known_public (connect handler, spec §2.7 step 8); always through this, since
+ * the pool keeps a copy for tp_pool_list_known_points. state and the last_* stamps
+ * change only through the tp_point_set_* functions, for the same reason. */
+void tp_point_set_known_public(tp_pool *pool, tp_point_info *p, bool known_public);
 /* Records that we rejected an incoming connection from this point (no state change). */
 void tp_point_log_rejecting(tp_pool *pool, tp_point_info *p, const tp_peer_id *peer);
 void tp_point_reset_backoff(tp_point_info *p);

@@ -253,7 +253,7 @@ static void test_list_known_points(void **state) {
     for (uint32_t i = 1; i <= 120; i++) {
         tp_point a = pt(i);
         assert_int_equal(tp_pool_register_point(&f.pool, &a, -1, NULL, &p), TP_OK);
-        p->known_public = i <= 100;
+        tp_point_set_known_public(&f.pool, p, i <= 100);
         if (i >= 21 && i <= 25) { /* connected, established at increasing times */
             tp_peer_id peer = pid(i);
             tp_point_set_requested(&f.pool, p);
