@@ -224,6 +224,14 @@ static void run_until_done(rn_loop *loop, volatile int *done) {
     }
 }
 
+/* Runs fn(arg) on a client thread while the loop serves it, until *done. */
+static void run_client(rn_loop *loop, void *(*fn)(void *), void *arg, volatile int *done) {
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, fn, arg), 0);
+    run_until_done(loop, done);
+    pthread_join(th, NULL);
+}
+
 static void turn(rn_loop *loop, int64_t ns) {
     tp_err e = rn_loop_run(loop, tp_env_now_ns(rn_loop_env(loop)) + ns);
     assert_true(e == TP_OK || e == TP_ERR_TIMEOUT);
@@ -337,10 +345,7 @@ static void test_routes_and_validation(void **state) {
     cr.ex = ex;
     cr.n = sizeof ex / sizeof ex[0];
     cr.m = &m;
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, client_main, &cr), 0);
-    run_until_done(loop, &cr.done);
-    pthread_join(th, NULL);
+    run_client(loop, client_main, &cr, &cr.done);
     for (size_t i = 0; i < cr.n; i++) {
         const exchange *e = &ex[i];
         bool ok = cr.got_err[i] == TP_OK && cr.got_status[i] == e->want_status &&
@@ -386,10 +391,7 @@ static void test_arguments_decoded(void **state) {
         cr.ex = all[k];
         cr.n = 1;
         cr.m = &m;
-        pthread_t th;
-        assert_int_equal(pthread_create(&th, NULL, client_main, &cr), 0);
-        run_until_done(loop, &cr.done);
-        pthread_join(th, NULL);
+        run_client(loop, client_main, &cr, &cr.done);
         assert_int_equal(cr.got_status[0], all[k][0].want_status);
         assert_string_equal(cr.got_call[0], all[k][0].want_call);
         if (k == 0) assert_int_equal(m.filters, DM_FILTER_REQUESTED | DM_FILTER_RUNNING);
@@ -679,10 +681,7 @@ static void test_full_stat(void **state) {
                            "/network/peers", "/network/points"};
     for (size_t i = 0; i < 5; i++) f.paths[i] = paths[i];
     f.n = 5;
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, fetch_main, &f), 0);
-    run_until_done(loop, &f.done);
-    pthread_join(th, NULL);
+    run_client(loop, fetch_main, &f, &f.done);
     for (size_t i = 0; i < 5; i++) {
         if (f.status[i] != 200 || !f.body[i]) fail_msg("%s: status %ld", paths[i], f.status[i]);
     }
@@ -731,10 +730,7 @@ static void test_full_stat_partial_backend(void **state) {
     snprintf(f.rpc, sizeof f.rpc, "127.0.0.1:%u", dm_rpc_port(rpc));
     f.paths[0] = "/network/full_stat";
     f.n = 1;
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, fetch_main, &f), 0);
-    run_until_done(loop, &f.done);
-    pthread_join(th, NULL);
+    run_client(loop, fetch_main, &f, &f.done);
     assert_int_equal(f.status[0], 501);
     json_decref(f.body[0]);
     dm_rpc_stop(rpc);
@@ -769,10 +765,7 @@ static void test_pending_client_gone(void **state) {
     gone_run g;
     memset(&g, 0, sizeof g);
     snprintf(g.rpc, sizeof g.rpc, "127.0.0.1:%u", dm_rpc_port(rpc));
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, gone_main, &g), 0);
-    run_until_done(loop, &g.done);
-    pthread_join(th, NULL);
+    run_client(loop, gone_main, &g, &g.done);
     assert_int_equal(g.err, TP_ERR_TIMEOUT);
     assert_string_equal(m.last, "connect");
     turn(loop, 200000000); /* the mock completes at 50 ms */
@@ -784,9 +777,7 @@ static void test_pending_client_gone(void **state) {
     cr.ex = ex;
     cr.n = 1;
     cr.m = &m;
-    assert_int_equal(pthread_create(&th, NULL, client_main, &cr), 0);
-    run_until_done(loop, &cr.done);
-    pthread_join(th, NULL);
+    run_client(loop, client_main, &cr, &cr.done);
     assert_int_equal(cr.got_status[0], 200);
     dm_rpc_stop(rpc);
     rn_loop_destroy(loop);
@@ -842,10 +833,7 @@ static void test_browser_requests_refused(void **state) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         raw_run r = {dm_rpc_port(rpc), cases[i].headers, 0, 0};
         m.last[0] = '\0';
-        pthread_t th;
-        assert_int_equal(pthread_create(&th, NULL, raw_main, &r), 0);
-        run_until_done(loop, &r.done);
-        pthread_join(th, NULL);
+        run_client(loop, raw_main, &r, &r.done);
         if (r.status != cases[i].status)
             fail_msg("headers %s: status %d, expected %d", cases[i].headers, r.status,
                      cases[i].status);
