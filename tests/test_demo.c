@@ -328,20 +328,27 @@ static bool raw_closed(void *arg) {
     return ((raw_peer *)arg)->closed;
 }
 
+/* A demo node with id 1 on a free loopback port that counts its stops in *stopped
+ * (cfg must outlive it). */
+static tp_demo *create_demo_1(rn_loop *loop, tp_demo_config *cfg, int *stopped) {
+    tp_demo_config_default(cfg);
+    cfg->listen = LOOP4;
+    cfg->listen.port = free_port(loop);
+    cfg->id = 1;
+    cfg->on_stopped = count_stop;
+    cfg->on_stopped_arg = stopped;
+    tp_demo *d = NULL;
+    assert_int_equal(tp_demo_create(rn_loop_env(loop), cfg, &d), TP_OK);
+    return d;
+}
+
 static void test_hostile_and_duplicates(void **state) {
     (void)state;
     rn_loop *loop = quiet_loop();
     const tp_env *env = rn_loop_env(loop);
     tp_demo_config cfg;
-    tp_demo_config_default(&cfg);
-    cfg.listen = LOOP4;
-    cfg.listen.port = free_port(loop);
-    cfg.id = 1;
     int stopped = 0;
-    cfg.on_stopped = count_stop;
-    cfg.on_stopped_arg = &stopped;
-    tp_demo *d = NULL;
-    assert_int_equal(tp_demo_create(env, &cfg, &d), TP_OK);
+    tp_demo *d = create_demo_1(loop, &cfg, &stopped);
     assert_int_equal(tp_demo_id(d), 1);
     assert_int_equal(tp_demo_start(d), TP_OK);
 
@@ -413,15 +420,8 @@ static void test_hostile_ping_time(void **state) {
     rn_loop *loop = quiet_loop();
     const tp_env *env = rn_loop_env(loop);
     tp_demo_config cfg;
-    tp_demo_config_default(&cfg);
-    cfg.listen = LOOP4;
-    cfg.listen.port = free_port(loop);
-    cfg.id = 1;
     int stopped = 0;
-    cfg.on_stopped = count_stop;
-    cfg.on_stopped_arg = &stopped;
-    tp_demo *d = NULL;
-    assert_int_equal(tp_demo_create(env, &cfg, &d), TP_OK);
+    tp_demo *d = create_demo_1(loop, &cfg, &stopped);
     assert_int_equal(tp_demo_start(d), TP_OK);
 
     /* HELLO; a ping stamped INT64_MIN + 1 (the fuzzer's), one stamped INT64_MIN, one
