@@ -193,6 +193,25 @@ HS_UNUSED static void hs_workers(tp_node_config *c) {
     c->peers_file = d.peers_file;
 }
 
+/* Node i of h on host i: its identity from the seed, the harness's listen port, app
+ * messages and hooks; the caller adds its own configuration. */
+HS_UNUSED static hs_node *hs_node_setup(hs *h, uint32_t i, uint64_t seed) {
+    hs_node *hn = &h->nodes[i];
+    hn->hs = h;
+    hn->index = i;
+    tp_node_config *c = &hn->cfg;
+    tp_node_config_default(c);
+    hs_identity(&c->identity, seed, i, HS_POW_DIFFICULTY);
+    assert_int_equal(tp_pow_target_of_difficulty(HS_POW_DIFFICULTY, &c->pow_target), TP_OK);
+    c->listen.ip = sim_host_ip(sim_world_host(h->w, i));
+    c->listen.port = HS_PORT;
+    memcpy(c->app_msgs, hs_app_msgs, sizeof hs_app_msgs);
+    c->app_msgs_count = sizeof hs_app_msgs / sizeof hs_app_msgs[0];
+    c->hooks = (tp_node_hooks){hs_on_app,  hs_on_new,      hs_on_disc,     hs_on_few, hs_on_many,
+                               hs_on_swap, hs_on_swap_ack, hs_on_writable, NULL,      hn};
+    return hn;
+}
+
 /* Creates a world with `count` nodes (not started). configure(hn, i) may edit hn->cfg
  * (defaults: listen on the host's IP :9732, cheap PoW, the harness app messages, push
  * mode, trusted points none). */
@@ -214,20 +233,8 @@ HS_UNUSED static hs *hs_create(uint64_t seed, uint32_t count,
     uint32_t first = 0;
     if (count > 0) assert_int_equal(sim_hosts_add_in_region(h->w, 0, count, NULL, &first), TP_OK);
     for (uint32_t i = 0; i < count; i++) {
-        hs_node *hn = &h->nodes[i];
-        hn->hs = h;
-        hn->index = i;
-        tp_node_config *c = &hn->cfg;
-        tp_node_config_default(c);
-        hs_identity(&c->identity, seed, i, HS_POW_DIFFICULTY);
-        assert_int_equal(tp_pow_target_of_difficulty(HS_POW_DIFFICULTY, &c->pow_target), TP_OK);
-        c->listen.ip = sim_host_ip(sim_world_host(h->w, i));
-        c->listen.port = HS_PORT;
-        memcpy(c->app_msgs, hs_app_msgs, sizeof hs_app_msgs);
-        c->app_msgs_count = sizeof hs_app_msgs / sizeof hs_app_msgs[0];
-        c->hooks = (tp_node_hooks){hs_on_app,  hs_on_new, hs_on_disc,     hs_on_few, hs_on_many,
-                                   hs_on_swap, hs_on_swap_ack, hs_on_writable, NULL,      hn};
-        hs_no_workers(c);
+        hs_node *hn = hs_node_setup(h, i, seed);
+        hs_no_workers(&hn->cfg);
         if (configure) configure(hn, i);
         sim_host_set_app(sim_world_host(h->w, i), &hs_node_ops, hn);
     }

@@ -25,19 +25,7 @@ static hs *hs_create_lans(uint64_t seed, uint32_t per_lan, void (*configure)(hs_
     assert_int_equal(sim_hosts_add_in_region(h->w, 0, per_lan, NULL, &first), TP_OK);
     assert_int_equal(sim_hosts_add_in_region(h->w, 1, per_lan, NULL, &first), TP_OK);
     for (uint32_t i = 0; i < h->count; i++) {
-        hs_node *hn = &h->nodes[i];
-        hn->hs = h;
-        hn->index = i;
-        tp_node_config *c = &hn->cfg;
-        tp_node_config_default(c);
-        hs_identity(&c->identity, seed, i, HS_POW_DIFFICULTY);
-        assert_int_equal(tp_pow_target_of_difficulty(HS_POW_DIFFICULTY, &c->pow_target), TP_OK);
-        c->listen.ip = sim_host_ip(sim_world_host(h->w, i));
-        c->listen.port = HS_PORT;
-        memcpy(c->app_msgs, hs_app_msgs, sizeof hs_app_msgs);
-        c->app_msgs_count = sizeof hs_app_msgs / sizeof hs_app_msgs[0];
-        c->hooks = (tp_node_hooks){hs_on_app,  hs_on_new,      hs_on_disc,     hs_on_few, hs_on_many,
-                                   hs_on_swap, hs_on_swap_ack, hs_on_writable, NULL,      hn};
+        hs_node *hn = hs_node_setup(h, i, seed);
         if (configure) configure(hn, i);
         sim_host_set_app(sim_world_host(h->w, i), &hs_node_ops, hn);
     }
