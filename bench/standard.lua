@@ -37,6 +37,10 @@
 --               target 300, Octez's defaults. 128 is what Octez's `--connections 16`
 --               sets (8N and 6N for N = 16, the option that gives min/expected/max
 --               8/16/24): the 100,000-node run uses it (bench/RESULTS.md).
+--   compress    1: the simulated disks keep their files zstd-compressed (sim.world's
+--               disk_compress; default 0). Only memory and CPU change, never the run
+--               (same trace hash): each node's peers.json otherwise takes ~20 KB of
+--               the simulator's memory, which matters at 100,000 nodes.
 --
 -- Output: one line `standard: key=value ...` on stderr (print) with the overlay and
 -- block figures and the application memory per node; the JSON line of `tidepool sim`
@@ -55,13 +59,19 @@ local block_size  = param("block_size", 4096)
 local pow         = param("pow", 4)
 local history     = param("history", 100)
 local known       = param("known", 400)
+local compress    = param("compress", 0)
 local min_conn, expected, max_conn = 8, 16, 24
 
 if n < 4 then fail(("--set nodes=%d: the standard workload needs at least 4 nodes"):format(n)) end
 
+if compress ~= 0 and compress ~= 1 then
+  fail(("--set compress=%s: expected 0 or 1"):format(tostring(compress)))
+end
+
 sim.world{
   regions = {"eu", "us_east", "us_west", "asia"},
   jitter = "5ms",
+  disk_compress = (compress == 1),
   latency = {
     --  eu       us_east  us_west  asia
     {  "10ms",  "45ms",  "75ms", "110ms" },  -- from eu
@@ -133,11 +143,12 @@ local st = sim.stats()
 print(("standard: nodes=%d running=%d degree_min=%d degree_median=%d degree_max=%d "
        .. "below_min=%d components=%d blocks=%d blocks_99pct=%d/%d app_bytes_per_node=%d "
        .. "events=%d timers=%d segments=%d data_callbacks=%d stream_bytes=%d "
-       .. "x25519=%d x25519_reused=%d"):format(
+       .. "x25519=%d x25519_reused=%d disk_written=%d disk_stored=%d"):format(
   n, #degrees, degrees[1] or 0, degrees[(#degrees + 1) // 2] or 0, degrees[#degrees] or 0,
   below, components, #blocks, complete, counted, app_bytes // n,
   st.events_executed, st.timers_fired, st.segments_delivered, st.data_callbacks,
-  st.bytes_delivered, st.key_agreements_computed, st.key_agreements_reused))
+  st.bytes_delivered, st.key_agreements_computed, st.key_agreements_reused,
+  st.disk_bytes_written, st.disk_bytes_stored))
 check(#degrees == n, ("every node runs (%d of %d)"):format(#degrees, n))
 check(below * 100 <= #degrees, ("at least 99 %% of nodes have >= %d connections (%d below)"):format(
   min_conn, below))

@@ -75,8 +75,8 @@ static int l_world(lua_State *L) {
         "regions", "latency", "jitter", "default_latency", "region_loss", "wall_start",
         "loopback_latency", "segment_bytes", "send_buffer_bytes", "receive_buffer_bytes",
         "syn_timeout", "user_timeout", "keepalive_idle", "keepalive_interval",
-        "keepalive_count", "rto_min", "rto_max", "disk_sync_delay", "host_memory_limit_bytes",
-        NULL};
+        "keepalive_count", "rto_min", "rto_max", "disk_sync_delay", "disk_compress",
+        "host_memory_limit_bytes", NULL};
     const char *what = "sim.world{...}";
     tl_check_keys(L, 1, keys, what);
     sim_world_config *c = &run->wcfg;
@@ -165,6 +165,7 @@ static int l_world(lua_State *L) {
     c->rto_min_ns = tl_opt_duration_field(L, 1, "rto_min", c->rto_min_ns, what);
     c->rto_max_ns = tl_opt_duration_field(L, 1, "rto_max", c->rto_max_ns, what);
     c->disk_sync_delay_ns = tl_opt_duration_field(L, 1, "disk_sync_delay", c->disk_sync_delay_ns, what);
+    c->disk_compress = tl_opt_bool_field(L, 1, "disk_compress", c->disk_compress, what);
     c->host_memory_limit_bytes = (uint64_t)tl_opt_int_field(L, 1, "host_memory_limit_bytes", 0, 0, INT64_MAX, what);
 
     char buf[256];
@@ -558,6 +559,7 @@ static int l_stats(lua_State *L) {
     F(data_callbacks) F(datagrams_sent) F(datagrams_delivered) F(datagrams_lost)
     F(events_reported) F(host_crashes) F(host_starts)
     F(key_agreements_computed) F(key_agreements_reused)
+    F(disk_bytes_written) F(disk_bytes_stored)
 #undef F
     return 1;
 }

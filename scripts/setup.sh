@@ -33,7 +33,7 @@ fi
 # the tests use to check scripts and result databases.
 packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
-  libsodium-dev libsqlite3-dev sqlite3 liblua5.4-dev lua5.4 libcmocka-dev
+  libsodium-dev libsqlite3-dev libzstd-dev sqlite3 liblua5.4-dev lua5.4 libcmocka-dev
   gnuplot-nox libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev curl iproute2 python3
 )
 

@@ -82,6 +82,10 @@ typedef struct sim_world_config {
      * crash before that reverts the file to its previous durable content. 0: every
      * write is durable at once. */
     int64_t disk_sync_delay_ns;
+    /* Keep files zstd-compressed in memory (level 1; decompressed on read). Only memory
+     * and CPU change, never a run: for very large simulations whose peers files would
+     * otherwise take ~20 KB per node (bench/RESULTS.md). Default false. */
+    bool disk_compress;
     /* Per-host memory budget for the application (tp_env_realloc returns NULL beyond
      * it). 0: unlimited. */
     uint64_t host_memory_limit_bytes;
@@ -176,6 +180,8 @@ typedef struct sim_stats {
     uint64_t host_starts;             /* boots and app starts (sim_host_start that did something) */
     uint64_t key_agreements_computed; /* handshake X25519s computed (sim_crypto.c) */
     uint64_t key_agreements_reused;   /* ... and taken from the memo of recent pairs */
+    uint64_t disk_bytes_written;      /* file_write bytes */
+    uint64_t disk_bytes_stored;       /* ... and what storing them took (disk_compress) */
 } sim_stats;
 
 void sim_world_stats(const sim_world *w, sim_stats *out);

@@ -4,8 +4,13 @@
  * Atomicity: a write replaces a file's content in one step. With
  * disk_sync_delay_ns > 0, a write is durable only that long after it was made: a crash
  * before then brings back the previous durable content (or no file), never a mix; a
- * rename is a metadata operation that is durable at once (simplification, README). */
+ * rename is a metadata operation that is durable at once (simplification, README).
+ *
+ * Compression (sim_world_config.disk_compress): each content is kept zstd-compressed
+ * (level 1) when that is smaller, and decompressed on read. Only memory changes: a read
+ * returns exactly the bytes written, so runs are the same with and without it. */
 #include <string.h>
+#include <zstd.h>
 
 #include "simnet/sim_impl.h"
 
@@ -21,9 +26,14 @@ static sim_file *find(sim_host *h, const char *name) {
     return NULL;
 }
 
+static void content_free(sim_world *w, sim_content *c) {
+    sim_backend_free(w, c->bytes, c->stored_len);
+    *c = (sim_content){0};
+}
+
 static void file_free(sim_world *w, sim_file *f) {
-    sim_backend_free(w, f->data, f->len);
-    sim_backend_free(w, f->old, f->old_len);
+    content_free(w, &f->data);
+    content_free(w, &f->old);
     sim_backend_free(w, f->name, strlen(f->name) + 1);
     sim_backend_free(w, f, sizeof *f);
 }
@@ -41,16 +51,74 @@ static uint8_t *dup_bytes(sim_world *w, const uint8_t *data, size_t len) {
     return p;
 }
 
+/* Files below this are stored as they are: too small to gain. */
+#define COMPRESS_MIN 256u
+
+static sim_content content_make(sim_world *w, const uint8_t *data, size_t len) {
+    sim_content c = {.len = len, .stored_len = len};
+    if (w->cfg.disk_compress && len >= COMPRESS_MIN) {
+        size_t bound = ZSTD_compressBound(len);
+        if (w->zbuf_cap < bound) {
+            free(w->zbuf);
+            w->zbuf = malloc(bound);
+            TP_ASSERT(w->zbuf != NULL); /* simnet's own bookkeeping */
+            w->zbuf_cap = bound;
+        }
+        if (w->zstd_cctx == NULL) {
+            w->zstd_cctx = ZSTD_createCCtx();
+            TP_ASSERT(w->zstd_cctx != NULL);
+        }
+        size_t n = ZSTD_compressCCtx(w->zstd_cctx, w->zbuf, w->zbuf_cap, data, len, 1);
+        TP_ASSERT(!ZSTD_isError(n)); /* cannot fail with a ZSTD_compressBound buffer */
+        if (n < len) {
+            c.bytes = dup_bytes(w, w->zbuf, n);
+            c.stored_len = n;
+            c.compressed = true;
+            w->stats.disk_bytes_written += len;
+            w->stats.disk_bytes_stored += n;
+            return c;
+        }
+    }
+    c.bytes = dup_bytes(w, data, len);
+    w->stats.disk_bytes_written += len;
+    w->stats.disk_bytes_stored += len;
+    return c;
+}
+
+/* Copies the content into buf (cap >= c->len). */
+static void content_read(sim_world *w, const sim_content *c, uint8_t *buf) {
+    if (!c->compressed) {
+        if (c->len) memcpy(buf, c->bytes, c->len);
+        return;
+    }
+    if (w->zstd_dctx == NULL) {
+        w->zstd_dctx = ZSTD_createDCtx();
+        TP_ASSERT(w->zstd_dctx != NULL);
+    }
+    size_t n = ZSTD_decompressDCtx(w->zstd_dctx, buf, c->len, c->bytes, c->stored_len);
+    /* simnet wrote these bytes itself: anything else is memory corruption */
+    TP_ASSERT(!ZSTD_isError(n) && n == c->len);
+}
+
+void sim_disk_free_codec(sim_world *w) {
+    ZSTD_freeCCtx(w->zstd_cctx);
+    ZSTD_freeDCtx(w->zstd_dctx);
+    free(w->zbuf);
+    w->zstd_cctx = w->zstd_dctx = NULL;
+    w->zbuf = NULL;
+    w->zbuf_cap = 0;
+}
+
 tp_err sim_disk_read(sim_host *h, const char *name, uint8_t *buf, size_t cap, size_t *len) {
     TP_ASSERT(name_ok(name)); /* env.h: a plain name, no "/" or ".." */
     sim_file *f = find(h, name);
     if (f == NULL) return TP_ERR_NOT_FOUND;
-    if (f->len > cap) {
-        *len = f->len;
+    if (f->data.len > cap) {
+        *len = f->data.len;
         return TP_ERR_TOO_BIG;
     }
-    if (f->len) memcpy(buf, f->data, f->len);
-    *len = f->len;
+    content_read(h->world, &f->data, buf);
+    *len = f->data.len;
     return TP_OK;
 }
 
@@ -76,26 +144,17 @@ tp_err sim_disk_write(sim_host *h, const char *name, const uint8_t *data, size_t
         h->files = f;
     } else if (durable(w, f)) {
         /* The current content becomes the fallback. */
-        sim_backend_free(w, f->old, f->old_len);
+        content_free(w, &f->old);
         f->old = f->data;
-        f->old_len = f->len;
         f->old_exists = true;
-        f->data = NULL;
-        f->len = 0;
+        f->data = (sim_content){0};
     } else {
-        sim_backend_free(w, f->data, f->len); /* never durable: simply replaced */
-        f->data = NULL;
-        f->len = 0;
+        content_free(w, &f->data); /* never durable: simply replaced */
     }
-    if (f->data == NULL) {
-        f->data = dup_bytes(w, data, len);
-        f->len = len;
-    }
+    f->data = content_make(w, data, len);
     f->written_ns = w->now_ns;
     if (w->cfg.disk_sync_delay_ns == 0) {
-        sim_backend_free(w, f->old, f->old_len);
-        f->old = NULL;
-        f->old_len = 0;
+        content_free(w, &f->old);
         f->old_exists = false;
     }
     return TP_OK;
@@ -130,11 +189,9 @@ void sim_disk_crash(sim_host *h) {
             file_free(w, f);
             continue;
         }
-        sim_backend_free(w, f->data, f->len);
+        content_free(w, &f->data);
         f->data = f->old;
-        f->len = f->old_len;
-        f->old = NULL;
-        f->old_len = 0;
+        f->old = (sim_content){0};
         f->old_exists = false;
         f->written_ns = INT64_MIN / 2; /* durable */
     }

@@ -175,13 +175,20 @@ typedef struct sim_packet {
 /* ------------------------------------------------------------------------------------ */
 /* Disk                                                                                 */
 
+/* A file's content as stored: `len` bytes as written, held in `stored_len` bytes at
+ * `bytes`, compressed (zstd) when the world has disk_compress and that was smaller. */
+typedef struct sim_content {
+    uint8_t *bytes;
+    size_t len;
+    size_t stored_len;
+    bool compressed;
+} sim_content;
+
 typedef struct sim_file {
     struct sim_file *next;
     char *name;
-    uint8_t *data;
-    size_t len;
-    uint8_t *old;          /* last durable content while data is not durable yet */
-    size_t old_len;
+    sim_content data;
+    sim_content old;       /* last durable content while data is not durable yet */
     bool old_exists;
     int64_t written_ns;
 } sim_file;
@@ -252,6 +259,9 @@ struct sim_world {
     sim_queue q;
     sim_stats stats;
     uint64_t backend_bytes;
+    void *zstd_cctx, *zstd_dctx; /* disk_compress: created on first use */
+    uint8_t *zbuf;               /* compression scratch */
+    size_t zbuf_cap;
     uint64_t next_stream_id;
 
     sim_latency *latency;     /* region_count^2 */
@@ -387,6 +397,7 @@ tp_err sim_disk_write(sim_host *h, const char *name, const uint8_t *data, size_t
 tp_err sim_disk_rename(sim_host *h, const char *from, const char *to);
 void sim_disk_crash(sim_host *h);  /* unsynced writes are lost */
 void sim_disk_wipe(sim_host *h);
+void sim_disk_free_codec(sim_world *w); /* the compression contexts (world teardown) */
 
 /* ---- env (sim_env.c) ---- */
 extern const tp_env_ops sim_env_ops;

@@ -35,6 +35,7 @@ void sim_world_config_default(sim_world_config *cfg) {
     cfg->rto_min_ns = 200 * 1000000LL;
     cfg->rto_max_ns = 60 * 1000000000LL;
     cfg->disk_sync_delay_ns = 0;
+    cfg->disk_compress = false;
     cfg->host_memory_limit_bytes = 0;
 }
 
@@ -275,6 +276,7 @@ void sim_world_destroy(sim_world *w) {
         free(h->rng);
         free(h->halt);
     }
+    sim_disk_free_codec(w);
     sim_streams_flush_graveyard(w);
     sim_ring_cache_free(w);
     sim_packets_free(w);

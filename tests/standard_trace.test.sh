@@ -12,6 +12,9 @@
 # segments, data callbacks and stream bytes as real crypto (only the trace hash
 # differs, since it hashes the bytes, which are not enciphered).
 #
+# And that the simulated disk's compression (--set compress=1, sim.world's
+# disk_compress) changes nothing but memory: the same trace hash, fewer bytes stored.
+#
 # When behaviour is MEANT to change (a protocol fix, a new default, a new event), run
 #   TP_UPDATE_TRACE=1 bash tests/standard_trace.test.sh BUILD_DIR SOURCE_DIR
 # which rewrites tests/data/standard_trace_hash.txt, and commit that file with a
@@ -89,5 +92,26 @@ case "$params" in
   *"--crypto fast"*) echo "ok: the replay command names --crypto fast" ;;
   *) echo "FAIL: the replay command lacks --crypto fast: $params"; fails=$((fails + 1)) ;;
 esac
+
+# disk_compress: the same run, the files held in fewer bytes.
+"$TP" "${args[@]}" --set compress=1 >"$work/z.json" 2>"$work/z.err"
+rc=$?
+z_hash=$(tail -n 1 "$work/z.json" | jq -r .trace_hash 2>/dev/null)
+z_written=$(grep -o 'disk_written=[0-9]*' "$work/z.err" | cut -d= -f2)
+z_stored=$(grep -o 'disk_stored=[0-9]*' "$work/z.err" | cut -d= -f2)
+if [ "$rc" -ne 0 ]; then
+  echo "FAIL: --set compress=1 exited $rc:"
+  tail -n 5 "$work/z.err"
+  fails=$((fails + 1))
+elif [ "$z_hash" != "$hash" ]; then
+  echo "FAIL: --set compress=1 changed the run: trace hash $z_hash, without it $hash"
+  fails=$((fails + 1))
+elif [ -z "$z_written" ] || [ -z "$z_stored" ] || [ "$z_written" -eq 0 ] ||
+     [ $((z_stored * 2)) -gt "$z_written" ]; then
+  echo "FAIL: --set compress=1 stored $z_stored of $z_written bytes written (expected at most half)"
+  fails=$((fails + 1))
+else
+  echo "ok: --set compress=1 gives the same trace hash; the disks hold $z_stored of $z_written bytes"
+fi
 [ "$fails" -eq 0 ] || exit 1
 echo "PASS"

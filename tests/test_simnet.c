@@ -1047,6 +1047,83 @@ static void test_storage(void **state) {
     sim_world_destroy(w);
 }
 
+/* disk_compress: files are held zstd-compressed when that is smaller, and every read
+ * gives back exactly the bytes written (also after a crash falls back to the previous
+ * durable content, which is compressed too). */
+static void test_storage_compressed(void **state) {
+    (void)state;
+    sim_world_config cfg;
+    sim_world_config_default(&cfg);
+    cfg.disk_sync_delay_ns = 2 * SEC;
+    cfg.disk_compress = true;
+    sim_world *w = make_world(26, 1, 0, 0, &cfg);
+    sim_host *h = sim_world_host(w, 0);
+    const tp_env *e = sim_host_env(h);
+    enum { N = 20000 };
+    uint8_t *a = malloc(N), *b = malloc(N), *r = malloc(N), *buf = malloc(N);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(r);
+    assert_non_null(buf);
+    /* a and b: JSON-like text (compressible); r: pseudo-random (not) */
+    size_t n = 0;
+    for (int i = 0; n < N; i++) {
+        char entry[96];
+        int k = snprintf(entry, sizeof entry,
+                         "{\"peer_id\":\"idt%07d\",\"trusted\":false,\"port\":%d},", i, 9732 + i % 7);
+        for (int j = 0; j < k && n < N; j++) a[n++] = (uint8_t)entry[j];
+    }
+    memcpy(b, a, N);
+    b[N / 2] ^= 0x20;
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (size_t i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        r[i] = (uint8_t)x;
+    }
+    sim_stats st;
+    assert_int_equal(tp_env_file_write(e, "peers.json", a, N), TP_OK);
+    sim_world_stats(w, &st);
+    assert_int_equal(st.disk_bytes_written, N);
+    assert_true(st.disk_bytes_stored * 4 < N); /* held compressed */
+    size_t len = 0;
+    assert_int_equal(tp_env_file_read(e, "peers.json", buf, N, &len), TP_OK);
+    assert_int_equal(len, N);
+    assert_memory_equal(buf, a, N);
+    assert_int_equal(tp_env_file_read(e, "peers.json", buf, N - 1, &len), TP_ERR_TOO_BIG);
+    assert_int_equal(len, N); /* the real length, not the stored one */
+    sim_run_for(w, 3 * SEC); /* a is durable */
+    assert_int_equal(tp_env_file_write(e, "peers.json", b, N), TP_OK);
+    assert_int_equal(tp_env_file_read(e, "peers.json", buf, N, &len), TP_OK);
+    assert_memory_equal(buf, b, N);
+    sim_host_crash(h); /* b was not durable: a comes back, byte for byte */
+    sim_host_start(h);
+    assert_int_equal(tp_env_file_read(e, "peers.json", buf, N, &len), TP_OK);
+    assert_int_equal(len, N);
+    assert_memory_equal(buf, a, N);
+    /* incompressible and tiny files are stored as they are */
+    sim_world_stats(w, &st);
+    uint64_t stored0 = st.disk_bytes_stored;
+    assert_int_equal(tp_env_file_write(e, "random", r, N), TP_OK);
+    assert_int_equal(tp_env_file_write(e, "tiny", (const uint8_t *)"[]", 2), TP_OK);
+    sim_world_stats(w, &st);
+    assert_int_equal(st.disk_bytes_stored - stored0, N + 2);
+    assert_int_equal(tp_env_file_read(e, "random", buf, N, &len), TP_OK);
+    assert_int_equal(len, N);
+    assert_memory_equal(buf, r, N);
+    assert_int_equal(tp_env_file_read(e, "tiny", buf, N, &len), TP_OK);
+    assert_int_equal(len, 2);
+    assert_memory_equal(buf, "[]", 2);
+    /* an empty file */
+    assert_int_equal(tp_env_file_write(e, "empty", NULL, 0), TP_OK);
+    assert_int_equal(tp_env_file_read(e, "empty", buf, N, &len), TP_OK);
+    assert_int_equal(len, 0);
+    sim_world_destroy(w); /* frees the compressed contents and the codec (ASan) */
+    free(a);
+    free(b);
+    free(r);
+    free(buf);
+}
+
 static void test_storage_survives_restart_without_sync_delay(void **state) {
     (void)state;
     sim_world *w = make_world(25, 1, 0, 0, NULL);
@@ -1326,6 +1403,7 @@ int main(void) {
         cmocka_unit_test(test_broadcast_stays_in_subnet),
         cmocka_unit_test(test_clock_offset_and_drift),
         cmocka_unit_test(test_storage),
+        cmocka_unit_test(test_storage_compressed),
         cmocka_unit_test(test_storage_survives_restart_without_sync_delay),
         cmocka_unit_test(test_memory_accounting),
         cmocka_unit_test(test_events_go_to_sink_and_trace),
