@@ -9,9 +9,11 @@
 
 /* An empty buffer above this size is released. Idle connections are the common case
  * (a node holds up to max_connections of them and most carry a few small messages a
- * minute), so what they keep is what a large simulation pays per connection; the few
- * bigger messages (blocks) pay an allocation instead. */
-#define IN_IDLE_KEEP 256
+ * minute), so what they keep is what a large simulation pays per connection; messages
+ * pay an allocation instead. 0: every empty buffer goes (keeping 256 bytes in each of
+ * a connection's five buffers cost ~11 KB per node at 3,000 nodes and saved no
+ * measurable CPU; bench/RESULTS.md). */
+#define IN_IDLE_KEEP 0
 #define APPQ_ENTRY_HEADER 6
 
 static void on_connect(void *arg, tp_stream *s);

@@ -283,7 +283,7 @@ tp_err tp_reassembler_set_mode(tp_reassembler *r, tp_reassembler_mode mode) {
     return TP_OK;
 }
 
-#define REASSEMBLER_IDLE_KEEP 256 /* empty buffers above this size are released */
+#define REASSEMBLER_IDLE_KEEP 0 /* empty buffers above this size are released (as in conn.c) */
 
 /* Grows a buffer to at least `need` bytes (geometrically, but never above `limit`). */
 static tp_err grow(const tp_env *env, uint8_t **buf, size_t *cap, size_t need, size_t limit) {
@@ -352,6 +352,15 @@ static tp_err open_current_chunk(tp_reassembler *r) {
     return find_message(r);
 }
 
+/* The chunk buffer is free again once a chunk was opened: release it at once. */
+static void release_idle_chunk(tp_reassembler *r) {
+    if (r->header_len == 0 && r->chunk_len == 0 && r->chunk_cap > REASSEMBLER_IDLE_KEEP) {
+        tp_env_free(r->env, r->chunk, r->chunk_cap);
+        r->chunk = NULL;
+        r->chunk_cap = 0;
+    }
+}
+
 static tp_err feed(tp_reassembler *r, const uint8_t *data, size_t len, size_t *consumed) {
     size_t k = 0;
     *consumed = 0;
@@ -363,11 +372,7 @@ static tp_err feed(tp_reassembler *r, const uint8_t *data, size_t len, size_t *c
         r->plain = NULL;
         r->plain_cap = r->plain_pos = r->plain_len = 0;
     }
-    if (r->header_len == 0 && r->chunk_len == 0 && r->chunk_cap > REASSEMBLER_IDLE_KEEP) {
-        tp_env_free(r->env, r->chunk, r->chunk_cap);
-        r->chunk = NULL;
-        r->chunk_cap = 0;
-    }
+    release_idle_chunk(r);
     if (r->mode == TP_REASSEMBLE_MESSAGES) TP_TRY(find_message(r));
     while (k < len && !r->unit_ready) {
         if (r->header_len < TP_CHUNK_HEADER_SIZE) {
@@ -388,6 +393,7 @@ static tp_err feed(tp_reassembler *r, const uint8_t *data, size_t len, size_t *c
         *consumed = k;
         if (r->chunk_len == l) TP_TRY(open_current_chunk(r));
     }
+    release_idle_chunk(r);
     return TP_OK;
 }
 

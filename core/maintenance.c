@@ -355,9 +355,16 @@ static uint32_t too_many(tp_maintenance *m, uint32_t n) {
 
 /* ---- the cycle ----------------------------------------------------------------------- */
 
+/* The seen set matters only while contacting: release its memory in between (a node
+ * spends most of its life with enough connections, and a simulation holds many). */
+static void end_contacting(tp_maintenance *m) {
+    m->contacting = false;
+    tp_table_deinit(&m->seen);
+}
+
 static void finish(tp_maintenance *m) {
     m->cycle_running = false;
-    m->contacting = false;
+    end_contacting(m);
     m->phase = TP_MAINTENANCE_IDLE;
     m->cycles++;
     if (m->cycle_logged)
@@ -379,7 +386,7 @@ static void step(tp_maintenance *m) {
     for (;;) {
         if (m->contacting) {
             if (m->min_to_contact <= 0) { /* try_to_contact returned true */
-                m->contacting = false;
+                end_contacting(m);
                 continue;
             }
             round_result r = launch_round(m);
@@ -388,7 +395,7 @@ static void step(tp_maintenance *m) {
                 return;
             }
             if (r == ROUND_NONE) { /* try_to_contact returned false */
-                m->contacting = false;
+                end_contacting(m);
                 ask_for_more_contacts(m);
                 return;
             }

@@ -7,7 +7,7 @@
 
 #include "encoding.h"
 
-#define OUT_IDLE_KEEP 256 /* an empty output buffer above this size is released (as in conn.c) */
+#define OUT_IDLE_KEEP 0 /* an empty output buffer above this size is released (as in conn.c) */
 
 bool tp_socket_err_greylists(tp_err e) {
     switch (e) {

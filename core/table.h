@@ -48,7 +48,8 @@ typedef struct tp_table {
  * the env's random stream. */
 void tp_table_init(tp_table *t, const tp_env *env, size_t key_size, size_t value_size,
                    uint32_t count_max, const uint8_t hash_key[16]);
-/* Frees the table's memory. The table may be re-initialised afterwards. */
+/* Frees the table's memory. The table is then empty and still usable (an insertion
+ * allocates again), or may be re-initialised. */
 void tp_table_deinit(tp_table *t);
 
 static inline uint32_t tp_table_count(const tp_table *t) {
