@@ -5,10 +5,33 @@
 
 #include <stdio.h>
 
+/* Decimal digits of v (no leading zeros) at buf; returns the count. */
+static size_t put_decimal(char *buf, unsigned v) {
+    char t[10];
+    size_t k = 0;
+    do {
+        t[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < k; i++) buf[i] = t[k - 1 - i];
+    return k;
+}
+
+/* "a.b.c.d" of a v4-mapped address, by hand (every logged event formats one); returns
+ * the length, the text NUL-terminated. */
+static size_t format_v4(const tp_ip *ip, char *buf) {
+    size_t n = 0;
+    for (int i = 12; i < 16; i++) {
+        n += put_decimal(buf + n, ip->bytes[i]);
+        if (i < 15) buf[n++] = '.';
+    }
+    buf[n] = '\0';
+    return n;
+}
+
 char *tp_ip_format(const tp_ip *ip, char buf[TP_IP_TEXT_MAX]) {
     if (tp_ip_is_v4mapped(ip)) {
-        snprintf(buf, TP_IP_TEXT_MAX, "%u.%u.%u.%u", ip->bytes[12], ip->bytes[13],
-                 ip->bytes[14], ip->bytes[15]);
+        format_v4(ip, buf);
         return buf;
     }
     uint16_t g[8];
@@ -42,11 +65,15 @@ char *tp_ip_format(const tp_ip *ip, char buf[TP_IP_TEXT_MAX]) {
 }
 
 char *tp_point_format(const tp_point *p, char buf[TP_POINT_TEXT_MAX]) {
+    if (tp_ip_is_v4mapped(&p->ip)) { /* "a.b.c.d:port" (15 + 1 + 5 < TP_POINT_TEXT_MAX) */
+        size_t n = format_v4(&p->ip, buf);
+        buf[n++] = ':';
+        n += put_decimal(buf + n, p->port);
+        buf[n] = '\0';
+        return buf;
+    }
     char ipbuf[TP_IP_TEXT_MAX];
     tp_ip_format(&p->ip, ipbuf);
-    if (tp_ip_is_v4mapped(&p->ip))
-        snprintf(buf, TP_POINT_TEXT_MAX, "%s:%u", ipbuf, p->port);
-    else
-        snprintf(buf, TP_POINT_TEXT_MAX, "[%s]:%u", ipbuf, p->port);
+    snprintf(buf, TP_POINT_TEXT_MAX, "[%s]:%u", ipbuf, p->port);
     return buf;
 }

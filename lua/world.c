@@ -20,6 +20,10 @@ sim_world *tl_world(lua_State *L) {
 }
 
 void tl_format_point(const tp_point *p, char *buf, size_t cap) {
+    if (cap >= TP_POINT_TEXT_MAX) { /* the common case: no copy */
+        tp_point_format(p, buf);
+        return;
+    }
     char t[TP_POINT_TEXT_MAX];
     snprintf(buf, cap, "%s", tp_point_format(p, t));
 }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/addr.h"
@@ -56,11 +57,38 @@ static void test_point_format(void **state) {
     assert_true(tp_point_cmp(&p, &q) < 0); /* ::ffff:… sorts before 2001:… */
 }
 
+/* IPv4 points and addresses are formatted by hand: check them against printf over the
+ * byte values where the digit count changes, and every port width. */
+static void test_point_format_v4_matches_printf(void **state) {
+    (void)state;
+    static const unsigned bytes[] = {0, 1, 9, 10, 99, 100, 199, 200, 249, 250, 255};
+    static const unsigned ports[] = {0, 1, 9, 10, 99, 100, 999, 1000, 9732, 10000, 65535};
+    size_t nb = sizeof bytes / sizeof bytes[0], checked = 0;
+    for (size_t a = 0; a < nb; a++)
+        for (size_t b = 0; b < nb; b++)
+            for (size_t c = 0; c < nb; c++)
+                for (size_t d = 0; d < nb; d++) {
+                    uint32_t v4 = bytes[a] << 24 | bytes[b] << 16 | bytes[c] << 8 | bytes[d];
+                    uint16_t port = (uint16_t)ports[(a + b + c + d) % nb];
+                    tp_point p = tp_point_v4(v4, port);
+                    char want[TP_POINT_TEXT_MAX], got[TP_POINT_TEXT_MAX], ip[TP_IP_TEXT_MAX];
+                    snprintf(want, sizeof want, "%u.%u.%u.%u", bytes[a], bytes[b], bytes[c],
+                             bytes[d]);
+                    assert_string_equal(tp_ip_format(&p.ip, ip), want);
+                    snprintf(want, sizeof want, "%u.%u.%u.%u:%u", bytes[a], bytes[b], bytes[c],
+                             bytes[d], port);
+                    assert_string_equal(tp_point_format(&p, got), want);
+                    checked++;
+                }
+    assert_int_equal(checked, nb * nb * nb * nb);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strerror_every_code),
         cmocka_unit_test(test_event_names),
         cmocka_unit_test(test_point_format),
+        cmocka_unit_test(test_point_format_v4_matches_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
