@@ -533,6 +533,9 @@ static size_t process(tp_conn *c, const uint8_t *data, size_t len) {
         }
     }
     c->processing = false;
+    /* every unit was handled (frames are copied to the app queue): a connection that
+     * just read a block keeps no block-sized buffer until its next bytes */
+    if (!c->closing) tp_socket_trim(&c->sock);
     if (!c->closing) flush(c); /* the socket may have queued handshake chunks */
     return k;
 }

@@ -361,18 +361,22 @@ static void release_idle_chunk(tp_reassembler *r) {
     }
 }
 
-static tp_err feed(tp_reassembler *r, const uint8_t *data, size_t len, size_t *consumed) {
-    size_t k = 0;
-    *consumed = 0;
-    /* An idle connection keeps no big buffer: release them once everything was read
-     * (a node holds many idle connections; the occasional big message pays an
-     * allocation). */
+void tp_reassembler_trim(tp_reassembler *r) {
     if (!r->unit_ready && tp_reassembler_pending(r) == 0 && r->plain_cap > REASSEMBLER_IDLE_KEEP) {
         tp_env_free(r->env, r->plain, r->plain_cap);
         r->plain = NULL;
         r->plain_cap = r->plain_pos = r->plain_len = 0;
     }
     release_idle_chunk(r);
+}
+
+static tp_err feed(tp_reassembler *r, const uint8_t *data, size_t len, size_t *consumed) {
+    size_t k = 0;
+    *consumed = 0;
+    /* An idle connection keeps no big buffer: release them once everything was read
+     * (a node holds many idle connections; the occasional big message pays an
+     * allocation). */
+    tp_reassembler_trim(r);
     if (r->mode == TP_REASSEMBLE_MESSAGES) TP_TRY(find_message(r));
     while (k < len && !r->unit_ready) {
         if (r->header_len < TP_CHUNK_HEADER_SIZE) {

@@ -178,6 +178,10 @@ TP_MUST_USE tp_err tp_reassembler_feed(tp_reassembler *r, const uint8_t *data, s
  * prefix included). *unit stays valid until the next call on r. Returns false if no
  * unit is complete. */
 bool tp_reassembler_next(tp_reassembler *r, const uint8_t **unit, size_t *unit_len);
+/* Releases the buffers while nothing is pending (no unit ready, no partial chunk or
+ * message): the last unit handed out is then invalid. For owners that are done with
+ * it, so that an idle connection holds no buffer after a big message. */
+void tp_reassembler_trim(tp_reassembler *r);
 /* Decrypted bytes pending (a partial message), for tests and accounting. */
 static inline size_t tp_reassembler_pending(const tp_reassembler *r) {
     return r->plain_len - r->plain_pos;

@@ -283,6 +283,12 @@ static tp_err feed(tp_socket *s, const uint8_t *data, size_t len, size_t *consum
     }
 }
 
+void tp_socket_trim(tp_socket *s) {
+    if (s->reader_live) tp_reassembler_trim(&s->reader);
+    s->unit = NULL;
+    s->unit_len = 0;
+}
+
 tp_err tp_socket_feed(tp_socket *s, const uint8_t *data, size_t len, size_t *consumed,
                       tp_socket_event *ev) {
     TP_ASSERT(data != NULL || len == 0);

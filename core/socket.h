@@ -168,6 +168,9 @@ static inline void tp_socket_unit(const tp_socket *s, const uint8_t **unit, size
     *unit = s->unit;
     *len = s->unit_len;
 }
+/* The owner is done with the last unit: the input buffers are released if nothing is
+ * pending (tp_reassembler_trim). The unit is invalid afterwards. */
+void tp_socket_trim(tp_socket *s);
 /* Bytes held by the socket's buffers (memory accounting, tests). */
 size_t tp_socket_memory(const tp_socket *s);
 
