@@ -534,7 +534,7 @@ static uint32_t check_all(checker *k) {
         check_node(n, i, now, report_violation, k, in_grace, &gc);
         /* memory */
         uint64_t used = sim_host_memory_bytes(sim_world_host(run->w, i));
-        uint64_t bound = k->memory_bytes_max ? k->memory_bytes_max : tl_inv_memory_bound(&a->ncfg);
+        uint64_t bound = k->memory_bytes_max ? k->memory_bytes_max : tl_inv_memory_bound(&a->ncfg->cfg);
         if (used > bound) {
             tl_inv_violation v = {.kind = TL_INV_MEMORY, .host = i, .time_ns = now};
             snprintf(v.detail, sizeof v.detail,

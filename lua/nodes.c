@@ -852,6 +852,8 @@ void tl_nodes_free(tl_state *run) {
     free(run->apps);
     run->apps = NULL;
     run->apps_cap = 0;
+    tl_ncfg_release(run->last_ncfg);
+    run->last_ncfg = NULL;
 }
 
 void tl_open_nodes(lua_State *L) {

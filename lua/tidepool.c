@@ -222,12 +222,29 @@ static void connect_cb(void *arg, tp_node *n, tp_err err, tp_conn *c) {
     (void)c;
 }
 
+/* The node's whole configuration: the shared part plus its own identity, address and
+ * hooks' argument. */
+static void node_config_of(tl_app *a, tp_node_config *out) {
+    *out = a->ncfg->cfg;
+    out->chain_name = a->ncfg->chain_name;
+    out->identity = a->identity;
+    out->listen.ip = sim_host_ip(sim_world_host(a->run->w, a->host));
+    out->listen.port = a->listen_port;
+    out->hooks.arg = a;
+}
+
+void tl_ncfg_release(tl_ncfg *c) {
+    if (c != NULL && --c->refs == 0) free(c);
+}
+
 static void tp_app_start(void *app, sim_host *h, const tp_env *env) {
     tl_app *a = app;
     a->env = env;
     a->stopping = false;
     a->incarnation++;
-    tp_err e = tp_node_create(env, &a->ncfg, &a->node);
+    tp_node_config cfg;
+    node_config_of(a, &cfg);
+    tp_err e = tp_node_create(env, &cfg, &a->node);
     if (e == TP_OK) {
         e = tp_node_activate(a->node);
         if (e != TP_OK) {
@@ -272,6 +289,8 @@ static void tp_app_halt(void *app, sim_host *h, const tp_env *env) {
 static const sim_app_ops tp_app_ops = {tp_app_start, tp_app_stop, tp_app_halt};
 
 void tl_tp_free(tl_app *a) {
+    tl_ncfg_release(a->ncfg);
+    a->ncfg = NULL;
     free(a->dial);
     free(a->blocks);
     free(a->block_fetch_ns);
@@ -307,7 +326,7 @@ bool tl_to_point(lua_State *L, int idx, uint16_t default_port, tp_point *out) {
         out->ip = sim_host_ip(sim_world_host(run->w, hi));
         out->port = default_port;
         if (hi < run->apps_cap && run->apps[hi] && run->apps[hi]->kind == TL_APP_TIDEPOOL)
-            out->port = run->apps[hi]->ncfg.listen.port;
+            out->port = run->apps[hi]->listen_port;
         return true;
     }
     if (lua_type(L, idx) == LUA_TSTRING) {
@@ -378,10 +397,13 @@ void tl_make_identity(tl_state *run, uint32_t host, double difficulty, tp_identi
     while (!found) (void)tp_pow_search(id->public_key, id->pow_stamp, &t, 1u << 20, &found);
 }
 
-static void node_config(lua_State *L, int tidx, tl_app *a, bool *start, const char *what) {
+/* Parses the config table into *n (a scratch owned by Lua, so that an error leaves
+ * nothing behind) and a's own fields; node_config_share then makes it a shared one. */
+static void node_config(lua_State *L, int tidx, tl_app *a, tl_ncfg *n, bool *start,
+                        const char *what) {
     tl_state *run = tl_run_of(L);
     tl_check_keys(L, tidx, node_keys, what);
-    tp_node_config *c = &a->ncfg;
+    tp_node_config *c = &n->cfg;
     tp_node_config_default(c);
     c->listen.ip = sim_host_ip(sim_world_host(run->w, a->host));
     c->listen.port = (uint16_t)tl_opt_int_field(L, tidx, "port", 9732, 0, 65535, what);
@@ -392,12 +414,12 @@ static void node_config(lua_State *L, int tidx, tl_app *a, bool *start, const ch
         const char *s = lua_tolstring(L, -1, &len);
         if (len > TP_SOCKET_CHAIN_NAME_MAX)
             luaL_error(L, "%s: 'chain_name' is at most %d bytes", what, TP_SOCKET_CHAIN_NAME_MAX);
-        memcpy(a->chain_name, s, len + 1);
+        memcpy(n->chain_name, s, len + 1);
     } else {
-        snprintf(a->chain_name, sizeof a->chain_name, "%s", c->chain_name);
+        snprintf(n->chain_name, sizeof n->chain_name, "%s", c->chain_name);
     }
     lua_pop(L, 1);
-    c->chain_name = a->chain_name;
+    c->chain_name = n->chain_name;
     c->private_mode = tl_opt_bool_field(L, tidx, "private_mode", c->private_mode, what);
     c->disable_mempool = tl_opt_bool_field(L, tidx, "disable_mempool", c->disable_mempool, what);
     c->disable_peer_discovery = tl_opt_bool_field(L, tidx, "disable_peer_discovery", c->disable_peer_discovery, what);
@@ -485,6 +507,31 @@ static void node_config(lua_State *L, int tidx, tl_app *a, bool *start, const ch
     TP_ASSERT(a->dial != NULL);
     memcpy(a->dial, dial, ndial * sizeof *dial);
     a->dial_count = ndial;
+    /* what is the node's own moves out of the shared part */
+    a->identity = c->identity;
+    a->listen_port = c->listen.port;
+    memset(&c->identity, 0, sizeof c->identity);
+    memset(&c->listen.ip, 0, sizeof c->listen.ip);
+    c->hooks.arg = NULL;
+    c->chain_name = NULL;
+}
+
+/* The shared copy of a parsed config: the last one made if it is byte for byte the
+ * same (consecutive sim.node calls with one table, or sim.nodes), else a new one. */
+static tl_ncfg *node_config_share(tl_state *run, const tl_ncfg *n) {
+    tl_ncfg *last = run->last_ncfg;
+    if (last != NULL && memcmp(&last->cfg, &n->cfg, sizeof n->cfg) == 0 &&
+        strcmp(last->chain_name, n->chain_name) == 0) {
+        last->refs++;
+        return last;
+    }
+    tl_ncfg *c = malloc(sizeof *c);
+    TP_ASSERT(c != NULL);
+    *c = *n;
+    c->refs = 2; /* the node's and run->last_ncfg's */
+    tl_ncfg_release(run->last_ncfg);
+    run->last_ncfg = c;
+    return c;
 }
 
 static void make_node(lua_State *L, uint32_t hi, int tidx, const char *what) {
@@ -497,21 +544,22 @@ static void make_node(lua_State *L, uint32_t hi, int tidx, const char *what) {
     memset(tmp, 0, sizeof *tmp);
     tmp->run = run;
     tmp->host = hi;
+    tl_ncfg *parsed = lua_newuserdatauv(L, sizeof *parsed, 0);
+    memset(parsed, 0, sizeof *parsed);
     bool start = true;
-    node_config(L, tidx, tmp, &start, what);
+    node_config(L, tidx, tmp, parsed, &start, what);
     tl_app *a = tl_new_app(run, L, hi, what);
     tl_app copy = *tmp;
     copy.run = run;
     *a = copy;
     a->kind = TL_APP_TIDEPOOL;
-    a->ncfg.chain_name = a->chain_name;
-    a->ncfg.hooks.arg = a;
-    lua_pop(L, 1);
+    a->ncfg = node_config_share(run, parsed);
+    lua_pop(L, 2);
     sim_host *h = sim_world_host(w, hi);
     sim_host_set_app(h, &tp_app_ops, a);
     if (run->res) {
         char pt[TP_POINT_TEXT_MAX], pid[TP_PEER_ID_TEXT_SIZE], json[768];
-        const tp_node_config *c = &a->ncfg;
+        const tp_node_config *c = &a->ncfg->cfg;
         snprintf(json, sizeof json,
                  "{\"port\":%u,\"chain_name\":\"%s\",\"private_mode\":%s,\"min_connections\":%u,"
                  "\"expected_connections\":%u,\"max_connections\":%u,"
@@ -519,14 +567,15 @@ static void make_node(lua_State *L, uint32_t hi, int tidx, const char *what) {
                  ",\"connection_timeout_ns\":%" PRId64 ",\"authentication_timeout_ns\":%" PRId64
                  ",\"trusted_points\":%zu,\"connect\":%zu,\"max_known_points\":%u,"
                  "\"max_known_peer_ids\":%u}",
-                 c->listen.port, a->chain_name, c->private_mode ? "true" : "false",
+                 a->listen_port, a->ncfg->chain_name, c->private_mode ? "true" : "false",
                  c->min_connections, c->expected_connections, c->max_connections,
                  c->max_incoming_connections, c->maintenance_idle_time_ns,
                  c->connection_timeout_ns, c->authentication_timeout_ns,
                  c->trusted_points_count, a->dial_count, c->pool.max_known_points,
                  c->pool.max_known_peer_ids);
-        tl_results_node(run->res, hi, "tidepool", tp_peer_id_to_b58(&c->identity.peer_id, pid),
-                        tp_point_format(&c->listen, pt), json, sim_world_now_ns(w));
+        tp_point listen = {sim_host_ip(h), a->listen_port};
+        tl_results_node(run->res, hi, "tidepool", tp_peer_id_to_b58(&a->identity.peer_id, pid),
+                        tp_point_format(&listen, pt), json, sim_world_now_ns(w));
     }
     if (start) {
         sim_host_start(h);
@@ -562,7 +611,7 @@ static tp_peer_id check_peer(lua_State *L, int idx, const char *what) {
     uint32_t hi = 0;
     if (tl_test_host(L, idx, &hi) && hi < run->apps_cap && run->apps[hi] &&
         run->apps[hi]->kind == TL_APP_TIDEPOOL)
-        return run->apps[hi]->ncfg.identity.peer_id;
+        return run->apps[hi]->identity.peer_id;
     tp_peer_id id;
     if (lua_type(L, idx) == LUA_TSTRING) {
         size_t len;
@@ -678,7 +727,7 @@ static int m_peer_id(lua_State *L) {
     tl_app *a = tl_check_node(L, 1);
     if (a->kind != TL_APP_TIDEPOOL) return luaL_error(L, "node:peer_id(): demo nodes have none");
     char pid[TP_PEER_ID_TEXT_SIZE];
-    lua_pushstring(L, tp_peer_id_to_b58(&a->ncfg.identity.peer_id, pid));
+    lua_pushstring(L, tp_peer_id_to_b58(&a->identity.peer_id, pid));
     return 1;
 }
 

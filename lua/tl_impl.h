@@ -28,6 +28,16 @@ typedef struct tl_block {
     uint32_t holders;    /* nodes that have it */
 } tl_block;
 
+/* A tidepool node's configuration as parsed from its Lua table, without what differs
+ * per node (the identity, the listening address and the hooks' argument, which are
+ * zero here; lua/tidepool.c fills them in at each start). Consecutive nodes made from
+ * the same table share one: it is 4 KB, which 100,000 nodes would otherwise repeat. */
+typedef struct tl_ncfg {
+    uint32_t refs;
+    tp_node_config cfg;
+    char chain_name[TP_SOCKET_CHAIN_NAME_MAX + 1]; /* cfg.chain_name points here */
+} tl_ncfg;
+
 struct tl_state {
     const tl_run_config *cfg;
     lua_State *L;
@@ -63,6 +73,7 @@ struct tl_state {
     char message[1024];
     uint32_t checks_passed, checks_failed;
     uint64_t event_counts[TP_EVENT_KIND_COUNT];
+    tl_ncfg *last_ncfg;    /* the last node config made (one reference of its own) */
     /* block gossip */
     tl_block *blocks;
     uint32_t block_count, block_cap;
@@ -177,9 +188,10 @@ struct tl_app {
     tp_demo_stats last_stats; /* kept across a halt for queries */
     uint32_t incarnation;
     /* tidepool (lua/tidepool.c) */
-    tp_node_config ncfg;      /* identity included */
+    tl_ncfg *ncfg;            /* shared with the nodes made from the same config */
+    tp_identity identity;     /* this node's (ncfg holds none) */
+    uint16_t listen_port;
     tp_node *node;            /* NULL when not running */
-    char chain_name[TP_SOCKET_CHAIN_NAME_MAX + 1];
     tp_point *dial;           /* points dialed at every start */
     size_t dial_count;
     uint8_t *blocks;          /* block gossip: per block id, TL_BLOCK_* */
@@ -210,6 +222,7 @@ void tl_tp_neighbors(tl_app *a, void (*fn)(void *arg, int64_t peer_host), void *
 void tl_tp_push_connections(lua_State *L, tl_app *a);
 void tl_tp_finish(tl_app *a);   /* end of run: open connections to the database */
 void tl_tp_free(tl_app *a);
+void tl_ncfg_release(tl_ncfg *c); /* drops a reference; frees at zero */
 /* A deterministic identity for (run seed, host) whose stamp meets difficulty. */
 void tl_make_identity(tl_state *run, uint32_t host, double difficulty, tp_identity *id);
 /* A point from "ip:port" or a host/node (a tidepool node's listening port, else
