@@ -130,11 +130,16 @@ tl_results *tl_results_open(const char *path, tl_log_level level, char *err, siz
         return NULL;
     }
     /* A results database is an artifact that a crash may lose: trade durability for
-     * speed (one fsync-free transaction per batch). */
+     * speed (one fsync-free transaction per batch). Write-ahead logging while the run
+     * writes: somebody reading the database meanwhile (sqlite3, a report of the run so
+     * far) does not block the batch commits; in rollback mode a read longer than the
+     * busy timeout failed a commit, which ended the logging for the rest of the run.
+     * tl_results_close returns the file to rollback mode (an ordinary file, readable
+     * where -wal/-shm files cannot be created). */
     /* A 64 MiB page cache: a 10,000-node run writes about a million rows into a few
      * B-trees; with SQLite's default 2 MiB, index pages spill to the file in the
      * middle of every batch (measured by bench/bench_logging). */
-    bool ok = exec(r, "PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY;"
+    bool ok = exec(r, "PRAGMA synchronous = OFF; PRAGMA journal_mode = WAL;"
                       " PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536;"
                       " PRAGMA temp_store = MEMORY;") &&
               exec_schema(r, false);
@@ -161,7 +166,12 @@ static void commit(tl_results *r) {
 
 void tl_results_close(tl_results *r) {
     if (!r) return;
-    if (r->db) commit(r);
+    if (r->db) {
+        commit(r);
+        /* back to rollback mode: checkpoints and removes the log (if a reader still has
+         * the file open this fails harmlessly and the log stays until it is gone) */
+        sqlite3_exec(r->db, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+    }
     for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(r->st[i]);
     sqlite3_close(r->db);
     free(r);

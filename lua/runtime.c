@@ -1118,12 +1118,26 @@ tl_verdict tl_run(const tl_run_config *cfg, tl_run_result *out) {
     out->wall_s = wall_seconds() - wall0;
     if (run->res) {
         push_params_json(L, run);
-        if (!tl_results_run_end(run->res, lua_tostring(L, -1), out->trace_hash, out->wall_s,
-                                out->virtual_ns, out->events_executed,
-                                tl_verdict_name(run->verdict),
-                                run->message[0] ? run->message : NULL) &&
-            run->verdict == TL_VERDICT_PASS)
-            set_error(run, tl_results_error(run->res));
+        bool ended = tl_results_run_end(run->res, lua_tostring(L, -1), out->trace_hash,
+                                        out->wall_s, out->virtual_ns, out->events_executed,
+                                        tl_verdict_name(run->verdict),
+                                        run->message[0] ? run->message : NULL);
+        const char *dberr = tl_results_error(run->res);
+        if (!ended || dberr) {
+            /* A database that stopped taking rows is an error of the run whatever the
+             * scenario's verdict: its tables are incomplete. A failed check keeps its
+             * message in front. */
+            const char *what = dberr ? dberr : "the results database could not finish the run";
+            if (run->verdict == TL_VERDICT_PASS) {
+                set_error(run, what);
+            } else if (strstr(run->message, what) == NULL) {
+                char m[sizeof run->message];
+                snprintf(m, sizeof m, "%.600s; and the results database is incomplete: %s",
+                         run->message, what);
+                run->verdict = TL_VERDICT_ERROR;
+                snprintf(run->message, sizeof run->message, "%s", m);
+            }
+        }
         lua_pop(L, 1);
     }
 

@@ -542,6 +542,50 @@ static void test_results_levels(void **state) {
     assert_false(tl_log_level_parse("verbose", &lv));
 }
 
+/* Somebody reads the results database while a run writes it (sqlite3, a report of the
+ * run so far): the run's commits must go through and lose nothing. In SQLite's rollback
+ * mode a reader's open transaction blocked each commit until the busy timeout, and a
+ * failed commit ended the logging for the rest of the run. */
+static void test_results_concurrent_reader(void **state) {
+    (void)state;
+    char db[300], err[512];
+    snprintf(db, sizeof db, "%s/concurrent.db", tmpdir);
+    tl_results *r = tl_results_open(db, TL_LOG_INFO, err, sizeof err);
+    assert_non_null(r);
+    tl_run_info info = {"x.lua", 7, "v1", "2026-01-01T00:00:00Z", "tidepool sim x.lua"};
+    assert_true(tl_results_run_begin(r, &info));
+    for (int i = 0; i < 100; i++)
+        assert_true(tl_results_event(r, i, 0, "connection_established", false, NULL, 1, "x", 0, NULL));
+    /* a reader holds a read transaction across the next batch commits */
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "BEGIN; SELECT COUNT(*) FROM runs;", NULL, NULL, NULL), SQLITE_OK);
+    for (uint32_t i = 0; i < 2 * TL_RESULTS_BATCH_ROWS; i++)
+        assert_true(tl_results_event(r, 100 + i, 0, "connection_established", false, NULL, 1, "x", 0,
+                                     NULL));
+    assert_null(tl_results_error(r));
+    assert_true(tl_results_run_end(r, "{}", 1, 0.1, 10, 100, "pass", NULL));
+    assert_null(tl_results_error(r));
+    int64_t id = tl_results_run_id(r);
+    assert_int_equal(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    tl_results_close(r);
+    assert_int_equal(query_int(db, "SELECT COUNT(*) FROM events WHERE run_id = ?1", id),
+                     100 + 2 * TL_RESULTS_BATCH_ROWS);
+    assert_int_equal(query_int(db, "SELECT verdict = 'pass' FROM runs WHERE id = ?1", id), 1);
+    /* the artifact is an ordinary database again: no write-ahead log left beside it */
+    char wal[320];
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    assert_int_equal(access(wal, F_OK), -1);
+    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "delete");
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_same_seed_same_rows),
@@ -554,6 +598,7 @@ int main(void) {
         cmocka_unit_test(test_faults_on_overlay),
         cmocka_unit_test(test_tidepool_nodes),
         cmocka_unit_test(test_results_levels),
+        cmocka_unit_test(test_results_concurrent_reader),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
