@@ -179,20 +179,13 @@ static void write_addr(tp_json_writer *jw, const tp_ip *ip) {
     char text[TP_IP_TEXT_MAX + 8];
     size_t n = 0;
     if (tp_ip_is_v4mapped(ip)) {
-        /* "::ffff:a.b.c.d" by hand: every event of every peer has one */
+        /* "::ffff:" then tp_ip_format's "a.b.c.d" (formatted by hand, core/addr.c) */
         memcpy(text, "::ffff:", 7);
-        n = 7;
-        for (int i = 12; i < 16; i++) {
-            unsigned b = ip->bytes[i];
-            if (b >= 100) text[n++] = (char)('0' + b / 100);
-            if (b >= 10) text[n++] = (char)('0' + b / 10 % 10);
-            text[n++] = (char)('0' + b % 10);
-            if (i < 15) text[n++] = '.';
-        }
+        tp_ip_format(ip, text + 7);
     } else {
         tp_ip_format(ip, text);
-        n = strlen(text);
     }
+    n = strlen(text);
     tp_json_key(jw, "addr");
     tp_json_string_n(jw, text, n);
 }
