@@ -74,14 +74,11 @@ static sim_content content_make(sim_world *w, const uint8_t *data, size_t len) {
             c.bytes = dup_bytes(w, w->zbuf, n);
             c.stored_len = n;
             c.compressed = true;
-            w->stats.disk_bytes_written += len;
-            w->stats.disk_bytes_stored += n;
-            return c;
         }
     }
-    c.bytes = dup_bytes(w, data, len);
+    if (!c.compressed) c.bytes = dup_bytes(w, data, len);
     w->stats.disk_bytes_written += len;
-    w->stats.disk_bytes_stored += len;
+    w->stats.disk_bytes_stored += c.stored_len;
     return c;
 }
 
