@@ -15,6 +15,8 @@
  *   of a complete cycle, like Octez's `maintain` promise);
  * - on the too_few / too_many triggers the connect handler fires
  *   (tp_maintenance_trigger_too_few / _too_many).
+ * Only an idle worker hears these: during a run they are lost, as Octez's P2p_trigger
+ * conditions with no waiter are (only a new point or peer ends the 5 s wait).
  *
  * Events: MAINTENANCE_STARTED / MAINTENANCE_ENDED (code = active connections) frame the
  * cycles that find the count out of range, as in Octez; TOO_FEW_CONNECTIONS /
@@ -180,8 +182,8 @@ void tp_maintenance_activate(tp_maintenance *m);
 /* Stops every timer; waiters are dropped without a call. Idempotent. */
 void tp_maintenance_stop(tp_maintenance *m);
 
-/* P2p.maintain: start a cycle now if idle (or cut a 5 s wait short) and call cb when a
- * cycle ends. cb may be NULL. Errors: TP_ERR_LIMIT (too many waiters),
+/* P2p.maintain: start a cycle now if idle and call cb when a cycle ends (a running
+ * cycle, 5 s wait included, goes on undisturbed). cb may be NULL. Errors: TP_ERR_LIMIT (too many waiters),
  * TP_ERR_STATE (not active). If it fails, cb is never called. */
 TP_MUST_USE tp_err tp_maintenance_maintain(tp_maintenance *m, tp_maintenance_done_cb cb,
                                            void *arg);

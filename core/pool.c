@@ -290,7 +290,8 @@ static void emit(tp_pool *pool, tp_event_kind kind, const tp_peer_id *peer, cons
 typedef struct gc_item {
     int64_t key1;
     int64_t key2;
-    uint64_t seq;
+    uint64_t tie; /* the info's random tie: Octez's Hashtbl order */
+    uint64_t seq; /* a total order even if two ties collide */
     void *info;
 } gc_item;
 
@@ -298,6 +299,7 @@ static int gc_item_cmp(const void *a, const void *b) {
     const gc_item *x = a, *y = b;
     if (x->key1 != y->key1) return x->key1 < y->key1 ? -1 : 1;
     if (x->key2 != y->key2) return x->key2 < y->key2 ? -1 : 1;
+    if (x->tie != y->tie) return x->tie < y->tie ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -315,6 +317,7 @@ uint32_t tp_pool_gc_points(tp_pool *pool) {
         int64_t miss = tp_point_last_miss(p);
         items[n].key1 = miss == TP_TIME_NONE ? now : miss; /* never missed counts as now */
         items[n].key2 = 0;
+        items[n].tie = p->tie; /* ties: Octez's Hashtbl order, random per node */
         items[n].seq = p->seq;
         items[n].info = p;
         n++;
@@ -369,6 +372,7 @@ tp_err tp_pool_register_point(tp_pool *pool, const tp_point *point, int trusted,
     p->last_disconnection.time_ns = TP_TIME_NONE;
     p->reconnection_end_ns = TP_TIME_NONE;
     p->seq = pool->next_seq++;
+    tp_env_random(pool->env, &p->tie, sizeof p->tie);
     uint8_t key[sizeof(tp_point)];
     point_key(point, key);
     void *v;
@@ -530,7 +534,8 @@ uint32_t tp_pool_gc_peers(tp_pool *pool) {
         if (p->state != TP_PEER_DISCONNECTED || p->trusted) continue;
         items[n].key1 = p->score_pm;            /* lowest score first */
         items[n].key2 = -p->created_wall_ns;    /* then the most recently created */
-        items[n].seq = UINT64_MAX - p->seq;     /* then the most recently registered */
+        items[n].tie = p->tie;                  /* then Octez's Hashtbl order: random */
+        items[n].seq = p->seq;
         items[n].info = p;
         n++;
     }
@@ -569,6 +574,7 @@ tp_err tp_pool_register_peer(tp_pool *pool, const tp_peer_id *peer, tp_peer_info
     p->last_established_connection.time_ns = TP_TIME_NONE;
     p->last_disconnection.time_ns = TP_TIME_NONE;
     p->seq = pool->next_seq++;
+    tp_env_random(pool->env, &p->tie, sizeof p->tie);
     void *v;
     tp_err e = tp_table_insert(&pool->peers, peer->bytes, &v);
     if (e != TP_OK) {

@@ -116,7 +116,11 @@ typedef struct tp_point_info {
     /* reconnection backoff ("greylisted_until" in the RPC); end = TP_TIME_NONE: none */
     int64_t reconnection_delay_ns;
     int64_t reconnection_end_ns;
-    uint64_t seq;       /* registration order: deterministic tie-breaks */
+    uint64_t seq;       /* registration order */
+    /* Drawn from the env's stream at registration and fixed for the point's life: the
+     * order of Octez's known-points table (P2p_pool.create: a Hashtbl ~random:true),
+     * which decides among equally good candidates (maintenance, GC). */
+    uint64_t tie;
     tp_pool_event_ring events;
 } tp_point_info;
 
@@ -133,6 +137,7 @@ typedef struct tp_peer_info {
     tp_stamped_point last_established_connection;
     tp_stamped_point last_disconnection;
     uint64_t seq;
+    uint64_t tie;           /* as tp_point_info.tie (Octez's known_peer_ids Hashtbl) */
     tp_pool_event_ring events;
 } tp_peer_info;
 
@@ -258,11 +263,13 @@ void tp_peer_log_incoming(tp_pool *pool, tp_peer_info *p, const tp_point *point)
 /* ---- GC and listings ------------------------------------------------------------------ */
 
 /* Collects points down to target_known_points (spec §5.3): only Disconnected, untrusted
- * points; the oldest last_miss first (never missed counts as now); ties in
- * registration order. Returns the number removed (a GC_POINTS event when > 0). */
+ * points; the oldest last_miss first (never missed counts as now); ties in the random
+ * order of `tie` (Octez: P2p_pool.gc_points, a Bounded_heap filled in Hashtbl order).
+ * Returns the number removed (a GC_POINTS event when > 0). */
 uint32_t tp_pool_gc_points(tp_pool *pool);
 /* Collects peers down to target_known_peer_ids: Disconnected, untrusted; lowest score
- * first, then the most recently created first (fends off floods). */
+ * first, then the most recently created first (fends off floods), then in the random
+ * order of `tie` (Octez: P2p_pool.gc_peer_ids). */
 uint32_t tp_pool_gc_peers(tp_pool *pool);
 
 /* list_known_points ~ignore_private:true ~size (spec §5.5): known_public points that are

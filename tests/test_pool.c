@@ -187,6 +187,15 @@ static void test_gc_points(void **state) {
     tp_point_set_requested(&f.pool, p);
     tp_point_set_running(&f.pool, p, &peer, &f);
     assert_int_equal(tp_pool_points_count(&f.pool), 400);
+    /* the never-missed ones all count as "now": a tie, broken by the points' random
+     * ties (Octez's Hashtbl order), not by registration order */
+    uint32_t lowest_tie = 0;
+    for (uint32_t i = 151; i <= 400; i++) {
+        tp_point a = pt(i);
+        if (lowest_tie == 0 ||
+            tp_pool_point(&f.pool, &a)->tie < tp_pool_point(&f.pool, &(tp_point){pt(lowest_tie).ip, 9732})->tie)
+            lowest_tie = i;
+    }
     tp_point extra = pt(1000);
     assert_int_equal(tp_pool_register_point(&f.pool, &extra, -1, NULL, &p), TP_OK);
     /* GC to 300, then the new point: 301 (Octez's off-by-one) */
@@ -203,13 +212,72 @@ static void test_gc_points(void **state) {
         if (i == 60) continue;
         assert_null(tp_pool_point(&f.pool, &a));
     }
-    /* 100 removed = 99 failed + 1 never-missed, the first registered of those */
-    tp_point first_clean = pt(151);
-    assert_null(tp_pool_point(&f.pool, &first_clean));
-    tp_point second_clean = pt(152);
-    assert_non_null(tp_pool_point(&f.pool, &second_clean));
+    /* 100 removed = 99 failed + 1 never-missed: the one with the lowest tie */
+    for (uint32_t i = 151; i <= 400; i++) {
+        tp_point a = pt(i);
+        if (i == lowest_tie) assert_null(tp_pool_point(&f.pool, &a));
+        else assert_non_null(tp_pool_point(&f.pool, &a));
+    }
     tp_point_set_disconnected(&f.pool, tp_pool_point(&f.pool, &run), true);
     fixture_deinit(&f);
+}
+
+/* Ties in the GC are random per seed, not registration order (item 1 of issue 18).
+ * Octez: p2p_pool.ml `gc_points` / `gc_peer_ids` fill a Bounded_heap while iterating
+ * the known tables, Hashtbls created ~random:true in `create`: among points with the
+ * same last_miss (never missed: "now") and peers with the same score and creation
+ * time, which go is an effectively random pick. tidepool draws each info's `tie` from
+ * the node's seeded stream: the same seed evicts the same ones, other seeds others. */
+static void gc_ties_run(uint64_t seed, bool peers, uint32_t removed_out[12]) {
+    tp_pool_config cfg;
+    tp_pool_config_default(&cfg);
+    cfg.max_known_points = cfg.max_known_peer_ids = 10;
+    cfg.target_known_points = cfg.target_known_peer_ids = 5;
+    fixture f;
+    fixture_init(&f, seed, &cfg);
+    for (uint32_t i = 1; i <= 11; i++) { /* all at the same instant */
+        if (peers) {
+            tp_peer_id id = pid(i);
+            tp_peer_info *p;
+            assert_int_equal(tp_pool_register_peer(&f.pool, &id, &p), TP_OK);
+        } else {
+            tp_point a = pt(i);
+            tp_point_info *p;
+            assert_int_equal(tp_pool_register_point(&f.pool, &a, -1, NULL, &p), TP_OK);
+        }
+    }
+    /* the 11th registration collected 5 of the first 10 */
+    assert_int_equal(peers ? tp_pool_peers_count(&f.pool) : tp_pool_points_count(&f.pool), 6);
+    memset(removed_out, 0, 12 * sizeof removed_out[0]);
+    for (uint32_t i = 1; i <= 11; i++) {
+        tp_peer_id id = pid(i);
+        tp_point a = pt(i);
+        bool gone = peers ? tp_pool_peer(&f.pool, &id) == NULL : tp_pool_point(&f.pool, &a) == NULL;
+        removed_out[i] = gone;
+    }
+    assert_int_equal(removed_out[11], 0);
+    fixture_deinit(&f);
+}
+
+static void test_gc_ties_random(void **state) {
+    (void)state;
+    for (int peers = 0; peers <= 1; peers++) {
+        uint32_t first[12], again[12], other[12];
+        gc_ties_run(40, peers, first);
+        gc_ties_run(40, peers, again);
+        assert_memory_equal(first, again, sizeof first); /* same seed, same victims */
+        bool oldest_five_always = true, differs = false;
+        for (uint64_t seed = 41; seed < 49; seed++) {
+            gc_ties_run(seed, peers, other);
+            if (memcmp(other, first, sizeof first) != 0) differs = true;
+            for (uint32_t i = 1; i <= 10; i++)
+                if (other[i] != (i <= 5 ? (peers ? 0u : 1u) : (peers ? 1u : 0u)))
+                    oldest_five_always = false;
+        }
+        assert_true(differs);
+        /* neither the first registered (points) nor the last (peers) every time */
+        assert_false(oldest_five_always);
+    }
 }
 
 /* Peer GC: lowest score first, then the most recently created first. */
@@ -322,7 +390,7 @@ int main(void) {
         cmocka_unit_test(test_backoff),          cmocka_unit_test(test_point_states),
         cmocka_unit_test(test_peer_states),      cmocka_unit_test(test_gc_points),
         cmocka_unit_test(test_gc_peers),         cmocka_unit_test(test_list_known_points),
-        cmocka_unit_test(test_my_id_points),
+        cmocka_unit_test(test_my_id_points),     cmocka_unit_test(test_gc_ties_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
