@@ -354,15 +354,16 @@ static void on_advertise(void *arg, tp_conn *c, const tp_point *points, size_t c
 static void on_swap_request(void *arg, tp_conn *c, const tp_point *point,
                             const tp_peer_id *peer) {
     tp_connect *h = arg;
-    emit(h, TP_EVENT_SWAP_REQUEST_RECEIVED, &c->sock.remote.peer_id, point, 0, NULL);
+    /* The SWAP_REQUEST_RECEIVED event is the swap's (core/swap.c), once: Octez logs
+     * it in p2p_protocol.ml Default_answerer.swap_request; a private node's answerer
+     * (Private_answerer) does not. */
     if (h->cfg->private_mode) return; /* spec §7.4 */
     if (h->hooks.on_swap_request != NULL) h->hooks.on_swap_request(h->hooks.arg, c, point, peer);
 }
 
 static void on_swap_ack(void *arg, tp_conn *c, const tp_point *point, const tp_peer_id *peer) {
     tp_connect *h = arg;
-    emit(h, TP_EVENT_SWAP_ACK_RECEIVED, &c->sock.remote.peer_id, point, 0, NULL);
-    if (h->cfg->private_mode) return;
+    if (h->cfg->private_mode) return; /* SWAP_ACK_RECEIVED: core/swap.c, as above */
     if (h->hooks.on_swap_ack != NULL) h->hooks.on_swap_ack(h->hooks.arg, c, point, peer);
 }
 
