@@ -45,6 +45,7 @@ void tp_node_config_default(tp_node_config *cfg) {
     cfg->max_download_speed_bps = 0;
     cfg->max_upload_speed_bps = 0;
     cfg->read_buffer_size = 16384;
+    cfg->bandwidth_cap_slices = 1;
     tp_pool_config_default(&cfg->pool);
     tp_acl_config_default(&cfg->acl);
 }
@@ -107,6 +108,9 @@ const char *tp_node_config_check(const tp_node_config *cfg, char *buf, size_t ca
     if (cfg->read_buffer_size < 64 || cfg->read_buffer_size > (1u << 24))
         BAD("node config: read_buffer_size must be in [64, 16777216] bytes (default 16384; "
             "got %u)", cfg->read_buffer_size);
+    if (cfg->bandwidth_cap_slices < 1 || cfg->bandwidth_cap_slices > 1000)
+        BAD("node config: bandwidth_cap_slices must be in [1, 1000] (1 = Octez's credit "
+            "once per second; got %u)", cfg->bandwidth_cap_slices);
     if (cfg->discovery_enabled && cfg->maintenance_idle_time_ns > 0 && cfg->listen.port != 0) {
         uint16_t port = cfg->advertised_port != 0 ? cfg->advertised_port : cfg->listen.port;
         if (port > 32767)
@@ -395,6 +399,7 @@ tp_err tp_node_create(const tp_env *env, const tp_node_config *cfg, tp_node **ou
     sch.max_download_bps = cfg->max_download_speed_bps;
     sch.max_upload_bps = cfg->max_upload_speed_bps;
     sch.read_buffer_size = cfg->read_buffer_size;
+    sch.cap_slices = cfg->bandwidth_cap_slices;
     tp_sched_init(&n->sched, env, &sch);
 
     tp_pool_hooks pool_hooks = {p_new_point, p_new_peer, n};

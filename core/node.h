@@ -138,6 +138,11 @@ typedef struct tp_node_config {
     int64_t max_download_speed_bps;  /* 0 */
     int64_t max_upload_speed_bps;    /* 0 */
     uint32_t read_buffer_size;       /* 16384 */
+    /* tidepool option (core/README.md "Deliberate differences"): credit the caps in
+     * this many slices per second instead of once per second (Octez,
+     * p2p_io_scheduler.ml update_quota), which spreads a capped node's bandwidth
+     * fairly over its connections. 1..1000; 1 = Octez. */
+    uint32_t bandwidth_cap_slices;   /* 1 */
     tp_node_trusted_point trusted_points[TP_NODE_TRUSTED_MAX];
     size_t trusted_points_count;
     tp_app_msg_def app_msgs[TP_NODE_APP_MSGS_MAX]; /* names are borrowed */
