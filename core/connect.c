@@ -123,6 +123,15 @@ static bool select_version(const uint16_t *ours, size_t n, uint16_t remote, uint
 static void refuse(tp_connect *h, tp_conn *c, tp_err why) {
     emit(h, TP_EVENT_AUTHENTICATION_FAILED, conn_peer_id(c), &c->remote_addr, why,
          tp_errname(why));
+    /* Octez (p2p_connect_handler.ml raw_authenticate): after Peer_banned,
+     * Identity_check_failure and Private_mode nothing resets the dialed point, which
+     * stays Requested (see tp_connect_config.reset_refused_points). */
+    if (!c->incoming && !h->cfg->reset_refused_points &&
+        (why == TP_ERR_PEER_BANNED || why == TP_ERR_IDENTITY_CHECK_FAILURE ||
+         why == TP_ERR_PRIVATE_MODE)) {
+        c->point_owned = false;
+        h->stats.points_left_requested++;
+    }
     c->requested_close = true;
     tp_conn_close(c, why, true);
     if (c->incoming) { /* owns neither info (see the Nack case) */
@@ -297,6 +306,7 @@ static void on_handshake(void *arg, tp_conn *c, tp_socket_event ev) {
     tp_connect *h = arg;
     switch (ev) {
     case TP_SOCKET_EV_AUTHENTICATED:
+        c->authenticated = true;
         if (h->shutting_down) {
             c->requested_close = true;
             tp_conn_close(c, TP_ERR_CANCELLED, false);
@@ -385,8 +395,11 @@ static void on_writable(void *arg, tp_conn *c) {
 static void on_error(void *arg, tp_conn *c, tp_err err) {
     tp_connect *h = arg;
     if (c->running) {
-        /* spec §4.4: a decoding error greylists the peer (its id and its IP). */
-        if (tp_socket_err_greylists(err)) {
+        /* spec §4.4: a decoding error greylists the peer (its id and its IP). Not a
+         * bad MAC: Octez's P2p_conn worker greylists on Decoding_error only, and a
+         * Decipher_error on a running connection just closes it (p2p_conn.ml
+         * read_message's `Error err` case). */
+        if (tp_socket_err_greylists(err) && err != TP_ERR_DECIPHER) {
             const tp_peer_id *peer = &c->sock.remote.peer_id;
             greylist_ip(h, &c->remote_addr.ip, peer, err);
             tp_acl_greylist_peer(h->acl, peer->bytes);
@@ -398,8 +411,12 @@ static void on_error(void *arg, tp_conn *c, tp_err err) {
     h->stats.auth_failed++;
     emit(h, TP_EVENT_AUTHENTICATION_FAILED, conn_peer_id(c), &c->remote_addr, err,
          tp_errname(err));
-    /* spec §2.9: exactly these failures greylist the IP during authentication. */
-    if (tp_socket_err_greylists(err)) greylist_ip(h, &c->remote_addr.ip, conn_peer_id(c), err);
+    /* spec §2.9: exactly these failures greylist the IP during authentication — up to
+     * the metadata. Errors in the Ack exchange do not: Octez greylists in
+     * raw_authenticate's on_error around socket_authenticate only; socket_accept's
+     * on_error (the Ack) does not (p2p_connect_handler.ml). */
+    if (!c->authenticated && tp_socket_err_greylists(err))
+        greylist_ip(h, &c->remote_addr.ip, conn_peer_id(c), err);
 }
 
 static void free_conn(tp_connect *h, tp_conn *c) {
@@ -441,6 +458,13 @@ static void on_closed(void *arg, tp_conn *c, tp_err reason) {
             tp_point pt = c->point->point;
             if (reason == TP_ERR_MYSELF && !c->incoming) tp_pool_add_my_id_point(h->pool, &pt);
             else if (c->unregister_point) (void)tp_pool_unregister_point(h->pool, &pt);
+        }
+        if (reason == TP_ERR_MYSELF && c->incoming && c->sock.remote.port != 0) {
+            /* Octez's may_register_my_id_point records Myself (addr, Some port) on
+             * either side; incoming, it is the remote address with the port announced
+             * in the connection message (p2p_socket.ml authenticate: id_point). */
+            tp_point me = {c->remote_addr.ip, c->sock.remote.port};
+            tp_pool_add_my_id_point(h->pool, &me);
         }
         fire_connect_cb(c, err);
     }

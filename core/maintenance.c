@@ -33,7 +33,9 @@ tp_maintenance_bounds tp_maintenance_bounds_of(uint32_t min_connections,
 void tp_connections_option(uint32_t n, uint32_t *min_connections, uint32_t *expected,
                            uint32_t *max_connections, uint32_t *known_max,
                            uint32_t *known_target) {
-    if (min_connections) *min_connections = n / 2;
+    /* shared_arg.ml: "To avoid the lack of connections when x is 1, we define the
+     * minimum to 1 manually" */
+    if (min_connections) *min_connections = n == 1 ? 1 : n / 2;
     if (expected) *expected = n;
     if (max_connections) *max_connections = 3 * n / 2;
     if (known_max) *known_max = 8 * n;

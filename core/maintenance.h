@@ -65,8 +65,9 @@ tp_maintenance_bounds tp_maintenance_bounds_of(uint32_t min_connections,
                                                uint32_t expected_connections,
                                                uint32_t max_connections);
 
-/* `--connections N` (spec §6.1, §5.3): min N/2, expected N, max 3N/2, and the known
- * points / peer ids tables (8N, 8N/4*3). Any output pointer may be NULL. */
+/* `--connections N` (spec §6.1, §5.3): min N/2 (1 when N = 1, as Octez's
+ * shared_arg.ml), expected N, max 3N/2, and the known points / peer ids tables (8N,
+ * 8N/4*3). Any output pointer may be NULL. */
 void tp_connections_option(uint32_t n, uint32_t *min_connections, uint32_t *expected,
                            uint32_t *max_connections, uint32_t *known_max,
                            uint32_t *known_target);

@@ -391,6 +391,7 @@ tp_err tp_node_create(const tp_env *env, const tp_node_config *cfg, tp_node **ou
     }
     cc->connection_timeout_ns = cfg->connection_timeout_ns;
     cc->authentication_timeout_ns = cfg->authentication_timeout_ns;
+    cc->reset_refused_points = cfg->reset_refused_points;
     cc->conn.sched = &n->sched;
 
     /* spec §8: the I/O scheduler every connection registers with */

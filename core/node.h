@@ -143,6 +143,11 @@ typedef struct tp_node_config {
      * p2p_io_scheduler.ml update_quota), which spreads a capped node's bandwidth
      * fairly over its connections. 1..1000; 1 = Octez. */
     uint32_t bandwidth_cap_slices;   /* 1 */
+    /* tidepool option (core/README.md "Deliberate differences"): see
+     * tp_connect_config.reset_refused_points. false = Octez: a dialed point refused
+     * after authentication (Peer_banned, Identity_check_failure, Private_mode) stays
+     * Requested and is never dialed again. */
+    bool reset_refused_points;       /* false */
     tp_node_trusted_point trusted_points[TP_NODE_TRUSTED_MAX];
     size_t trusted_points_count;
     tp_app_msg_def app_msgs[TP_NODE_APP_MSGS_MAX]; /* names are borrowed */

@@ -217,10 +217,18 @@ static void test_bounds(void **state) {
     assert_int_equal(b.min_target, 5);
     assert_int_equal(b.max_target, 7);
     assert_int_equal(b.max_threshold, 8);
-    tp_connections_option(1, &mn, &ex, &mx, NULL, NULL); /* --connections=1 */
-    assert_int_equal(mn, 0);
+    /* --connections=1 gives min 1, not 0 (issue 18, item 7): Octez's
+     * src/lib_node_config/shared_arg.ml `read_and_patch_config_file`,
+     * `if x = 1 then x else x / 2` */
+    tp_connections_option(1, &mn, &ex, &mx, NULL, NULL);
+    assert_int_equal(mn, 1);
     assert_int_equal(ex, 1);
     assert_int_equal(mx, 1);
+    b = tp_maintenance_bounds_of(mn, ex, mx);
+    assert_int_equal(b.min_threshold, 1);
+    assert_int_equal(b.max_threshold, 1);
+    tp_connections_option(2, &mn, NULL, NULL, NULL, NULL);
+    assert_int_equal(mn, 1);
     b = tp_maintenance_bounds_of(0, 0, 0);
     assert_int_equal(b.min_threshold + b.min_target + b.max_target + b.max_threshold, 0);
 }
