@@ -272,10 +272,16 @@ uint32_t tp_pool_gc_points(tp_pool *pool);
  * order of `tie` (Octez: P2p_pool.gc_peer_ids). */
 uint32_t tp_pool_gc_peers(tp_pool *pool);
 
-/* list_known_points ~ignore_private:true ~size (spec §5.5): known_public points that are
- * not banned (is_banned may be NULL), best `size - size*2/5` by the Octez order, then
- * `size*2/5` random picks among the rest (duplicates collapse). Writes at most `size`
- * points to out; returns the count. */
+/* list_known_points ~ignore_private:true ~size (spec §5.5; Octez p2p_pool.ml
+ * list_known_points): known_public points that are not banned (is_banned may be NULL),
+ * sorted as compare_known_point_info (not Disconnected first — without last_seen
+ * before any, then the oldest last_seen —, then Disconnected by last_seen descending,
+ * then never seen; ties in random order), then Octez's `sample best other` with
+ * other = size*2/5, best = size - other: all of them in that order when there are at
+ * most size; otherwise the best ones plus `other` random indexes among the rest (a
+ * repeated index spills onto the next element), the whole list reversed (`sample`
+ * prepends; that order goes on the wire). Writes at most `size` points to out;
+ * returns the count. */
 typedef bool (*tp_pool_ip_filter)(void *arg, const tp_ip *ip);
 size_t tp_pool_list_known_points(tp_pool *pool, size_t size, tp_pool_ip_filter is_banned,
                                  void *arg, tp_point *out);

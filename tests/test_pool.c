@@ -307,12 +307,19 @@ static void test_gc_peers(void **state) {
     fixture_deinit(&f);
 }
 
-static bool banned_odd(void *arg, const tp_ip *ip) {
-    return ip->bytes[15] % 2 == 1 && ip->bytes[15] < 20;
+static bool all_odd_banned(void *arg, const tp_ip *ip) {
+    (void)arg;
+    return ip->bytes[15] % 2 == 1;
 }
 
-/* list_known_points: only known_public, unbanned; 30 best + up to 20 random of 50;
- * connected first by longest-standing, then the most recently seen. */
+/* list_known_points (issue 18, item 6), as Octez's p2p_pool.ml list_known_points:
+ * known_public and not banned, sorted by compare_known_point_info — connected points
+ * first (one still connecting, without last_seen, before them all; then the oldest
+ * connection first), then disconnected ones by last_seen descending, then those never
+ * seen — then `sample best other` with other = size * 2 / 5: every point when there
+ * are at most best + other, in that order; otherwise the best ones and exactly `other`
+ * random picks among the rest (a repeated index spills onto the next element), the
+ * whole list reversed, since `sample` prepends. */
 static void test_list_known_points(void **state) {
     (void)state;
     fixture f;
@@ -321,7 +328,7 @@ static void test_list_known_points(void **state) {
     for (uint32_t i = 1; i <= 120; i++) {
         tp_point a = pt(i);
         assert_int_equal(tp_pool_register_point(&f.pool, &a, -1, NULL, &p), TP_OK);
-        tp_point_set_known_public(&f.pool, p, i <= 100);
+        tp_point_set_known_public(&f.pool, p, true);
         if (i >= 21 && i <= 25) { /* connected, established at increasing times */
             tp_peer_id peer = pid(i);
             tp_point_set_requested(&f.pool, p);
@@ -331,31 +338,52 @@ static void test_list_known_points(void **state) {
             tp_point_set_requested(&f.pool, p);
             tp_point_set_running(&f.pool, p, &peer, &f);
             tp_point_set_disconnected(&f.pool, p, true);
+        } else if (i == 61) { /* being dialed, no history: not Disconnected, no last_seen */
+            tp_point_set_requested(&f.pool, p);
         }
         mock_env_advance(&f.m, S_NS);
     }
+    /* sorted: 61, 21..25, 60..26, then the 79 never seen (1..20, 62..120) */
     tp_point out[50];
-    size_t n = tp_pool_list_known_points(&f.pool, 50, banned_odd, NULL, out);
-    assert_true(n > 30 && n <= 50);
-    /* the 5 connected points come first, oldest connection first */
-    for (uint32_t i = 0; i < 5; i++) assert_true(tp_point_eq(&out[i], &(tp_point){pt(21 + i).ip, 9732}));
-    /* then disconnected by last_seen descending: 60, 59, ... */
-    for (uint32_t i = 5; i < 30; i++) {
-        tp_point want = pt(60 - (i - 5));
-        assert_true(tp_point_eq(&out[i], &want));
-    }
-    for (size_t i = 0; i < n; i++) {
-        assert_true(out[i].ip.bytes[15] <= 100 || out[i].ip.bytes[14] != 0); /* public only */
-        assert_false(banned_odd(NULL, &out[i].ip));
+    size_t n = tp_pool_list_known_points(&f.pool, 50, NULL, NULL, out);
+    assert_int_equal(n, 50); /* 30 best + 20 random (no spill past the end here) */
+    /* reversed: the best 30 come last, from the 30th down to the first */
+    assert_true(tp_point_eq(&out[49], &(tp_point){pt(61).ip, 9732}));
+    for (uint32_t k = 0; k < 5; k++) assert_true(tp_point_eq(&out[48 - k], &(tp_point){pt(21 + k).ip, 9732}));
+    for (uint32_t k = 0; k < 24; k++) assert_true(tp_point_eq(&out[43 - k], &(tp_point){pt(60 - k).ip, 9732}));
+    /* the 20 picks among the rest (36..26, never seen) come first, from the last in
+     * sorted order: never-seen ones before 26..36, and those by ascending number */
+    bool seen_group1 = false;
+    uint32_t last_g1 = 0;
+    for (size_t i = 0; i < 20; i++) {
+        uint32_t v = tp_ip_v4(&out[i].ip) & 0xff;
+        assert_true(v <= 36 || v >= 62);
+        assert_false(v >= 21 && v <= 25);
         for (size_t j = 0; j < i; j++) assert_false(tp_point_eq(&out[i], &out[j]));
+        if (v >= 26 && v <= 36) {
+            assert_true(v > last_g1);
+            last_g1 = v;
+            seen_group1 = true;
+        } else {
+            assert_false(seen_group1);
+        }
     }
-    /* nothing public: nothing listed */
+    /* with at most best + other known: all of them, sorted, not reversed (only the
+     * even ones pass the filter: 61 is odd, so 22, 24, then 60, 58, ..., 26, then the
+     * never-seen even ones) */
     fixture g;
     fixture_init(&g, 7, NULL);
     tp_point a = pt(1);
     assert_int_equal(tp_pool_register_point(&g.pool, &a, -1, NULL, &p), TP_OK);
-    assert_int_equal(tp_pool_list_known_points(&g.pool, 50, NULL, NULL, out), 0);
+    assert_int_equal(tp_pool_list_known_points(&g.pool, 50, NULL, NULL, out), 0); /* not public */
     fixture_deinit(&g);
+    tp_point all[120];
+    size_t m = tp_pool_list_known_points(&f.pool, 100, all_odd_banned, NULL, all);
+    assert_int_equal(m, 60);
+    assert_true(tp_point_eq(&all[0], &(tp_point){pt(22).ip, 9732}));
+    assert_true(tp_point_eq(&all[1], &(tp_point){pt(24).ip, 9732}));
+    for (uint32_t k = 0; k < 18; k++) assert_true(tp_point_eq(&all[2 + k], &(tp_point){pt(60 - 2 * k).ip, 9732}));
+    for (size_t i = 0; i < m; i++) assert_false(all_odd_banned(NULL, &all[i].ip));
     /* tear down connections for the leak check */
     uint32_t it = 0;
     while ((p = tp_pool_next_point(&f.pool, &it)) != NULL)
