@@ -219,12 +219,17 @@ static void admission(tp_connect *h, tp_conn *c) {
                               motive == TP_MOTIVE_DEPRECATED_DISTRIBUTED_DB_VERSION ||
                               motive == TP_MOTIVE_DEPRECATED_P2P_VERSION)) {
             /* spec §2.7 step 9: forget the point (not greylisted: other nodes of our
-             * network may share that IP). An outgoing point is forgotten once it is
-             * Disconnected again (on close); an incoming one now, and the connection
-             * stops referring to it (GC could free it before the close). */
+             * network may share that IP). Octez (p2p_connect_handler.ml `authenticate`)
+             * unregisters the socket's address: for an outgoing connection the dialed
+             * point, forgotten once it is Disconnected again (on close); for an
+             * incoming one the remote's ephemeral address, not the point it announced,
+             * which stays known (the spec reads it as the announced point; the source
+             * wins). The connection stops referring to the announced point (GC could
+             * free it before the close). */
             if (c->incoming) {
-                if (point->state == TP_POINT_DISCONNECTED)
-                    (void)tp_pool_unregister_point(h->pool, &point->point);
+                tp_point_info *sp = tp_pool_point(h->pool, &c->remote_addr);
+                if (sp != NULL && sp->state == TP_POINT_DISCONNECTED)
+                    (void)tp_pool_unregister_point(h->pool, &c->remote_addr);
                 c->point = NULL;
             } else {
                 c->unregister_point = true;
