@@ -536,7 +536,6 @@ tp_err tp_connect_connect(tp_connect *h, const tp_point *point, int trusted,
                           void *arg, tp_conn **out) {
     TP_ASSERT(cb != NULL);
     if (h->shutting_down) return TP_ERR_STATE;
-    if (point->port == 0) return TP_ERR_INVAL;
     /* spec §7.2 */
     if (tp_acl_banned_ip(h->acl, &point->ip)) return TP_ERR_POINT_BANNED;
     if (h->active > h->cfg->max_connections) return TP_ERR_TOO_MANY_CONNECTIONS;
@@ -546,6 +545,15 @@ tp_err tp_connect_connect(tp_connect *h, const tp_point *point, int trusted,
     if (p->state == TP_POINT_REQUESTED || p->state == TP_POINT_ACCEPTED)
         return TP_ERR_PENDING_CONNECTION;
     if (p->state == TP_POINT_RUNNING) return TP_ERR_ALREADY_CONNECTED;
+    if (point->port == 0) {
+        /* A point learnt with port 0 (Octez registers it): the connect(2) fails, and
+         * Octez's connect sets the point Requested, then Disconnected with the
+         * failure's reconnection delay (p2p_connect_handler.ml connect). Here the env
+         * refuses port 0 at once, so the same happens synchronously. */
+        tp_point_set_requested(h->pool, p);
+        tp_point_set_disconnected(h->pool, p, true);
+        return TP_ERR_CONNECTION_FAILED;
+    }
     tp_conn *c = tp_env_alloc(h->env, sizeof *c);
     if (c == NULL) return TP_ERR_NOMEM;
     tp_err e = tp_conn_init_outgoing(c, h->env, &h->cfg->conn, &h->cfg->socket, &conn_handlers,

@@ -339,7 +339,8 @@ uint32_t tp_pool_gc_points(tp_pool *pool) {
 
 tp_err tp_pool_register_point(tp_pool *pool, const tp_point *point, int trusted,
                               const tp_peer_id *expected, tp_point_info **out) {
-    if (point->port == 0) return TP_ERR_INVAL;
+    /* Port 0 is a point like any other: Octez's register_point takes what its wire
+     * parser gives (point_parser.mll: ports 0..65535). Dialing it fails (connect.c). */
     tp_point_info *p = tp_pool_point(pool, point);
     if (p != NULL) {
         if (trusted == 1) p->trusted = true;

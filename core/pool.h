@@ -212,7 +212,8 @@ tp_point_info *tp_pool_point(const tp_pool *pool, const tp_point *point);
  * on_new_point and a NEW_POINT event. trusted: -1 leave as is / new points untrusted,
  * 0 untrust, 1 trust. expected (may be NULL) sets the expected peer id. A new point
  * that is in my_id_points is refused.
- * Errors: TP_ERR_INVAL (port 0, or one of our own points), TP_ERR_LIMIT (the table is
+ * Port 0 is registered, as Octez does (a wire point may carry it; dialing it fails).
+ * Errors: TP_ERR_INVAL (one of our own points), TP_ERR_LIMIT (the table is
  * full of points that cannot be collected), TP_ERR_NOMEM. */
 TP_MUST_USE tp_err tp_pool_register_point(tp_pool *pool, const tp_point *point, int trusted,
                                           const tp_peer_id *expected, tp_point_info **out);

@@ -187,10 +187,15 @@ static void test_connect_errors(void **state) {
     assert_true(pi->last_failed_connection_ns != TP_TIME_NONE);
     assert_true(tp_point_cannot_reconnect_yet(pi, sim_world_now_ns(h->w)));
     assert_int_equal(h->events[0][TP_EVENT_GREYLIST_IP], 0);
-    /* a port-less point cannot be dialed */
+    /* a port-0 point (Octez registers it) fails to connect, with the failure's
+     * reconnection delay (p2p_connect_handler.ml connect: set_disconnected) */
     tp_point p0 = {tp_ip_from_v4(0x0a000002), 0};
     assert_int_equal(tp_node_connect(hs_node_of(h, 0), &p0, 0, hs_connect_cb, &h->nodes[0]),
-                     TP_ERR_INVAL);
+                     TP_ERR_CONNECTION_FAILED);
+    pi = tp_pool_point(tp_node_pool(hs_node_of(h, 0)), &p0);
+    assert_non_null(pi);
+    assert_int_equal(pi->state, TP_POINT_DISCONNECTED);
+    assert_true(tp_point_cannot_reconnect_yet(pi, sim_world_now_ns(h->w)));
     hs_destroy(h);
 }
 
