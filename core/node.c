@@ -709,16 +709,13 @@ static void acl_event(tp_node *n, tp_event_kind kind, const tp_peer_id *peer, co
 tp_err tp_node_ban_addr(tp_node *n, const tp_ip *ip) {
     TP_TRY(tp_acl_ban_ip(&n->acl, ip));
     acl_event(n, TP_EVENT_BAN, NULL, ip);
-    uint32_t it = 0;
-    tp_point_info *p;
-    while ((p = tp_pool_next_point(&n->pool, &it)) != NULL)
-        if (tp_ip_eq(&p->point.ip, ip)) p->trusted = false;
-    /* spec §5.4: every running connection from that IP: ban its peer and kick it. */
+    /* spec §5.4: every running connection from that IP: ban its peer and kick it.
+     * Nothing is untrusted: Octez's Points.ban (p2p_pool.ml) only blacklists and
+     * kicks; its RPC untrusts the one point it was given first (p2p_directory.ml). */
     for (tp_conn *c = n->handler.head; c != NULL; c = c->next) {
         if (!tp_conn_is_running(c) || !tp_ip_eq(&c->remote_addr.ip, ip)) continue;
         tp_err e = tp_acl_ban_peer(&n->acl, c->sock.remote.peer_id.bytes);
         (void)e; /* a full blacklist still kicks */
-        if (c->peer != NULL) c->peer->trusted = false;
         acl_event(n, TP_EVENT_BAN, &c->sock.remote.peer_id, NULL);
         tp_connect_disconnect(&n->handler, c);
     }

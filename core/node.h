@@ -210,8 +210,9 @@ bool tp_node_recv(tp_node *n, tp_conn **from, uint16_t *tag, uint8_t *buf, size_
 
 /* ---- ACL (spec §5.4, §11) ------------------------------------------------------------- */
 
-/* ban: untrust the points of that IP, blacklist it, and for every running connection
- * from it blacklist the peer and disconnect it. */
+/* ban (Octez P2p_pool.Points.ban): blacklist the IP, and for every running connection
+ * from it blacklist the peer and disconnect it. Trust is left alone: the RPC untrusts
+ * the one point it names first (tp_node_untrust_point). */
 TP_MUST_USE tp_err tp_node_ban_addr(tp_node *n, const tp_ip *ip);
 void tp_node_unban_addr(tp_node *n, const tp_ip *ip);
 /* trust a point: unban its IP, register it trusted. untrust: trusted = false. */

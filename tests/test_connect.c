@@ -149,13 +149,20 @@ static void test_ban_addr_kicks_peers(void **state) {
     assert_int_equal(tp_node_ban_peer(n0, tp_node_peer_id(hs_node_of(h, 2))), TP_OK);
     hs_run_for(h, 1 * HS_S);
     assert_null(tp_node_conn_of_peer(n0, tp_node_peer_id(hs_node_of(h, 2))));
-    /* trust = unban + trusted; ban = untrust + blacklist (spec §11 PATCH acl) */
+    /* trust = unban + trusted; the RPC's ban = untrust the given point + ban its
+     * address (Octez p2p_directory.ml: Points.untrust then Points.ban). Banning the
+     * address untrusts nothing else (issue 18, item 7: p2p_pool.ml Points.ban only
+     * blacklists and kicks): another trusted point at the same IP stays trusted. */
     tp_point p2 = hs_point(h, 2);
+    tp_point p2b = {p2.ip, (uint16_t)(p2.port + 1)};
     assert_int_equal(tp_node_trust_point(n0, &p2), TP_OK);
+    assert_int_equal(tp_node_trust_point(n0, &p2b), TP_OK);
     assert_true(tp_pool_point(tp_node_pool(n0), &p2)->trusted);
+    tp_node_untrust_point(n0, &p2);
     assert_int_equal(tp_node_ban_addr(n0, &p2.ip), TP_OK);
     assert_true(tp_acl_banned_ip(tp_node_acl(n0), &p2.ip));
     assert_false(tp_pool_point(tp_node_pool(n0), &p2)->trusted);
+    assert_true(tp_pool_point(tp_node_pool(n0), &p2b)->trusted);
     assert_int_equal(tp_node_trust_point(n0, &p2), TP_OK);
     assert_false(tp_acl_banned_ip(tp_node_acl(n0), &p2.ip));
     assert_true(tp_pool_point(tp_node_pool(n0), &p2)->trusted);
