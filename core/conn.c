@@ -497,7 +497,10 @@ static void handle_frame(tp_conn *c, const uint8_t *frame, size_t len) {
             }
             memcpy(c->held, frame, len);
             c->held_len = len;
-            c->held_until_ns = last + cd;
+            /* the full cooldown from now, not what is left of it: Octez's
+             * throttle_callbacks (p2p_protocol.ml) sleeps cooldown_s, then stamps
+             * last_handled after the sleep (dispatch does) */
+            c->held_until_ns = now + cd;
             c->stats.throttled++;
             pause_reading(c);
             tp_env_timer_start(c->env, &c->throttle_timer, c->held_until_ns);

@@ -161,6 +161,7 @@ struct tp_conn {
     bool point_owned;         /* we moved the point out of Disconnected */
     bool peer_owned;          /* we moved the peer out of Disconnected */
     bool unregister_point;    /* chain/version mismatch: forget the point (spec §2.7) */
+    bool authenticated;       /* past the metadata exchange: admission ran */
     uint16_t ddb_version;     /* negotiated (spec §2.7 step 5), never sent */
     uint16_t p2p_version;
     void (*connect_cb)(void *arg, tp_err err, tp_conn *c);

@@ -123,6 +123,15 @@ static bool select_version(const uint16_t *ours, size_t n, uint16_t remote, uint
 static void refuse(tp_connect *h, tp_conn *c, tp_err why) {
     emit(h, TP_EVENT_AUTHENTICATION_FAILED, conn_peer_id(c), &c->remote_addr, why,
          tp_errname(why));
+    /* Octez (p2p_connect_handler.ml raw_authenticate): after Peer_banned,
+     * Identity_check_failure and Private_mode nothing resets the dialed point, which
+     * stays Requested (see tp_connect_config.reset_refused_points). */
+    if (!c->incoming && !h->cfg->reset_refused_points &&
+        (why == TP_ERR_PEER_BANNED || why == TP_ERR_IDENTITY_CHECK_FAILURE ||
+         why == TP_ERR_PRIVATE_MODE)) {
+        c->point_owned = false;
+        h->stats.points_left_requested++;
+    }
     c->requested_close = true;
     tp_conn_close(c, why, true);
     if (c->incoming) { /* owns neither info (see the Nack case) */
@@ -210,12 +219,17 @@ static void admission(tp_connect *h, tp_conn *c) {
                               motive == TP_MOTIVE_DEPRECATED_DISTRIBUTED_DB_VERSION ||
                               motive == TP_MOTIVE_DEPRECATED_P2P_VERSION)) {
             /* spec §2.7 step 9: forget the point (not greylisted: other nodes of our
-             * network may share that IP). An outgoing point is forgotten once it is
-             * Disconnected again (on close); an incoming one now, and the connection
-             * stops referring to it (GC could free it before the close). */
+             * network may share that IP). Octez (p2p_connect_handler.ml `authenticate`)
+             * unregisters the socket's address: for an outgoing connection the dialed
+             * point, forgotten once it is Disconnected again (on close); for an
+             * incoming one the remote's ephemeral address, not the point it announced,
+             * which stays known (the spec reads it as the announced point; the source
+             * wins). The connection stops referring to the announced point (GC could
+             * free it before the close). */
             if (c->incoming) {
-                if (point->state == TP_POINT_DISCONNECTED)
-                    (void)tp_pool_unregister_point(h->pool, &point->point);
+                tp_point_info *sp = tp_pool_point(h->pool, &c->remote_addr);
+                if (sp != NULL && sp->state == TP_POINT_DISCONNECTED)
+                    (void)tp_pool_unregister_point(h->pool, &c->remote_addr);
                 c->point = NULL;
             } else {
                 c->unregister_point = true;
@@ -297,6 +311,7 @@ static void on_handshake(void *arg, tp_conn *c, tp_socket_event ev) {
     tp_connect *h = arg;
     switch (ev) {
     case TP_SOCKET_EV_AUTHENTICATED:
+        c->authenticated = true;
         if (h->shutting_down) {
             c->requested_close = true;
             tp_conn_close(c, TP_ERR_CANCELLED, false);
@@ -354,15 +369,16 @@ static void on_advertise(void *arg, tp_conn *c, const tp_point *points, size_t c
 static void on_swap_request(void *arg, tp_conn *c, const tp_point *point,
                             const tp_peer_id *peer) {
     tp_connect *h = arg;
-    emit(h, TP_EVENT_SWAP_REQUEST_RECEIVED, &c->sock.remote.peer_id, point, 0, NULL);
+    /* The SWAP_REQUEST_RECEIVED event is the swap's (core/swap.c), once: Octez logs
+     * it in p2p_protocol.ml Default_answerer.swap_request; a private node's answerer
+     * (Private_answerer) does not. */
     if (h->cfg->private_mode) return; /* spec §7.4 */
     if (h->hooks.on_swap_request != NULL) h->hooks.on_swap_request(h->hooks.arg, c, point, peer);
 }
 
 static void on_swap_ack(void *arg, tp_conn *c, const tp_point *point, const tp_peer_id *peer) {
     tp_connect *h = arg;
-    emit(h, TP_EVENT_SWAP_ACK_RECEIVED, &c->sock.remote.peer_id, point, 0, NULL);
-    if (h->cfg->private_mode) return;
+    if (h->cfg->private_mode) return; /* SWAP_ACK_RECEIVED: core/swap.c, as above */
     if (h->hooks.on_swap_ack != NULL) h->hooks.on_swap_ack(h->hooks.arg, c, point, peer);
 }
 
@@ -384,8 +400,11 @@ static void on_writable(void *arg, tp_conn *c) {
 static void on_error(void *arg, tp_conn *c, tp_err err) {
     tp_connect *h = arg;
     if (c->running) {
-        /* spec §4.4: a decoding error greylists the peer (its id and its IP). */
-        if (tp_socket_err_greylists(err)) {
+        /* spec §4.4: a decoding error greylists the peer (its id and its IP). Not a
+         * bad MAC: Octez's P2p_conn worker greylists on Decoding_error only, and a
+         * Decipher_error on a running connection just closes it (p2p_conn.ml
+         * read_message's `Error err` case). */
+        if (tp_socket_err_greylists(err) && err != TP_ERR_DECIPHER) {
             const tp_peer_id *peer = &c->sock.remote.peer_id;
             greylist_ip(h, &c->remote_addr.ip, peer, err);
             tp_acl_greylist_peer(h->acl, peer->bytes);
@@ -397,8 +416,12 @@ static void on_error(void *arg, tp_conn *c, tp_err err) {
     h->stats.auth_failed++;
     emit(h, TP_EVENT_AUTHENTICATION_FAILED, conn_peer_id(c), &c->remote_addr, err,
          tp_errname(err));
-    /* spec §2.9: exactly these failures greylist the IP during authentication. */
-    if (tp_socket_err_greylists(err)) greylist_ip(h, &c->remote_addr.ip, conn_peer_id(c), err);
+    /* spec §2.9: exactly these failures greylist the IP during authentication — up to
+     * the metadata. Errors in the Ack exchange do not: Octez greylists in
+     * raw_authenticate's on_error around socket_authenticate only; socket_accept's
+     * on_error (the Ack) does not (p2p_connect_handler.ml). */
+    if (!c->authenticated && tp_socket_err_greylists(err))
+        greylist_ip(h, &c->remote_addr.ip, conn_peer_id(c), err);
 }
 
 static void free_conn(tp_connect *h, tp_conn *c) {
@@ -440,6 +463,13 @@ static void on_closed(void *arg, tp_conn *c, tp_err reason) {
             tp_point pt = c->point->point;
             if (reason == TP_ERR_MYSELF && !c->incoming) tp_pool_add_my_id_point(h->pool, &pt);
             else if (c->unregister_point) (void)tp_pool_unregister_point(h->pool, &pt);
+        }
+        if (reason == TP_ERR_MYSELF && c->incoming && c->sock.remote.port != 0) {
+            /* Octez's may_register_my_id_point records Myself (addr, Some port) on
+             * either side; incoming, it is the remote address with the port announced
+             * in the connection message (p2p_socket.ml authenticate: id_point). */
+            tp_point me = {c->remote_addr.ip, c->sock.remote.port};
+            tp_pool_add_my_id_point(h->pool, &me);
         }
         fire_connect_cb(c, err);
     }
@@ -506,7 +536,6 @@ tp_err tp_connect_connect(tp_connect *h, const tp_point *point, int trusted,
                           void *arg, tp_conn **out) {
     TP_ASSERT(cb != NULL);
     if (h->shutting_down) return TP_ERR_STATE;
-    if (point->port == 0) return TP_ERR_INVAL;
     /* spec §7.2 */
     if (tp_acl_banned_ip(h->acl, &point->ip)) return TP_ERR_POINT_BANNED;
     if (h->active > h->cfg->max_connections) return TP_ERR_TOO_MANY_CONNECTIONS;
@@ -516,6 +545,15 @@ tp_err tp_connect_connect(tp_connect *h, const tp_point *point, int trusted,
     if (p->state == TP_POINT_REQUESTED || p->state == TP_POINT_ACCEPTED)
         return TP_ERR_PENDING_CONNECTION;
     if (p->state == TP_POINT_RUNNING) return TP_ERR_ALREADY_CONNECTED;
+    if (point->port == 0) {
+        /* A point learnt with port 0 (Octez registers it): the connect(2) fails, and
+         * Octez's connect sets the point Requested, then Disconnected with the
+         * failure's reconnection delay (p2p_connect_handler.ml connect). Here the env
+         * refuses port 0 at once, so the same happens synchronously. */
+        tp_point_set_requested(h->pool, p);
+        tp_point_set_disconnected(h->pool, p, true);
+        return TP_ERR_CONNECTION_FAILED;
+    }
     tp_conn *c = tp_env_alloc(h->env, sizeof *c);
     if (c == NULL) return TP_ERR_NOMEM;
     tp_err e = tp_conn_init_outgoing(c, h->env, &h->cfg->conn, &h->cfg->socket, &conn_handlers,

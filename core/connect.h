@@ -59,6 +59,14 @@ typedef struct tp_connect_config {
     uint32_t connections_threshold;
     int64_t connection_timeout_ns;     /* outgoing, 10 s */
     int64_t authentication_timeout_ns; /* incoming, 5 s */
+    /* tidepool option (core/README.md "Deliberate differences"), false = Octez: an
+     * outgoing connection refused after authentication for Peer_banned,
+     * Identity_check_failure or Private_mode leaves its point Requested for good, as
+     * Octez's raw_authenticate does (p2p_connect_handler.ml: those errors take the
+     * `Error errs` branch, which never calls set_disconnected), so the point is never
+     * dialed again and refuses incoming connections (Already_connected) until a
+     * restart. true: the point goes back to Disconnected with a reconnection delay. */
+    bool reset_refused_points;
 } tp_connect_config;
 
 typedef void (*tp_connect_cb)(void *arg, tp_err err, tp_conn *c);
@@ -82,6 +90,7 @@ typedef struct tp_connect_stats {
     uint64_t refused_pending_limit, refused_banned_ip;
     uint64_t established, rejected_by_us, rejected_by_nack;
     uint64_t auth_failed, timeouts, greylisted_ips, greylisted_peers;
+    uint64_t points_left_requested; /* refused after auth, point kept Requested (Octez) */
     uint64_t bootstrap_received, advertise_received, advertise_sent;
 } tp_connect_stats;
 

@@ -11,14 +11,14 @@ void tp_discovery_config_default(tp_discovery_config *cfg) {
     cfg->listening_port = 9732;
     cfg->trust_discovered_peers = false;
     cfg->delay_initial_ns = 100 * MS_NS;
-    cfg->delay_max_ns = 51200 * MS_NS;
+    cfg->loop_max = 10;
 }
 
 static void on_send(void *arg);
 
 tp_err tp_discovery_init(tp_discovery *d, const tp_env *env, tp_pool *pool,
                          const tp_discovery_config *cfg) {
-    TP_ASSERT(cfg->delay_initial_ns > 0 && cfg->delay_max_ns >= cfg->delay_initial_ns);
+    TP_ASSERT(cfg->delay_initial_ns > 0 && cfg->loop_max >= 1 && cfg->loop_max <= 40);
     TP_ASSERT(cfg->discovery_point.port != 0);
     if (cfg->listening_port == 0) return TP_ERR_INVAL;
     uint8_t msg[TP_DISCOVERY_MSG_SIZE];
@@ -54,7 +54,9 @@ static void on_datagram(void *arg, tp_dgram *sock, const tp_point *from, const u
     emit(d, TP_EVENT_DISCOVERY_RECEIVED, &peer, &point, 0);
     tp_point_info *pi;
     /* register_point refuses our own points (my_id_points); that is fine. */
-    if (tp_pool_register_point(d->pool, &point, d->cfg.trust_discovered_peers ? 1 : -1, NULL,
+    /* ~trusted:trust_discovered_peers, so false untrusts a known point (Octez's
+     * Answer.loop -> P2p_pool.register_new_point -> register_point: Some false) */
+    if (tp_pool_register_point(d->pool, &point, d->cfg.trust_discovered_peers ? 1 : 0, NULL,
                                &pi) == TP_OK)
         d->registered++;
 }
@@ -67,15 +69,30 @@ tp_err tp_discovery_start(tp_discovery *d) {
     tp_dgram *sock;
     TP_TRY(tp_env_dgram_open(d->env, &local, on_datagram, d, &sock));
     d->sock = sock;
-    d->delay_ns = d->cfg.delay_initial_ns;
+    d->delay_ns = d->cfg.delay_initial_ns; /* Config.initial */
+    d->loop = 0;
+    d->sleeping = false;
     tp_env_timer_start(d->env, &d->send_timer, tp_env_now_ns(d->env));
     return TP_OK;
 }
 
-/* The sender worker: send, then sleep delay and double it (capped). */
+/* Octez's Sender.loop_completion on the config a loop returned. */
+static void loop_completion(tp_discovery *d) {
+    if (d->loop == d->cfg.loop_max) {
+        d->loop--;
+    } else {
+        d->delay_ns *= 2;
+    }
+}
+
+/* The sender worker: (a sleep ran out: loop + 1, loop_completion), send, sleep. */
 static void on_send(void *arg) {
     tp_discovery *d = arg;
     if (d->sock == NULL) return;
+    if (d->sleeping) {
+        d->loop++;
+        loop_completion(d);
+    }
     tp_err err = tp_env_dgram_send(d->env, d->sock, &d->cfg.discovery_point, d->msg,
                                    sizeof d->msg);
     if (err == TP_OK) {
@@ -86,13 +103,16 @@ static void on_send(void *arg) {
         emit(d, TP_EVENT_DISCOVERY_SENT, NULL, &d->cfg.discovery_point, (int32_t)err);
     }
     tp_env_timer_start_in(d->env, &d->send_timer, d->delay_ns);
-    d->delay_ns *= 2;
-    if (d->delay_ns > d->cfg.delay_max_ns) d->delay_ns = d->cfg.delay_max_ns;
+    d->sleeping = true;
 }
 
 void tp_discovery_wakeup(tp_discovery *d) {
     if (d->sock == NULL) return;
+    /* the sleep is cut short and returns Config.initial, then loop_completion */
     d->delay_ns = d->cfg.delay_initial_ns;
+    d->loop = 0;
+    loop_completion(d);
+    d->sleeping = false;
     tp_env_timer_start(d->env, &d->send_timer, tp_env_now_ns(d->env));
 }
 

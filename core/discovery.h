@@ -2,15 +2,20 @@
  *
  * Octez: P2p_discovery (its Answer and Sender workers). The sender broadcasts a 28-byte
  * datagram ("DISCOMAGIC" || peer id || int16 listening port, core/message.h) to
- * discovery_addr:discovery_port, then sleeps 0.1 s, 0.2 s, ... doubling up to 51.2 s;
- * tp_discovery_wakeup (called by the maintenance when it lacks contacts) resets the
- * delay and sends at once. The answerer listens on discovery_port and registers
- * (sender IP, announced port) as a point of the pool for every valid datagram from
- * another peer id — trusted when trust_discovered_peers is set (sandbox mode).
+ * discovery_addr:discovery_port, then sleeps; tp_discovery_wakeup (called by the
+ * maintenance when it lacks contacts) restarts it and sends at once. The answerer
+ * listens on discovery_port and registers (sender IP, announced port) as a point of
+ * the pool for every valid datagram from another peer id, trusted when
+ * trust_discovered_peers is set (sandbox mode) and untrusted otherwise — a known
+ * trusted point included, as Octez's register_new_point ~trusted:false does.
  *
- * A wake-up follows the spec: send now, then sleep 0.1 s, 0.2 s, ... again. (Octez's
- * sender, as written, doubles once more right after its reset, so its first sleep after
- * a wake-up is 0.2 s; the difference is one datagram.)
+ * The sleeps follow Octez's Sender exactly (p2p_discovery.ml `loop` and
+ * `loop_completion`, state {delay; loop}): each sleep that runs out adds one to
+ * `loop` and doubles the delay, except when `loop` reaches loop_max (10), where the
+ * delay stays and `loop` steps back; a wake-up returns Config.initial {0.1 s; 0},
+ * which loop_completion doubles at once. So from the start: 0.1, 0.2, ... 25.6 s,
+ * then 51.2 s for ever; after a wake-up: 0.2, 0.4, ... 51.2 s, then 102.4 s for
+ * ever. (spec §9 reads the wake-up as a plain reset; the source wins.)
  *
  * tidepool uses one datagram socket, bound to [::]:discovery_port, for both workers
  * (Octez opens a second, unbound one for sending). The receiver ignores the source
@@ -39,11 +44,11 @@ typedef struct tp_discovery_config {
     uint16_t listening_port;         /* the P2P port we announce (<= 32767, spec §9) */
     tp_peer_id peer_id;              /* ours: datagrams carrying it are ignored */
     bool trust_discovered_peers;     /* register discovered points as trusted */
-    int64_t delay_initial_ns;        /* 0.1 s */
-    int64_t delay_max_ns;            /* 51.2 s */
+    int64_t delay_initial_ns;        /* 0.1 s (Octez Sender.Config.initial) */
+    uint32_t loop_max;               /* 10 (Octez Sender.Config.max_loop) */
 } tp_discovery_config;
 
-/* Defaults: 255.255.255.255:10732, port 9732, zero peer id, untrusted, 0.1 s .. 51.2 s. */
+/* Defaults: 255.255.255.255:10732, port 9732, zero peer id, untrusted, 0.1 s, 10. */
 void tp_discovery_config_default(tp_discovery_config *cfg);
 
 typedef struct tp_discovery {
@@ -52,7 +57,9 @@ typedef struct tp_discovery {
     tp_discovery_config cfg;
     tp_dgram *sock;        /* NULL when stopped */
     tp_timer send_timer;
-    int64_t delay_ns;      /* the sleep after the next send */
+    int64_t delay_ns;      /* Octez's Sender config: the sleep after the next send */
+    uint32_t loop;         /* ... and its loop count */
+    bool sleeping;         /* the timer ends a sleep (then loop_completion applies) */
     uint8_t msg[TP_DISCOVERY_MSG_SIZE];
     uint64_t sent, send_errors, received, ignored, registered;
 } tp_discovery;
@@ -67,7 +74,8 @@ TP_MUST_USE tp_err tp_discovery_init(tp_discovery *d, const tp_env *env, tp_pool
  * Errors: those of tp_env_dgram_open (TP_ERR_ADDR_IN_USE, ...). */
 TP_MUST_USE tp_err tp_discovery_start(tp_discovery *d);
 
-/* Resets the delay to its initial value and sends on the next loop turn (spec §9: the
+/* Restarts the sender (Octez: restart_discovery; the config becomes
+ * loop_completion(initial) = {0.2 s; 0}) and sends on the next loop turn (spec §9: the
  * maintenance's wake-up). No-op when stopped. */
 void tp_discovery_wakeup(tp_discovery *d);
 

@@ -33,7 +33,9 @@ tp_maintenance_bounds tp_maintenance_bounds_of(uint32_t min_connections,
 void tp_connections_option(uint32_t n, uint32_t *min_connections, uint32_t *expected,
                            uint32_t *max_connections, uint32_t *known_max,
                            uint32_t *known_target) {
-    if (min_connections) *min_connections = n / 2;
+    /* shared_arg.ml: "To avoid the lack of connections when x is 1, we define the
+     * minimum to 1 manually" */
+    if (min_connections) *min_connections = n == 1 ? 1 : n / 2;
     if (expected) *expected = n;
     if (max_connections) *max_connections = 3 * n / 2;
     if (known_max) *known_max = 8 * n;
@@ -117,19 +119,17 @@ static void kick(tp_maintenance *m) {
     tp_env_timer_start(m->env, &m->kick_timer, tp_env_now_ns(m->env));
 }
 
-/* Something asks for a cycle (idle timer, request, trigger). */
+/* Something asks for a cycle (idle timer, request, trigger). Only an idle worker
+ * listens: as in Octez, whose worker waits on the idle timer, please_maintain and the
+ * too_few / too_many conditions only between two runs (p2p_maintenance.ml
+ * `Internal.create` callback), a wake-up during a run is lost (P2p_trigger /
+ * Lwt_condition broadcasts with no waiter) — in particular it does not cut the 5 s of
+ * ask_for_more_contacts short, which only a new point or peer does. A maintain
+ * request's callback still fires when the running cycle ends (Octez: just_maintained). */
 static void wake(tp_maintenance *m) {
-    switch (m->phase) {
-    case TP_MAINTENANCE_IDLE:
-        m->phase = TP_MAINTENANCE_STARTING;
-        kick(m);
-        break;
-    case TP_MAINTENANCE_WAITING:
-        kick(m); /* cut the wait short */
-        break;
-    default:
-        break; /* inactive, or the running cycle re-reads the counts anyway */
-    }
+    if (m->phase != TP_MAINTENANCE_IDLE) return;
+    m->phase = TP_MAINTENANCE_STARTING;
+    kick(m);
 }
 
 void tp_maintenance_activate(tp_maintenance *m) {
@@ -199,7 +199,12 @@ static bool cands_reserve(tp_maintenance *m, size_t n) {
 
 /* ---- try_to_contact (spec §6.3) ------------------------------------------------------ */
 
-/* Never missed first, then the oldest last_miss; ties in registration order. */
+/* Never missed first, then the oldest last_miss (Octez: p2p_maintenance.ml
+ * `connectable`, a Bounded_heap of the max_to_contact greatest). Ties in the point's
+ * random `tie` (pool.h): Octez fills the heap in the order of its seeded Hashtbl
+ * (p2p_pool.ml `create`, ~random:true), so equally good points are an effectively
+ * random pick, fixed for a node until the table changes. Registration order would make
+ * every node dial the earliest-learned points first. */
 static int cand_cmp(const void *a, const void *b) {
     const tp_point_info *pa = *(tp_point_info *const *)a;
     const tp_point_info *pb = *(tp_point_info *const *)b;
@@ -209,6 +214,7 @@ static int cand_cmp(const void *a, const void *b) {
         if (mb == TP_TIME_NONE) return 1;
         return ma < mb ? -1 : 1;
     }
+    if (pa->tie != pb->tie) return pa->tie < pb->tie ? -1 : 1;
     return (pa->seq > pb->seq) - (pa->seq < pb->seq);
 }
 
@@ -263,11 +269,14 @@ static round_result launch_round(tp_maintenance *m) {
     m->round_pending = (uint32_t)k;
     m->round_success = 0;
     m->round_launching = true;
-    /* Dial in the sorted order. The candidates are already registered, so dialing
-     * them adds no point and cannot trigger a GC that would free the infos listed. */
-    for (size_t i = 0; i < k; i++) {
+    /* Dial the k best in Octez's order: Bounded_heap.get sorts its content in the
+     * heap's ascending order, so the most recent miss goes first and the never-missed
+     * points last (establish: List.map_p starts the dials in list order). The
+     * candidates are already registered, so dialing them adds no point and cannot
+     * trigger a GC that would free the infos listed. */
+    for (size_t j = k; j-- > 0;) {
         m->dials++;
-        tp_err err = m->ops.connect(m->ops.arg, m->cands[i], tp_maintenance_dial_done, m);
+        tp_err err = m->ops.connect(m->ops.arg, m->cands[j], tp_maintenance_dial_done, m);
         if (err != TP_OK) m->round_pending--;
     }
     m->round_launching = false;

@@ -15,6 +15,8 @@
  *   of a complete cycle, like Octez's `maintain` promise);
  * - on the too_few / too_many triggers the connect handler fires
  *   (tp_maintenance_trigger_too_few / _too_many).
+ * Only an idle worker hears these: during a run they are lost, as Octez's P2p_trigger
+ * conditions with no waiter are (only a new point or peer ends the 5 s wait).
  *
  * Events: MAINTENANCE_STARTED / MAINTENANCE_ENDED (code = active connections) frame the
  * cycles that find the count out of range, as in Octez; TOO_FEW_CONNECTIONS /
@@ -63,8 +65,9 @@ tp_maintenance_bounds tp_maintenance_bounds_of(uint32_t min_connections,
                                                uint32_t expected_connections,
                                                uint32_t max_connections);
 
-/* `--connections N` (spec §6.1, §5.3): min N/2, expected N, max 3N/2, and the known
- * points / peer ids tables (8N, 8N/4*3). Any output pointer may be NULL. */
+/* `--connections N` (spec §6.1, §5.3): min N/2 (1 when N = 1, as Octez's
+ * shared_arg.ml), expected N, max 3N/2, and the known points / peer ids tables (8N,
+ * 8N/4*3). Any output pointer may be NULL. */
 void tp_connections_option(uint32_t n, uint32_t *min_connections, uint32_t *expected,
                            uint32_t *max_connections, uint32_t *known_max,
                            uint32_t *known_target);
@@ -180,8 +183,8 @@ void tp_maintenance_activate(tp_maintenance *m);
 /* Stops every timer; waiters are dropped without a call. Idempotent. */
 void tp_maintenance_stop(tp_maintenance *m);
 
-/* P2p.maintain: start a cycle now if idle (or cut a 5 s wait short) and call cb when a
- * cycle ends. cb may be NULL. Errors: TP_ERR_LIMIT (too many waiters),
+/* P2p.maintain: start a cycle now if idle and call cb when a cycle ends (a running
+ * cycle, 5 s wait included, goes on undisturbed). cb may be NULL. Errors: TP_ERR_LIMIT (too many waiters),
  * TP_ERR_STATE (not active). If it fails, cb is never called. */
 TP_MUST_USE tp_err tp_maintenance_maintain(tp_maintenance *m, tp_maintenance_done_cb cb,
                                            void *arg);

@@ -45,6 +45,7 @@ void tp_node_config_default(tp_node_config *cfg) {
     cfg->max_download_speed_bps = 0;
     cfg->max_upload_speed_bps = 0;
     cfg->read_buffer_size = 16384;
+    cfg->bandwidth_cap_slices = 1;
     tp_pool_config_default(&cfg->pool);
     tp_acl_config_default(&cfg->acl);
 }
@@ -107,6 +108,9 @@ const char *tp_node_config_check(const tp_node_config *cfg, char *buf, size_t ca
     if (cfg->read_buffer_size < 64 || cfg->read_buffer_size > (1u << 24))
         BAD("node config: read_buffer_size must be in [64, 16777216] bytes (default 16384; "
             "got %u)", cfg->read_buffer_size);
+    if (cfg->bandwidth_cap_slices < 1 || cfg->bandwidth_cap_slices > 1000)
+        BAD("node config: bandwidth_cap_slices must be in [1, 1000] (1 = Octez's credit "
+            "once per second; got %u)", cfg->bandwidth_cap_slices);
     if (cfg->discovery_enabled && cfg->maintenance_idle_time_ns > 0 && cfg->listen.port != 0) {
         uint16_t port = cfg->advertised_port != 0 ? cfg->advertised_port : cfg->listen.port;
         if (port > 32767)
@@ -387,6 +391,7 @@ tp_err tp_node_create(const tp_env *env, const tp_node_config *cfg, tp_node **ou
     }
     cc->connection_timeout_ns = cfg->connection_timeout_ns;
     cc->authentication_timeout_ns = cfg->authentication_timeout_ns;
+    cc->reset_refused_points = cfg->reset_refused_points;
     cc->conn.sched = &n->sched;
 
     /* spec §8: the I/O scheduler every connection registers with */
@@ -395,6 +400,7 @@ tp_err tp_node_create(const tp_env *env, const tp_node_config *cfg, tp_node **ou
     sch.max_download_bps = cfg->max_download_speed_bps;
     sch.max_upload_bps = cfg->max_upload_speed_bps;
     sch.read_buffer_size = cfg->read_buffer_size;
+    sch.cap_slices = cfg->bandwidth_cap_slices;
     tp_sched_init(&n->sched, env, &sch);
 
     tp_pool_hooks pool_hooks = {p_new_point, p_new_peer, n};
@@ -703,16 +709,13 @@ static void acl_event(tp_node *n, tp_event_kind kind, const tp_peer_id *peer, co
 tp_err tp_node_ban_addr(tp_node *n, const tp_ip *ip) {
     TP_TRY(tp_acl_ban_ip(&n->acl, ip));
     acl_event(n, TP_EVENT_BAN, NULL, ip);
-    uint32_t it = 0;
-    tp_point_info *p;
-    while ((p = tp_pool_next_point(&n->pool, &it)) != NULL)
-        if (tp_ip_eq(&p->point.ip, ip)) p->trusted = false;
-    /* spec §5.4: every running connection from that IP: ban its peer and kick it. */
+    /* spec §5.4: every running connection from that IP: ban its peer and kick it.
+     * Nothing is untrusted: Octez's Points.ban (p2p_pool.ml) only blacklists and
+     * kicks; its RPC untrusts the one point it was given first (p2p_directory.ml). */
     for (tp_conn *c = n->handler.head; c != NULL; c = c->next) {
         if (!tp_conn_is_running(c) || !tp_ip_eq(&c->remote_addr.ip, ip)) continue;
         tp_err e = tp_acl_ban_peer(&n->acl, c->sock.remote.peer_id.bytes);
         (void)e; /* a full blacklist still kicks */
-        if (c->peer != NULL) c->peer->trusted = false;
         acl_event(n, TP_EVENT_BAN, &c->sock.remote.peer_id, NULL);
         tp_connect_disconnect(&n->handler, c);
     }

@@ -138,6 +138,16 @@ typedef struct tp_node_config {
     int64_t max_download_speed_bps;  /* 0 */
     int64_t max_upload_speed_bps;    /* 0 */
     uint32_t read_buffer_size;       /* 16384 */
+    /* tidepool option (core/README.md "Deliberate differences"): credit the caps in
+     * this many slices per second instead of once per second (Octez,
+     * p2p_io_scheduler.ml update_quota), which spreads a capped node's bandwidth
+     * fairly over its connections. 1..1000; 1 = Octez. */
+    uint32_t bandwidth_cap_slices;   /* 1 */
+    /* tidepool option (core/README.md "Deliberate differences"): see
+     * tp_connect_config.reset_refused_points. false = Octez: a dialed point refused
+     * after authentication (Peer_banned, Identity_check_failure, Private_mode) stays
+     * Requested and is never dialed again. */
+    bool reset_refused_points;       /* false */
     tp_node_trusted_point trusted_points[TP_NODE_TRUSTED_MAX];
     size_t trusted_points_count;
     tp_app_msg_def app_msgs[TP_NODE_APP_MSGS_MAX]; /* names are borrowed */
@@ -200,8 +210,9 @@ bool tp_node_recv(tp_node *n, tp_conn **from, uint16_t *tag, uint8_t *buf, size_
 
 /* ---- ACL (spec §5.4, §11) ------------------------------------------------------------- */
 
-/* ban: untrust the points of that IP, blacklist it, and for every running connection
- * from it blacklist the peer and disconnect it. */
+/* ban (Octez P2p_pool.Points.ban): blacklist the IP, and for every running connection
+ * from it blacklist the peer and disconnect it. Trust is left alone: the RPC untrusts
+ * the one point it names first (tp_node_untrust_point). */
 TP_MUST_USE tp_err tp_node_ban_addr(tp_node *n, const tp_ip *ip);
 void tp_node_unban_addr(tp_node *n, const tp_ip *ip);
 /* trust a point: unban its IP, register it trusted. untrust: trusted = false. */

@@ -120,6 +120,16 @@ static bool parse_port(const char *s, size_t len, bool strict, uint16_t *out) {
 
 tp_err tp_point_parse_wire(const char *text, size_t len, tp_point *out) {
     if (len > TP_POINT_WIRE_TEXT_MAX) return TP_ERR_DECODE_TOO_LONG;
+    /* Octez decodes with of_string_exn, i.e. point_parser.mll's parse_full_addr: a
+     * `#peer_id` suffix (a valid Base58Check peer id) is accepted and dropped. */
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] != '#') continue;
+        tp_peer_id ignored;
+        if (i + 1 == len || tp_peer_id_of_b58(text + i + 1, len - i - 1, &ignored) != TP_OK)
+            return TP_ERR_DECODE_BAD_POINT;
+        len = i;
+        break;
+    }
     const char *colon = NULL;
     for (size_t i = len; i > 0; i--)
         if (text[i - 1] == ':') {

@@ -8,9 +8,11 @@
  * Wire (hostile input, spec §4.3): a literal IPv4 dotted quad `a.b.c.d:port` (decimal,
  * 0..255, no leading zeros) or a bracketed IPv6 literal `[v6]:port` (IPv4-mapped and
  * embedded dotted forms allowed, no zone), the port mandatory (decimal 0..65535, no
- * sign, no leading zeros), at most 47 characters. Nothing else: no host names, no
- * `#peer_id`. tidepool is stricter than Ipaddr about leading zeros; Octez never
- * produces them.
+ * sign, no leading zeros), at most 47 characters, optionally followed by `#peer_id` (a
+ * valid Base58Check peer id), which is ignored as Octez's of_string_exn ignores it
+ * (point_parser.mll parse_full_addr). Nothing else: no host names. tidepool is
+ * stricter than Ipaddr about leading zeros; Octez never produces them. Port 0 parses
+ * (Octez's parser allows 0..65535).
  *
  * Configuration (point_parser.mll): `addr[:port][#peer_id]` where addr is a
  * bracketed IPv6 address, a name ([A-Za-z0-9.-]+; a canonical dotted quad among them is

@@ -290,7 +290,8 @@ static void emit(tp_pool *pool, tp_event_kind kind, const tp_peer_id *peer, cons
 typedef struct gc_item {
     int64_t key1;
     int64_t key2;
-    uint64_t seq;
+    uint64_t tie; /* the info's random tie: Octez's Hashtbl order */
+    uint64_t seq; /* a total order even if two ties collide */
     void *info;
 } gc_item;
 
@@ -298,6 +299,7 @@ static int gc_item_cmp(const void *a, const void *b) {
     const gc_item *x = a, *y = b;
     if (x->key1 != y->key1) return x->key1 < y->key1 ? -1 : 1;
     if (x->key2 != y->key2) return x->key2 < y->key2 ? -1 : 1;
+    if (x->tie != y->tie) return x->tie < y->tie ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -315,6 +317,7 @@ uint32_t tp_pool_gc_points(tp_pool *pool) {
         int64_t miss = tp_point_last_miss(p);
         items[n].key1 = miss == TP_TIME_NONE ? now : miss; /* never missed counts as now */
         items[n].key2 = 0;
+        items[n].tie = p->tie; /* ties: Octez's Hashtbl order, random per node */
         items[n].seq = p->seq;
         items[n].info = p;
         n++;
@@ -336,7 +339,8 @@ uint32_t tp_pool_gc_points(tp_pool *pool) {
 
 tp_err tp_pool_register_point(tp_pool *pool, const tp_point *point, int trusted,
                               const tp_peer_id *expected, tp_point_info **out) {
-    if (point->port == 0) return TP_ERR_INVAL;
+    /* Port 0 is a point like any other: Octez's register_point takes what its wire
+     * parser gives (point_parser.mll: ports 0..65535). Dialing it fails (connect.c). */
     tp_point_info *p = tp_pool_point(pool, point);
     if (p != NULL) {
         if (trusted == 1) p->trusted = true;
@@ -369,6 +373,7 @@ tp_err tp_pool_register_point(tp_pool *pool, const tp_point *point, int trusted,
     p->last_disconnection.time_ns = TP_TIME_NONE;
     p->reconnection_end_ns = TP_TIME_NONE;
     p->seq = pool->next_seq++;
+    tp_env_random(pool->env, &p->tie, sizeof p->tie);
     uint8_t key[sizeof(tp_point)];
     point_key(point, key);
     void *v;
@@ -530,7 +535,8 @@ uint32_t tp_pool_gc_peers(tp_pool *pool) {
         if (p->state != TP_PEER_DISCONNECTED || p->trusted) continue;
         items[n].key1 = p->score_pm;            /* lowest score first */
         items[n].key2 = -p->created_wall_ns;    /* then the most recently created */
-        items[n].seq = UINT64_MAX - p->seq;     /* then the most recently registered */
+        items[n].tie = p->tie;                  /* then Octez's Hashtbl order: random */
+        items[n].seq = p->seq;
         items[n].info = p;
         n++;
     }
@@ -569,6 +575,7 @@ tp_err tp_pool_register_peer(tp_pool *pool, const tp_peer_id *peer, tp_peer_info
     p->last_established_connection.time_ns = TP_TIME_NONE;
     p->last_disconnection.time_ns = TP_TIME_NONE;
     p->seq = pool->next_seq++;
+    tp_env_random(pool->env, &p->tie, sizeof p->tie);
     void *v;
     tp_err e = tp_table_insert(&pool->peers, peer->bytes, &v);
     if (e != TP_OK) {
@@ -725,9 +732,11 @@ size_t tp_pool_list_known_points(tp_pool *pool, size_t size, tp_pool_ip_filter i
         k->point = pt;
         tp_env_random(pool->env, &k->tiebreak, sizeof k->tiebreak);
         if (flags & HOT_CONNECTED) {
-            /* longest-standing first; no last_seen yet sorts last in the group */
+            /* Octez's compare_known_point_info: connected (not Disconnected) points
+             * first, by last_seen ascending with None before any time (compare_last_seen
+             * p1 p2: None < Some), so a point still connecting, without history, leads */
             k->group = 0;
-            k->order = seen == TP_TIME_NONE ? INT64_MAX : seen;
+            k->order = seen == TP_TIME_NONE ? INT64_MIN : seen;
         } else if (seen != TP_TIME_NONE) {
             k->group = 1;
             k->order = -seen; /* most recently seen first */
@@ -742,19 +751,47 @@ size_t tp_pool_list_known_points(tp_pool *pool, size_t size, tp_pool_ip_filter i
     size_t other = size * 2 / 5;
     size_t best = size - other;
     size_t out_n = 0;
-    for (uint32_t i = 0; i < n && out_n < best; i++) out[out_n++] = items[sorted[i].index].point;
-    /* `other` random indexes among the rest; a repeated index adds nothing. */
-    uint32_t rest_start = (uint32_t)out_n;
-    uint32_t rest = n - rest_start;
-    if (rest > 0 && other > 0) {
-        size_t first_random = out_n;
-        for (size_t j = 0; j < other; j++) {
-            uint32_t idx = rest_start + (uint32_t)tp_env_random_below(pool->env, rest);
-            bool dup = false;
-            for (size_t q = first_random; q < out_n; q++)
-                if (tp_point_eq(&out[q], &items[sorted[idx].index].point)) dup = true;
-            if (!dup) out[out_n++] = items[sorted[idx].index].point;
+    if ((size_t)n <= best + other) {
+        /* Octez's `sample`: the whole sorted list, in order */
+        for (uint32_t i = 0; i < n; i++) out[out_n++] = items[sorted[i].index].point;
+    } else {
+        /* Octez's `sample best other` (p2p_pool.ml): indexes 0..best-1, then `other`
+         * random indexes in [best, n), sorted; walking the list, element i is taken
+         * when i >= the next index, so a repeated index spills onto the next element
+         * (fewer than `other` only when it spills past the end). The result is built
+         * by prepending: it goes out reversed (the random picks first, from the last,
+         * then the best ones from the worst). The indexes reuse keys_tmp's memory. */
+        uint32_t *idx = (uint32_t *)(void *)(sorted == keys ? keys_tmp : keys);
+        size_t total = best + other;
+        for (size_t j = 0; j < best; j++) idx[j] = (uint32_t)j;
+        for (size_t j = best; j < total; j++)
+            idx[j] = (uint32_t)best + (uint32_t)tp_env_random_below(pool->env, n - best);
+        for (size_t j = best + 1; j < total; j++) { /* insertion sort of the random part */
+            uint32_t r = idx[j];
+            size_t q = j;
+            while (q > best && idx[q - 1] > r) {
+                idx[q] = idx[q - 1];
+                q--;
+            }
+            idx[q] = r;
         }
+        size_t q = 0, picked = 0;
+        for (uint32_t i = 0; i < n && q < total; i++) {
+            if (i >= idx[q]) {
+                q++;
+                picked++;
+            }
+        }
+        /* second walk: write the picks from the end of out (reversed order) */
+        q = 0;
+        size_t w = picked;
+        for (uint32_t i = 0; i < n && q < total; i++) {
+            if (i >= idx[q]) {
+                q++;
+                out[--w] = items[sorted[i].index].point;
+            }
+        }
+        out_n = picked;
     }
     tp_env_free(pool->env, items, block);
     return out_n;

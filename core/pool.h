@@ -116,7 +116,11 @@ typedef struct tp_point_info {
     /* reconnection backoff ("greylisted_until" in the RPC); end = TP_TIME_NONE: none */
     int64_t reconnection_delay_ns;
     int64_t reconnection_end_ns;
-    uint64_t seq;       /* registration order: deterministic tie-breaks */
+    uint64_t seq;       /* registration order */
+    /* Drawn from the env's stream at registration and fixed for the point's life: the
+     * order of Octez's known-points table (P2p_pool.create: a Hashtbl ~random:true),
+     * which decides among equally good candidates (maintenance, GC). */
+    uint64_t tie;
     tp_pool_event_ring events;
 } tp_point_info;
 
@@ -133,6 +137,7 @@ typedef struct tp_peer_info {
     tp_stamped_point last_established_connection;
     tp_stamped_point last_disconnection;
     uint64_t seq;
+    uint64_t tie;           /* as tp_point_info.tie (Octez's known_peer_ids Hashtbl) */
     tp_pool_event_ring events;
 } tp_peer_info;
 
@@ -207,7 +212,8 @@ tp_point_info *tp_pool_point(const tp_pool *pool, const tp_point *point);
  * on_new_point and a NEW_POINT event. trusted: -1 leave as is / new points untrusted,
  * 0 untrust, 1 trust. expected (may be NULL) sets the expected peer id. A new point
  * that is in my_id_points is refused.
- * Errors: TP_ERR_INVAL (port 0, or one of our own points), TP_ERR_LIMIT (the table is
+ * Port 0 is registered, as Octez does (a wire point may carry it; dialing it fails).
+ * Errors: TP_ERR_INVAL (one of our own points), TP_ERR_LIMIT (the table is
  * full of points that cannot be collected), TP_ERR_NOMEM. */
 TP_MUST_USE tp_err tp_pool_register_point(tp_pool *pool, const tp_point *point, int trusted,
                                           const tp_peer_id *expected, tp_point_info **out);
@@ -258,17 +264,25 @@ void tp_peer_log_incoming(tp_pool *pool, tp_peer_info *p, const tp_point *point)
 /* ---- GC and listings ------------------------------------------------------------------ */
 
 /* Collects points down to target_known_points (spec §5.3): only Disconnected, untrusted
- * points; the oldest last_miss first (never missed counts as now); ties in
- * registration order. Returns the number removed (a GC_POINTS event when > 0). */
+ * points; the oldest last_miss first (never missed counts as now); ties in the random
+ * order of `tie` (Octez: P2p_pool.gc_points, a Bounded_heap filled in Hashtbl order).
+ * Returns the number removed (a GC_POINTS event when > 0). */
 uint32_t tp_pool_gc_points(tp_pool *pool);
 /* Collects peers down to target_known_peer_ids: Disconnected, untrusted; lowest score
- * first, then the most recently created first (fends off floods). */
+ * first, then the most recently created first (fends off floods), then in the random
+ * order of `tie` (Octez: P2p_pool.gc_peer_ids). */
 uint32_t tp_pool_gc_peers(tp_pool *pool);
 
-/* list_known_points ~ignore_private:true ~size (spec §5.5): known_public points that are
- * not banned (is_banned may be NULL), best `size - size*2/5` by the Octez order, then
- * `size*2/5` random picks among the rest (duplicates collapse). Writes at most `size`
- * points to out; returns the count. */
+/* list_known_points ~ignore_private:true ~size (spec §5.5; Octez p2p_pool.ml
+ * list_known_points): known_public points that are not banned (is_banned may be NULL),
+ * sorted as compare_known_point_info (not Disconnected first — without last_seen
+ * before any, then the oldest last_seen —, then Disconnected by last_seen descending,
+ * then never seen; ties in random order), then Octez's `sample best other` with
+ * other = size*2/5, best = size - other: all of them in that order when there are at
+ * most size; otherwise the best ones plus `other` random indexes among the rest (a
+ * repeated index spills onto the next element), the whole list reversed (`sample`
+ * prepends; that order goes on the wire). Writes at most `size` points to out;
+ * returns the count. */
 typedef bool (*tp_pool_ip_filter)(void *arg, const tp_ip *ip);
 size_t tp_pool_list_known_points(tp_pool *pool, size_t size, tp_pool_ip_filter is_banned,
                                  void *arg, tp_point *out);

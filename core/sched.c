@@ -13,7 +13,7 @@ void tp_sched_config_default(tp_sched_config *cfg) {
     cfg->read_buffer_size = 16384;
     cfg->write_chunk_size = 16384;
     cfg->refresh_ns = NS_PER_S;
-    cfg->cap_slices = 10;
+    cfg->cap_slices = 1; /* Octez: p2p_io_scheduler.ml update_quota, once per second */
 }
 
 static void on_kick(void *arg);

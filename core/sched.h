@@ -20,12 +20,13 @@
  *   queue; the dispatcher serves high first, FIFO within a queue;
  * - with a cap (max_download_bps / max_upload_bps > 0), nothing is granted while the
  *   global quota is negative; the cap is credited as min(global_quota, 0) + its share
- *   (spec §8.2–8.3). Octez credits a whole second's worth once per second, so all
- *   connections burst at the start of the second and the fastest links take most of
- *   it. tidepool credits it in cap_slices slices per refresh window (10: every
- *   100 ms), which keeps every connection queued when a slice opens and turns the
- *   queues into a round robin (Jain's index >= 0.98 in the trivial-quota test, 0.92
- *   with cap_slices = 1, Octez's behaviour). The long-run rate is the cap either way;
+ *   (spec §8.2–8.3). By default, as Octez (p2p_io_scheduler.ml update_quota), a whole
+ *   second's worth once per second, so all connections burst at the start of the
+ *   second and the fastest links take most of it (Jain's index 0.92 in the
+ *   trivial-quota test). Option (core/README.md "Deliberate differences"): credit it
+ *   in cap_slices slices per refresh window (10: every 100 ms), which keeps every
+ *   connection queued when a slice opens and turns the queues into a round robin
+ *   (Jain's index >= 0.98). The long-run rate is the cap either way;
  * - every refresh (1 s) the moving averages tick (alpha 0.2) and each connection's
  *   quota becomes min(quota, 0) + global average / number of connections; low-queue
  *   entries whose connection's quota became > 0 move to the high queue. Only the
@@ -102,7 +103,7 @@ typedef struct tp_sched_config {
     uint32_t write_chunk_size; /* largest write grant: 16384 */
     int64_t refresh_ns;        /* quota and moving-average refresh: 1 s */
     uint32_t cap_slices;       /* global cap credited in this many slices per refresh
-                                * window: 10 (1 = Octez) */
+                                * window: 1 (Octez); 10 = tidepool's fairer option */
 } tp_sched_config;
 
 void tp_sched_config_default(tp_sched_config *cfg);

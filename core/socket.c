@@ -14,7 +14,6 @@ bool tp_socket_err_greylists(tp_err e) {
     case TP_ERR_NOT_ENOUGH_POW:
     case TP_ERR_WEAK_KEY:
     case TP_ERR_DECIPHER:
-    case TP_ERR_INVALID_CIPHERTEXT_SIZE:
     case TP_ERR_INVALID_MESSAGE_SIZE:
     case TP_ERR_INVALID_CHUNKS_SIZE:
     case TP_ERR_DECODE_TRUNCATED:

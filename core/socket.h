@@ -177,7 +177,10 @@ size_t tp_socket_memory(const tp_socket *s);
 /* True iff a handshake or framing failure greylists the remote IP (spec §2.9):
  * Not_enough_proof_of_work, Invalid_auth (a weak key), Decipher_error,
  * Invalid_message_size, Invalid_chunks_size and every decoding error. Timeouts,
- * closes, Myself and admission failures do not. */
+ * closes, Myself, admission failures and a chunk shorter than its 16-byte MAC
+ * (Octez's Invalid_incoming_ciphertext_size is not in raw_authenticate's list,
+ * p2p_connect_handler.ml) do not. The connect handler applies it up to the metadata
+ * only, and on a running connection without Decipher_error (core/connect.c). */
 bool tp_socket_err_greylists(tp_err e);
 
 #endif

@@ -96,7 +96,10 @@ static const tp_conn_view *find_point(tp_swap *s, size_t n, const tp_point *pt) 
 }
 
 bool tp_swap_send_request(tp_swap *s) {
-    if (!tp_swap_enabled(s)) return false;
+    /* Not tp_swap_enabled: swap_linger = None (--disable-p2p-swap) only stops Octez
+     * from answering (p2p_protocol.ml swap_request / swap_ack); its maintenance still
+     * proposes (p2p_maintenance.ml `maintain` calls send_swap_request unless private). */
+    if (s->cfg.private_mode) return false;
     size_t n = load_views(s);
     size_t r = pick_random(s, n, NULL, false);
     if (r == SIZE_MAX) return false;

@@ -113,12 +113,14 @@ void tp_swap_init(tp_swap *s, const tp_env *env, tp_pool *pool, const tp_swap_co
  * call their done callbacks: e.g. when a simulated host halts). */
 void tp_swap_deinit(tp_swap *s);
 
-/* True when this node takes part in swaps (linger set and not private). */
+/* True when this node answers swaps (linger set and not private). A node with swap
+ * disabled still proposes them (tp_swap_send_request), as Octez does. */
 static inline bool tp_swap_enabled(const tp_swap *s) {
     return s->cfg.swap_linger_ns > 0 && !s->cfg.private_mode;
 }
 
-/* Initiating (spec §5.6): a random recipient among non-private connections, a random
+/* Initiating (spec §5.6), unless private (swap disabled does not stop it): a random
+ * recipient among non-private connections, a random
  * proposed connection (non-private, not the recipient, with a listening port);
  * Swap_request(proposed point, proposed peer) to the recipient. Returns true if a
  * request was sent (SWAP_REQUEST_SENT event). */

@@ -315,7 +315,8 @@ static const char *const node_keys[] = {
     "event_ring_size", "ip_blacklist_max", "peer_blacklist_max", "ip_greylist_max",
     "greylist_timeout", "peer_greylist_size", "start", "maintenance", "swap_linger", "peers_file", "peers_save_interval",
     "max_download_speed", "max_upload_speed", "read_buffer_size", "discovery",
-    "trust_discovered_peers", "maintenance_wait_jitter_pm", NULL};
+    "trust_discovered_peers", "maintenance_wait_jitter_pm", "bandwidth_cap_slices",
+    "reset_refused_points", NULL};
 
 /* A point: "ip:port", or a host/node (its listening port if it is a tidepool node,
  * else default_port). */
@@ -495,6 +496,9 @@ static void node_config(lua_State *L, int tidx, tl_app *a, tl_ncfg *n, bool *sta
     c->discovery_enabled = tl_opt_bool_field(L, tidx, "discovery", c->discovery_enabled, what);
     c->trust_discovered_peers = tl_opt_bool_field(L, tidx, "trust_discovered_peers", c->trust_discovered_peers, what);
     c->maintenance_wait_jitter_pm = (uint32_t)tl_opt_int_field(L, tidx, "maintenance_wait_jitter_pm", c->maintenance_wait_jitter_pm, 0, 1000, what);
+    /* tidepool option (core/README.md "Deliberate differences"): 1 = Octez */
+    c->bandwidth_cap_slices = (uint32_t)tl_opt_int_field(L, tidx, "bandwidth_cap_slices", c->bandwidth_cap_slices, 1, 1000, what);
+    c->reset_refused_points = tl_opt_bool_field(L, tidx, "reset_refused_points", c->reset_refused_points, what);
     c->hooks = (tp_node_hooks){0};
     c->hooks.on_app_message = h_app_message;
     c->hooks.on_new_connection = h_new_connection;

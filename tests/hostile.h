@@ -10,6 +10,10 @@
  *   peer would), then Advertise messages as fast as the transport takes them.
  * - BIG_PREFIX: a valid handshake, then one message whose size prefix announces more
  *   than 100 MiB.
+ * - BAD_ACK: a valid handshake up to the metadata, then a chunk with a bad MAC where
+ *   its Ack should be (an error in the Ack exchange).
+ * - BAD_MAC: a valid handshake, then, on the running connection, a chunk with a bad
+ *   MAC.
  * Kept in tests/ (simnet must not depend on core's protocol); the Lua bindings can
  * reuse this file later. Header-only; include after tests/sim_harness.h.
  */
@@ -26,6 +30,8 @@ typedef enum hostile_mode {
     HOSTILE_LOW_POW,
     HOSTILE_FLOOD_ADVERTISE,
     HOSTILE_BIG_PREFIX,
+    HOSTILE_BAD_ACK,
+    HOSTILE_BAD_MAC,
 } hostile_mode;
 
 typedef struct hostile {
@@ -44,6 +50,7 @@ typedef struct hostile {
     tp_err close_reason;
     uint64_t bytes_in, bytes_out, frames_sent;
     uint32_t attempts;
+    bool bad_chunk_due;
     uint8_t flood_frame[6 + 10 * 51];
     size_t flood_len;
 } hostile;
@@ -114,10 +121,28 @@ static void hostile_on_data(void *arg, tp_stream *s, const uint8_t *data, size_t
         if (tp_socket_feed(&x->sock, data + k, len - k, &n, &ev) != TP_OK) return;
         k += n;
         if (ev == TP_SOCKET_EV_NONE) break;
+        if (ev == TP_SOCKET_EV_AUTHENTICATED && x->mode == HOSTILE_BAD_ACK) {
+            x->bad_chunk_due = true;
+            break;
+        }
         if (ev == TP_SOCKET_EV_AUTHENTICATED) assert_int_equal(tp_socket_accept(&x->sock), TP_OK);
+        if (ev == TP_SOCKET_EV_ACK && x->mode == HOSTILE_BAD_MAC) {
+            x->running = true;
+            x->bad_chunk_due = true;
+            break;
+        }
         if (ev == TP_SOCKET_EV_ACK) hostile_on_running(x);
     }
     hostile_flush(x);
+    if (x->bad_chunk_due && x->stream != NULL && tp_socket_out_pending(&x->sock) == 0) {
+        /* a 20-byte chunk: 16 bytes of MAC (zeros) and 2 of payload */
+        static const uint8_t chunk[20] = {0x00, 0x12};
+        size_t taken = 0;
+        assert_int_equal(tp_env_stream_write(x->env, x->stream, chunk, sizeof chunk, &taken), TP_OK);
+        x->bytes_out += taken;
+        x->frames_sent++;
+        x->bad_chunk_due = false;
+    }
 }
 
 static void hostile_on_eof(void *arg, tp_stream *s) {

@@ -149,13 +149,20 @@ static void test_ban_addr_kicks_peers(void **state) {
     assert_int_equal(tp_node_ban_peer(n0, tp_node_peer_id(hs_node_of(h, 2))), TP_OK);
     hs_run_for(h, 1 * HS_S);
     assert_null(tp_node_conn_of_peer(n0, tp_node_peer_id(hs_node_of(h, 2))));
-    /* trust = unban + trusted; ban = untrust + blacklist (spec §11 PATCH acl) */
+    /* trust = unban + trusted; the RPC's ban = untrust the given point + ban its
+     * address (Octez p2p_directory.ml: Points.untrust then Points.ban). Banning the
+     * address untrusts nothing else (issue 18, item 7: p2p_pool.ml Points.ban only
+     * blacklists and kicks): another trusted point at the same IP stays trusted. */
     tp_point p2 = hs_point(h, 2);
+    tp_point p2b = {p2.ip, (uint16_t)(p2.port + 1)};
     assert_int_equal(tp_node_trust_point(n0, &p2), TP_OK);
+    assert_int_equal(tp_node_trust_point(n0, &p2b), TP_OK);
     assert_true(tp_pool_point(tp_node_pool(n0), &p2)->trusted);
+    tp_node_untrust_point(n0, &p2);
     assert_int_equal(tp_node_ban_addr(n0, &p2.ip), TP_OK);
     assert_true(tp_acl_banned_ip(tp_node_acl(n0), &p2.ip));
     assert_false(tp_pool_point(tp_node_pool(n0), &p2)->trusted);
+    assert_true(tp_pool_point(tp_node_pool(n0), &p2b)->trusted);
     assert_int_equal(tp_node_trust_point(n0, &p2), TP_OK);
     assert_false(tp_acl_banned_ip(tp_node_acl(n0), &p2.ip));
     assert_true(tp_pool_point(tp_node_pool(n0), &p2)->trusted);
@@ -187,10 +194,15 @@ static void test_connect_errors(void **state) {
     assert_true(pi->last_failed_connection_ns != TP_TIME_NONE);
     assert_true(tp_point_cannot_reconnect_yet(pi, sim_world_now_ns(h->w)));
     assert_int_equal(h->events[0][TP_EVENT_GREYLIST_IP], 0);
-    /* a port-less point cannot be dialed */
+    /* a port-0 point (Octez registers it) fails to connect, with the failure's
+     * reconnection delay (p2p_connect_handler.ml connect: set_disconnected) */
     tp_point p0 = {tp_ip_from_v4(0x0a000002), 0};
     assert_int_equal(tp_node_connect(hs_node_of(h, 0), &p0, 0, hs_connect_cb, &h->nodes[0]),
-                     TP_ERR_INVAL);
+                     TP_ERR_CONNECTION_FAILED);
+    pi = tp_pool_point(tp_node_pool(hs_node_of(h, 0)), &p0);
+    assert_non_null(pi);
+    assert_int_equal(pi->state, TP_POINT_DISCONNECTED);
+    assert_true(tp_point_cannot_reconnect_yet(pi, sim_world_now_ns(h->w)));
     hs_destroy(h);
 }
 
@@ -233,6 +245,55 @@ static void test_expected_peer_id(void **state) {
     assert_int_equal(h->nodes[0].last_connect_err, TP_ERR_IDENTITY_CHECK_FAILURE);
     assert_int_equal(tp_node_active_connections(hs_node_of(h, 1)), 0);
     hs_destroy(h);
+}
+
+static bool reset_refused;
+static void refused_cfg(hs_node *hn, uint32_t i) {
+    expected_cfg(hn, i);
+    hn->cfg.reset_refused_points = reset_refused;
+}
+
+/* Issue 18, item 4: a dialed point refused after authentication — Peer_banned,
+ * Identity_check_failure (Private_mode alike) — stays Requested, as in Octez
+ * (p2p_connect_handler.ml raw_authenticate: those errors take the `Error errs` branch,
+ * which never calls P2p_point_state.set_disconnected): never dialed again
+ * (Pending_connection: the maintenance classifies it Seen). With
+ * the tidepool option reset_refused_points the point is Disconnected again with a
+ * reconnection delay. Node 0 expects a wrong peer id at node 1's point (trusted) and
+ * bans node 2's peer id. */
+static void test_refused_point_left_requested(void **state) {
+    (void)state;
+    for (int opt = 0; opt <= 1; opt++) {
+        reset_refused = opt == 1;
+        hs *h = hs_create(112, 3, refused_cfg);
+        hs_start_all(h);
+        tp_node *n0 = hs_node_of(h, 0);
+        assert_int_equal(tp_node_ban_peer(n0, tp_node_peer_id(hs_node_of(h, 2))), TP_OK);
+        assert_int_equal(hs_connect(h, 0, 1), TP_OK);
+        assert_int_equal(hs_connect(h, 0, 2), TP_OK);
+        hs_run_for(h, 1 * HS_S);
+        assert_int_equal(h->nodes[0].connect_fail, 2);
+        tp_point p1 = hs_point(h, 1), p2 = hs_point(h, 2);
+        tp_point_info *i1 = tp_pool_point(tp_node_pool(n0), &p1);
+        tp_point_info *i2 = tp_pool_point(tp_node_pool(n0), &p2);
+        assert_non_null(i1);
+        assert_non_null(i2);
+        if (!reset_refused) {
+            assert_int_equal(i1->state, TP_POINT_REQUESTED);
+            assert_int_equal(i2->state, TP_POINT_REQUESTED);
+            assert_int_equal(tp_node_connect_handler(n0)->stats.points_left_requested, 2);
+            hs_run_for(h, 60 * HS_S); /* long past any reconnection delay */
+            assert_int_equal(hs_connect(h, 0, 1), TP_ERR_PENDING_CONNECTION);
+            assert_int_equal(hs_connect(h, 0, 2), TP_ERR_PENDING_CONNECTION);
+        } else {
+            assert_int_equal(i1->state, TP_POINT_DISCONNECTED);
+            assert_int_equal(i2->state, TP_POINT_DISCONNECTED);
+            assert_true(tp_point_cannot_reconnect_yet(i2, sim_world_now_ns(h->w)));
+            hs_run_for(h, 5 * HS_S); /* past the reconnection delay */
+            assert_int_equal(hs_connect(h, 0, 2), TP_OK);
+        }
+        hs_destroy(h);
+    }
 }
 
 static void sync_done(void *arg, tp_conn *c, tp_err err) {
@@ -428,6 +489,7 @@ int main(void) {
         cmocka_unit_test(test_connect_errors),
         cmocka_unit_test(test_myself),
         cmocka_unit_test(test_expected_peer_id),
+        cmocka_unit_test(test_refused_point_left_requested),
         cmocka_unit_test(test_write_sync_and_shutdown),
         cmocka_unit_test(test_back_pressure),
         cmocka_unit_test(test_triggers_and_slots),

@@ -118,8 +118,31 @@ static void test_two_lans(void **state) {
     world_deinit(&wd);
 }
 
-/* The sender sleeps 0.1, 0.2, ... 51.2 s, then 51.2 s forever; a wake-up sends at once
- * and starts again from 0.1 s. */
+/* trust_discovered_peers = false untrusts a point we trusted (issue 18, item 7): Octez's
+ * Answer.loop registers with ~trusted:trust_discovered_peers, and register_point's
+ * `Some false` unsets the trust of a known point (p2p_pool.ml). */
+static void test_discovery_untrusts(void **state) {
+    (void)state;
+    world wd;
+    world_init(&wd, 43, false);
+    dnode *n0 = &wd.nodes[0];
+    tp_point p1 = {sim_host_ip(wd.nodes[1].h), 9701};
+    tp_point_info *pi;
+    assert_int_equal(tp_pool_register_point(&n0->pool, &p1, 1, NULL, &pi), TP_OK);
+    assert_true(pi->trusted);
+    assert_int_equal(tp_discovery_start(&n0->disc), TP_OK);
+    assert_int_equal(tp_discovery_start(&wd.nodes[1].disc), TP_OK);
+    sim_run_for(wd.w, 1 * S_NS);
+    pi = tp_pool_point(&n0->pool, &p1);
+    assert_non_null(pi);
+    assert_false(pi->trusted);
+    world_deinit(&wd);
+}
+
+/* The sender as Octez's (p2p_discovery.ml Sender `loop` / `loop_completion`, issue 18
+ * item 7): it sleeps 0.1, 0.2, ... 25.6 s, then 51.2 s for ever; a wake-up sends at
+ * once, then — Config.initial going through loop_completion — sleeps 0.2, 0.4, ...
+ * 51.2 s, then 102.4 s for ever. */
 static void test_sender_delays(void **state) {
     (void)state;
     world wd;
@@ -132,10 +155,12 @@ static void test_sender_delays(void **state) {
     assert_int_equal(wd.nsend, n);
     for (size_t i = 0; i < n; i++) assert_int_equal(wd.send_times[i], expect_ms[i] * MS_NS);
     tp_discovery_wakeup(&wd.nodes[0].disc);
-    sim_run_for(wd.w, 1 * S_NS); /* now 201 s: sends at 200, 200.1, 200.3, 200.7 */
-    assert_int_equal(wd.nsend, n + 4);
-    assert_int_equal(wd.send_times[n], 200 * S_NS);
-    assert_int_equal(wd.send_times[n + 3], 200700 * MS_NS);
+    sim_run_for(wd.w, 500 * S_NS); /* now 700 s */
+    int64_t after_ms[] = {200000, 200200, 200600, 201400, 203000, 206200, 212600,
+                          225400, 251000, 302200, 404600, 507000, 609400};
+    size_t m = sizeof after_ms / sizeof after_ms[0];
+    assert_int_equal(wd.nsend, n + m);
+    for (size_t i = 0; i < m; i++) assert_int_equal(wd.send_times[n + i], after_ms[i] * MS_NS);
     tp_discovery_stop(&wd.nodes[0].disc);
     uint32_t before = wd.nsend;
     tp_discovery_wakeup(&wd.nodes[0].disc); /* stopped: no-op */
@@ -208,6 +233,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_lans),
         cmocka_unit_test(test_sender_delays),
+        cmocka_unit_test(test_discovery_untrusts),
         cmocka_unit_test(test_hostile_datagrams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

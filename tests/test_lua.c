@@ -457,6 +457,11 @@ static void test_tidepool_nodes(void **state) {
         "check(not ok3 and e3:find(\"did you mean 'max_connections'\"), e3)\n"
         "local ok4, e4 = pcall(sim.node, sim.host{ip = '192.0.2.1'}, {max_connections = 'many'})\n"
         "check(not ok4 and e4:find('expected an integer, got string'), e4)\n"
+        /* issue 18's options reach the node config: their checks answer */
+        "local ok5, e5 = pcall(sim.node, sim.host{ip = '192.0.2.3'}, {bandwidth_cap_slices = 0})\n"
+        "check(not ok5 and e5:find(\"'bandwidth_cap_slices' must be in 1..1000\"), e5)\n"
+        "local ok6, e6 = pcall(sim.node, sim.host{ip = '192.0.2.4'}, {reset_refused_points = 1})\n"
+        "check(not ok6 and e6:find('expected a boolean'), e6)\n"
         "run_for('5s')\n",
         path, sizeof path);
     tl_run_result r1, r2;

@@ -217,10 +217,18 @@ static void test_bounds(void **state) {
     assert_int_equal(b.min_target, 5);
     assert_int_equal(b.max_target, 7);
     assert_int_equal(b.max_threshold, 8);
-    tp_connections_option(1, &mn, &ex, &mx, NULL, NULL); /* --connections=1 */
-    assert_int_equal(mn, 0);
+    /* --connections=1 gives min 1, not 0 (issue 18, item 7): Octez's
+     * src/lib_node_config/shared_arg.ml `read_and_patch_config_file`,
+     * `if x = 1 then x else x / 2` */
+    tp_connections_option(1, &mn, &ex, &mx, NULL, NULL);
+    assert_int_equal(mn, 1);
     assert_int_equal(ex, 1);
     assert_int_equal(mx, 1);
+    b = tp_maintenance_bounds_of(mn, ex, mx);
+    assert_int_equal(b.min_threshold, 1);
+    assert_int_equal(b.max_threshold, 1);
+    tp_connections_option(2, &mn, NULL, NULL, NULL, NULL);
+    assert_int_equal(mn, 1);
     b = tp_maintenance_bounds_of(0, 0, 0);
     assert_int_equal(b.min_threshold + b.min_target + b.max_target + b.max_threshold, 0);
 }
@@ -299,8 +307,11 @@ static void test_maintain_request(void **state) {
 
 /* ---- try_to_contact ------------------------------------------------------------------ */
 
-/* Candidates: never-missed points first (registration order), then the oldest
- * last_miss; at most max_to_contact per round. */
+/* Candidates: never-missed points first, then the oldest last_miss; at most
+ * max_to_contact per round. Octez: p2p_maintenance.ml `connectable` keeps the
+ * max_to_contact greatest in a Bounded_heap whose `get` returns them in ascending
+ * order, and `establish` starts the dials in that order: the most recent miss first,
+ * the never-missed points last (among those, in the order of their random ties). */
 static void test_candidate_order(void **state) {
     (void)state;
     fnode f;
@@ -312,21 +323,102 @@ static void test_candidate_order(void **state) {
         tp_point_set_disconnected(&f.pool, pi, false);
         mock_env_advance(&f.m, 10 * MS_NS);
     }
-    /* B7 was refused again later: it missed most recently of all */
     mock_env_advance(&f.m, 3 * S_NS); /* past every backoff */
-    for (uint32_t i = 1; i <= 10; i++) reg(&f, i, -1); /* A1..A10 never missed */
-    tp_point_info *b3 = tp_pool_point(&f.pool, &(tp_point){pt(103).ip, 9732});
-    assert_non_null(b3);
+    tp_point_info *a[10];
+    for (uint32_t i = 1; i <= 10; i++) a[i - 1] = reg(&f, i, -1); /* A1..A10 never missed */
     f.reachable = NULL;
     tp_maintenance_activate(&f.mt);
     mock_env_advance(&f.m, 0);
     assert_int_equal(f.ndialed, 14);
-    for (uint32_t i = 0; i < 10; i++) assert_true(tp_point_eq(&f.dialed[i], &(tp_point){pt(i + 1).ip, 9732}));
-    for (uint32_t i = 10; i < 14; i++)
-        assert_true(tp_point_eq(&f.dialed[i], &(tp_point){pt(100 + i - 9).ip, 9732}));
+    /* B4, B3, B2, B1: the most recent of the four oldest misses first */
+    for (uint32_t i = 0; i < 4; i++)
+        assert_true(tp_point_eq(&f.dialed[i], &(tp_point){pt(104 - i).ip, 9732}));
+    /* then A1..A10, by descending tie */
+    for (uint32_t i = 4; i < 14; i++) {
+        tp_point_info *pi = tp_pool_point(&f.pool, &f.dialed[i]);
+        assert_non_null(pi);
+        assert_int_equal(tp_point_last_miss(pi) == TP_TIME_NONE || pi->state != TP_POINT_DISCONNECTED, 1);
+        bool is_a = false;
+        for (int k = 0; k < 10; k++) is_a |= a[k] == pi;
+        assert_true(is_a);
+        if (i > 4) assert_true(tp_pool_point(&f.pool, &f.dialed[i - 1])->tie > pi->tie);
+    }
     assert_false(was_dialed(&f, 105));
     mock_env_advance(&f.m, S_NS);
     assert_int_equal(f.nconns, 14);
+    node_deinit(&f);
+}
+
+/* Ten equally good trusted points, room for three dials: which three is drawn from the
+ * node's seeded stream (issue 18, item 1), not "the first three registered". Octez:
+ * p2p_pool.ml `create` makes known_points a Hashtbl ~random:true, and
+ * p2p_maintenance.ml `connectable` fills its Bounded_heap (size max_to_contact) in
+ * that table's order, keeping the first of equal points. */
+static uint32_t first_dials(uint64_t seed) {
+    fnode f;
+    node_init(&f, seed, 2, 3, 3, false); /* max_target 3 */
+    for (uint32_t i = 1; i <= 10; i++) reg(&f, i, 1);
+    tp_maintenance_activate(&f.mt);
+    mock_env_advance(&f.m, 0);
+    assert_int_equal(f.ndialed, 3);
+    uint32_t mask = 0;
+    for (uint32_t i = 0; i < 3; i++) mask |= 1u << (tp_ip_v4(&f.dialed[i].ip) & 0xff);
+    mock_env_advance(&f.m, S_NS);
+    node_deinit(&f);
+    return mask;
+}
+
+static void test_tie_order_random(void **state) {
+    (void)state;
+    uint32_t seen = 0, first = first_dials(100);
+    assert_int_equal(first_dials(100), first); /* replayable */
+    uint32_t p123 = (1u << 1) | (1u << 2) | (1u << 3);
+    int not_p123 = 0;
+    for (uint64_t seed = 100; seed < 120; seed++) {
+        uint32_t mask = first_dials(seed);
+        seen |= mask;
+        if (mask != p123) not_p123++;
+    }
+    assert_true(not_p123 >= 15); /* p1, p2, p3 is one pick of 120 */
+    assert_int_equal(seen, 0x7fe);  /* every one of the ten is picked by some seed */
+}
+
+/* Triggers during a run are lost (issue 18, item 2): a too_few / too_many trigger or a
+ * maintain request does not cut ask_for_more_contacts' 5 s wait short; a new point
+ * does. Octez: p2p_maintenance.ml `ask_for_more_contacts` picks between
+ * P2p_trigger.wait_new_peer, wait_new_point and the 5 s sleep only; the worker waits
+ * on too_few / too_many / please_maintain only between runs (`Internal.create`), and
+ * P2p_trigger's broadcasts reach no one meanwhile. */
+static void test_trigger_lost_while_waiting(void **state) {
+    (void)state;
+    fnode f;
+    node_init(&f, 16, 6, 12, 18, false);
+    add_conn(&f, NULL, false, false); /* someone to send Bootstrap to */
+    tp_maintenance_activate(&f.mt);
+    mock_env_advance(&f.m, 0);
+    assert_int_equal(f.mt.phase, TP_MAINTENANCE_WAITING);
+    assert_int_equal(f.mt.waits, 1);
+    assert_int_equal(f.bootstraps, 1);
+    int calls = 0;
+    mock_env_advance(&f.m, 2 * S_NS);
+    tp_maintenance_trigger_too_few(&f.mt);
+    tp_maintenance_trigger_too_many(&f.mt);
+    assert_int_equal(tp_maintenance_maintain(&f.mt, count_cb, &calls), TP_OK);
+    mock_env_advance(&f.m, 2900 * MS_NS); /* 4.9 s into the wait */
+    assert_int_equal(f.mt.waits, 1);
+    assert_int_equal(f.bootstraps, 1); /* no second Bootstrap 2 s after the first */
+    mock_env_advance(&f.m, 100 * MS_NS); /* 5 s: the next round asks again */
+    assert_int_equal(f.mt.waits, 2);
+    assert_int_equal(f.bootstraps, 2);
+    assert_int_equal(calls, 0);
+    /* a new point ends the wait at once */
+    mock_env_advance(&f.m, S_NS);
+    for (uint32_t i = 1; i <= 10; i++) reg(&f, i, -1);
+    mock_env_advance(&f.m, 0);
+    assert_int_equal(f.ndialed, 10);
+    mock_env_advance(&f.m, S_NS);
+    assert_int_equal(calls, 1); /* the request's callback: when the cycle ended */
+    assert_int_equal(f.mt.phase, TP_MAINTENANCE_IDLE);
     node_deinit(&f);
 }
 
@@ -576,6 +668,8 @@ int main(void) {
         cmocka_unit_test(test_first_run_and_idle),
         cmocka_unit_test(test_maintain_request),
         cmocka_unit_test(test_candidate_order),
+        cmocka_unit_test(test_tie_order_random),
+        cmocka_unit_test(test_trigger_lost_while_waiting),
         cmocka_unit_test(test_classification_and_ask),
         cmocka_unit_test(test_too_many),
         cmocka_unit_test(test_trigger_too_many),

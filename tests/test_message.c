@@ -359,7 +359,11 @@ static void test_p2p_message_rejects(void **state) {
     assert_int_equal(tp_p2p_msg_decode(buf, n, NULL, &m), TP_ERR_DECODE_TOO_LONG);
     n = build_advertise(buf, 1, "example.com:9732");
     assert_int_equal(tp_p2p_msg_decode(buf, n, NULL, &m), TP_ERR_DECODE_BAD_POINT);
+    /* a peer id suffix is accepted and dropped, as Octez's of_string_exn does */
     n = build_advertise(buf, 1, "1.2.3.4:9732#idqRfGME9Bdhde2rksPSz7s6naxMW4");
+    assert_int_equal(tp_p2p_msg_decode(buf, n, NULL, &m), TP_OK);
+    assert_int_equal(m.points[0].port, 9732);
+    n = build_advertise(buf, 1, "1.2.3.4:9732#notAnId0");
     assert_int_equal(tp_p2p_msg_decode(buf, n, NULL, &m), TP_ERR_DECODE_BAD_POINT);
     /* unknown tags: 0, 6..15, and application tags nobody registered */
     const uint16_t unknown[] = {0x0000, 0x0006, 0x000f, 0x0010, 0xffff};

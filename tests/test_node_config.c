@@ -35,6 +35,8 @@ static void test_defaults(void **state) {
     assert_int_equal(c.max_download_speed_bps, 0);
     assert_int_equal(c.max_upload_speed_bps, 0);
     assert_int_equal(c.read_buffer_size, 16384);
+    /* Octez credits the caps once per second (p2p_io_scheduler.ml update_quota) */
+    assert_int_equal(c.bandwidth_cap_slices, 1);
 }
 
 /* Every new field's check names the field and says what to do. */
@@ -71,6 +73,9 @@ static void test_check_messages(void **state) {
     c = base(h);
     c.read_buffer_size = 8;
     expect_bad(&c, "read_buffer_size");
+    c = base(h);
+    c.bandwidth_cap_slices = 0;
+    expect_bad(&c, "bandwidth_cap_slices");
     c = base(h);
     c.discovery_enabled = true;
     c.listen.port = 40000; /* the datagram's int16 cannot carry it */

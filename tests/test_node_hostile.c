@@ -96,6 +96,47 @@ static void run_scenario(uint64_t seed, uint64_t *trace) {
     hs_destroy(h);
 }
 
+/* Where Octez does not greylist (issue 18, item 7), on node 0 with one honest peer:
+ * - a chunk with a bad MAC where the Ack should be: an error of the Ack exchange, which
+ *   Octez's p2p_connect_handler.ml raw_authenticate does not greylist (only the errors
+ *   of socket_authenticate, up to the metadata, are);
+ * - a chunk with a bad MAC on a running connection: Octez's p2p_conn.ml read_message
+ *   greylists on Decoding_error only, and closes on the Decipher_error;
+ * - an incoming connection from ourselves (our identity, announced port 4321): Myself,
+ *   and Octez's p2p_connect_handler.ml may_register_my_id_point records the remote
+ *   address with the announced port (p2p_socket.ml authenticate's id_point) in
+ *   my_id_points, incoming or not. */
+static void test_no_greylist_and_myself(void **state) {
+    (void)state;
+    hs *h = hs_create(2027, 2, NULL);
+    hs_start_all(h);
+    assert_int_equal(hs_connect(h, 1, 0), TP_OK);
+    hs_run_for(h, 500 * HS_MS);
+    hostile x[3];
+    hostile_add(h, &x[0], HOSTILE_BAD_ACK, 0);
+    hostile_add(h, &x[1], HOSTILE_BAD_MAC, 0);
+    hostile_add(h, &x[2], HOSTILE_BIG_PREFIX, 0);
+    x[2].id = h->nodes[0].cfg.identity; /* its handshake starts at the TCP connect */
+    x[2].scfg.port = 4321;
+    hs_run_for(h, 2 * HS_S);
+    tp_node *t = hs_node_of(h, 0);
+    tp_acl *acl = tp_node_acl(t);
+    for (int k = 0; k < 3; k++) {
+        tp_ip ip = sim_host_ip(x[k].host);
+        assert_true(x[k].closed);
+        assert_true(x[k].frames_sent == (k < 2 ? 1u : 0u));
+        assert_false(tp_acl_greylisted_ip(acl, &ip));
+    }
+    assert_false(tp_acl_greylisted_peer(acl, x[1].id.peer_id.bytes));
+    assert_int_equal(h->events[0][TP_EVENT_GREYLIST_IP], 0);
+    assert_int_equal(h->events[0][TP_EVENT_GREYLIST_PEER], 0);
+    assert_int_equal(h->nodes[0].disconns, 1); /* the running one, closed */
+    tp_point me = {sim_host_ip(x[2].host), 4321};
+    assert_true(tp_pool_is_my_id_point(tp_node_pool(t), &me));
+    assert_int_equal(tp_node_active_connections(t), 1); /* the honest peer stays */
+    hs_destroy(h);
+}
+
 static void test_hostile_peers(void **state) {
     (void)state;
     uint64_t a, b;
@@ -108,6 +149,7 @@ static void test_hostile_peers(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hostile_peers),
+        cmocka_unit_test(test_no_greylist_and_myself),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,7 +155,11 @@ static void test_triggers(void **state) {
     uint64_t c0 = m->cycles;
     tp_maintenance_bounds b = tp_maintenance_bounds_of(2, 6, 9);
     for (uint32_t i = 1; i <= 9; i++) assert_int_equal(hs_connect(h, 0, i), TP_OK);
-    hs_run_for(h, 5 * HS_S);
+    /* Node 0's first cycle is in its 5 s ask_for_more_contacts wait (it knew nobody):
+     * the too_many trigger is lost there, as in Octez (p2p_maintenance.ml: the worker
+     * only waits on the triggers between two runs), and the kills come when the wait
+     * ends, at most 5 s after the last new peer. */
+    hs_run_for(h, 7 * HS_S);
     assert_true(h->nodes[0].too_many >= 1);
     assert_true(h->events[0][TP_EVENT_TOO_MANY_CONNECTIONS] >= 1);
     assert_true(h->events[0][TP_EVENT_MAINTENANCE_STARTED] >= 1);

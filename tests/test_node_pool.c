@@ -180,9 +180,11 @@ static void test_chain_name_mismatch(void **state) {
     /* the dialed point is unregistered (spec §2.7 step 9) */
     tp_point p1 = hs_point(h, 1);
     assert_null(tp_pool_point(tp_node_pool(h->nodes[0].node), &p1));
-    /* and the incoming side forgot the point the dialer announced */
+    /* the incoming side keeps the point the dialer announced (issue 18, item 7):
+     * Octez's p2p_connect_handler.ml `authenticate` unregisters the socket's address
+     * (the dialer's ephemeral port), not its announced point */
     tp_point p0 = hs_point(h, 0);
-    assert_null(tp_pool_point(tp_node_pool(h->nodes[1].node), &p0));
+    assert_non_null(tp_pool_point(tp_node_pool(h->nodes[1].node), &p0));
     hs_destroy(h);
 }
 
@@ -306,6 +308,19 @@ static void test_bootstrap_advertise(void **state) {
     hs_run_for(h, 500 * HS_MS);
     assert_int_equal(h->events[0][TP_EVENT_BOOTSTRAP_RECEIVED], 3);
     assert_true(back->stats.throttled >= 1);
+    /* Issue 18, item 7: a throttled message waits the full cooldown from the moment
+     * it is read, not what is left of the cooldown since the last handled one (Octez:
+     * p2p_protocol.ml throttle_callbacks sleeps cooldown_s, then stamps last_handled
+     * after the sleep). B4 is handled at once; B5, read 60 ms later, waits 100 ms
+     * more: at +160 ms, not at +100 ms. */
+    assert_int_equal(tp_conn_write_frame(c, bootstrap, 6, true), TP_OK); /* B4 */
+    hs_run_for(h, 60 * HS_MS);
+    assert_int_equal(h->events[0][TP_EVENT_BOOTSTRAP_RECEIVED], 4);
+    assert_int_equal(tp_conn_write_frame(c, bootstrap, 6, true), TP_OK); /* B5 */
+    hs_run_for(h, 80 * HS_MS); /* +140 ms */
+    assert_int_equal(h->events[0][TP_EVENT_BOOTSTRAP_RECEIVED], 4);
+    hs_run_for(h, 60 * HS_MS); /* +200 ms */
+    assert_int_equal(h->events[0][TP_EVENT_BOOTSTRAP_RECEIVED], 5);
     hs_destroy(h);
 }
 

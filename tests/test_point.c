@@ -141,7 +141,10 @@ static void test_wire_points(void **state) {
         {"1.2.3:1", false},
         {"1.2.3.4.5:1", false},
         {"localhost:9732", false},   /* no domains on the wire */
-        {"1.2.3.4:9732#idqRfGME9Bdhde2rksPSz7s6naxMW4", false},
+        {"1.2.3.4:9732#idqRfGME9Bdhde2rksPSz7s6naxMW4", true}, /* the id is dropped */
+        {"1.2.3.4:9732#idqRfGME9Bdhde2rksPSz7s6naxMW5", false}, /* bad checksum */
+        {"1.2.3.4:0", true},         /* port 0 parses (point_parser.mll: 0..65535) */
+        {"1.2.3.4:1#", false},
         {"[1.2.3.4]:1", false},
         {"2001:db8::1:9732", false}, /* unbracketed IPv6 */
         {"[2001:db8::1]", false},
@@ -180,6 +183,19 @@ static void test_wire_points(void **state) {
     assert_int_equal(tp_point_parse_wire("[::ffff:1.2.3.4]:9", 18, &p), TP_OK);
     assert_true(tp_ip_is_v4mapped(&p.ip));
     assert_int_equal(tp_ip_v4(&p.ip), 0x01020304);
+    /* `addr:port#peer_id` with a valid peer id: accepted, the id dropped (issue 18,
+     * item 7; Octez's wire decoder is of_string_exn, point_parser.mll parse_full_addr) */
+    {
+        tp_peer_id id;
+        memset(&id, 0x42, sizeof id);
+        char b58[64], text[80];
+        tp_peer_id_to_b58(&id, b58);
+        snprintf(text, sizeof text, "1.2.3.4:1#%s", b58);
+        assert_true(strlen(text) <= 47);
+        assert_int_equal(tp_point_parse_wire(text, strlen(text), &p), TP_OK);
+        assert_int_equal(tp_ip_v4(&p.ip), 0x01020304);
+        assert_int_equal(p.port, 1);
+    }
     /* 47 characters is the maximum */
     const char *max47 = "[1111:2222:3333:4444:5555:6666:7777:8888]:65535";
     assert_int_equal(strlen(max47), 47);

@@ -129,10 +129,12 @@ static void test_point_states(void **state) {
     assert_int_equal(p->last_rejected_connection.time_ns, f.m.now_ns);
     assert_true(tp_peer_id_eq(&p->last_rejected_connection.peer, &peer));
     assert_true(p->reconnection_end_ns != TP_TIME_NONE);
-    /* port 0 is not a point */
+    /* port 0 is registered, as Octez's register_point takes what its parser gives
+     * (point_parser.mll: 0..65535; issue 18, item 7) */
     tp_point z = pt(3);
     z.port = 0;
-    assert_int_equal(tp_pool_register_point(&f.pool, &z, -1, NULL, &p), TP_ERR_INVAL);
+    assert_int_equal(tp_pool_register_point(&f.pool, &z, -1, NULL, &p), TP_OK);
+    assert_true(tp_pool_unregister_point(&f.pool, &z));
     /* unregister only when disconnected */
     assert_true(tp_pool_unregister_point(&f.pool, &a));
     assert_null(tp_pool_point(&f.pool, &a));
@@ -187,6 +189,15 @@ static void test_gc_points(void **state) {
     tp_point_set_requested(&f.pool, p);
     tp_point_set_running(&f.pool, p, &peer, &f);
     assert_int_equal(tp_pool_points_count(&f.pool), 400);
+    /* the never-missed ones all count as "now": a tie, broken by the points' random
+     * ties (Octez's Hashtbl order), not by registration order */
+    uint32_t lowest_tie = 0;
+    for (uint32_t i = 151; i <= 400; i++) {
+        tp_point a = pt(i);
+        if (lowest_tie == 0 ||
+            tp_pool_point(&f.pool, &a)->tie < tp_pool_point(&f.pool, &(tp_point){pt(lowest_tie).ip, 9732})->tie)
+            lowest_tie = i;
+    }
     tp_point extra = pt(1000);
     assert_int_equal(tp_pool_register_point(&f.pool, &extra, -1, NULL, &p), TP_OK);
     /* GC to 300, then the new point: 301 (Octez's off-by-one) */
@@ -203,13 +214,72 @@ static void test_gc_points(void **state) {
         if (i == 60) continue;
         assert_null(tp_pool_point(&f.pool, &a));
     }
-    /* 100 removed = 99 failed + 1 never-missed, the first registered of those */
-    tp_point first_clean = pt(151);
-    assert_null(tp_pool_point(&f.pool, &first_clean));
-    tp_point second_clean = pt(152);
-    assert_non_null(tp_pool_point(&f.pool, &second_clean));
+    /* 100 removed = 99 failed + 1 never-missed: the one with the lowest tie */
+    for (uint32_t i = 151; i <= 400; i++) {
+        tp_point a = pt(i);
+        if (i == lowest_tie) assert_null(tp_pool_point(&f.pool, &a));
+        else assert_non_null(tp_pool_point(&f.pool, &a));
+    }
     tp_point_set_disconnected(&f.pool, tp_pool_point(&f.pool, &run), true);
     fixture_deinit(&f);
+}
+
+/* Ties in the GC are random per seed, not registration order (item 1 of issue 18).
+ * Octez: p2p_pool.ml `gc_points` / `gc_peer_ids` fill a Bounded_heap while iterating
+ * the known tables, Hashtbls created ~random:true in `create`: among points with the
+ * same last_miss (never missed: "now") and peers with the same score and creation
+ * time, which go is an effectively random pick. tidepool draws each info's `tie` from
+ * the node's seeded stream: the same seed evicts the same ones, other seeds others. */
+static void gc_ties_run(uint64_t seed, bool peers, uint32_t removed_out[12]) {
+    tp_pool_config cfg;
+    tp_pool_config_default(&cfg);
+    cfg.max_known_points = cfg.max_known_peer_ids = 10;
+    cfg.target_known_points = cfg.target_known_peer_ids = 5;
+    fixture f;
+    fixture_init(&f, seed, &cfg);
+    for (uint32_t i = 1; i <= 11; i++) { /* all at the same instant */
+        if (peers) {
+            tp_peer_id id = pid(i);
+            tp_peer_info *p;
+            assert_int_equal(tp_pool_register_peer(&f.pool, &id, &p), TP_OK);
+        } else {
+            tp_point a = pt(i);
+            tp_point_info *p;
+            assert_int_equal(tp_pool_register_point(&f.pool, &a, -1, NULL, &p), TP_OK);
+        }
+    }
+    /* the 11th registration collected 5 of the first 10 */
+    assert_int_equal(peers ? tp_pool_peers_count(&f.pool) : tp_pool_points_count(&f.pool), 6);
+    memset(removed_out, 0, 12 * sizeof removed_out[0]);
+    for (uint32_t i = 1; i <= 11; i++) {
+        tp_peer_id id = pid(i);
+        tp_point a = pt(i);
+        bool gone = peers ? tp_pool_peer(&f.pool, &id) == NULL : tp_pool_point(&f.pool, &a) == NULL;
+        removed_out[i] = gone;
+    }
+    assert_int_equal(removed_out[11], 0);
+    fixture_deinit(&f);
+}
+
+static void test_gc_ties_random(void **state) {
+    (void)state;
+    for (int peers = 0; peers <= 1; peers++) {
+        uint32_t first[12], again[12], other[12];
+        gc_ties_run(40, peers, first);
+        gc_ties_run(40, peers, again);
+        assert_memory_equal(first, again, sizeof first); /* same seed, same victims */
+        bool oldest_five_always = true, differs = false;
+        for (uint64_t seed = 41; seed < 49; seed++) {
+            gc_ties_run(seed, peers, other);
+            if (memcmp(other, first, sizeof first) != 0) differs = true;
+            for (uint32_t i = 1; i <= 10; i++)
+                if (other[i] != (i <= 5 ? (peers ? 0u : 1u) : (peers ? 1u : 0u)))
+                    oldest_five_always = false;
+        }
+        assert_true(differs);
+        /* neither the first registered (points) nor the last (peers) every time */
+        assert_false(oldest_five_always);
+    }
 }
 
 /* Peer GC: lowest score first, then the most recently created first. */
@@ -239,12 +309,19 @@ static void test_gc_peers(void **state) {
     fixture_deinit(&f);
 }
 
-static bool banned_odd(void *arg, const tp_ip *ip) {
-    return ip->bytes[15] % 2 == 1 && ip->bytes[15] < 20;
+static bool all_odd_banned(void *arg, const tp_ip *ip) {
+    (void)arg;
+    return ip->bytes[15] % 2 == 1;
 }
 
-/* list_known_points: only known_public, unbanned; 30 best + up to 20 random of 50;
- * connected first by longest-standing, then the most recently seen. */
+/* list_known_points (issue 18, item 6), as Octez's p2p_pool.ml list_known_points:
+ * known_public and not banned, sorted by compare_known_point_info — connected points
+ * first (one still connecting, without last_seen, before them all; then the oldest
+ * connection first), then disconnected ones by last_seen descending, then those never
+ * seen — then `sample best other` with other = size * 2 / 5: every point when there
+ * are at most best + other, in that order; otherwise the best ones and exactly `other`
+ * random picks among the rest (a repeated index spills onto the next element), the
+ * whole list reversed, since `sample` prepends. */
 static void test_list_known_points(void **state) {
     (void)state;
     fixture f;
@@ -253,7 +330,7 @@ static void test_list_known_points(void **state) {
     for (uint32_t i = 1; i <= 120; i++) {
         tp_point a = pt(i);
         assert_int_equal(tp_pool_register_point(&f.pool, &a, -1, NULL, &p), TP_OK);
-        tp_point_set_known_public(&f.pool, p, i <= 100);
+        tp_point_set_known_public(&f.pool, p, true);
         if (i >= 21 && i <= 25) { /* connected, established at increasing times */
             tp_peer_id peer = pid(i);
             tp_point_set_requested(&f.pool, p);
@@ -263,31 +340,52 @@ static void test_list_known_points(void **state) {
             tp_point_set_requested(&f.pool, p);
             tp_point_set_running(&f.pool, p, &peer, &f);
             tp_point_set_disconnected(&f.pool, p, true);
+        } else if (i == 61) { /* being dialed, no history: not Disconnected, no last_seen */
+            tp_point_set_requested(&f.pool, p);
         }
         mock_env_advance(&f.m, S_NS);
     }
+    /* sorted: 61, 21..25, 60..26, then the 79 never seen (1..20, 62..120) */
     tp_point out[50];
-    size_t n = tp_pool_list_known_points(&f.pool, 50, banned_odd, NULL, out);
-    assert_true(n > 30 && n <= 50);
-    /* the 5 connected points come first, oldest connection first */
-    for (uint32_t i = 0; i < 5; i++) assert_true(tp_point_eq(&out[i], &(tp_point){pt(21 + i).ip, 9732}));
-    /* then disconnected by last_seen descending: 60, 59, ... */
-    for (uint32_t i = 5; i < 30; i++) {
-        tp_point want = pt(60 - (i - 5));
-        assert_true(tp_point_eq(&out[i], &want));
-    }
-    for (size_t i = 0; i < n; i++) {
-        assert_true(out[i].ip.bytes[15] <= 100 || out[i].ip.bytes[14] != 0); /* public only */
-        assert_false(banned_odd(NULL, &out[i].ip));
+    size_t n = tp_pool_list_known_points(&f.pool, 50, NULL, NULL, out);
+    assert_int_equal(n, 50); /* 30 best + 20 random (no spill past the end here) */
+    /* reversed: the best 30 come last, from the 30th down to the first */
+    assert_true(tp_point_eq(&out[49], &(tp_point){pt(61).ip, 9732}));
+    for (uint32_t k = 0; k < 5; k++) assert_true(tp_point_eq(&out[48 - k], &(tp_point){pt(21 + k).ip, 9732}));
+    for (uint32_t k = 0; k < 24; k++) assert_true(tp_point_eq(&out[43 - k], &(tp_point){pt(60 - k).ip, 9732}));
+    /* the 20 picks among the rest (36..26, never seen) come first, from the last in
+     * sorted order: never-seen ones before 26..36, and those by ascending number */
+    bool seen_group1 = false;
+    uint32_t last_g1 = 0;
+    for (size_t i = 0; i < 20; i++) {
+        uint32_t v = tp_ip_v4(&out[i].ip) & 0xff;
+        assert_true(v <= 36 || v >= 62);
+        assert_false(v >= 21 && v <= 25);
         for (size_t j = 0; j < i; j++) assert_false(tp_point_eq(&out[i], &out[j]));
+        if (v >= 26 && v <= 36) {
+            assert_true(v > last_g1);
+            last_g1 = v;
+            seen_group1 = true;
+        } else {
+            assert_false(seen_group1);
+        }
     }
-    /* nothing public: nothing listed */
+    /* with at most best + other known: all of them, sorted, not reversed (only the
+     * even ones pass the filter: 61 is odd, so 22, 24, then 60, 58, ..., 26, then the
+     * never-seen even ones) */
     fixture g;
     fixture_init(&g, 7, NULL);
     tp_point a = pt(1);
     assert_int_equal(tp_pool_register_point(&g.pool, &a, -1, NULL, &p), TP_OK);
-    assert_int_equal(tp_pool_list_known_points(&g.pool, 50, NULL, NULL, out), 0);
+    assert_int_equal(tp_pool_list_known_points(&g.pool, 50, NULL, NULL, out), 0); /* not public */
     fixture_deinit(&g);
+    tp_point all[120];
+    size_t m = tp_pool_list_known_points(&f.pool, 100, all_odd_banned, NULL, all);
+    assert_int_equal(m, 60);
+    assert_true(tp_point_eq(&all[0], &(tp_point){pt(22).ip, 9732}));
+    assert_true(tp_point_eq(&all[1], &(tp_point){pt(24).ip, 9732}));
+    for (uint32_t k = 0; k < 18; k++) assert_true(tp_point_eq(&all[2 + k], &(tp_point){pt(60 - 2 * k).ip, 9732}));
+    for (size_t i = 0; i < m; i++) assert_false(all_odd_banned(NULL, &all[i].ip));
     /* tear down connections for the leak check */
     uint32_t it = 0;
     while ((p = tp_pool_next_point(&f.pool, &it)) != NULL)
@@ -322,7 +420,7 @@ int main(void) {
         cmocka_unit_test(test_backoff),          cmocka_unit_test(test_point_states),
         cmocka_unit_test(test_peer_states),      cmocka_unit_test(test_gc_points),
         cmocka_unit_test(test_gc_peers),         cmocka_unit_test(test_list_known_points),
-        cmocka_unit_test(test_my_id_points),
+        cmocka_unit_test(test_my_id_points),     cmocka_unit_test(test_gc_ties_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -408,7 +408,10 @@ static void test_malformed_handshake(void **state) {
         const uint8_t tiny[3] = {0x00, 0x0f, 0x00};
         side_feed(&b, tiny, sizeof tiny);
         assert_int_equal(b.err, TP_ERR_INVALID_CIPHERTEXT_SIZE);
-        assert_true(tp_socket_err_greylists(b.err));
+        /* closes without greylisting (issue 18, item 7): Octez's
+         * Invalid_incoming_ciphertext_size (p2p_socket.ml Crypto.read_chunk) is not in
+         * the list p2p_connect_handler.ml raw_authenticate greylists on */
+        assert_false(tp_socket_err_greylists(b.err));
         side_free(&a);
         side_free(&b);
     }

@@ -228,24 +228,32 @@ static void test_swap_line(void **state) {
     assert_true(seen1 > 0 && seen2 > 0);
 }
 
-/* With swap disabled (no linger) nothing changes: the initiator sends nothing, and a
- * recipient with swap disabled ignores the request. */
+/* With swap disabled (no linger) nothing changes: the initiator still sends its
+ * request (issue 18, item 3: Octez's swap_linger = None only stops the answers in
+ * p2p_protocol.ml swap_request / swap_ack; p2p_maintenance.ml `maintain` still calls
+ * send_swap_request), and a recipient with swap disabled ignores it. */
 static void test_swap_disabled(void **state) {
     (void)state;
     world w;
     world_init(&w, 2, 5, 0);
     line_topology(&w);
     uint32_t before = edges_mask(&w);
-    assert_false(tp_swap_send_request(&w.nodes[SW].swap));
+    assert_true(tp_swap_send_request(&w.nodes[SW].swap));
+    assert_int_equal(w.nodes[SW].swap.requests_sent, 1);
     pump(&w);
     assert_int_equal(edges_mask(&w), before);
-    /* a request arriving anyway is ignored */
+    /* a private node proposes nothing */
+    w.nodes[SW].swap.cfg.private_mode = true;
+    assert_false(tp_swap_send_request(&w.nodes[SW].swap));
+    w.nodes[SW].swap.cfg.private_mode = false;
+    uint64_t ignored_before = w.nodes[A1].swap.requests_ignored;
+    /* a request arriving is ignored */
     tp_peer_id src = pid(SW), p2 = pid(A2);
     tp_point a2 = pt(A2);
     assert_false(tp_swap_on_request(&w.nodes[A1].swap, (void *)(uintptr_t)(SW + 1), &src, &a2, &p2));
     pump(&w);
     assert_int_equal(edges_mask(&w), before);
-    assert_int_equal(w.nodes[A1].swap.requests_ignored, 1);
+    assert_int_equal(w.nodes[A1].swap.requests_ignored, ignored_before + 1);
     assert_int_equal(w.m.event_counts[TP_EVENT_SWAP_ACK_SENT], 0);
     world_deinit(&w);
 }
