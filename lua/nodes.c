@@ -834,6 +834,7 @@ void tl_nodes_finish(tl_state *run) {
             demo_log_deliveries(a);
         }
     }
+    tl_chain_finish(run);
     /* every app runs on a host through run->apps: one pass over the event queue for all
      * (a sim_host_crash per host scanned the queue once per host) */
     sim_world_crash_running_apps(run->w);

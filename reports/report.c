@@ -32,7 +32,7 @@
 #define REP_KIND_NAME_MAX 48
 #define REP_FAULT_WINDOWS_MAX 64 /* shaded windows per series */
 #define REP_PLOTS_MAX (16 + REP_SERIES_MAX)
-#define REP_SCHEMA_VERSION "1"
+#define REP_SCHEMA_VERSION "2"
 
 typedef struct rep_series {
     sqlite3 *db;         /* borrowed from rep_ctx.dbs */
