@@ -155,6 +155,9 @@ static void reserve(tl_chain *ch, uint32_t count) {
     ch->cap = cap;
 }
 
+static void requester_tick(void *arg);
+static void validated(void *arg);
+
 /* run->block_body: the scratch every message is encoded in (zeros beyond the fields). */
 static void scratch_reserve(tl_state *run, uint32_t bytes) {
     if (bytes <= run->block_body_cap) return;
@@ -172,6 +175,8 @@ static tl_chain *chain_of(tl_app *a) {
         ch->app = a;
         ch->head = TL_GENESIS;
         ch->validating = TL_GENESIS;
+        tp_timer_init(&ch->req_timer, requester_tick, a);
+        tp_timer_init(&ch->val_timer, validated, a);
         a->chain = ch;
         scratch_reserve(a->run, 64);
     }
@@ -404,6 +409,7 @@ static void requester_tick(void *arg) {
             int k = (int)tp_env_random_below(a->env, r->n_unreq);
             peer = r->unreq[k];
             set_remove_at(r->unreq, &r->n_unreq, k);
+            if (r->n_req == TL_REQ_PEERS_MAX) set_remove_at(r->req, &r->n_req, 0); /* oldest */
             r->req[r->n_req++] = peer;
         } else {
             peer = r->req[tp_env_random_below(a->env, r->n_req)];

@@ -9,9 +9,9 @@
 -- 80 nodes): the two seeds fill up at once (max 12) and the overlay forms as two
 -- components before any cut; after a cut and heal, nodes back between min and max do
 -- not dial across. Findings about Octez-like maintenance with tiny thresholds, kept
--- visible here rather than tuned away. (Since the block workload of issue 17 — its
--- connection-time Get_current_head exchange and blocks during the cut — seeds 1-5 with
--- kind=tidepool pass; not studied further.)
+-- visible here rather than tuned away. (Before issue 17, seeds 1 and 2 of 1-5 failed
+-- with kind=tidepool; with its block workload — blocks during the cut, Get_current_head
+-- on every connection — seeds 1-5 pass; not studied further.)
 --
 -- Parameters (--set key=value):
 --   nodes          number of nodes (default 80; CI uses 40)
