@@ -113,7 +113,7 @@ struct tl_state {
     uint32_t checks_passed, checks_failed;
     uint64_t event_counts[TP_EVENT_KIND_COUNT];
     tl_ncfg *last_ncfg;    /* the last node config made (one reference of its own) */
-    /* block gossip */
+    /* the block workload (lua/chain.c) */
     tl_block *blocks;
     uint32_t block_count, block_cap;
     uint8_t *block_body;   /* scratch for encoding block messages */

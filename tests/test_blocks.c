@@ -19,6 +19,7 @@
  *    (p2p_reader.ml Get_current_head): no stuck fetch;
  *  - unsolicited_and_malformed: p2p_reader.ml's Unexpected_response (counted, dropped)
  *    and strict decoding (counted, dropped), the connection and the workload go on;
+ *  - random_payloads: 200 random messages on the block tags, each counted malformed;
  *  - partition_catch_up: blocks produced on one side of a cut reach every node of the
  *    other side within seconds of a new connection after the heal, through
  *    Get_current_head, the missing headers (Get_block_headers) and operations;
@@ -222,6 +223,36 @@ static void test_unsolicited_and_malformed(void **state) {
         7);
 }
 
+/* Random payloads on every block tag, each starting with an id that is no block of the
+ * run (0xfffffffe): every one is counted as malformed, none crashes the receiver or
+ * closes the connection. */
+static void test_random_payloads(void **state) {
+    (void)state;
+    run_checks("random.lua", PRELUDE
+        "local A = node('10.0.0.1')\n"
+        "local B = node('10.0.0.2', {A})\n"
+        "run_for('2s')\n"
+        "local id = A:produce_block{ops_bytes = 100}\n"
+        "run_for('2s')\n"
+        "local max = {[0x31] = 8192, [0x32] = 40, [0x33] = 8192, [0x34] = 40, [0x35] = 2000}\n"
+        "local sent = 0\n"
+        "for tag = 0x31, 0x35 do\n"
+        "  for k = 1, 40 do\n"
+        "    local len = math.random(4, max[tag])\n"
+        "    local t = {string.pack('>I4', 0xfffffffe)}\n"
+        "    for i = 5, len do t[#t + 1] = string.char(math.random(0, 255)) end\n"
+        "    assert(A:send_message(B, tag, table.concat(t)))\n"
+        "    sent = sent + 1\n"
+        "  end\n"
+        "end\n"
+        "run_for('2s')\n"
+        "local st = B:stat()\n"
+        "check(st.block_malformed == sent, ('%d of %d counted malformed'):format(st.block_malformed, sent))\n"
+        "check(st.block_unsolicited == 0 and B:degree() == 1, 'nothing else; still connected')\n"
+        "check(B:head() == id, 'the head unchanged')\n",
+        3);
+}
+
 static void test_partition_catch_up(void **state) {
     (void)state;
     run_checks("partition.lua",
@@ -299,6 +330,7 @@ int main(void) {
         cmocka_unit_test(test_different_peer_on_timeout),
         cmocka_unit_test(test_abandoned_then_reconnect),
         cmocka_unit_test(test_unsolicited_and_malformed),
+        cmocka_unit_test(test_random_payloads),
         cmocka_unit_test(test_partition_catch_up),
         cmocka_unit_test(test_crash_restart_catch_up),
     };
