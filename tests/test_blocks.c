@@ -37,7 +37,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "lua/scenario.h"
+#include "sweep/sweep.h"
 
 static char tmpdir[256];
 
@@ -56,8 +59,9 @@ static int teardown_dir(void **state) {
     return 0;
 }
 
-/* Runs the script (seed 1); asserts that it passed with exactly `checks` checks. */
-static void run_checks(const char *name, const char *text, uint32_t checks) {
+/* Runs the script (seed 1, results in db unless NULL); asserts that it passed with
+ * exactly `checks` checks. */
+static void run_checks_db(const char *name, const char *text, uint32_t checks, const char *db) {
     char path[300];
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
     FILE *f = fopen(path, "w");
@@ -68,6 +72,7 @@ static void run_checks(const char *name, const char *text, uint32_t checks) {
     tl_run_config_default(&cfg);
     cfg.script_path = path;
     cfg.seed = 1;
+    cfg.db_path = db;
     cfg.out = stdout;
     tl_run_result r;
     printf("run %s seed 1\n", path);
@@ -77,6 +82,23 @@ static void run_checks(const char *name, const char *text, uint32_t checks) {
     assert_int_equal(v, TL_VERDICT_PASS);
     assert_int_equal(r.checks_failed, 0);
     assert_int_equal(r.checks_passed, checks);
+}
+
+static void run_checks(const char *name, const char *text, uint32_t checks) {
+    run_checks_db(name, text, checks, NULL);
+}
+
+static int64_t query_int(const char *db, const char *sql) {
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
 }
 
 /* One region, 50 ms one way, no jitter; nodes without maintenance or swap (the test
@@ -323,6 +345,43 @@ static void test_crash_restart_catch_up(void **state) {
         6);
 }
 
+/* The results: a deliveries row per node that validated a block (header_ns <= the
+ * validation), a blocks row per block with its bytes; `tidepool merge` (sweep/merge.c)
+ * carries both tables into a campaign database. */
+static void test_results_and_merge(void **state) {
+    (void)state;
+    static const char script[] = PRELUDE
+        "local A = node('10.0.0.1')\n"
+        "local B = node('10.0.0.2', {A})\n"
+        "local C = node('10.0.0.3', {B})\n"
+        "run_for('2s')\n"
+        "local id = A:produce_block{ops_bytes = 5000, header_bytes = 250}\n"
+        "run_for('3s')\n"
+        "check(sim.block_holders(id) == 3, 'A, B and C')\n"
+        "local b = sim.block(id)\n"
+        "check(b.bytes_useful == 2 * (5004 + 250), 'useful: a header and the operations, twice')\n";
+    char db1[300], db2[300], out[300];
+    snprintf(db1, sizeof db1, "%s/one.db", tmpdir);
+    snprintf(db2, sizeof db2, "%s/two.db", tmpdir);
+    snprintf(out, sizeof out, "%s/campaign.db", tmpdir);
+    run_checks_db("results.lua", script, 2, db1);
+    run_checks_db("results2.lua", script, 2, db2);
+    assert_int_equal(query_int(db1, "SELECT COUNT(*) FROM deliveries WHERE message = 'block:0'"
+                                    " AND header_ns IS NOT NULL AND header_ns <= received_ns"
+                                    " AND delay_ns = received_ns - sent_ns"), 2);
+    assert_int_equal(query_int(db1, "SELECT COUNT(*) FROM blocks WHERE block = 0 AND level = 1"
+                                    " AND predecessor IS NULL AND nodes_running = 3 AND holders = 3"
+                                    " AND header_bytes = 250 AND ops_bytes = 5000"
+                                    " AND bytes_useful = 10508 AND bytes_requests = 8"), 1);
+    const char *inputs[] = {db1, db2};
+    sw_merge_stats st;
+    char err[512];
+    if (sw_merge(out, inputs, 2, &st, err, sizeof err) != 0) fail_msg("sw_merge: %s", err);
+    assert_int_equal(query_int(out, "SELECT COUNT(*) FROM blocks"), 2);
+    assert_int_equal(query_int(out, "SELECT COUNT(DISTINCT run_id) FROM blocks"), 2);
+    assert_int_equal(query_int(out, "SELECT COUNT(*) FROM deliveries WHERE header_ns IS NOT NULL"), 4);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_three_node_kick),
@@ -333,6 +392,7 @@ int main(void) {
         cmocka_unit_test(test_random_payloads),
         cmocka_unit_test(test_partition_catch_up),
         cmocka_unit_test(test_crash_restart_catch_up),
+        cmocka_unit_test(test_results_and_merge),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
