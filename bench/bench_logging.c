@@ -69,7 +69,7 @@ static const char tidepool_script[] =
     "                          min_connections = 1, event_ring_size = 0})\n"
     "end\n"
     "sim.sample_overlay{every = '1s', per_node = param('per_node', false)}\n"
-    "every('2s', function() nodes[math.random(n)]:produce_block{size = 20000} end)\n"
+    "every('2s', function() nodes[math.random(n)]:produce_block{ops_bytes = 20000} end)\n"
     "run_for(total)\n";
 
 static double wall_s(void) {

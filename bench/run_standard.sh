@@ -15,7 +15,7 @@
 #   -l LEVEL     results-database log level: info (default, the standard), debug, none
 #   -o DIR       keep the results databases and logs in DIR (default: a temporary
 #                directory, removed at the end)
-#   -x ARGS      extra arguments for tidepool sim (e.g. "--set block_size=8192")
+#   -x ARGS      extra arguments for tidepool sim (e.g. "--set ops_bytes=8192")
 #
 # Output: one line per run, then a `median` line and a JSON summary line (prefix
 # `json: `). Exit code 0 when every run passed its checks and the trace hashes agree,

@@ -11,8 +11,10 @@
 --     uniform jitter per segment; 100 Mbit/s up and down per host;
 --   * the bootstrap nodes start at t = 0, the others at random instants over the first
 --     60 virtual seconds (uniform, drawn from the seeded math.random);
---   * block gossip: a 4 KiB block every 10 virtual seconds (t = 10, 20, ... s) from a
---     random running node (announce, fetch from the first announcer, re-announce);
+--   * blocks: one every 10 virtual seconds (t = 10, 20, ... s) from a random running
+--     node, 4 KiB of operations and a 300-byte header, propagated by Octez's flow
+--     (lua/README.md "Blocks": Current_head, operations and missing headers fetched
+--     with retries, 100 ms of validation, Current_head again);
 --   * real crypto (X25519 key agreement and XSalsa20-Poly1305 chunks) unless the run
 --     is started with `tidepool sim --crypto fast` (simulation only; bench/README.md);
 --   * identities at a low proof-of-work difficulty (`pow` below, default 4 bits: a
@@ -26,7 +28,7 @@
 --   duration    virtual run time (default "10min")
 --   join        nodes start over this first period (default "60s")
 --   block_every block interval (default "10s")
---   block_size  block body bytes (default 4096)
+--   ops_bytes   operation bytes per block (default 4096)
 --   pow         PoW difficulty of identities and of the handshake check (default 4)
 --   history     events kept per point and per peer (the pool's event_ring_size; default
 --               100 like Octez). It only feeds the RPC's point/peer logs: no decision
@@ -49,13 +51,14 @@
 -- Checks (the run is a benchmark, so these are sanity checks): at the end at least 99 %
 -- of the running nodes have >= min connections, and every block produced once all nodes
 -- had joined (from join + block_every) and before the last 10 % of the run reached at
--- least 99 % of the nodes (a node that joins later does not fetch older blocks).
+-- least 99 % of the nodes (a node that joins later catches up to the head through
+-- Get_current_head and fetches the blocks it lacks, but the check does not count on it).
 
 local n           = param("nodes", 1000)
 local total       = duration(param("duration", "10min"))
 local join        = duration(param("join", "60s"))
 local block_every = duration(param("block_every", "10s"))
-local block_size  = param("block_size", 4096)
+local ops_bytes   = param("ops_bytes", 4096)
 local pow         = param("pow", 4)
 local history     = param("history", 100)
 local known       = param("known", 400)
@@ -118,7 +121,7 @@ every(block_every, function()
   if #nodes == 0 then return end
   local origin = nodes[math.random(#nodes)]
   if origin:running() then
-    blocks[#blocks + 1] = {id = origin:produce_block{size = block_size}, t = now()}
+    blocks[#blocks + 1] = {id = origin:produce_block{ops_bytes = ops_bytes}, t = now()}
   end
 end, {start = block_every})
 

@@ -2,8 +2,8 @@
  *
  * - sim.demo_node / sim.demo_nodes: the demo flooding protocol (demo/demo.h) as a sim
  *   app, the node kind that runs today.
- * - sim.node / sim.hostile / sim.block_gossip: the tidepool node (core/node.h) and its
- *   workloads; they raise "node bindings not available" until core/node.h lands.
+ * - sim.node / sim.hostile: the tidepool node (lua/tidepool.c, its block workload in
+ *   lua/chain.c) and hostile peers (lua/hostile.c).
  * - The connection tap: every app gets a tp_env that forwards to its host's env and
  *   observes streams (connect, accept, close), so the runtime knows each node's open
  *   connections (degree, overlay components) and logs them (connections table, and
@@ -834,6 +834,7 @@ void tl_nodes_finish(tl_state *run) {
             demo_log_deliveries(a);
         }
     }
+    tl_chain_finish(run);
     /* every app runs on a host through run->apps: one pass over the event queue for all
      * (a sim_host_crash per host scanned the queue once per host) */
     sim_world_crash_running_apps(run->w);

@@ -20,6 +20,8 @@ enum {
     ST_SAMPLE,
     ST_CONNECTION,
     ST_DELIVERY,
+    ST_BLOCK_DELIVERY,
+    ST_BLOCK,
     ST_ASSERTION,
     ST_COUNT
 };
@@ -44,6 +46,13 @@ static const char *const statement_sql[ST_COUNT] = {
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_DELIVERY] = "INSERT INTO deliveries(run_id, message, node, origin_node, sent_ns,"
                     " received_ns, delay_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_BLOCK_DELIVERY] = "INSERT INTO deliveries(run_id, message, node, origin_node, sent_ns,"
+                          " header_ns, received_ns, delay_ns)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7 - ?5)",
+    [ST_BLOCK] = "INSERT INTO blocks(run_id, block, origin_node, created_ns, predecessor, level,"
+                 " header_bytes, ops_bytes, nodes_running, holders, bytes_useful,"
+                 " bytes_duplicate, bytes_requests)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [ST_ASSERTION] = "INSERT INTO assertions(run_id, time_ns, file, line, message, passed)"
                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 };
@@ -352,6 +361,43 @@ bool tl_results_delivery(tl_results *r, const char *message, uint32_t node, int6
     bind_opt_int(s, 6, received_ns);
     sqlite3_bind_int64(s, 7, delay_ns);
     return finish(r, s, "inserting a delivery");
+}
+
+bool tl_results_block_delivery(tl_results *r, const char *message, uint32_t node,
+                               uint32_t origin_node, int64_t created_ns, int64_t header_ns,
+                               int64_t adopted_ns) {
+    if (r->level == TL_LOG_NONE) return true;
+    sqlite3_stmt *s = stmt(r, ST_BLOCK_DELIVERY);
+    if (!s) return false;
+    bind_text(s, 2, message);
+    sqlite3_bind_int64(s, 3, node);
+    sqlite3_bind_int64(s, 4, origin_node);
+    sqlite3_bind_int64(s, 5, created_ns);
+    bind_opt_int(s, 6, header_ns);
+    sqlite3_bind_int64(s, 7, adopted_ns);
+    return finish(r, s, "inserting a block delivery");
+}
+
+bool tl_results_block(tl_results *r, uint32_t block, uint32_t origin_node, int64_t created_ns,
+                      int64_t predecessor, uint32_t level, uint32_t header_bytes,
+                      uint32_t ops_bytes, uint32_t nodes_running, uint32_t holders,
+                      uint64_t bytes_useful, uint64_t bytes_duplicate, uint64_t bytes_requests) {
+    if (r->level == TL_LOG_NONE) return true;
+    sqlite3_stmt *s = stmt(r, ST_BLOCK);
+    if (!s) return false;
+    sqlite3_bind_int64(s, 2, block);
+    sqlite3_bind_int64(s, 3, origin_node);
+    sqlite3_bind_int64(s, 4, created_ns);
+    bind_opt_int(s, 5, predecessor);
+    sqlite3_bind_int64(s, 6, level);
+    sqlite3_bind_int64(s, 7, header_bytes);
+    sqlite3_bind_int64(s, 8, ops_bytes);
+    sqlite3_bind_int64(s, 9, nodes_running);
+    sqlite3_bind_int64(s, 10, holders);
+    sqlite3_bind_int64(s, 11, (int64_t)bytes_useful);
+    sqlite3_bind_int64(s, 12, (int64_t)bytes_duplicate);
+    sqlite3_bind_int64(s, 13, (int64_t)bytes_requests);
+    return finish(r, s, "inserting a block");
 }
 
 bool tl_results_assertion(tl_results *r, int64_t time_ns, const char *file, int line,

@@ -94,6 +94,17 @@ bool tl_results_connection(tl_results *r, uint32_t node, int64_t peer_node, cons
 /* origin_node, sent_ns, received_ns < 0: NULL (unknown). */
 bool tl_results_delivery(tl_results *r, const char *message, uint32_t node, int64_t origin_node,
                          int64_t sent_ns, int64_t received_ns, int64_t delay_ns);
+/* A node validated (adopted) a block of the block workload: deliveries row with
+ * header_ns (when the node first had its header; < 0: NULL) and received_ns = the
+ * adoption time, delay_ns = adopted_ns - created_ns. */
+bool tl_results_block_delivery(tl_results *r, const char *message, uint32_t node,
+                               uint32_t origin_node, int64_t created_ns, int64_t header_ns,
+                               int64_t adopted_ns);
+/* The blocks row of a block (written at the end of the run); predecessor < 0: NULL. */
+bool tl_results_block(tl_results *r, uint32_t block, uint32_t origin_node, int64_t created_ns,
+                      int64_t predecessor, uint32_t level, uint32_t header_bytes,
+                      uint32_t ops_bytes, uint32_t nodes_running, uint32_t holders,
+                      uint64_t bytes_useful, uint64_t bytes_duplicate, uint64_t bytes_requests);
 bool tl_results_assertion(tl_results *r, int64_t time_ns, const char *file, int line,
                           const char *message, bool passed);
 

@@ -5,9 +5,9 @@
  * proof of work defaults to difficulty 0 in simulation (a 26-bit stamp costs seconds per
  * identity; set pow_difficulty to test it). Identities are deterministic: derived from
  * the run seed and the host index. Node operations (connect, ban/trust, send/broadcast,
- * kick), queries (connections, points, peers, stat) and the block-gossip workload
- * (produce_block: announce an id, fetch the body from the first announcer, re-announce)
- * are methods of the node userdata. Connections are logged from the node's hooks
+ * kick), queries (connections, points, peers, stat) and the block workload (lua/chain.c:
+ * Octez's Current_head / Get_block_headers / Get_operations_for_blocks flow) are
+ * methods of the node userdata. Connections are logged from the node's hooks
  * (connections table); core's own events feed the events table through simnet.
  *
  * core/node.h runs the complete P2P layer itself (maintenance, swap, peers file, I/O
@@ -22,26 +22,20 @@
 #include "core/point.h"
 #include "lua/tl_impl.h"
 
-/* Application messages every simulated tidepool node registers. */
-enum {
-    TL_TAG_TEXT = 0x10,
-    TL_TAG_ANNOUNCE = 0x20, /* u32 block id */
-    TL_TAG_GET = 0x21,      /* u32 block id */
-    TL_TAG_BLOCK = 0x22,    /* u32 block id + body */
-};
+/* Application messages every simulated tidepool node registers: text, and the block
+ * workload's (lua/chain.c; sizes from distributed_db_message.ml's bounds). */
+enum { TL_TAG_TEXT = 0x10 };
 #define TL_TEXT_MAX 65536u
-#define TL_BLOCK_BODY_MAX (1u << 20)
-#define TL_BLOCKS_MAX 65536u
-#define TL_FETCH_RETRY_NS 5000000000LL
 
 static const tp_app_msg_def tl_app_msgs[] = {
     {TL_TAG_TEXT, TL_TEXT_MAX, "text"},
-    {TL_TAG_ANNOUNCE, 4, "block_announce"},
-    {TL_TAG_GET, 4, "block_get"},
-    {TL_TAG_BLOCK, 4 + TL_BLOCK_BODY_MAX, "block"},
+    {TL_TAG_GET_CURRENT_HEAD, 0, "get_current_head"},
+    {TL_TAG_CURRENT_HEAD, TL_HEADER_BYTES_MAX, "current_head"},
+    {TL_TAG_GET_BLOCK_HEADERS, 40, "get_block_headers"},
+    {TL_TAG_BLOCK_HEADER, TL_HEADER_BYTES_MAX, "block_header"},
+    {TL_TAG_GET_OPERATIONS_FOR_BLOCKS, 40, "get_operations_for_blocks"},
+    {TL_TAG_OPERATIONS_FOR_BLOCKS, 4 + TL_OPS_BYTES_MAX, "operations_for_blocks"},
 };
-
-enum { TL_BLOCK_UNKNOWN = 0, TL_BLOCK_FETCHING = 1, TL_BLOCK_HAVE = 2 };
 
 /* Per-connection record (tp_conn.user): when it opened. */
 typedef struct tl_conn_rec {
@@ -58,17 +52,6 @@ void tl_tp_neighbors(tl_app *a, void (*fn)(void *arg, int64_t peer_host), void *
     if (!a->node) return;
     for (tp_conn *c = tp_node_first_conn(a->node); c; c = c->next)
         if (tp_conn_is_running(c)) fn(arg, tl_host_of_point(a->run, &c->remote_addr));
-}
-
-static void put_u32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_u32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -98,6 +81,7 @@ static void h_new_connection(void *arg, tp_node *n, tp_conn *c) {
     TP_ASSERT(rec != NULL);
     rec->opened_ns = tp_env_now_ns(a->env);
     c->user = rec;
+    tl_chain_on_connection(a, c);
 }
 
 static void h_disconnection(void *arg, tp_node *n, tp_conn *c) {
@@ -113,103 +97,17 @@ void tl_tp_finish(tl_app *a) {
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* Block gossip                                                                         */
-
-static bool blocks_reserve(tl_app *a, uint32_t id) {
-    if (id < a->blocks_cap) return true;
-    uint32_t cap = a->blocks_cap ? a->blocks_cap : 64;
-    while (cap <= id) cap *= 2;
-    uint8_t *b = realloc(a->blocks, cap);
-    int64_t *f = realloc(a->block_fetch_ns, cap * sizeof *f);
-    TP_ASSERT(b && f);
-    memset(b + a->blocks_cap, 0, cap - a->blocks_cap);
-    memset(f + a->blocks_cap, 0, (cap - a->blocks_cap) * sizeof *f);
-    a->blocks = b;
-    a->block_fetch_ns = f;
-    a->blocks_cap = cap;
-    return true;
-}
-
-static void announce(tl_app *a, uint32_t id) {
-    uint8_t p[4];
-    put_u32(p, id);
-    (void)tp_node_broadcast(a->node, TL_TAG_ANNOUNCE, p, sizeof p);
-}
-
-static void have_block(tl_app *a, uint32_t id) {
-    tl_state *run = a->run;
-    blocks_reserve(a, id);
-    a->blocks[id] = TL_BLOCK_HAVE;
-    tl_block *b = &run->blocks[id];
-    b->holders++;
-    int64_t now = tp_env_now_ns(a->env);
-    a->block_fetch_ns[id] = now; /* once HAVE: the receipt time */
-    if (run->res && b->origin != a->host) {
-        char msg[32];
-        snprintf(msg, sizeof msg, "block:%" PRIu32, id);
-        tl_results_delivery(run->res, msg, a->host, b->origin, b->created_ns, now,
-                            now - b->created_ns);
-    }
-    announce(a, id);
-}
-
-static void send_or_count(tl_app *a, tp_conn *c, uint16_t tag, const uint8_t *p, size_t n) {
-    if (tp_node_send(a->node, c, tag, p, n, false) != TP_OK) a->sends_dropped++;
-}
+/* Application messages                                                                 */
 
 static void h_app_message(void *arg, tp_node *n, tp_conn *c, uint16_t tag, const uint8_t *p,
                           size_t len) {
     tl_app *a = arg;
-    tl_state *run = a->run;
     a->app_bytes_in += len;
     if (tag == TL_TAG_TEXT) {
         a->text_in++;
         return;
     }
-    /* Every block message starts with a known block id; anything else is counted as
-     * bad and ignored (strict: exact lengths). */
-    if (len < 4) {
-        a->app_bad++;
-        return;
-    }
-    uint32_t id = get_u32(p);
-    if (id >= run->block_count) {
-        a->app_bad++;
-        return;
-    }
-    blocks_reserve(a, id);
-    switch (tag) {
-    case TL_TAG_ANNOUNCE: {
-        if (len != 4) break;
-        int64_t now = tp_env_now_ns(a->env);
-        bool retry = a->blocks[id] == TL_BLOCK_FETCHING &&
-                     now - a->block_fetch_ns[id] >= TL_FETCH_RETRY_NS;
-        if (a->blocks[id] == TL_BLOCK_UNKNOWN || retry) {
-            a->blocks[id] = TL_BLOCK_FETCHING; /* from the first announcer */
-            a->block_fetch_ns[id] = now;
-            uint8_t q[4];
-            put_u32(q, id);
-            send_or_count(a, c, TL_TAG_GET, q, sizeof q);
-        }
-        return;
-    }
-    case TL_TAG_GET:
-        if (len != 4) break;
-        if (a->blocks[id] == TL_BLOCK_HAVE) {
-            uint32_t size = run->blocks[id].size;
-            uint8_t *buf = run->block_body;
-            put_u32(buf, id);
-            send_or_count(a, c, TL_TAG_BLOCK, buf, 4 + (size_t)size);
-        }
-        return;
-    case TL_TAG_BLOCK:
-        if (len != 4 + (size_t)run->blocks[id].size) break;
-        if (a->blocks[id] != TL_BLOCK_HAVE) have_block(a, id);
-        return;
-    default:
-        break;
-    }
-    a->app_bad++;
+    if (!tl_chain_on_message(a, c, tag, p, len)) a->app_bad++;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -257,6 +155,7 @@ static void tp_app_start(void *app, sim_host *h, const tp_env *env) {
                  "tidepool node on host %u did not start: %s", a->host, tp_strerror(e));
         return;
     }
+    tl_chain_on_start(a);
     for (size_t i = 0; i < a->dial_count; i++)
         if (tp_node_connect(a->node, &a->dial[i], 0, connect_cb, a) != TP_OK) a->dial_errors++;
 }
@@ -284,6 +183,7 @@ static void tp_app_halt(void *app, sim_host *h, const tp_env *env) {
     }
     tp_node_crash_drop(a->node);
     a->node = NULL;
+    tl_chain_on_halt(a);
 }
 
 static const sim_app_ops tp_app_ops = {tp_app_start, tp_app_stop, tp_app_halt};
@@ -292,11 +192,8 @@ void tl_tp_free(tl_app *a) {
     tl_ncfg_release(a->ncfg);
     a->ncfg = NULL;
     free(a->dial);
-    free(a->blocks);
-    free(a->block_fetch_ns);
     a->dial = NULL;
-    a->blocks = NULL;
-    a->block_fetch_ns = NULL;
+    tl_chain_free(a);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -316,7 +213,7 @@ static const char *const node_keys[] = {
     "greylist_timeout", "peer_greylist_size", "start", "maintenance", "swap_linger", "peers_file", "peers_save_interval",
     "max_download_speed", "max_upload_speed", "read_buffer_size", "discovery",
     "trust_discovered_peers", "maintenance_wait_jitter_pm", "bandwidth_cap_slices",
-    "reset_refused_points", NULL};
+    "reset_refused_points", "validation_delay", "header_bytes", "ops_bytes", "request_log", NULL};
 
 /* A point: "ip:port", or a host/node (its listening port if it is a tidepool node,
  * else default_port). */
@@ -499,6 +396,13 @@ static void node_config(lua_State *L, int tidx, tl_app *a, tl_ncfg *n, bool *sta
     /* tidepool option (core/README.md "Deliberate differences"): 1 = Octez */
     c->bandwidth_cap_slices = (uint32_t)tl_opt_int_field(L, tidx, "bandwidth_cap_slices", c->bandwidth_cap_slices, 1, 1000, what);
     c->reset_refused_points = tl_opt_bool_field(L, tidx, "reset_refused_points", c->reset_refused_points, what);
+    /* the block workload (lua/chain.c); a round 100 ms to validate a block, a header of
+     * a few hundred bytes (a Tezos header with its protocol data is about 250-400) and
+     * operations of tens of kB */
+    a->chainp.validation_delay_ns = tl_opt_duration_field(L, tidx, "validation_delay", 100000000LL, what);
+    a->chainp.header_bytes = (uint32_t)tl_opt_int_field(L, tidx, "header_bytes", 300, 16, TL_HEADER_BYTES_MAX, what);
+    a->chainp.ops_bytes = (uint32_t)tl_opt_int_field(L, tidx, "ops_bytes", 30000, 0, TL_OPS_BYTES_MAX, what);
+    a->chainp.request_log = tl_opt_bool_field(L, tidx, "request_log", false, what);
     c->hooks = (tp_node_hooks){0};
     c->hooks.on_app_message = h_app_message;
     c->hooks.on_new_connection = h_new_connection;
@@ -727,6 +631,19 @@ static int m_broadcast(lua_State *L) {
     lua_pushinteger(L, tp_node_broadcast(a->node, TL_TAG_TEXT, (const uint8_t *)s, len));
     return 1;
 }
+/* node:send_message(peer, tag, bytes) -> ok, err: any registered application message,
+ * as is (to test the decoders: a malformed or unsolicited message). */
+static int m_send_message(lua_State *L) {
+    tl_app *a = check_tp(L, "send_message");
+    tp_peer_id p = check_peer(L, 2, "node:send_message(peer, tag, bytes)");
+    lua_Integer tag = luaL_checkinteger(L, 3);
+    size_t len;
+    const char *s = luaL_checklstring(L, 4, &len);
+    if (tag < 0 || tag > 0xffff) return luaL_error(L, "node:send_message: tag %d out of 0..65535", (int)tag);
+    push_err(L, tp_node_send_to_peer(a->node, &p, (uint16_t)tag, (const uint8_t *)s, len, false));
+    return 2;
+}
+
 static int m_peer_id(lua_State *L) {
     tl_app *a = tl_check_node(L, 1);
     if (a->kind != TL_APP_TIDEPOOL) return luaL_error(L, "node:peer_id(): demo nodes have none");
@@ -836,6 +753,18 @@ static int m_stat(lua_State *L) {
     SET("app_bad", a->app_bad);
     SET("sends_dropped", a->sends_dropped);
     SET("dial_errors", a->dial_errors);
+    const tl_chain_stats *cs = tl_chain_stats_of(a);
+    SET("heads_sent", cs->heads_sent);
+    SET("heads_received", cs->heads_received);
+    SET("head_changes", cs->head_changes);
+    SET("header_requests", cs->header_requests);
+    SET("operations_requests", cs->ops_requests);
+    SET("request_retries", cs->retries);
+    SET("requests_abandoned", cs->requests_abandoned);
+    SET("requests_refused", cs->requests_refused);
+    SET("block_unsolicited", cs->unsolicited);
+    SET("block_malformed", cs->malformed);
+    SET("block_unadvertised", cs->unadvertised);
     tp_maintenance *mt = tp_node_maintenance(a->node);
     if (mt) {
         SET("maintenance_cycles", mt->cycles);
@@ -853,65 +782,6 @@ static int m_stat(lua_State *L) {
     return 1;
 }
 
-/* node:produce_block{size = bytes} -> block id: the node has it and announces it. */
-static int m_produce_block(lua_State *L) {
-    tl_app *a = check_tp(L, "produce_block");
-    tl_state *run = a->run;
-    const char *what = "node:produce_block{size}";
-    lua_Integer size = 10000;
-    if (!lua_isnoneornil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TTABLE);
-        static const char *const keys[] = {"size", NULL};
-        tl_check_keys(L, 2, keys, what);
-        size = tl_opt_int_field(L, 2, "size", size, 0, TL_BLOCK_BODY_MAX, what);
-    }
-    if (run->block_count == TL_BLOCKS_MAX)
-        return luaL_error(L, "%s: at most %d blocks per run", what, (int)TL_BLOCKS_MAX);
-    if (run->block_count == run->block_cap) {
-        uint32_t cap = run->block_cap ? run->block_cap * 2 : 64;
-        tl_block *b = realloc(run->blocks, cap * sizeof *b);
-        TP_ASSERT(b != NULL);
-        run->blocks = b;
-        run->block_cap = cap;
-    }
-    if ((uint32_t)size + 4 > run->block_body_cap) {
-        uint8_t *body = realloc(run->block_body, (size_t)size + 4);
-        TP_ASSERT(body != NULL);
-        memset(body, 0, (size_t)size + 4);
-        run->block_body = body;
-        run->block_body_cap = (uint32_t)size + 4;
-    }
-    uint32_t id = run->block_count++;
-    run->blocks[id] = (tl_block){a->host, sim_world_now_ns(run->w), (uint32_t)size, 0};
-    have_block(a, id);
-    lua_pushinteger(L, id);
-    return 1;
-}
-
-/* node:block_delay(id) -> seconds from production to receipt here, or nil */
-static int m_block_delay(lua_State *L) {
-    tl_app *a = tl_check_node(L, 1);
-    tl_state *run = a->run;
-    lua_Integer id = luaL_checkinteger(L, 2);
-    if (a->kind != TL_APP_TIDEPOOL || id < 0 || id >= (lua_Integer)run->block_count ||
-        (uint64_t)id >= a->blocks_cap || a->blocks[id] != TL_BLOCK_HAVE) {
-        lua_pushnil(L);
-        return 1;
-    }
-    lua_pushnumber(L, (lua_Number)(a->block_fetch_ns[id] - run->blocks[id].created_ns) / 1e9);
-    return 1;
-}
-
-/* sim.block_holders(id) -> number of nodes that have block id */
-static int l_block_holders(lua_State *L) {
-    tl_state *run = tl_run_of(L);
-    lua_Integer id = luaL_checkinteger(L, 1);
-    if (id < 0 || id >= (lua_Integer)run->block_count)
-        return luaL_error(L, "sim.block_holders(%d): no such block", (int)id);
-    lua_pushinteger(L, run->blocks[id].holders);
-    return 1;
-}
-
 void tl_open_tidepool(lua_State *L) {
     static const luaL_Reg methods[] = {
         {"connect", m_connect},       {"ban_ip", m_ban_ip},
@@ -922,8 +792,7 @@ void tl_open_tidepool(lua_State *L) {
         {"kick", m_kick},             {"send", m_send},
         {"broadcast", m_broadcast},   {"peer_id", m_peer_id},
         {"points", m_points},         {"peers", m_peers},
-        {"stat", m_stat},             {"produce_block", m_produce_block},
-        {"block_delay", m_block_delay},
+        {"stat", m_stat},             {"send_message", m_send_message},
         {NULL, NULL}};
     luaL_getmetatable(L, TL_MT_NODE);
     lua_getfield(L, -1, "__index");
@@ -931,9 +800,9 @@ void tl_open_tidepool(lua_State *L) {
     lua_pop(L, 2);
     static const luaL_Reg fns[] = {{"node", l_node},
                                    {"nodes", l_nodes},
-                                   {"block_holders", l_block_holders},
                                    {NULL, NULL}};
     lua_getglobal(L, "sim");
     luaL_setfuncs(L, fns, 0);
     lua_pop(L, 1);
+    tl_open_chain(L);
 }

@@ -20,13 +20,52 @@
 typedef struct tl_app tl_app;
 typedef struct tl_state tl_state;
 
-/* A block of the block-gossip workload (lua/tidepool.c). */
+/* The block workload (lua/chain.c): application message tags, bounds. */
+enum {
+    TL_TAG_GET_CURRENT_HEAD = 0x30,
+    TL_TAG_CURRENT_HEAD = 0x31,
+    TL_TAG_GET_BLOCK_HEADERS = 0x32,
+    TL_TAG_BLOCK_HEADER = 0x33,
+    TL_TAG_GET_OPERATIONS_FOR_BLOCKS = 0x34,
+    TL_TAG_OPERATIONS_FOR_BLOCKS = 0x35,
+};
+#define TL_GENESIS UINT32_MAX          /* the predecessor of the first block */
+#define TL_BLOCKS_MAX 65536u
+#define TL_HEADER_BYTES_MAX 8192u      /* distributed_db_message.ml: block_header_max_size */
+#define TL_OPS_BYTES_MAX (1u << 20)
+
+/* A block of the run's chain (lua/chain.c). Byte counts are application payload bytes
+ * as received, summed over every node: `useful` gave a node a header or operations it
+ * lacked; `duplicate` did not (a head it knew, an answer that came late); `requests`
+ * are the Get_* messages' bytes naming this block. */
 typedef struct tl_block {
     uint32_t origin;     /* host index */
     int64_t created_ns;
-    uint32_t size;       /* body bytes */
-    uint32_t holders;    /* nodes that have it */
+    uint32_t pred;       /* TL_GENESIS for the first block */
+    uint32_t level;      /* 1 + the predecessor's (genesis: 0) */
+    uint32_t header_bytes, ops_bytes;
+    uint32_t holders;    /* nodes that validated it (a crash does not undo that) */
+    uint32_t nodes_running; /* when it was produced */
+    uint64_t bytes_useful, bytes_duplicate, bytes_requests;
 } tl_block;
+
+/* A tidepool node's block-workload settings (node config keys of the same names). */
+typedef struct tl_chain_params {
+    int64_t validation_delay_ns; /* time to validate a block once it has everything */
+    uint32_t header_bytes;       /* of the blocks it produces */
+    uint32_t ops_bytes;          /* default of produce_block */
+    bool request_log;            /* keep the last requests for node:block_requests() */
+} tl_chain_params;
+
+/* Counters of a node's block workload (node:stat()). */
+typedef struct tl_chain_stats {
+    uint64_t heads_sent, heads_received, head_changes;
+    uint64_t header_requests, ops_requests, retries;
+    uint64_t requests_abandoned, requests_refused;
+    uint64_t unsolicited, malformed, unadvertised;
+} tl_chain_stats;
+
+typedef struct tl_chain tl_chain;
 
 /* A tidepool node's configuration as parsed from its Lua table, without what differs
  * per node (the identity, the listening address and the hooks' argument, which are
@@ -74,10 +113,10 @@ struct tl_state {
     uint32_t checks_passed, checks_failed;
     uint64_t event_counts[TP_EVENT_KIND_COUNT];
     tl_ncfg *last_ncfg;    /* the last node config made (one reference of its own) */
-    /* block gossip */
+    /* the block workload (lua/chain.c) */
     tl_block *blocks;
     uint32_t block_count, block_cap;
-    uint8_t *block_body;   /* zeros, the largest body */
+    uint8_t *block_body;   /* scratch for encoding block messages */
     uint32_t block_body_cap;
     /* Base58 peer ids are costly (a double SHA-256 checksum each): the event sink keeps
      * the last text of each of TL_B58_CACHE slots, indexed by the id's first bytes. */
@@ -194,9 +233,8 @@ struct tl_app {
     tp_node *node;            /* NULL when not running */
     tp_point *dial;           /* points dialed at every start */
     size_t dial_count;
-    uint8_t *blocks;          /* block gossip: per block id, TL_BLOCK_* */
-    int64_t *block_fetch_ns;  /* when the pending fetch started */
-    uint32_t blocks_cap;
+    tl_chain *chain;          /* block workload state (lua/chain.c), made at first use */
+    tl_chain_params chainp;
     uint64_t text_in, app_bytes_in, app_bad, sends_dropped, dial_errors;
     /* hostile (lua/hostile.c) */
     struct tl_hostile *hostile;
@@ -228,6 +266,18 @@ void tl_make_identity(tl_state *run, uint32_t host, double difficulty, tp_identi
 /* A point from "ip:port" or a host/node (a tidepool node's listening port, else
  * default_port). false: not a point. */
 bool tl_to_point(lua_State *L, int idx, uint16_t default_port, tp_point *out);
+
+/* lua/chain.c: the block workload */
+void tl_open_chain(lua_State *L);
+/* An application message of the workload; false: not one of its tags. */
+bool tl_chain_on_message(tl_app *a, tp_conn *c, uint16_t tag, const uint8_t *p, size_t len);
+void tl_chain_on_connection(tl_app *a, tp_conn *c);
+void tl_chain_on_start(tl_app *a);
+void tl_chain_on_halt(tl_app *a);
+void tl_chain_free(tl_app *a);
+const tl_chain_stats *tl_chain_stats_of(tl_app *a);
+/* End of run: the blocks table. */
+void tl_chain_finish(tl_state *run);
 
 /* lua/hostile.c */
 void tl_open_hostile(lua_State *L);

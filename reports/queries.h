@@ -102,6 +102,40 @@
     "         / (receivers.n * messages.m) AS mean_coverage\n"                             \
     "FROM per_bucket, receivers, messages ORDER BY bucket;\n"
 
+/* blocks (the block workload, lua/chain.c): per block, the time from its production to
+ * its validation by 50 / 90 / 99 / 100 % of the nodes running when it was produced (its
+ * producer counts, at 0; NULL when never reached) and the payload bytes received about
+ * it (useful / duplicate, blocks table). The k-th node is rank k - 1 of the deliveries
+ * (the producer has no deliveries row); k = ceil(p * n). */
+#define REP_SQL_BLOCKS_CTE                                                                 \
+    "WITH b AS (\n"                                                                        \
+    "  SELECT block, 'block:' || block AS message, nodes_running AS n,\n"                  \
+    "         bytes_useful, bytes_duplicate\n"                                             \
+    "  FROM blocks WHERE run_id = :run\n"                                                  \
+    "), ranked AS (\n"                                                                     \
+    "  SELECT message, delay_ns,\n"                                                        \
+    "         ROW_NUMBER() OVER (PARTITION BY message ORDER BY delay_ns) + 1 AS k\n"       \
+    "  FROM deliveries WHERE run_id = :run AND message LIKE 'block:%'\n"                   \
+    "), per_block AS (\n"                                                                  \
+    "  SELECT b.block,\n"                                                                  \
+    "    CASE WHEN (b.n * 50 + 99) / 100 <= 1 THEN 0 ELSE\n"                               \
+    "      MIN(CASE WHEN r.k >= (b.n * 50 + 99) / 100 THEN r.delay_ns END) / 1e6 END AS t50_ms,\n" \
+    "    CASE WHEN (b.n * 90 + 99) / 100 <= 1 THEN 0 ELSE\n"                               \
+    "      MIN(CASE WHEN r.k >= (b.n * 90 + 99) / 100 THEN r.delay_ns END) / 1e6 END AS t90_ms,\n" \
+    "    CASE WHEN (b.n * 99 + 99) / 100 <= 1 THEN 0 ELSE\n"                               \
+    "      MIN(CASE WHEN r.k >= (b.n * 99 + 99) / 100 THEN r.delay_ns END) / 1e6 END AS t99_ms,\n" \
+    "    CASE WHEN b.n <= 1 THEN 0 ELSE\n"                                                 \
+    "      MIN(CASE WHEN r.k >= b.n THEN r.delay_ns END) / 1e6 END AS t100_ms,\n"          \
+    "    b.bytes_useful / 1e3 AS useful_kB, b.bytes_duplicate / 1e3 AS duplicate_kB\n"     \
+    "  FROM b LEFT JOIN ranked r ON r.message = b.message\n"                               \
+    "  GROUP BY b.block\n"                                                                 \
+    ")\n"
+
+#define REP_SQL_BLOCKS                                                                     \
+    REP_SQL_BLOCKS_CTE                                                                     \
+    "SELECT block, t50_ms, t90_ms, t99_ms, t100_ms, useful_kB, duplicate_kB\n"             \
+    "FROM per_block ORDER BY block;\n"
+
 #define REP_SQL_PROPAGATION                                                                \
     "WITH ranked AS (\n"                                                                   \
     "  SELECT delay_ns, ROW_NUMBER() OVER (ORDER BY delay_ns) AS k,\n"                     \
@@ -242,6 +276,20 @@
     "       ROUND(MIN(CASE WHEN k * 100 >= n * 99 THEN t99_ns END) / 1e6, 3)\n"            \
     "         AS \"time to 99% p99 (ms)\"\n"                                               \
     "FROM ordered;\n"
+
+/* reports/README.md, "Per-block figures": means over the blocks that reached each
+ * fraction. */
+#define REP_SQL_FIG_BLOCKS                                                                 \
+    REP_SQL_BLOCKS_CTE                                                                     \
+    "SELECT COUNT(*) AS \"blocks\",\n"                                                     \
+    "       COALESCE(SUM(t100_ms IS NOT NULL), 0) AS \"blocks reaching every running node\",\n" \
+    "       ROUND(AVG(t50_ms), 1) AS \"block to 50% of nodes, mean (ms)\",\n"              \
+    "       ROUND(AVG(t90_ms), 1) AS \"block to 90% of nodes, mean (ms)\",\n"              \
+    "       ROUND(AVG(t99_ms), 1) AS \"block to 99% of nodes, mean (ms)\",\n"              \
+    "       ROUND(AVG(t100_ms), 1) AS \"block to 100% of nodes, mean (ms)\",\n"            \
+    "       ROUND(AVG(useful_kB), 1) AS \"useful kB received per block\",\n"               \
+    "       ROUND(AVG(duplicate_kB), 1) AS \"duplicate kB received per block\"\n"          \
+    "FROM per_block;\n"
 
 #define REP_SQL_FIG_ACL                                                                    \
     "SELECT COALESCE(SUM(kind IN ('greylist_ip', 'greylist_peer')), 0) AS \"greylistings\",\n" \

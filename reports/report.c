@@ -32,7 +32,7 @@
 #define REP_KIND_NAME_MAX 48
 #define REP_FAULT_WINDOWS_MAX 64 /* shaded windows per series */
 #define REP_PLOTS_MAX (16 + REP_SERIES_MAX)
-#define REP_SCHEMA_VERSION "1"
+#define REP_SCHEMA_VERSION "2"
 
 typedef struct rep_series {
     sqlite3 *db;         /* borrowed from rep_ctx.dbs */
@@ -573,6 +573,17 @@ static void bandwidth_clause(rep_ctx *c, FILE *gp, const char *dat, uint32_t k,
     title(gp, s, " out");
 }
 
+static void blocks_clause(rep_ctx *c, FILE *gp, const char *dat, uint32_t k,
+                          const rep_series *s, bool *first) {
+    static const char *const fractions[] = {" 50%", " 90%", " 99%", " 100%"};
+    for (int i = 0; i < 4; i++) {
+        clause_start(gp, first);
+        fprintf(gp, "'%s' using 1:%d with linespoints lc %" PRIu32 " dt %d", dat, i + 2, k,
+                i + 1);
+        title(gp, s, fractions[i]);
+    }
+}
+
 static void bans_clause(rep_ctx *c, FILE *gp, const char *dat, uint32_t k,
                         const rep_series *s, bool *first) {
     static const char *const kinds[] = {" greylist_ip", " greylist_peer", " ban"};
@@ -671,6 +682,13 @@ static const rep_plot_def plot_defs[] = {
      "delay (ms)", "fraction of deliveries", REP_SQL_PROPAGATION, NULL,
      "no rows in <code>deliveries</code> (no broadcast workload in these runs).", NULL,
      steps_clause, NULL, "set xrange [0:*]\nset yrange [0:1.05]", false},
+    {"blocks", "block propagation: time to 50 / 90 / 99 / 100 % of the nodes",
+     "Per block (x: block id), the time from its production to its validation by 50, 90, "
+     "99 and 100 % of the nodes running when it was produced, the producer included "
+     "(<code>blocks</code> and <code>deliveries</code>; a missing point: never reached).",
+     "block", "ms since produced", REP_SQL_BLOCKS, NULL,
+     "no rows in <code>blocks</code> (no block workload in these runs).", NULL,
+     blocks_clause, NULL, "set xrange [*:*]\nset yrange [0:*]", false},
     {"bandwidth", "bandwidth in and out (all nodes)",
      "Bytes per second received (solid) and sent (dashed), summed over nodes, from the "
      "cumulative samples <code>bytes_in</code> and <code>bytes_out</code>.",
@@ -695,7 +713,8 @@ static const rep_plot_def plot_defs[] = {
 
 static const char *const figure_sql[] = {
     REP_SQL_FIG_NODES,       REP_SQL_FIG_CONNECTIONS, REP_SQL_FIG_DEGREE, REP_SQL_FIG_BOOTSTRAP,
-    REP_SQL_FIG_COMPONENTS,  REP_SQL_FIG_DELIVERIES,  REP_SQL_FIG_T99,    REP_SQL_FIG_ACL,
+    REP_SQL_FIG_COMPONENTS,  REP_SQL_FIG_DELIVERIES,  REP_SQL_FIG_T99,    REP_SQL_FIG_BLOCKS,
+    REP_SQL_FIG_ACL,
     REP_SQL_FIG_CHECKS,
 };
 

@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
+INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '2');
+-- version 2: deliveries.header_ns and the blocks table (the block workload of issue 17)
 
 CREATE TABLE IF NOT EXISTS runs (
     id              INTEGER PRIMARY KEY,
@@ -112,8 +113,32 @@ CREATE TABLE IF NOT EXISTS deliveries (
     node        INTEGER NOT NULL,             -- who received it
     origin_node INTEGER,                      -- who created it (NULL: unknown)
     sent_ns     INTEGER,                      -- creation time at the origin (NULL: unknown)
-    received_ns INTEGER,                      -- first receipt at `node` (NULL: unknown)
-    delay_ns    INTEGER NOT NULL              -- origin to first receipt at `node`
+    received_ns INTEGER,                      -- first receipt at `node` (NULL: unknown);
+                                              -- blocks: when `node` validated (adopted) it
+    delay_ns    INTEGER NOT NULL,             -- origin to first receipt at `node`
+    header_ns   INTEGER                       -- blocks: when `node` first had the header
+                                              -- (NULL: not a block)
+);
+
+-- The block workload (lua/chain.c): one row per block, written at the end of the run.
+-- Byte counts are application payload bytes as received, over every node: useful (a
+-- header or operations the node lacked), duplicate (anything else about this block:
+-- heads it knew, late or unsolicited answers), requests (Get_* bytes naming it).
+CREATE TABLE IF NOT EXISTS blocks (
+    run_id          INTEGER NOT NULL REFERENCES runs(id),
+    block           INTEGER NOT NULL,         -- block id; deliveries.message = 'block:<id>'
+    origin_node     INTEGER NOT NULL,         -- the producer
+    created_ns      INTEGER NOT NULL,
+    predecessor     INTEGER,                  -- block id, NULL: genesis
+    level           INTEGER NOT NULL,         -- genesis is level 0
+    header_bytes    INTEGER NOT NULL,
+    ops_bytes       INTEGER NOT NULL,
+    nodes_running   INTEGER NOT NULL,         -- running nodes when it was produced
+    holders         INTEGER NOT NULL,         -- nodes that validated it by the end
+    bytes_useful    INTEGER NOT NULL,
+    bytes_duplicate INTEGER NOT NULL,
+    bytes_requests  INTEGER NOT NULL,
+    PRIMARY KEY (run_id, block)
 );
 
 CREATE TABLE IF NOT EXISTS assertions (

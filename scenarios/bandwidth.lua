@@ -1,6 +1,7 @@
 -- scenarios/bandwidth.lua — bandwidth-limited nodes: a fraction of the hosts have a
--- slow uplink/downlink; blocks are gossiped (announce, fetch from the first announcer,
--- re-announce). How much later do slow nodes get blocks?
+-- slow uplink/downlink; blocks propagate by Octez's flow (Current_head, then the
+-- operations fetched from announcers with retries, validation, Current_head again;
+-- lua/README.md "Blocks"). How much later do slow nodes get blocks?
 --
 -- Nodes: tidepool nodes (sim.node) on a random overlay (each node dials `degree`
 -- random earlier nodes: no maintenance yet).
@@ -10,7 +11,7 @@
 --   slow        fraction of slow hosts (default 0.3)
 --   slow_rate   their link rate (default "2Mbit")
 --   fast_rate   everyone else (default "100Mbit")
---   block_size  bytes per block (default 100000)
+--   ops_bytes   operation bytes per block (default 100000; headers 300 bytes)
 --   blocks      blocks produced (default 5)
 --   degree      connections each node dials (default 3)
 --
@@ -21,7 +22,7 @@ local n          = param("nodes", 60)
 local slow_frac  = param("slow", 0.3)
 local slow_rate  = param("slow_rate", "2Mbit")
 local fast_rate  = param("fast_rate", "100Mbit")
-local block_size = param("block_size", 100000)
+local ops_bytes  = param("ops_bytes", 100000)
 local blocks     = param("blocks", 5)
 local degree     = param("degree", 3)
 
@@ -57,7 +58,7 @@ local produced = {}
 for b = 1, blocks do
   local origin
   repeat origin = nodes[math.random(n)] until not is_slow[origin:host():id()]
-  produced[b] = {id = origin:produce_block{size = block_size}, t = now()}
+  produced[b] = {id = origin:produce_block{ops_bytes = ops_bytes}, t = now()}
   run_for("10s")
 end
 for b, p in ipairs(produced) do

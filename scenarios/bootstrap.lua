@@ -2,6 +2,9 @@
 -- 4-region latency model (the default scenario). How long until every node has
 -- >= min connections, what does the degree distribution look like, how many overlay
 -- components over time, and how fast does a block then reach 99 % of the nodes?
+-- Blocks follow Octez's flow (lua/README.md, "Blocks"): the producer advertises its new
+-- head (Current_head), peers fetch the operations (and missing headers) with retries,
+-- validate, and advertise in turn.
 --
 -- Nodes: tidepool nodes (sim.node: core/node.h with the maintenance and swap workers)
 -- with Octez's min/expected/max = 10/50/100 by default; the 3 bootstrap nodes start
@@ -15,10 +18,11 @@
 --   min, expected, max   connection thresholds (default 10 / 50 / 100; demo: K = min)
 --   duration     virtual run time (default "60s")
 --   blocks       blocks produced after the bootstrap, 2 s apart (default 5)
---   block_size   bytes (default 20000)
+--   ops_bytes    operation bytes per block (default 20000; headers are 300 bytes)
 --
 -- Checks: every node reaches `min` connections before `duration`; the overlay is one
--- component at the end; every block (ping) reaches every node.
+-- component at the end; every block (ping) reaches every node, and every node's head is
+-- the last block.
 --
 -- Results (reports/README.md): connections (time-to-min CDF, final degree
 -- distribution), samples 'components' etc. every second, deliveries (propagation
@@ -31,7 +35,7 @@ local expected   = param("expected", 50)
 local max_conn   = param("max", 100)
 local total      = duration(param("duration", "60s"))
 local blocks     = param("blocks", 5)
-local block_size = param("block_size", 20000)
+local ops_bytes  = param("ops_bytes", 20000)
 if kind ~= "tidepool" and kind ~= "demo" then
   fail("--set kind=" .. kind .. ": expected tidepool or demo")
 end
@@ -106,7 +110,7 @@ local produced = {}
 if kind == "tidepool" and ok then
   local all = sim.all_nodes()
   for b = 1, blocks do
-    produced[b] = all[math.random(#all)]:produce_block{size = block_size}
+    produced[b] = all[math.random(#all)]:produce_block{ops_bytes = ops_bytes}
     run_for("2s")
   end
 end
@@ -122,6 +126,25 @@ if kind == "tidepool" then
   for b, id in ipairs(produced) do
     check(sim.block_holders(id) == nodes, ("block %d reaches every node (%d of %d)"):format(
       b, sim.block_holders(id), nodes))
+  end
+  if #produced > 0 then
+    local last, behind = produced[#produced], 0
+    for _, n in ipairs(sim.all_nodes()) do
+      if n:head() ~= last then behind = behind + 1 end
+    end
+    check(behind == 0, ("every node's head is the last block (%d behind)"):format(behind))
+    -- per block: time to 50 / 90 / 99 / 100 % of the nodes, bytes received about it
+    for b, id in ipairs(produced) do
+      local d = {}
+      for _, n in ipairs(sim.all_nodes()) do d[#d + 1] = n:block_delay(id) end
+      table.sort(d)
+      local function t(p) return (d[math.max(1, math.ceil(p * #d))] or 0) * 1000 end
+      local info = sim.block(id)
+      print(("block %d: 50%% %.0f ms, 90%% %.0f ms, 99%% %.0f ms, 100%% %.0f ms; "
+             .. "kB useful %.0f, duplicate %.0f, requests %.1f"):format(b, t(0.5), t(0.9),
+             t(0.99), t(1), info.bytes_useful / 1e3, info.bytes_duplicate / 1e3,
+             info.bytes_requests / 1e3))
+    end
   end
 else
   local complete = 0

@@ -18,9 +18,15 @@
 --   settle         time after the restart before the checks (default "40s")
 --   save_interval  peers.json save period (default "10s")
 --
+-- Blocks (tidepool nodes): one every 5 s from a random running node, also while the
+-- victims are down; a restarted node keeps the blocks it had validated (Octez's store)
+-- and catches up through the Current_head answers of its new connections (lua/README.md
+-- "Blocks").
+--
 -- Checks: every restarted node reaches min connections again; the overlay is one
 -- component; restarted nodes that kept their disk loaded peers from peers.json, wiped
--- ones loaded none.
+-- ones loaded none; (tidepool) every node's head is the last block, including every
+-- restarted node.
 
 local n          = param("nodes", 100)
 local kind       = param("kind", "tidepool")
@@ -46,6 +52,15 @@ else
   nodes = sim.demo_nodes(hosts, {seeds = seeds, peers_k = min_conn, connections_max = 4 * n})
 end
 sim.sample_overlay{every = "1s"}
+
+local last_block
+if kind == "tidepool" then
+  every("5s", function()
+    local up = {}
+    for _, x in ipairs(nodes) do if x:running() then up[#up + 1] = x end end
+    last_block = up[math.random(#up)]:produce_block{ops_bytes = 20000}
+  end, {start = "5s"})
+end
 
 run_until(crash_at)
 check(sim.components() == 1, "one component before the crash")
@@ -90,4 +105,12 @@ if kind == "tidepool" then
   check(from_file == kept, ("every restarted node with its disk reloaded peers.json (%d of %d)"):format(
     from_file, kept))
   check(wiped_loaded == 0, "nodes with a wiped disk load no peers")
+  -- the last block is at most 5 s old: give it 3 s more to settle before counting
+  run_for("3s")
+  local behind, victims_behind = 0, 0
+  for _, x in ipairs(nodes) do if x:head() ~= last_block then behind = behind + 1 end end
+  for _, v in ipairs(victims) do if v:head() ~= last_block then victims_behind = victims_behind + 1 end end
+  print(("head: %d nodes behind the last block (%d of them restarted)"):format(behind, victims_behind))
+  check(behind == 0, ("every node's head is the last block (%d behind, %d of them restarted)"):format(
+    behind, victims_behind))
 end

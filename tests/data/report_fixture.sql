@@ -81,14 +81,22 @@ VALUES (1, 1000000000, NULL, 'components', 2), (1, 2000000000, NULL, 'components
        (2, 1000000000, NULL, 'components', 2), (2, 2000000000, NULL, 'components', 1),
        (2, 3000000000, NULL, 'components', 1);
 
-INSERT INTO deliveries(run_id, message, node, origin_node, sent_ns, received_ns, delay_ns)
-VALUES (1, 'block:a', 1, 0, 6000000000, 6050000000,  50000000),
-       (1, 'block:a', 2, 0, 6000000000, 6080000000,  80000000),
-       (1, 'block:a', 3, 0, 6000000000, 6120000000, 120000000),
-       (1, 'block:a', 4, 0, 6000000000, 6200000000, 200000000),
-       (1, 'block:b', 0, 1, 7000000000, 7040000000,  40000000),
-       (1, 'block:b', 2, 1, 7000000000, 7090000000,  90000000),
-       (1, 'block:b', 3, 1, 7000000000, 7150000000, 150000000);
+INSERT INTO deliveries(run_id, message, node, origin_node, sent_ns, received_ns, delay_ns,
+                       header_ns)
+VALUES (1, 'block:0', 1, 0, 6000000000, 6050000000,  50000000, 6020000000),
+       (1, 'block:0', 2, 0, 6000000000, 6080000000,  80000000, 6030000000),
+       (1, 'block:0', 3, 0, 6000000000, 6120000000, 120000000, 6060000000),
+       (1, 'block:0', 4, 0, 6000000000, 6200000000, 200000000, 6110000000),
+       (1, 'block:1', 0, 1, 7000000000, 7040000000,  40000000, 7010000000),
+       (1, 'block:1', 2, 1, 7000000000, 7090000000,  90000000, 7030000000),
+       (1, 'block:1', 3, 1, 7000000000, 7150000000, 150000000, 7080000000);
+
+-- Block 0 reached all 5 running nodes; block 1 reached 4 of 5 (node 4 never).
+INSERT INTO blocks(run_id, block, origin_node, created_ns, predecessor, level, header_bytes,
+                   ops_bytes, nodes_running, holders, bytes_useful, bytes_duplicate,
+                   bytes_requests)
+VALUES (1, 0, 0, 6000000000, NULL, 1, 300, 20000, 5, 5, 81200, 2400, 64),
+       (1, 1, 1, 7000000000, 0, 2, 300, 20000, 5, 4, 60900, 3000, 48);
 
 INSERT INTO events(run_id, seq, time_ns, node, kind, peer, peer_node, point, code, detail)
 VALUES (1, 1,  500000000, 0, 'connection_established', NULL, 1, '10.0.0.2:9732', 0, NULL),

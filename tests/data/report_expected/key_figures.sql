@@ -88,6 +88,38 @@ SELECT COUNT(*) AS "messages reaching 99% of nodes",
          AS "time to 99% p99 (ms)"
 FROM ordered;
 
+WITH b AS (
+  SELECT block, 'block:' || block AS message, nodes_running AS n,
+         bytes_useful, bytes_duplicate
+  FROM blocks WHERE run_id = :run
+), ranked AS (
+  SELECT message, delay_ns,
+         ROW_NUMBER() OVER (PARTITION BY message ORDER BY delay_ns) + 1 AS k
+  FROM deliveries WHERE run_id = :run AND message LIKE 'block:%'
+), per_block AS (
+  SELECT b.block,
+    CASE WHEN (b.n * 50 + 99) / 100 <= 1 THEN 0 ELSE
+      MIN(CASE WHEN r.k >= (b.n * 50 + 99) / 100 THEN r.delay_ns END) / 1e6 END AS t50_ms,
+    CASE WHEN (b.n * 90 + 99) / 100 <= 1 THEN 0 ELSE
+      MIN(CASE WHEN r.k >= (b.n * 90 + 99) / 100 THEN r.delay_ns END) / 1e6 END AS t90_ms,
+    CASE WHEN (b.n * 99 + 99) / 100 <= 1 THEN 0 ELSE
+      MIN(CASE WHEN r.k >= (b.n * 99 + 99) / 100 THEN r.delay_ns END) / 1e6 END AS t99_ms,
+    CASE WHEN b.n <= 1 THEN 0 ELSE
+      MIN(CASE WHEN r.k >= b.n THEN r.delay_ns END) / 1e6 END AS t100_ms,
+    b.bytes_useful / 1e3 AS useful_kB, b.bytes_duplicate / 1e3 AS duplicate_kB
+  FROM b LEFT JOIN ranked r ON r.message = b.message
+  GROUP BY b.block
+)
+SELECT COUNT(*) AS "blocks",
+       COALESCE(SUM(t100_ms IS NOT NULL), 0) AS "blocks reaching every running node",
+       ROUND(AVG(t50_ms), 1) AS "block to 50% of nodes, mean (ms)",
+       ROUND(AVG(t90_ms), 1) AS "block to 90% of nodes, mean (ms)",
+       ROUND(AVG(t99_ms), 1) AS "block to 99% of nodes, mean (ms)",
+       ROUND(AVG(t100_ms), 1) AS "block to 100% of nodes, mean (ms)",
+       ROUND(AVG(useful_kB), 1) AS "useful kB received per block",
+       ROUND(AVG(duplicate_kB), 1) AS "duplicate kB received per block"
+FROM per_block;
+
 SELECT COALESCE(SUM(kind IN ('greylist_ip', 'greylist_peer')), 0) AS "greylistings",
        COALESCE(SUM(kind = 'ban'), 0) AS "bans"
 FROM events WHERE run_id = :run AND kind IN ('greylist_ip', 'greylist_peer', 'ban');

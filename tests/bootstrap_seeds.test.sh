@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# tests/bootstrap_seeds.test.sh BUILD_DIR SOURCE_DIR
+#
+# The default scenario passes for many seeds (issue 17). Before the block workload
+# followed Octez's head-and-fetch flow, `scenarios/bootstrap.lua` failed on about 2 % of
+# seeds ("block 1 reaches every node (99 of 100)"): a node that had asked the one
+# announcer whose connection then closed never asked again. This runs seeds 1..200 and
+# the failing seeds above 200 that were found then (211, 230, 242), at the default size
+# (100 nodes, 60 s; about half a second each). Seeds 1..1000 were all checked once by
+# hand (bench/RESULTS.md, "Blocks: Octez's flow").
+set -u
+BUILD_DIR=${1:?usage: bootstrap_seeds.test.sh BUILD_DIR SOURCE_DIR}
+SRC=${2:?usage: bootstrap_seeds.test.sh BUILD_DIR SOURCE_DIR}
+TP="$(cd "$BUILD_DIR" && pwd)/tidepool"
+[ -x "$TP" ] || { echo "FAIL: $TP not built"; exit 1; }
+out=$(mktemp /tmp/tp_bootstrap_seeds.XXXXXX)
+trap 'rm -f "$out"' EXIT
+fails=0 runs=0
+for seed in $(seq 1 200) 211 230 242; do
+  runs=$((runs + 1))
+  if ! "$TP" sim "$SRC/scenarios/bootstrap.lua" --quiet --seed "$seed" >"$out" 2>&1; then
+    echo "FAIL: seed $seed:"
+    grep 'FAIL' "$out" | head -n 5
+    fails=$((fails + 1))
+  fi
+done
+if [ "$fails" -ne 0 ]; then
+  echo "FAIL: $fails of $runs seeds failed"
+  exit 1
+fi
+echo "PASS: $runs seeds"

@@ -1,0 +1,40 @@
+# blocks.gp: block propagation: time to 50 / 90 / 99 / 100 % of the nodes
+# written by tidepool report; data: blocks_K.dat (one per series), query: blocks.sql
+# redraw: gnuplot blocks.gp (in this directory)
+if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {
+    set terminal pngcairo size 960,540 noenhanced font 'sans,10'
+} else {
+    set terminal png size 960,540 noenhanced
+}
+set output 'blocks.png'
+set linetype 1 lc rgb '#1f77b4' lw 2
+set linetype 2 lc rgb '#d62728' lw 2
+set linetype 3 lc rgb '#2ca02c' lw 2
+set linetype 4 lc rgb '#ff7f0e' lw 2
+set linetype 5 lc rgb '#9467bd' lw 2
+set linetype 6 lc rgb '#8c564b' lw 2
+set linetype 7 lc rgb '#e377c2' lw 2
+set linetype 8 lc rgb '#7f7f7f' lw 2
+set linetype 9 lc rgb '#bcbd22' lw 2
+set linetype 10 lc rgb '#17becf' lw 2
+set linetype 11 lc rgb '#393b79' lw 2
+set linetype 12 lc rgb '#637939' lw 2
+set linetype cycle 12
+set title 'block propagation: time to 50 / 90 / 99 / 100 % of the nodes'
+set xlabel 'block'
+set ylabel 'ms since produced'
+set grid
+set key below
+set offsets graph 0, graph 0, graph 0.05, graph 0
+set xrange [*:*]
+set yrange [0:*]
+plot \
+    'blocks_1.dat' using 1:2 with linespoints lc 1 dt 1 title 'fixture.db #1 seed 1 min_conn=2 nodes=5 50%', \
+    'blocks_1.dat' using 1:3 with linespoints lc 1 dt 2 title 'fixture.db #1 seed 1 min_conn=2 nodes=5 90%', \
+    'blocks_1.dat' using 1:4 with linespoints lc 1 dt 3 title 'fixture.db #1 seed 1 min_conn=2 nodes=5 99%', \
+    'blocks_1.dat' using 1:5 with linespoints lc 1 dt 4 title 'fixture.db #1 seed 1 min_conn=2 nodes=5 100%'
+
+set terminal svg size 960,540 noenhanced font 'sans,10' background '#ffffff'
+set output 'blocks.svg'
+replot
+unset output
