@@ -1,0 +1,287 @@
+/* bench/bench_tcp_sim.c — the simnet side of the TCP validation benchmark (issue 16):
+ * the same connects and transfers as bench/tcpprobe.c runs over the kernel's TCP, here
+ * through simnet's streams with its default TCP settings, printed in the same form so
+ * bench/tcp_validate.sh can set them side by side.
+ *
+ * The network: two hosts, 10.77.0.1 (region 0, client) and 10.77.0.2 (region 1,
+ * server); latency half the RTT each way, no jitter; both hosts' uplink and downlink at
+ * the rate; random loss with sim_set_region_loss between the two regions (each packet or
+ * segment, both directions, as the forwarder drops each packet in both directions).
+ * Only the public API of simnet/sim.h and core/env.h, so it runs unchanged against any
+ * TCP model behind them.
+ *
+ * Definitions (identical to tcpprobe.c, bench/README.md):
+ *   connect: tp_env_stream_connect to on_connect, at the client.
+ *   fresh N: on_connect at the client to the server's on_data that completes N bytes.
+ *   bursts N: one connection; N bytes written, read by the server, the client idle
+ *            --idle-ms, again, --bursts times; each burst from the client's first write
+ *            to the server's last byte; a trial's figure is the median of bursts 2..k.
+ * Each trial is a new world with seed --seed + trial (loss draws differ per seed).
+ *
+ * Usage:
+ *   bench_tcp_sim --case connect|fresh|bursts [--bytes N] --rtt-ms R [--rate-mbit M]
+ *                 [--loss-ppm L] [--trials 5] [--seed 1] [--bursts 4] [--idle-ms 2000]
+ *                 [--label TEXT]
+ * Prints one JSON line per trial: {"side":"sim","label":...,"trial":i,"ms":x}.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/addr.h"
+#include "core/env.h"
+#include "simnet/sim.h"
+
+#define BURSTS_MAX 64
+#define CHUNK_BYTES 65536u
+#define CLIENT_IP 0x0a4d0001u /* 10.77.0.1 */
+#define SERVER_IP 0x0a4d0002u /* 10.77.0.2 */
+#define PORT 5201
+
+typedef enum { CASE_CONNECT, CASE_FRESH, CASE_BURSTS } probe_case;
+
+typedef struct run {
+    sim_world *w;
+    const tp_env *cenv;
+    probe_case kind;
+    uint64_t bytes;
+    int bursts;
+    int64_t idle_ns;
+    tp_stream *cs;
+    int64_t t_connect_call_ns, t_connected_ns;
+    uint64_t written;            /* of the current burst */
+    int burst;                   /* the burst being written */
+    int64_t write_ns[BURSTS_MAX];
+    uint64_t got, next;          /* server side */
+    int done_count;
+    int64_t done_ns[BURSTS_MAX];
+    tp_timer idle_timer;
+    bool finished, failed;
+} run;
+
+static const uint8_t zeros[CHUNK_BYTES];
+
+static void pump(run *r) {
+    while (r->written < r->bytes) {
+        uint64_t left = r->bytes - r->written;
+        size_t n = left < CHUNK_BYTES ? (size_t)left : CHUNK_BYTES, taken = 0;
+        if (tp_env_stream_write(r->cenv, r->cs, zeros, n, &taken) != TP_OK) {
+            r->failed = r->finished = true;
+            return;
+        }
+        r->written += taken;
+        if (taken < n) return; /* on_writable resumes */
+    }
+}
+
+static void start_burst(run *r) {
+    r->written = 0;
+    r->write_ns[r->burst] = tp_env_now_ns(r->cenv);
+    pump(r);
+}
+
+static void idle_over(void *arg) {
+    run *r = arg;
+    r->burst++;
+    start_burst(r);
+}
+
+static void c_connect(void *arg, tp_stream *s) {
+    run *r = arg;
+    r->cs = s;
+    r->t_connected_ns = tp_env_now_ns(r->cenv);
+    if (r->kind == CASE_CONNECT) {
+        r->finished = true;
+        return;
+    }
+    start_burst(r);
+}
+static void c_data(void *arg, tp_stream *s, const uint8_t *d, size_t n) { (void)arg, (void)s, (void)d, (void)n; }
+static void c_writable(void *arg, tp_stream *s) {
+    (void)s;
+    pump(arg);
+}
+static void c_close(void *arg, tp_stream *s, tp_err why) {
+    (void)s;
+    run *r = arg;
+    r->cs = NULL;
+    if (!r->finished) {
+        fprintf(stderr, "bench_tcp_sim: the client's connection closed early: %s\n", tp_strerror(why));
+        r->failed = r->finished = true;
+    }
+}
+static const tp_stream_cbs client_cbs = {c_connect, c_data, NULL, c_writable, c_close};
+
+static void s_data(void *arg, tp_stream *s, const uint8_t *d, size_t n) {
+    (void)s, (void)d;
+    run *r = arg;
+    r->got += n;
+    while (r->got >= r->next && r->done_count < BURSTS_MAX) {
+        r->done_ns[r->done_count++] = sim_world_now_ns(r->w);
+        r->next += r->bytes;
+        if (r->kind == CASE_FRESH || r->done_count >= r->bursts) r->finished = true;
+        else tp_env_timer_start_in(r->cenv, &r->idle_timer, r->idle_ns);
+    }
+}
+static void s_writable(void *arg, tp_stream *s) { (void)arg, (void)s; }
+static void s_close(void *arg, tp_stream *s, tp_err why) { (void)arg, (void)s, (void)why; }
+static const tp_stream_cbs server_cbs = {NULL, s_data, NULL, s_writable, s_close};
+
+static void s_accept(void *arg, tp_listener *l, tp_stream *s, const tp_point *remote) {
+    (void)l, (void)remote;
+    run *r = arg;
+    tp_env_stream_adopt(sim_host_env(sim_world_host(r->w, 1)), s, &server_cbs, r);
+}
+
+static bool is_finished(void *arg) { return ((run *)arg)->finished; }
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* One trial; returns the figure in ms, or a negative value on failure. */
+static double trial(uint64_t seed, probe_case kind, uint64_t bytes, int bursts, int64_t idle_ns,
+                    int64_t rtt_ns, uint64_t rate_bytes_per_s, uint32_t loss_ppm, char *extra,
+                    size_t extra_cap) {
+    sim_world_config cfg;
+    sim_world_config_default(&cfg);
+    cfg.seed = seed;
+    cfg.region_count = 2;
+    sim_latency lat[4] = {{0, 0}, {rtt_ns / 2, 0}, {rtt_ns - rtt_ns / 2, 0}, {0, 0}};
+    cfg.latency = lat;
+    sim_world *w = NULL;
+    if (sim_world_create(&cfg, &w) != TP_OK) {
+        fprintf(stderr, "bench_tcp_sim: cannot create the world\n");
+        exit(1);
+    }
+    sim_host *h[2];
+    for (uint32_t i = 0; i < 2; i++) {
+        sim_host_config hc;
+        sim_host_config_default(&hc);
+        hc.ip = tp_ip_from_v4(i == 0 ? CLIENT_IP : SERVER_IP);
+        hc.region = i;
+        hc.up_bytes_per_s = rate_bytes_per_s;
+        hc.down_bytes_per_s = rate_bytes_per_s;
+        if (sim_host_add(w, &hc, &h[i]) != TP_OK) {
+            fprintf(stderr, "bench_tcp_sim: cannot add host %u\n", i);
+            exit(1);
+        }
+    }
+    if (loss_ppm > 0) sim_set_region_loss(w, 0, 1, loss_ppm);
+
+    run *r = calloc(1, sizeof *r);
+    if (r == NULL) exit(1);
+    r->w = w;
+    r->cenv = sim_host_env(h[0]);
+    r->kind = kind;
+    r->bytes = bytes;
+    r->next = bytes;
+    r->bursts = kind == CASE_BURSTS ? bursts : 1;
+    r->idle_ns = idle_ns;
+    tp_timer_init(&r->idle_timer, idle_over, r);
+
+    tp_listener *l = NULL;
+    tp_point at = tp_point_v4(SERVER_IP, PORT);
+    if (tp_env_listen(sim_host_env(h[1]), &at, 16, s_accept, r, &l) != TP_OK) {
+        fprintf(stderr, "bench_tcp_sim: cannot listen\n");
+        exit(1);
+    }
+    sim_run_for(w, 1000000); /* 1 ms: as on the kernel side, the listener is ready */
+    tp_stream *s = NULL;
+    r->t_connect_call_ns = sim_world_now_ns(w);
+    if (tp_env_stream_connect(r->cenv, &at, &client_cbs, r, &s) != TP_OK) {
+        fprintf(stderr, "bench_tcp_sim: connect failed at once\n");
+        exit(1);
+    }
+    bool ok = sim_run_until_pred(w, is_finished, r, sim_world_now_ns(w) + 600 * 1000000000LL);
+    double ms = -1;
+    if (ok && !r->failed) {
+        if (kind == CASE_CONNECT) {
+            ms = (double)(r->t_connected_ns - r->t_connect_call_ns) / 1e6;
+        } else if (kind == CASE_FRESH) {
+            ms = (double)(r->done_ns[0] - r->t_connected_ns) / 1e6;
+        } else {
+            int64_t each[BURSTS_MAX];
+            size_t len = (size_t)snprintf(extra, extra_cap, ",\"bursts_ms\":[");
+            for (int b = 0; b < r->bursts; b++) {
+                each[b] = r->done_ns[b] - r->write_ns[b];
+                len += (size_t)snprintf(extra + len, extra_cap - len, "%s%.3f", b ? "," : "",
+                                        (double)each[b] / 1e6);
+            }
+            snprintf(extra + len, extra_cap - len, "]");
+            int m = r->bursts - 1;
+            qsort(each + 1, (size_t)m, sizeof each[0], cmp_i64);
+            ms = (m % 2) ? (double)each[1 + m / 2] / 1e6
+                         : (double)(each[m / 2] + each[1 + m / 2]) / 2e6;
+        }
+    }
+    tp_env_timer_stop(r->cenv, &r->idle_timer);
+    sim_world_destroy(w);
+    free(r);
+    return ms;
+}
+
+static int64_t num_arg(const char *opt, const char *v, int64_t lo, int64_t hi) {
+    char *end = NULL;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end != '\0' || x < lo || x > hi) {
+        fprintf(stderr, "bench_tcp_sim: %s must be an integer in %" PRId64 "..%" PRId64
+                        " (got \"%s\")\n", opt, lo, hi, v);
+        exit(2);
+    }
+    return (int64_t)x;
+}
+
+static void usage(void) {
+    fprintf(stderr, "usage: bench_tcp_sim --case connect|fresh|bursts [--bytes N] --rtt-ms R "
+                    "[--rate-mbit M] [--loss-ppm L] [--trials 5] [--seed 1] [--bursts 4] "
+                    "[--idle-ms 2000] [--label TEXT]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv) {
+    const char *kind_s = NULL, *label = "";
+    int64_t bytes = 0, rtt_ms = -1, rate_mbit = 0, loss_ppm = 0, trials = 5, seed = 1, bursts = 4,
+            idle_ms = 2000;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 >= argc) usage();
+        const char *o = argv[i], *v = argv[++i];
+        if (strcmp(o, "--case") == 0) kind_s = v;
+        else if (strcmp(o, "--label") == 0) label = v;
+        else if (strcmp(o, "--bytes") == 0) bytes = num_arg(o, v, 0, 1 << 30);
+        else if (strcmp(o, "--rtt-ms") == 0) rtt_ms = num_arg(o, v, 0, 10000);
+        else if (strcmp(o, "--rate-mbit") == 0) rate_mbit = num_arg(o, v, 0, 100000);
+        else if (strcmp(o, "--loss-ppm") == 0) loss_ppm = num_arg(o, v, 0, 1000000);
+        else if (strcmp(o, "--trials") == 0) trials = num_arg(o, v, 1, 1000);
+        else if (strcmp(o, "--seed") == 0) seed = num_arg(o, v, 0, INT64_MAX);
+        else if (strcmp(o, "--bursts") == 0) bursts = num_arg(o, v, 2, BURSTS_MAX);
+        else if (strcmp(o, "--idle-ms") == 0) idle_ms = num_arg(o, v, 0, 600000);
+        else usage();
+    }
+    if (kind_s == NULL || rtt_ms < 0) usage();
+    probe_case kind;
+    if (strcmp(kind_s, "connect") == 0) kind = CASE_CONNECT;
+    else if (strcmp(kind_s, "fresh") == 0) kind = CASE_FRESH;
+    else if (strcmp(kind_s, "bursts") == 0) kind = CASE_BURSTS;
+    else usage();
+    if (kind != CASE_CONNECT && bytes < 1) {
+        fprintf(stderr, "bench_tcp_sim: --case %s needs --bytes >= 1\n", kind_s);
+        return 2;
+    }
+    uint64_t rate = (uint64_t)rate_mbit * 1000000u / 8u;
+    for (int64_t t = 0; t < trials; t++) {
+        char extra[1024] = "";
+        double ms = trial((uint64_t)(seed + t), kind, (uint64_t)bytes, (int)bursts,
+                          idle_ms * 1000000, rtt_ms * 1000000, rate, (uint32_t)loss_ppm, extra,
+                          sizeof extra);
+        if (ms < 0) {
+            fprintf(stderr, "bench_tcp_sim: trial %" PRId64 " (%s) did not finish\n", t, label);
+            return 1;
+        }
+        printf("{\"side\":\"sim\",\"label\":\"%s\",\"trial\":%" PRId64 ",\"ms\":%.3f%s}\n", label, t,
+               ms, extra);
+    }
+    return 0;
+}
