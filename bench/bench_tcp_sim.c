@@ -16,10 +16,14 @@
  *   bursts N: one connection; N bytes written, read by the server, the client idle
  *            --idle-ms, again, --bursts times; each burst from the client's first write
  *            to the server's last byte; a trial's figure is the median of bursts 2..k.
+ *   handshake: two tidepool nodes (core/node.h, proof of work 0); A trusts B and its
+ *            maintenance dials it; from A's outgoing_connection event to A's
+ *            connection_established event (bench/tcp_validate.sh reads the same two
+ *            events from the logs of two `tidepool node run` processes).
  * Each trial is a new world with seed --seed + trial (loss draws differ per seed).
  *
  * Usage:
- *   bench_tcp_sim --case connect|fresh|bursts [--bytes N] --rtt-ms R [--rate-mbit M]
+ *   bench_tcp_sim --case connect|fresh|bursts|handshake [--bytes N] --rtt-ms R [--rate-mbit M]
  *                 [--loss-ppm L] [--trials 5] [--seed 1] [--bursts 4] [--idle-ms 2000]
  *                 [--label TEXT]
  * Prints one JSON line per trial: {"side":"sim","label":...,"trial":i,"ms":x}.
@@ -31,6 +35,9 @@
 
 #include "core/addr.h"
 #include "core/env.h"
+#include "core/event.h"
+#include "core/identity.h"
+#include "core/node.h"
 #include "simnet/sim.h"
 
 #define BURSTS_MAX 64
@@ -39,7 +46,7 @@
 #define SERVER_IP 0x0a4d0002u /* 10.77.0.2 */
 #define PORT 5201
 
-typedef enum { CASE_CONNECT, CASE_FRESH, CASE_BURSTS } probe_case;
+typedef enum { CASE_CONNECT, CASE_FRESH, CASE_BURSTS, CASE_HANDSHAKE } probe_case;
 
 typedef struct run {
     sim_world *w;
@@ -223,6 +230,88 @@ static double trial(uint64_t seed, probe_case kind, uint64_t bytes, int bursts, 
     return ms;
 }
 
+/* ---- the tidepool handshake ------------------------------------------------------------ */
+
+/* As `tidepool node run --expected-pow 0` on the kernel side: node A (host 0) has node B
+ * (host 1) as its one trusted point and Octez's defaults otherwise; its maintenance dials
+ * B at start. Measured on A, from its outgoing_connection event to its
+ * connection_established event (both sides read the same two events). */
+typedef struct hs_watch {
+    int64_t dial_ns, established_ns;
+} hs_watch;
+
+static void hs_event(void *arg, uint32_t host, int64_t time_ns, const tp_event *ev) {
+    hs_watch *hw = arg;
+    if (host != 0) return;
+    if (ev->kind == TP_EVENT_OUTGOING_CONNECTION && hw->dial_ns < 0) hw->dial_ns = time_ns;
+    if (ev->kind == TP_EVENT_CONNECTION_ESTABLISHED && hw->established_ns < 0)
+        hw->established_ns = time_ns;
+}
+
+static bool hs_done(void *arg) { return ((hs_watch *)arg)->established_ns >= 0; }
+
+static double handshake_trial(uint64_t seed, int64_t rtt_ns, uint64_t rate_bytes_per_s,
+                              uint32_t loss_ppm) {
+    hs_watch hw = {-1, -1};
+    sim_world_config cfg;
+    sim_world_config_default(&cfg);
+    cfg.seed = seed;
+    cfg.region_count = 2;
+    sim_latency lat[4] = {{0, 0}, {rtt_ns / 2, 0}, {rtt_ns - rtt_ns / 2, 0}, {0, 0}};
+    cfg.latency = lat;
+    cfg.event_cb = hs_event;
+    cfg.event_arg = &hw;
+    sim_world *w = NULL;
+    if (sim_world_create(&cfg, &w) != TP_OK) exit(1);
+    if (loss_ppm > 0) sim_set_region_loss(w, 0, 1, loss_ppm);
+    tp_node *node[2] = {NULL, NULL};
+    sim_host *h[2];
+    for (uint32_t i = 0; i < 2; i++) {
+        sim_host_config hc;
+        sim_host_config_default(&hc);
+        hc.ip = tp_ip_from_v4(i == 0 ? CLIENT_IP : SERVER_IP);
+        hc.region = i;
+        hc.up_bytes_per_s = hc.down_bytes_per_s = rate_bytes_per_s;
+        if (sim_host_add(w, &hc, &h[i]) != TP_OK) exit(1);
+    }
+    /* B first, so that it listens before A dials (as the script starts B first) */
+    for (int k = 1; k >= 0; k--) {
+        tp_node_config nc;
+        tp_node_config_default(&nc);
+        uint8_t s[TP_SEED_SIZE] = {0};
+        memcpy(s, &seed, sizeof seed);
+        s[8] = (uint8_t)k;
+        tp_identity_init_from_seed(&nc.identity, s);
+        if (tp_pow_target_of_difficulty(0.0, &nc.pow_target) != TP_OK) exit(1);
+        bool found = false;
+        while (!found) (void)tp_pow_search(nc.identity.public_key, nc.identity.pow_stamp, &nc.pow_target, 1024, &found);
+        nc.listen = tp_point_v4(k == 0 ? CLIENT_IP : SERVER_IP, 9732);
+        nc.chain_name = "TIDEPOOL_SANDBOX";
+        nc.peers_file = NULL;
+        if (k == 0) {
+            nc.trusted_points[0].point = tp_point_v4(SERVER_IP, 9732);
+            nc.trusted_points_count = 1;
+        }
+        char why[256];
+        const char *bad = tp_node_config_check(&nc, why, sizeof why);
+        if (bad != NULL) {
+            fprintf(stderr, "bench_tcp_sim: node config: %s\n", bad);
+            exit(1);
+        }
+        if (tp_node_create(sim_host_env(h[k]), &nc, &node[k]) != TP_OK ||
+            tp_node_activate(node[k]) != TP_OK) {
+            fprintf(stderr, "bench_tcp_sim: cannot start node %d\n", k);
+            exit(1);
+        }
+        if (k == 1) sim_run_for(w, 1000000);
+    }
+    bool ok = sim_run_until_pred(w, hs_done, &hw, sim_world_now_ns(w) + 120 * 1000000000LL);
+    for (int k = 0; k < 2; k++) tp_node_crash_drop(node[k]);
+    sim_world_destroy(w);
+    if (!ok || hw.dial_ns < 0) return -1;
+    return (double)(hw.established_ns - hw.dial_ns) / 1e6;
+}
+
 static int64_t num_arg(const char *opt, const char *v, int64_t lo, int64_t hi) {
     char *end = NULL;
     long long x = strtoll(v, &end, 10);
@@ -235,7 +324,7 @@ static int64_t num_arg(const char *opt, const char *v, int64_t lo, int64_t hi) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_tcp_sim --case connect|fresh|bursts [--bytes N] --rtt-ms R "
+    fprintf(stderr, "usage: bench_tcp_sim --case connect|fresh|bursts|handshake [--bytes N] --rtt-ms R "
                     "[--rate-mbit M] [--loss-ppm L] [--trials 5] [--seed 1] [--bursts 4] "
                     "[--idle-ms 2000] [--label TEXT]\n");
     exit(2);
@@ -265,15 +354,18 @@ int main(int argc, char **argv) {
     if (strcmp(kind_s, "connect") == 0) kind = CASE_CONNECT;
     else if (strcmp(kind_s, "fresh") == 0) kind = CASE_FRESH;
     else if (strcmp(kind_s, "bursts") == 0) kind = CASE_BURSTS;
+    else if (strcmp(kind_s, "handshake") == 0) kind = CASE_HANDSHAKE;
     else usage();
-    if (kind != CASE_CONNECT && bytes < 1) {
+    if ((kind == CASE_FRESH || kind == CASE_BURSTS) && bytes < 1) {
         fprintf(stderr, "bench_tcp_sim: --case %s needs --bytes >= 1\n", kind_s);
         return 2;
     }
     uint64_t rate = (uint64_t)rate_mbit * 1000000u / 8u;
     for (int64_t t = 0; t < trials; t++) {
         char extra[1024] = "";
-        double ms = trial((uint64_t)(seed + t), kind, (uint64_t)bytes, (int)bursts,
+        double ms = kind == CASE_HANDSHAKE
+                         ? handshake_trial((uint64_t)(seed + t), rtt_ms * 1000000, rate, (uint32_t)loss_ppm)
+                         : trial((uint64_t)(seed + t), kind, (uint64_t)bytes, (int)bursts,
                           idle_ms * 1000000, rtt_ms * 1000000, rate, (uint32_t)loss_ppm, extra,
                           sizeof extra);
         if (ms < 0) {
