@@ -23,7 +23,8 @@
  *   tcpprobe --client-ns NAME --server-ns NAME --server-ip A.B.C.D [--port 5201]
  *            --case connect|fresh|bursts [--bytes N] [--trials 5] [--bursts 4]
  *            [--idle-ms 2000] [--pause-ms 300] [--label TEXT]
- * Prints one JSON line per trial: {"side":"kernel","label":...,"trial":i,"ms":x}.
+ * Prints one JSON line per trial: {"side":"kernel","label":...,"trial":i,"ms":x,
+ * "cc_client":..,"cc_server":..} (the congestion control each end's socket used).
  * Exit 1 on a failure (a timed-out or refused connection), with a message.
  */
 #define _GNU_SOURCE
@@ -56,7 +57,17 @@ typedef struct probe {
     int bursts;
     int listen_fd;
     int done_pipe[2]; /* server -> client: one int64 timestamp per completed burst/transfer */
+    pthread_mutex_t lock;
+    char server_cc[32]; /* the congestion control of the last accepted socket */
 } probe;
+
+/* The socket's congestion control algorithm (TCP_CONGESTION), printed with every trial
+ * so that a reader sees what the kernel actually used. */
+static void cc_of(int fd, char out[32]) {
+    socklen_t len = 31;
+    memset(out, 0, 32);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, out, &len) != 0) snprintf(out, 32, "?");
+}
 
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -105,6 +116,11 @@ static void *server_main(void *arg) {
             die("accept");
         }
         set_timeouts(c);
+        char cc[32];
+        cc_of(c, cc);
+        pthread_mutex_lock(&p->lock);
+        memcpy(p->server_cc, cc, sizeof cc);
+        pthread_mutex_unlock(&p->lock);
         uint64_t got = 0, next = p->bytes;
         for (;;) {
             ssize_t n = read(c, buf, sizeof buf);
@@ -192,7 +208,7 @@ int main(int argc, char **argv) {
         else usage();
     }
     if (cns == NULL || sns == NULL || ip == NULL || kind == NULL) usage();
-    probe p = {.bytes = (uint64_t)bytes, .bursts = (int)bursts};
+    probe p = {.bytes = (uint64_t)bytes, .bursts = (int)bursts, .lock = PTHREAD_MUTEX_INITIALIZER};
     if (strcmp(kind, "connect") == 0) p.kind = CASE_CONNECT;
     else if (strcmp(kind, "fresh") == 0) p.kind = CASE_FRESH;
     else if (strcmp(kind, "bursts") == 0) p.kind = CASE_BURSTS;
@@ -254,9 +270,15 @@ int main(int argc, char **argv) {
             ms = (m % 2) ? (double)each[1 + m / 2] / 1e6
                          : (double)(each[m / 2] + each[1 + m / 2]) / 2e6;
         }
+        char client_cc[32], server_cc[32];
+        cc_of(fd, client_cc);
         close(fd);
-        printf("{\"side\":\"kernel\",\"label\":\"%s\",\"trial\":%" PRId64 ",\"ms\":%.3f%s}\n", label,
-               t, ms, extra);
+        pthread_mutex_lock(&p.lock);
+        memcpy(server_cc, p.server_cc, sizeof server_cc);
+        pthread_mutex_unlock(&p.lock);
+        printf("{\"side\":\"kernel\",\"label\":\"%s\",\"trial\":%" PRId64 ",\"ms\":%.3f"
+               ",\"cc_client\":\"%s\",\"cc_server\":\"%s\"%s}\n",
+               label, t, ms, client_cc, server_cc, extra);
         fflush(stdout);
         sleep_ms(pause_ms);
     }

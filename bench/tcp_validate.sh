@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# bench/tcp_validate.sh — simnet's TCP against the kernel's, side by side (issue 16).
+#
+#   bash bench/tcp_validate.sh [--quick] [--build DIR] [--json FILE]
+#
+# Kernel side: two network namespaces made here (tpb<pid>-a 10.77.0.1, tpb<pid>-b
+# 10.77.0.2), each with a TUN device tpb0; bench/tcpfwd links them (one-way delay = RTT/2
+# each way, random loss per packet in both directions, seeded); `tc tbf` on each tpb0
+# limits that side's uplink to the rate. bench/tcpprobe times connects and transfers with
+# the kernel's default TCP (cubic); two `tidepool node run` processes time the handshake.
+# Simnet side: bench/bench_tcp_sim runs the same cases through simnet's public API with
+# its default TCP settings. Prints the environment, the forwarder's precision, one
+# side-by-side table and the same rows as JSON lines (also written to --json FILE).
+#
+# Needs root, ip, tc, python3, /dev/net/tun and network namespaces: without them it
+# prints `SKIP: <reason>` and exits 0. Everything it made is removed at exit (trap); the
+# run is bounded by `timeout` (20 min full, 6 min --quick). See bench/README.md.
+set -euo pipefail
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=$src/build
+quick=0
+json_out=""
+args=("$@")
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1 ;;
+    --build) build=$2; shift ;;
+    --json) json_out=$2; shift ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "tcp_validate.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+skip() { echo "SKIP: $*"; exit 0; }
+[ "$(uname -s)" = Linux ] || skip "needs Linux network namespaces"
+for tool in ip tc python3 timeout; do
+  command -v "$tool" >/dev/null || skip "the '$tool' tool is not installed"
+done
+[ "$(id -u)" = 0 ] || skip "network namespaces and TUN devices need root; run as root to include the kernel side"
+[ -c /dev/net/tun ] || skip "/dev/net/tun is missing (no TUN support)"
+
+# bounded in time: the whole run under `timeout` (its TERM runs the cleanup trap)
+if [ -z "${TPB_VALIDATE_TIMED:-}" ]; then
+  limit_s=1200
+  [ "$quick" = 1 ] && limit_s=360
+  TPB_VALIDATE_TIMED=1 exec timeout -s TERM "$limit_s" bash "${BASH_SOURCE[0]}" "${args[@]}"
+fi
+
+# build (or reuse) the tools
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+cmake --build "$build" --target tcpfwd tcpprobe bench_tcp_sim tidepool >/dev/null
+fwd=$build/bench/tcpfwd probe=$build/bench/tcpprobe sim=$build/bench/bench_tcp_sim tp=$build/tidepool
+
+A="tpb$$-a" B="tpb$$-b" IP_A=10.77.0.1 IP_B=10.77.0.2
+work=$(mktemp -d /tmp/tpb_validate.XXXXXX)
+results=$work/results.jsonl
+cases=$work/cases.txt
+fwd_pid="" made_ns=() node_pids=()
+cleanup() {
+  [ -n "$fwd_pid" ] && kill -TERM "$fwd_pid" 2>/dev/null || true
+  for p in "${node_pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  for ns in "${made_ns[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo "tcp_validate.sh: interrupted (or over its time limit)" >&2; exit 130' INT TERM
+limit_s=1200
+[ "$quick" = 1 ] && limit_s=360
+
+ip netns add "$A" 2>"$work/err" || skip "cannot create a network namespace ($(cat "$work/err"))"
+made_ns+=("$A")
+ip netns add "$B"
+made_ns+=("$B")
+for ns in "$A" "$B"; do
+  ip -n "$ns" tuntap add dev tpb0 mode tun 2>"$work/err" ||
+    skip "cannot create a TUN device in a namespace ($(cat "$work/err"))"
+  ip -n "$ns" link set lo up
+  ip -n "$ns" link set tpb0 up
+  # Linux caches ssthresh/RTT per destination (tcp_metrics) and would start each
+  # trial from the previous one's state; trials must be independent, as simnet's are.
+  ip netns exec "$ns" sysctl -qw net.ipv4.tcp_no_metrics_save=1
+done
+ip -n "$A" addr add "$IP_A/24" dev tpb0
+ip -n "$B" addr add "$IP_B/24" dev tpb0
+# The reference is Linux's default congestion control, cubic. A host may have chosen
+# another (this machine's uses bbr, and new namespaces inherit it), and only the initial
+# namespace may make a restricted algorithm the default: the route between the two
+# hosts names cubic instead (every socket on it, the tidepool nodes' too, uses it;
+# tcpprobe prints what its sockets got).
+ip -n "$A" route replace 10.77.0.0/24 dev tpb0 proto kernel scope link src "$IP_A" congctl cubic
+ip -n "$B" route replace 10.77.0.0/24 dev tpb0 proto kernel scope link src "$IP_B" congctl cubic
+tc -n "$A" qdisc replace dev tpb0 root tbf rate 10mbit burst 3028 limit 125000 2>"$work/err" ||
+  skip "tc tbf does not work on a TUN device here ($(cat "$work/err"))"
+
+echo "== environment"
+echo "kernel $(uname -r), $(nproc) CPUs, load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+ip netns exec "$A" sysctl net.ipv4.tcp_congestion_control net.ipv4.tcp_slow_start_after_idle \
+  net.ipv4.tcp_rmem net.ipv4.tcp_wmem net.ipv4.tcp_no_metrics_save net.ipv4.tcp_sack \
+  net.ipv4.tcp_timestamps | sed 's/^/  /'
+echo "  route: $(ip -n "$A" route show dev tpb0)"
+echo "  initial window: $(ip -n "$A" route show dev tpb0 | grep -q initcwnd && ip -n "$A" route show dev tpb0 || echo "the kernel default (10 segments; no initcwnd on the route)"), MTU $(cat "/sys/class/net/lo/mtu" >/dev/null; ip -n "$A" link show tpb0 | sed -n 's/.* mtu \([0-9]*\).*/\1/p')"
+
+# ---- the case matrix ------------------------------------------------------------------
+# label | rtt_ms | rate_mbit | loss_ppm | case | bytes | kernel trials | sim seeds | check
+# check: connect (+-3 %), handshake (+-3 %), transfer (+-10 %), loss (sim median inside
+# the kernel's min-max)
+if [ "$quick" = 1 ]; then
+  cat >"$cases" <<'EOF'
+connect RTT 50 ms, 10 Mbit/s|50|10|0|connect|0|3|2|connect
+20 kB fresh, RTT 50 ms, 10 Mbit/s|50|10|0|fresh|20000|3|2|transfer
+1 MiB fresh, RTT 50 ms, 10 Mbit/s|50|10|0|fresh|1048576|2|2|transfer
+handshake RTT 50 ms, 10 Mbit/s|50|10|0|handshake|0|2|2|handshake
+1 MiB fresh, RTT 50 ms, 10 Mbit/s, 1 % loss|50|10|10000|fresh|1048576|3|5|loss
+EOF
+else
+  cat >"$cases" <<'EOF'
+connect RTT 10 ms, 10 Mbit/s|10|10|0|connect|0|7|3|connect
+64 KiB fresh, RTT 10 ms, 10 Mbit/s|10|10|0|fresh|65536|5|3|transfer
+1 MiB fresh, RTT 10 ms, 10 Mbit/s|10|10|0|fresh|1048576|5|3|transfer
+connect RTT 50 ms, 10 Mbit/s|50|10|0|connect|0|7|3|connect
+first byte after connect, RTT 50 ms, 10 Mbit/s|50|10|0|fresh|1|5|3|transfer
+4 KiB fresh, RTT 50 ms, 10 Mbit/s|50|10|0|fresh|4096|5|3|transfer
+20 kB fresh, RTT 50 ms, 10 Mbit/s|50|10|0|fresh|20000|5|3|transfer
+64 KiB fresh, RTT 50 ms, 10 Mbit/s|50|10|0|fresh|65536|5|3|transfer
+1 MiB fresh, RTT 50 ms, 10 Mbit/s|50|10|0|fresh|1048576|5|3|transfer
+64 KiB bursts idle 2 s, RTT 50 ms, 10 Mbit/s|50|10|0|bursts|65536|5|3|transfer
+handshake RTT 50 ms, 10 Mbit/s|50|10|0|handshake|0|5|3|handshake
+64 KiB fresh, RTT 50 ms, 100 Mbit/s|50|100|0|fresh|65536|5|3|transfer
+1 MiB fresh, RTT 50 ms, 100 Mbit/s|50|100|0|fresh|1048576|5|3|transfer
+connect RTT 220 ms, 100 Mbit/s|220|100|0|connect|0|7|3|connect
+64 KiB fresh, RTT 220 ms, 100 Mbit/s|220|100|0|fresh|65536|5|3|transfer
+1 MiB fresh, RTT 220 ms, 100 Mbit/s|220|100|0|fresh|1048576|5|3|transfer
+handshake RTT 220 ms, 100 Mbit/s|220|100|0|handshake|0|5|3|handshake
+64 KiB fresh, RTT 50 ms, 10 Mbit/s, 1 % loss|50|10|10000|fresh|65536|15|25|loss
+1 MiB fresh, RTT 50 ms, 10 Mbit/s, 1 % loss|50|10|10000|fresh|1048576|15|25|loss
+EOF
+fi
+
+# ---- the kernel side ------------------------------------------------------------------
+link_up() { # RTT_MS RATE_MBIT LOSS_PPM
+  local rate_bytes=$(($2 * 125000)) limit
+  # tbf: burst = two full packets (so the link serializes about as a wire would);
+  # limit = 100 ms of the rate (at least 64 KiB): one flow never fills it (TCP small
+  # queues keep a sender's own qdisc short), and an empty queue adds nothing to
+  # connect and handshake times.
+  limit=$((rate_bytes / 10))
+  [ "$limit" -lt 65536 ] && limit=65536
+  for ns in "$A" "$B"; do
+    tc -n "$ns" qdisc replace dev tpb0 root tbf rate "${2}mbit" burst 3028 limit "$limit"
+  done
+  rm -f "$work/ready"
+  "$fwd" --ns-a "$A" --ns-b "$B" --delay-ab-us $(($1 * 500)) --delay-ba-us $(($1 * 500)) \
+    --loss-ppm "$3" --seed "$(($1 * 1000 + $2 + $3))" --max-seconds "$limit_s" \
+    --ready-file "$work/ready" >"$work/fwd.out" 2>"$work/fwd.err" &
+  fwd_pid=$!
+  for _ in $(seq 50); do [ -s "$work/ready" ] && break; sleep 0.1; done
+  [ -s "$work/ready" ] || { cat "$work/fwd.err" >&2; echo "tcp_validate.sh: the forwarder did not start" >&2; exit 1; }
+}
+link_down() { # LINK_LABEL
+  kill -TERM "$fwd_pid"
+  wait "$fwd_pid" || true
+  fwd_pid=""
+  local drops
+  drops=$(for ns in "$A" "$B"; do tc -n "$ns" -s qdisc show dev tpb0 | sed -n 's/.*dropped \([0-9]*\).*/\1/p'; done | paste -sd, -)
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["link"]=sys.argv[2]; d["tbf_dropped_a_b"]=sys.argv[3]; print(json.dumps(d))' \
+    "$(tail -n 1 "$work/fwd.out")" "$1" "$drops" >>"$results"
+}
+
+handshake_kernel() { # LABEL TRIALS
+  local t d
+  for t in $(seq 0 $(($2 - 1))); do
+    d=$work/hs$t
+    mkdir -p "$d"
+    ip netns exec "$B" timeout 60 "$tp" node run --data-dir "$d/b" --net-addr "$IP_B:9732" \
+      --expected-pow 0 --no-greeting 2>"$d/b.log" &
+    node_pids+=($!)
+    for _ in $(seq 100); do grep -q "kind=node_started" "$d/b.log" 2>/dev/null && break; sleep 0.05; done
+    ip netns exec "$A" timeout 60 "$tp" node run --data-dir "$d/a" --net-addr "$IP_A:9732" \
+      --expected-pow 0 --no-greeting --peer "$IP_B:9732" 2>"$d/a.log" &
+    node_pids+=($!)
+    for _ in $(seq 300); do grep -q "kind=connection_established" "$d/a.log" 2>/dev/null && break; sleep 0.05; done
+    for p in "${node_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${node_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    node_pids=()
+    python3 - "$d/a.log" "$1" "$t" "$IP_B:9732" >>"$results" <<'EOF'
+import datetime, json, sys
+log, label, trial, point = sys.argv[1:5]
+def ts(line):
+    s = line.split()[0][3:].rstrip("Z")
+    return datetime.datetime.fromisoformat(s).timestamp()
+dial = est = None
+for line in open(log):
+    if dial is None and "kind=outgoing_connection" in line and f"point={point}" in line:
+        dial = ts(line)
+    if dial is not None and est is None and "kind=connection_established" in line:
+        est = ts(line)
+if dial is None or est is None:
+    print(json.dumps({"side": "kernel", "label": label, "trial": int(trial),
+                      "error": "no dial/connection_established pair in the node's log"}))
+else:
+    print(json.dumps({"side": "kernel", "label": label, "trial": int(trial),
+                      "ms": round((est - dial) * 1000, 3)}))
+EOF
+    sleep 0.3
+  done
+}
+
+echo "== kernel side (each link: tbf + tcpfwd; trials per case as in the table)"
+links=$(cut -d'|' -f2-4 "$cases" | awk '!seen[$0]++')
+for link in $links; do
+  IFS='|' read -r rtt rate loss <<<"$link"
+  link_up "$rtt" "$rate" "$loss"
+  echo "  link RTT ${rtt} ms, ${rate} Mbit/s, loss ${loss} ppm"
+  while IFS='|' read -r label c_rtt c_rate c_loss kind bytes ktrials strials check; do
+    [ "$c_rtt|$c_rate|$c_loss" = "$link" ] || continue
+    if [ "$kind" = handshake ]; then
+      handshake_kernel "$label" "$ktrials"
+      continue
+    fi
+    timeout 600 "$probe" --client-ns "$A" --server-ns "$B" --server-ip "$IP_B" --case "$kind" \
+      --bytes "$bytes" --trials "$ktrials" --label "$label" >>"$results" 2>"$work/probe.err" ||
+      python3 -c 'import json,sys; print(json.dumps({"side":"kernel","label":sys.argv[1],"error":sys.argv[2]}))' \
+        "$label" "$(tail -n 1 "$work/probe.err")" >>"$results"
+  done <"$cases"
+  link_down "RTT ${rtt} ms, ${rate} Mbit/s, loss ${loss} ppm"
+done
+
+echo "== simnet side (bench_tcp_sim, default TCP settings)"
+while IFS='|' read -r label rtt rate loss kind bytes ktrials strials check; do
+  "$sim" --case "$kind" --bytes "$bytes" --rtt-ms "$rtt" --rate-mbit "$rate" --loss-ppm "$loss" \
+    --trials "$strials" --label "$label" >>"$results" 2>"$work/sim.err" ||
+    python3 -c 'import json,sys; print(json.dumps({"side":"sim","label":sys.argv[1],"error":sys.argv[2]}))' \
+      "$label" "$(tail -n 1 "$work/sim.err")" >>"$results"
+done <"$cases"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+python3 "$src/bench/tcp_validate_table.py" "$cases" "$results" "${json_out:-}"
