@@ -5,10 +5,11 @@
 # benchmark (bench/tcp_validate.sh): a correctness check of the forwarder, not a timing
 # benchmark of tidepool. Two network namespaces made here, a TUN device in each, the
 # forwarder between them with an asymmetric one-way delay (A->B 30 ms, B->A 10 ms):
-#  - a TCP connect from A to B takes one RTT: the median of 5 is 40 ms, never less, and
-#    at most 4 ms more (the machine is shared: a margin for scheduling);
+#  - a TCP connect from A to B takes one RTT: of 5 connects none is faster than 40 ms
+#    and the fastest is at most 3 ms slower (the machine is shared by several builds: the
+#    probe's threads may wake late, which only adds time; the median is printed);
 #  - the first byte after connect reaches B one A->B delay after the connect completed
-#    (it rides with the handshake's last ACK): 30 ms, at most 4 ms more;
+#    (it rides with the handshake's last ACK): 30 ms, by the same rule;
 #  - the forwarder's statistics: packets forwarded both ways, none lost (loss 0), none
 #    overflowed, its sends on time to the millisecond at the median.
 # Skipped, saying why, where namespaces or TUN devices cannot be made (not root...).
@@ -57,15 +58,17 @@ run_probe() {
   timeout 60 "$probe" --client-ns "$A" --server-ns "$B" --server-ip 10.77.0.2 --pause-ms 50 "$@" \
     2>"$work/probe.err" || fail "tcpprobe $* failed"
 }
-median() { python3 -c 'import json,sys,statistics; print(statistics.median(json.loads(l)["ms"] for l in sys.stdin))'; }
-within() { python3 -c 'import sys; v,lo,hi=map(float,sys.argv[1:]); sys.exit(0 if lo<=v<=hi else 1)' "$@"; }
-
-rtt=$(run_probe --case connect --trials 5 | median)
-echo "connect (RTT 40 ms configured): median $rtt ms"
-within "$rtt" 40.0 44.0 || fail "connect median $rtt ms is not 40 ms (+0..4 ms)"
-one_way=$(run_probe --case fresh --bytes 1 --trials 5 | median)
-echo "first byte after connect (A->B 30 ms configured): median $one_way ms"
-within "$one_way" 30.0 34.0 || fail "first-byte median $one_way ms is not 30 ms (+0..4 ms)"
+# check WHAT CONFIGURED_MS < json lines on stdin: min >= configured, min <= configured + 3
+check() {
+  python3 -c '
+import json, statistics, sys
+what, want = sys.argv[1], float(sys.argv[2])
+v = [json.loads(l)["ms"] for l in sys.stdin]
+print(f"{what} ({want:g} ms configured): min {min(v):.3f} ms, median {statistics.median(v):.3f} ms, max {max(v):.3f} ms")
+sys.exit(0 if want <= min(v) <= want + 3 else 1)' "$1" "$2" || fail "$1: not $2 ms (+0..3 ms for the fastest of 5)"
+}
+run_probe --case connect --trials 5 | check "connect, RTT" 40
+run_probe --case fresh --bytes 1 --trials 5 | check "first byte after connect, A->B delay" 30
 
 kill -TERM "$fwd_pid"
 wait "$fwd_pid" || fail "the forwarder did not exit cleanly on SIGTERM"
