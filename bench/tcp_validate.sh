@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/tcp_validate.sh — simnet's TCP against the kernel's, side by side (issue 16).
 #
-#   bash bench/tcp_validate.sh [--quick] [--build DIR] [--json FILE]
+#   bash bench/tcp_validate.sh [--quick] [--build DIR] [--json FILE] [--cases FILE]
 #
 # Kernel side: two network namespaces made here (tpb<pid>-a 10.77.0.1, tpb<pid>-b
 # 10.77.0.2), each with a TUN device tpb0; bench/tcpfwd links them (one-way delay = RTT/2
@@ -20,12 +20,14 @@ src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$src/build
 quick=0
 json_out=""
+cases_in=""
 args=("$@")
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
     --build) build=$2; shift ;;
     --json) json_out=$2; shift ;;
+    --cases) cases_in=$(realpath "$2"); shift ;; # a matrix of your own, same format as below
     -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "tcp_validate.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
@@ -95,19 +97,32 @@ ip -n "$B" route replace 10.77.0.0/24 dev tpb0 proto kernel scope link src "$IP_
 tc -n "$A" qdisc replace dev tpb0 root tbf rate 10mbit burst 3028 limit 125000 2>"$work/err" ||
   skip "tc tbf does not work on a TUN device here ($(cat "$work/err"))"
 
+# The measuring processes (tcpprobe, the two nodes) run at real-time priority when
+# allowed, as tcpfwd does: on a machine shared with builds, a thread that wakes a few
+# ms late would be measured as network time. They sleep nearly always.
+rt=()
+chrt -f 5 true 2>/dev/null && rt=(chrt -f 5)
+
 echo "== environment"
 echo "kernel $(uname -r), $(nproc) CPUs, load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-ip netns exec "$A" sysctl net.ipv4.tcp_congestion_control net.ipv4.tcp_slow_start_after_idle \
-  net.ipv4.tcp_rmem net.ipv4.tcp_wmem net.ipv4.tcp_no_metrics_save net.ipv4.tcp_sack \
-  net.ipv4.tcp_timestamps | sed 's/^/  /'
+echo "measuring processes: ${rt[*]:-normal priority (chrt -f refused)}"
+echo "inside the namespaces:"
+ip netns exec "$A" sysctl net.ipv4.tcp_congestion_control | sed 's/$/ (the namespace default; the route below overrides it)/; s/^/  /'
+ip netns exec "$A" sysctl net.ipv4.tcp_slow_start_after_idle net.ipv4.tcp_rmem \
+  net.ipv4.tcp_wmem net.ipv4.tcp_no_metrics_save net.ipv4.tcp_sack net.ipv4.tcp_timestamps |
+  sed 's/^/  /'
 echo "  route: $(ip -n "$A" route show dev tpb0)"
-echo "  initial window: $(ip -n "$A" route show dev tpb0 | grep -q initcwnd && ip -n "$A" route show dev tpb0 || echo "the kernel default (10 segments; no initcwnd on the route)"), MTU $(cat "/sys/class/net/lo/mtu" >/dev/null; ip -n "$A" link show tpb0 | sed -n 's/.* mtu \([0-9]*\).*/\1/p')"
+initcwnd=$(ip -n "$A" route show dev tpb0 | sed -n 's/.*initcwnd \([0-9]*\).*/\1/p')
+echo "  initial window: ${initcwnd:-10 segments (the kernel default: no initcwnd on the route)}"
+echo "  MTU: $(ip -n "$A" link show tpb0 | sed -n 's/.* mtu \([0-9]*\).*/\1/p') (MSS 1448 with timestamps)"
 
 # ---- the case matrix ------------------------------------------------------------------
 # label | rtt_ms | rate_mbit | loss_ppm | case | bytes | kernel trials | sim seeds | check
 # check: connect (+-3 %), handshake (+-3 %), transfer (+-10 %), loss (sim median inside
-# the kernel's min-max)
-if [ "$quick" = 1 ]; then
+# the kernel's min-max), info (no acceptance: the forwarding path's own RTT at delay 0)
+if [ -n "$cases_in" ]; then
+  grep -v '^#' "$cases_in" >"$cases"
+elif [ "$quick" = 1 ]; then
   cat >"$cases" <<'EOF'
 connect RTT 50 ms, 10 Mbit/s|50|10|0|connect|0|3|2|connect
 20 kB fresh, RTT 50 ms, 10 Mbit/s|50|10|0|fresh|20000|3|2|transfer
@@ -117,7 +132,9 @@ handshake RTT 50 ms, 10 Mbit/s|50|10|0|handshake|0|2|2|handshake
 EOF
 else
   cat >"$cases" <<'EOF'
+connect RTT 0 (the forwarding path's own overhead)|0|10|0|connect|0|7|1|info
 connect RTT 10 ms, 10 Mbit/s|10|10|0|connect|0|7|3|connect
+handshake RTT 10 ms, 10 Mbit/s|10|10|0|handshake|0|5|3|handshake
 64 KiB fresh, RTT 10 ms, 10 Mbit/s|10|10|0|fresh|65536|5|3|transfer
 1 MiB fresh, RTT 10 ms, 10 Mbit/s|10|10|0|fresh|1048576|5|3|transfer
 connect RTT 50 ms, 10 Mbit/s|50|10|0|connect|0|7|3|connect
@@ -134,8 +151,8 @@ connect RTT 220 ms, 100 Mbit/s|220|100|0|connect|0|7|3|connect
 64 KiB fresh, RTT 220 ms, 100 Mbit/s|220|100|0|fresh|65536|5|3|transfer
 1 MiB fresh, RTT 220 ms, 100 Mbit/s|220|100|0|fresh|1048576|5|3|transfer
 handshake RTT 220 ms, 100 Mbit/s|220|100|0|handshake|0|5|3|handshake
-64 KiB fresh, RTT 50 ms, 10 Mbit/s, 1 % loss|50|10|10000|fresh|65536|15|25|loss
-1 MiB fresh, RTT 50 ms, 10 Mbit/s, 1 % loss|50|10|10000|fresh|1048576|15|25|loss
+64 KiB fresh, RTT 50 ms, 10 Mbit/s, 1 % loss|50|10|10000|fresh|65536|21|31|loss
+1 MiB fresh, RTT 50 ms, 10 Mbit/s, 1 % loss|50|10|10000|fresh|1048576|21|31|loss
 EOF
 fi
 
@@ -174,11 +191,11 @@ handshake_kernel() { # LABEL TRIALS
   for t in $(seq 0 $(($2 - 1))); do
     d=$work/hs$t
     mkdir -p "$d"
-    ip netns exec "$B" timeout 60 "$tp" node run --data-dir "$d/b" --net-addr "$IP_B:9732" \
+    ip netns exec "$B" "${rt[@]}" timeout 60 "$tp" node run --data-dir "$d/b" --net-addr "$IP_B:9732" \
       --expected-pow 0 --no-greeting 2>"$d/b.log" &
     node_pids+=($!)
     for _ in $(seq 100); do grep -q "kind=node_started" "$d/b.log" 2>/dev/null && break; sleep 0.05; done
-    ip netns exec "$A" timeout 60 "$tp" node run --data-dir "$d/a" --net-addr "$IP_A:9732" \
+    ip netns exec "$A" "${rt[@]}" timeout 60 "$tp" node run --data-dir "$d/a" --net-addr "$IP_A:9732" \
       --expected-pow 0 --no-greeting --peer "$IP_B:9732" 2>"$d/a.log" &
     node_pids+=($!)
     for _ in $(seq 300); do grep -q "kind=connection_established" "$d/a.log" 2>/dev/null && break; sleep 0.05; done
@@ -191,12 +208,15 @@ log, label, trial, point = sys.argv[1:5]
 def ts(line):
     s = line.split()[0][3:].rstrip("Z")
     return datetime.datetime.fromisoformat(s).timestamp()
+# the dial that succeeded: the last one to B before the first connection_established
+# (a dial made before B listened is refused and retried later)
 dial = est = None
 for line in open(log):
-    if dial is None and "kind=outgoing_connection" in line and f"point={point}" in line:
+    if "kind=outgoing_connection" in line and f"point={point}" in line:
         dial = ts(line)
-    if dial is not None and est is None and "kind=connection_established" in line:
+    if dial is not None and "kind=connection_established" in line:
         est = ts(line)
+        break
 if dial is None or est is None:
     print(json.dumps({"side": "kernel", "label": label, "trial": int(trial),
                       "error": "no dial/connection_established pair in the node's log"}))
@@ -220,7 +240,7 @@ for link in $links; do
       handshake_kernel "$label" "$ktrials"
       continue
     fi
-    timeout 600 "$probe" --client-ns "$A" --server-ns "$B" --server-ip "$IP_B" --case "$kind" \
+    "${rt[@]}" timeout 600 "$probe" --client-ns "$A" --server-ns "$B" --server-ip "$IP_B" --case "$kind" \
       --bytes "$bytes" --trials "$ktrials" --label "$label" >>"$results" 2>"$work/probe.err" ||
       python3 -c 'import json,sys; print(json.dumps({"side":"kernel","label":sys.argv[1],"error":sys.argv[2]}))' \
         "$label" "$(tail -n 1 "$work/probe.err")" >>"$results"
