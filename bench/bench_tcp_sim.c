@@ -250,6 +250,30 @@ static void hs_event(void *arg, uint32_t host, int64_t time_ns, const tp_event *
 
 static bool hs_done(void *arg) { return ((hs_watch *)arg)->established_ns >= 0; }
 
+/* The node as the host's application, so that the end of a trial is a crash: simnet
+ * drops the node's timers and streams, then halt frees it. */
+typedef struct hs_app {
+    tp_node_config cfg;
+    tp_node *node;
+} hs_app;
+
+static void hs_app_start(void *app, sim_host *h, const tp_env *env) {
+    (void)h;
+    hs_app *a = app;
+    if (tp_node_create(env, &a->cfg, &a->node) != TP_OK || tp_node_activate(a->node) != TP_OK) {
+        fprintf(stderr, "bench_tcp_sim: cannot start a node\n");
+        exit(1);
+    }
+}
+static void hs_app_stop(void *app, sim_host *h, const tp_env *env) { (void)app, (void)h, (void)env; }
+static void hs_app_halt(void *app, sim_host *h, const tp_env *env) {
+    (void)h, (void)env;
+    hs_app *a = app;
+    if (a->node != NULL) tp_node_crash_drop(a->node);
+    a->node = NULL;
+}
+static const sim_app_ops hs_app_ops = {hs_app_start, hs_app_stop, hs_app_halt};
+
 static double handshake_trial(uint64_t seed, int64_t rtt_ns, uint64_t rate_bytes_per_s,
                               uint32_t loss_ppm) {
     hs_watch hw = {-1, -1};
@@ -264,7 +288,8 @@ static double handshake_trial(uint64_t seed, int64_t rtt_ns, uint64_t rate_bytes
     sim_world *w = NULL;
     if (sim_world_create(&cfg, &w) != TP_OK) exit(1);
     if (loss_ppm > 0) sim_set_region_loss(w, 0, 1, loss_ppm);
-    tp_node *node[2] = {NULL, NULL};
+    hs_app app[2];
+    memset(app, 0, sizeof app);
     sim_host *h[2];
     for (uint32_t i = 0; i < 2; i++) {
         sim_host_config hc;
@@ -298,15 +323,13 @@ static double handshake_trial(uint64_t seed, int64_t rtt_ns, uint64_t rate_bytes
             fprintf(stderr, "bench_tcp_sim: node config: %s\n", bad);
             exit(1);
         }
-        if (tp_node_create(sim_host_env(h[k]), &nc, &node[k]) != TP_OK ||
-            tp_node_activate(node[k]) != TP_OK) {
-            fprintf(stderr, "bench_tcp_sim: cannot start node %d\n", k);
-            exit(1);
-        }
+        app[k].cfg = nc;
+        sim_host_set_app(h[k], &hs_app_ops, &app[k]);
+        sim_host_start(h[k]);
         if (k == 1) sim_run_for(w, 1000000);
     }
     bool ok = sim_run_until_pred(w, hs_done, &hw, sim_world_now_ns(w) + 120 * 1000000000LL);
-    for (int k = 0; k < 2; k++) tp_node_crash_drop(node[k]);
+    sim_world_crash_running_apps(w);
     sim_world_destroy(w);
     if (!ok || hw.dial_ns < 0) return -1;
     return (double)(hw.established_ns - hw.dial_ns) / 1e6;
