@@ -20,6 +20,9 @@
  *            maintenance dials it; from A's outgoing_connection event to A's
  *            connection_established event (bench/tcp_validate.sh reads the same two
  *            events from the logs of two `tidepool node run` processes).
+ *   flood: `tidepool demo` hosts in several regions (flood_trial below); the figures
+ *            are the p50 (--label) and p90 (--label-p90) over the hosts of each host's
+ *            mean delivery delay.
  * Each trial is a new world with seed --seed + trial (loss draws differ per seed).
  *
  * Usage:
@@ -38,6 +41,7 @@
 #include "core/event.h"
 #include "core/identity.h"
 #include "core/node.h"
+#include "demo/demo.h"
 #include "simnet/sim.h"
 
 #define BURSTS_MAX 64
@@ -46,7 +50,7 @@
 #define SERVER_IP 0x0a4d0002u /* 10.77.0.2 */
 #define PORT 5201
 
-typedef enum { CASE_CONNECT, CASE_FRESH, CASE_BURSTS, CASE_HANDSHAKE } probe_case;
+typedef enum { CASE_CONNECT, CASE_FRESH, CASE_BURSTS, CASE_HANDSHAKE, CASE_FLOOD } probe_case;
 
 typedef struct run {
     sim_world *w;
@@ -335,6 +339,112 @@ static double handshake_trial(uint64_t seed, int64_t rtt_ns, uint64_t rate_bytes
     return (double)(hw.established_ns - hw.dial_ns) / 1e6;
 }
 
+/* ---- a flood over several regions ------------------------------------------------------ */
+
+/* As `tidepool demo node` in the namespaces of bench/tcp_validate.sh: `hosts` hosts, host
+ * i at 10.77.0.<i+1> in region i % regions, one-way delays between regions from
+ * --region-delay-us (no jitter, no rate limit); every host runs the demo flooding
+ * protocol (demo/demo.h) with K = 4 and host 0 as its seed; the last host originates
+ * `pings` pings every `interval` after `start_delay` (not the seed, which every host
+ * dials: its pings would reach everyone in one hop); the run lasts `duration`. The figure: each
+ * other host's mean delivery delay (origin timestamp to receipt), and the p50 and p90 of
+ * those means over the hosts (nearest rank), as the script computes them from the
+ * nodes' JSON lines. Hosts that missed a ping are counted. */
+#define FLOOD_HOSTS_MAX 64
+#define FLOOD_PORT 9000
+
+typedef struct flood_host {
+    tp_demo_config cfg;
+    tp_point seed;
+    tp_demo *demo;
+} flood_host;
+
+static void fl_start(void *app, sim_host *h, const tp_env *env) {
+    (void)h;
+    flood_host *fh = app;
+    if (tp_demo_create(env, &fh->cfg, &fh->demo) != TP_OK || tp_demo_start(fh->demo) != TP_OK) {
+        fprintf(stderr, "bench_tcp_sim: cannot start a demo host\n");
+        exit(1);
+    }
+}
+static void fl_stop(void *app, sim_host *h, const tp_env *env) { (void)app, (void)h, (void)env; }
+static void fl_halt(void *app, sim_host *h, const tp_env *env) {
+    (void)h, (void)env;
+    flood_host *fh = app;
+    if (fh->demo != NULL) tp_demo_crash_drop(fh->demo);
+    fh->demo = NULL;
+}
+static const sim_app_ops flood_ops = {fl_start, fl_stop, fl_halt};
+
+static int cmp_dbl(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest rank: the smallest value with at least p % of the values at or below it. */
+static double nearest_rank(const double *sorted, size_t n, int p) {
+    size_t k = ((size_t)p * n + 99) / 100;
+    return sorted[k == 0 ? 0 : k - 1];
+}
+
+static void flood_trial(uint64_t seed, uint32_t hosts, uint32_t regions,
+                        const int64_t delay_us[SIM_REGIONS_MAX][SIM_REGIONS_MAX], uint32_t pings,
+                        int64_t interval_ns, int64_t start_delay_ns, int64_t duration_ns,
+                        double *p50_ms, double *p90_ms, uint32_t *incomplete) {
+    sim_world_config cfg;
+    sim_world_config_default(&cfg);
+    cfg.seed = seed;
+    cfg.region_count = regions;
+    static sim_latency lat[SIM_REGIONS_MAX * SIM_REGIONS_MAX];
+    for (uint32_t a = 0; a < regions; a++)
+        for (uint32_t b = 0; b < regions; b++) lat[a * regions + b] = (sim_latency){delay_us[a][b] * 1000, 0};
+    cfg.latency = lat;
+    sim_world *w = NULL;
+    if (sim_world_create(&cfg, &w) != TP_OK) exit(1);
+    static flood_host fh[FLOOD_HOSTS_MAX];
+    memset(fh, 0, sizeof fh);
+    for (uint32_t i = 0; i < hosts; i++) {
+        sim_host_config hc;
+        sim_host_config_default(&hc);
+        hc.ip = tp_ip_from_v4(CLIENT_IP - 1 + i + 1); /* 10.77.0.<i+1> */
+        hc.region = i % regions;
+        sim_host *h = NULL;
+        if (sim_host_add(w, &hc, &h) != TP_OK) exit(1);
+        tp_demo_config *dc = &fh[i].cfg;
+        tp_demo_config_default(dc);
+        dc->listen = tp_point_v4(CLIENT_IP + i, FLOOD_PORT);
+        dc->peers_k = 4;
+        fh[i].seed = tp_point_v4(CLIENT_IP, FLOOD_PORT);
+        if (i > 0) {
+            dc->seeds = &fh[i].seed;
+            dc->seeds_count = 1;
+        }
+        if (i == hosts - 1) {
+            dc->originate = true;
+            dc->pings = pings;
+            dc->ping_interval_ns = interval_ns;
+            dc->ping_start_delay_ns = start_delay_ns;
+        }
+        sim_host_set_app(h, &flood_ops, &fh[i]);
+    }
+    for (uint32_t i = 0; i < hosts; i++) sim_host_start(sim_world_host(w, i));
+    sim_run_for(w, duration_ns);
+    double means[FLOOD_HOSTS_MAX];
+    size_t n = 0;
+    *incomplete = 0;
+    for (uint32_t i = 0; i + 1 < hosts; i++) {
+        tp_demo_stats st;
+        tp_demo_get_stats(fh[i].demo, &st);
+        if (st.pings_unique < pings) (*incomplete)++;
+        if (st.delay_count > 0) means[n++] = (double)st.delay_ns_sum / (double)st.delay_count / 1e6;
+    }
+    qsort(means, n, sizeof means[0], cmp_dbl);
+    *p50_ms = n ? nearest_rank(means, n, 50) : -1;
+    *p90_ms = n ? nearest_rank(means, n, 90) : -1;
+    sim_world_crash_running_apps(w);
+    sim_world_destroy(w);
+}
+
 static int64_t num_arg(const char *opt, const char *v, int64_t lo, int64_t hi) {
     char *end = NULL;
     long long x = strtoll(v, &end, 10);
@@ -347,14 +457,20 @@ static int64_t num_arg(const char *opt, const char *v, int64_t lo, int64_t hi) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_tcp_sim --case connect|fresh|bursts|handshake [--bytes N] --rtt-ms R "
+    fprintf(stderr, "usage: bench_tcp_sim --case connect|fresh|bursts|handshake|flood [--bytes N] --rtt-ms R "
                     "[--rate-mbit M] [--loss-ppm L] [--trials 5] [--seed 1] [--bursts 4] "
-                    "[--idle-ms 2000] [--label TEXT]\n");
+                    "[--idle-ms 2000] [--label TEXT]\n"
+                    "       flood: [--hosts 20] [--regions 3] [--region-delay-us FROM,TO,US]... "
+                    "[--pings 20] [--ping-interval-ms 250] [--ping-delay-ms 6000] [--duration-s 13] "
+                    "[--label-p90 TEXT]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
-    const char *kind_s = NULL, *label = "";
+    const char *kind_s = NULL, *label = "", *label_p90 = "";
+    static int64_t region_delay_us[SIM_REGIONS_MAX][SIM_REGIONS_MAX];
+    int64_t hosts = 20, regions = 3, pings = 20, interval_ms = 250, start_delay_ms = 6000,
+            duration_s = 13;
     int64_t bytes = 0, rtt_ms = -1, rate_mbit = 0, loss_ppm = 0, trials = 5, seed = 1, bursts = 4,
             idle_ms = 2000;
     for (int i = 1; i < argc; i++) {
@@ -362,6 +478,24 @@ int main(int argc, char **argv) {
         const char *o = argv[i], *v = argv[++i];
         if (strcmp(o, "--case") == 0) kind_s = v;
         else if (strcmp(o, "--label") == 0) label = v;
+        else if (strcmp(o, "--label-p90") == 0) label_p90 = v;
+        else if (strcmp(o, "--hosts") == 0) hosts = num_arg(o, v, 4, FLOOD_HOSTS_MAX);
+        else if (strcmp(o, "--regions") == 0) regions = num_arg(o, v, 1, 16);
+        else if (strcmp(o, "--pings") == 0) pings = num_arg(o, v, 1, 1000);
+        else if (strcmp(o, "--ping-interval-ms") == 0) interval_ms = num_arg(o, v, 1, 60000);
+        else if (strcmp(o, "--ping-delay-ms") == 0) start_delay_ms = num_arg(o, v, 0, 600000);
+        else if (strcmp(o, "--duration-s") == 0) duration_s = num_arg(o, v, 1, 3600);
+        else if (strcmp(o, "--region-delay-us") == 0) {
+            unsigned a, b;
+            long long us;
+            if (sscanf(v, "%u,%u,%lld", &a, &b, &us) != 3 || a >= 16 || b >= 16 || us < 0 ||
+                us > 10000000) {
+                fprintf(stderr, "bench_tcp_sim: --region-delay-us wants FROM,TO,US with regions "
+                                "< 16 and US in 0..10000000 (got \"%s\")\n", v);
+                return 2;
+            }
+            region_delay_us[a][b] = us;
+        }
         else if (strcmp(o, "--bytes") == 0) bytes = num_arg(o, v, 0, 1 << 30);
         else if (strcmp(o, "--rtt-ms") == 0) rtt_ms = num_arg(o, v, 0, 10000);
         else if (strcmp(o, "--rate-mbit") == 0) rate_mbit = num_arg(o, v, 0, 100000);
@@ -372,18 +506,39 @@ int main(int argc, char **argv) {
         else if (strcmp(o, "--idle-ms") == 0) idle_ms = num_arg(o, v, 0, 600000);
         else usage();
     }
-    if (kind_s == NULL || rtt_ms < 0) usage();
+    if (kind_s == NULL || (rtt_ms < 0 && strcmp(kind_s, "flood") != 0)) usage();
     probe_case kind;
     if (strcmp(kind_s, "connect") == 0) kind = CASE_CONNECT;
     else if (strcmp(kind_s, "fresh") == 0) kind = CASE_FRESH;
     else if (strcmp(kind_s, "bursts") == 0) kind = CASE_BURSTS;
     else if (strcmp(kind_s, "handshake") == 0) kind = CASE_HANDSHAKE;
+    else if (strcmp(kind_s, "flood") == 0) kind = CASE_FLOOD;
     else usage();
     if ((kind == CASE_FRESH || kind == CASE_BURSTS) && bytes < 1) {
         fprintf(stderr, "bench_tcp_sim: --case %s needs --bytes >= 1\n", kind_s);
         return 2;
     }
     uint64_t rate = (uint64_t)rate_mbit * 1000000u / 8u;
+    if (kind == CASE_FLOOD) {
+        for (int64_t t = 0; t < trials; t++) {
+            double p50, p90;
+            uint32_t incomplete;
+            flood_trial((uint64_t)(seed + t), (uint32_t)hosts, (uint32_t)regions,
+                        (const int64_t(*)[SIM_REGIONS_MAX])region_delay_us, (uint32_t)pings,
+                        interval_ms * 1000000, start_delay_ms * 1000000, duration_s * 1000000000,
+                        &p50, &p90, &incomplete);
+            if (p50 < 0) {
+                fprintf(stderr, "bench_tcp_sim: flood trial %" PRId64 ": no host received a ping\n", t);
+                return 1;
+            }
+            printf("{\"side\":\"sim\",\"label\":\"%s\",\"trial\":%" PRId64
+                   ",\"ms\":%.3f,\"hosts_incomplete\":%u}\n", label, t, p50, incomplete);
+            if (label_p90[0] != '\0')
+                printf("{\"side\":\"sim\",\"label\":\"%s\",\"trial\":%" PRId64
+                       ",\"ms\":%.3f,\"hosts_incomplete\":%u}\n", label_p90, t, p90, incomplete);
+        }
+        return 0;
+    }
     for (int64_t t = 0; t < trials; t++) {
         char extra[1024] = "";
         double ms = kind == CASE_HANDSHAKE

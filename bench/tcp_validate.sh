@@ -119,7 +119,9 @@ echo "  MTU: $(ip -n "$A" link show tpb0 | sed -n 's/.* mtu \([0-9]*\).*/\1/p') 
 # ---- the case matrix ------------------------------------------------------------------
 # label | rtt_ms | rate_mbit | loss_ppm | case | bytes | kernel trials | sim seeds | check
 # check: connect (+-3 %), handshake (+-3 %), transfer (+-10 %), loss (sim median inside
-# the kernel's min-max), info (no acceptance: the forwarding path's own RTT at delay 0)
+# the kernel's min-max), info (no acceptance: the forwarding path's own RTT at delay 0),
+# flood (+-3 %: latency-dominated, like connect; kind flood runs once for its p50 row,
+# bytes = 50, and fills the p90 row, bytes = 90, too)
 if [ -n "$cases_in" ]; then
   grep -v '^#' "$cases_in" >"$cases"
 elif [ "$quick" = 1 ]; then
@@ -153,6 +155,8 @@ connect RTT 220 ms, 100 Mbit/s|220|100|0|connect|0|7|3|connect
 handshake RTT 220 ms, 100 Mbit/s|220|100|0|handshake|0|5|3|handshake
 64 KiB fresh, RTT 50 ms, 10 Mbit/s, 1 % loss|50|10|10000|fresh|65536|21|31|loss
 1 MiB fresh, RTT 50 ms, 10 Mbit/s, 1 % loss|50|10|10000|fresh|1048576|21|31|loss
+flood p50 of per-host mean delay, 20 hosts, 3 regions|0|0|0|flood|50|3|5|flood
+flood p90 of per-host mean delay, 20 hosts, 3 regions|0|0|0|flood|90|3|5|flood
 EOF
 fi
 
@@ -229,13 +233,13 @@ EOF
 }
 
 echo "== kernel side (each link: tbf + tcpfwd; trials per case as in the table)"
-links=$(cut -d'|' -f2-4 "$cases" | awk '!seen[$0]++')
+links=$(awk -F'|' '$5 != "flood" && !seen[$2 "|" $3 "|" $4]++ { print $2 "|" $3 "|" $4 }' "$cases")
 for link in $links; do
   IFS='|' read -r rtt rate loss <<<"$link"
   link_up "$rtt" "$rate" "$loss"
   echo "  link RTT ${rtt} ms, ${rate} Mbit/s, loss ${loss} ppm"
   while IFS='|' read -r label c_rtt c_rate c_loss kind bytes ktrials strials check; do
-    [ "$c_rtt|$c_rate|$c_loss" = "$link" ] || continue
+    [ "$c_rtt|$c_rate|$c_loss" = "$link" ] && [ "$kind" != flood ] || continue
     if [ "$kind" = handshake ]; then
       handshake_kernel "$label" "$ktrials"
       continue
@@ -248,8 +252,115 @@ for link in $links; do
   link_down "RTT ${rtt} ms, ${rate} Mbit/s, loss ${loss} ppm"
 done
 
+# ---- the flood: `tidepool demo node` on FLOOD_HOSTS namespaces in 3 regions ------------
+# Host i: namespace tpb<pid>-f<i>, 10.77.0.<i+1>, region i % 3; one tcpfwd routes between
+# all of them by destination address with the one-way delay of the two regions (no
+# jitter, no loss, no rate limit). Every host runs the demo flooding protocol (K = 4,
+# host 0 as seed); the last host originates FLOOD_PINGS pings every 250 ms from 6 s
+# after its start; each host prints its mean delivery delay (origin timestamp to
+# receipt, CLOCK_MONOTONIC shared by the namespaces). Figures: p50 and p90 (nearest
+# rank) over the hosts of those means; bench_tcp_sim --case flood computes the same.
+FLOOD_HOSTS=20 FLOOD_PINGS=20
+flood_delays=(0,0,5000 1,1,5000 2,2,5000 0,1,40000 1,0,40000 0,2,110000 2,0,110000 1,2,75000 2,1,75000)
+flood_ns_made=0
+flood_setup() {
+  local i ns
+  for i in $(seq 0 $((FLOOD_HOSTS - 1))); do
+    ns="tpb$$-f$i"
+    ip netns add "$ns"
+    made_ns+=("$ns")
+    ip -n "$ns" tuntap add dev tpb0 mode tun
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set tpb0 up
+    ip -n "$ns" addr add "10.77.0.$((i + 1))/24" dev tpb0
+    ip -n "$ns" route replace 10.77.0.0/24 dev tpb0 proto kernel scope link src "10.77.0.$((i + 1))" congctl cubic
+    ip netns exec "$ns" sysctl -qw net.ipv4.tcp_no_metrics_save=1
+  done
+  flood_ns_made=1
+}
+flood_kernel() { # LABEL_P50 LABEL_P90 TRIALS
+  [ "$flood_ns_made" = 1 ] || flood_setup
+  local t i d args=() pids=()
+  for i in $(seq 0 $((FLOOD_HOSTS - 1))); do args+=(--ns "tpb$$-f$i:$((i % 3))"); done
+  for x in "${flood_delays[@]}"; do args+=(--region-delay-us "$x"); done
+  for t in $(seq 0 $(($3 - 1))); do
+    d=$work/flood$t
+    mkdir -p "$d"
+    rm -f "$work/ready"
+    "$fwd" "${args[@]}" --max-seconds 120 --ready-file "$work/ready" >"$d/fwd.json" 2>"$d/fwd.err" &
+    fwd_pid=$!
+    for _ in $(seq 50); do [ -s "$work/ready" ] && break; sleep 0.1; done
+    [ -s "$work/ready" ] || { cat "$d/fwd.err" >&2; echo "tcp_validate.sh: the flood forwarder did not start" >&2; exit 1; }
+    pids=()
+    for i in $(seq 0 $((FLOOD_HOSTS - 1))); do
+      local extra=()
+      [ "$i" -gt 0 ] && extra+=(--peer 10.77.0.1:9000)
+      [ "$i" = $((FLOOD_HOSTS - 1)) ] && extra+=(--originate --pings "$FLOOD_PINGS" --ping-interval-ms 250 --ping-delay-ms 6000)
+      ip netns exec "tpb$$-f$i" "${rt[@]}" timeout 60 "$tp" demo node --listen "10.77.0.$((i + 1)):9000" \
+        --peers 4 --duration-s 13 "${extra[@]}" >"$d/$i.json" 2>"$d/$i.err" &
+      pids+=($!)
+      node_pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p" || true; done
+    node_pids=()
+    kill -TERM "$fwd_pid"
+    wait "$fwd_pid" || true
+    fwd_pid=""
+    python3 - "$d" "$FLOOD_HOSTS" "$FLOOD_PINGS" "$1" "$2" "$t" >>"$results" <<'EOF'
+import json, math, sys
+d, hosts, pings, l50, l90, trial = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
+means, incomplete = [], 0
+for i in range(hosts - 1):  # the last host is the originator
+    try:
+        st = json.loads(open(f"{d}/{i}.json").read().strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        incomplete += 1
+        continue
+    if st["delay_count"] < pings:
+        incomplete += 1
+    if st["delay_count"] > 0:
+        means.append(st["delay_ns_mean"] / 1e6)
+def rank(v, p):
+    v = sorted(v)
+    return v[max(1, math.ceil(p * len(v) / 100)) - 1]
+if not means:
+    for label in (l50, l90):
+        print(json.dumps({"side": "kernel", "label": label, "trial": trial, "error": "no host received a ping"}))
+else:
+    for label, p in ((l50, 50), (l90, 90)):
+        print(json.dumps({"side": "kernel", "label": label, "trial": trial, "ms": round(rank(means, p), 3),
+                          "hosts_incomplete": incomplete}))
+try:
+    fw = json.loads(open(f"{d}/fwd.json").read().strip().splitlines()[-1])
+    fw["link"] = f"flood, {hosts} namespaces, trial {trial}"
+    fw["tbf_dropped_a_b"] = "no tbf"
+    print(json.dumps(fw))
+except (OSError, ValueError, IndexError):
+    pass
+EOF
+    sleep 0.5
+  done
+}
+flood_label_p90() { awk -F'|' '$5 == "flood" && $6 == 90 { print $1; exit }' "$cases"; }
+if awk -F'|' '$5 == "flood" && $6 == 50 { found = 1 } END { exit !found }' "$cases"; then
+  IFS='|' read -r fl_label _ _ _ _ _ fl_ktrials _ _ < <(awk -F'|' '$5 == "flood" && $6 == 50' "$cases")
+  echo "  flood: $FLOOD_HOSTS namespaces in 3 regions, $fl_ktrials trials"
+  flood_kernel "$fl_label" "$(flood_label_p90)" "$fl_ktrials"
+fi
+
 echo "== simnet side (bench_tcp_sim, default TCP settings)"
 while IFS='|' read -r label rtt rate loss kind bytes ktrials strials check; do
+  if [ "$kind" = flood ]; then
+    [ "$bytes" = 50 ] || continue # one run gives both the p50 and the p90 row
+    dl=()
+    for x in "${flood_delays[@]}"; do dl+=(--region-delay-us "$x"); done
+    "$sim" --case flood --hosts "$FLOOD_HOSTS" --regions 3 "${dl[@]}" --pings "$FLOOD_PINGS" \
+      --ping-interval-ms 250 --ping-delay-ms 6000 --duration-s 13 --trials "$strials" \
+      --label "$label" --label-p90 "$(flood_label_p90)" >>"$results" 2>"$work/sim.err" ||
+      python3 -c 'import json,sys; print(json.dumps({"side":"sim","label":sys.argv[1],"error":sys.argv[2]}))' \
+        "$label" "$(tail -n 1 "$work/sim.err")" >>"$results"
+    continue
+  fi
   "$sim" --case "$kind" --bytes "$bytes" --rtt-ms "$rtt" --rate-mbit "$rate" --loss-ppm "$loss" \
     --trials "$strials" --label "$label" >>"$results" 2>"$work/sim.err" ||
     python3 -c 'import json,sys; print(json.dumps({"side":"sim","label":sys.argv[1],"error":sys.argv[2]}))' \

@@ -24,6 +24,13 @@
  *          [--jitter-us N] [--loss-ppm N] [--seed N] [--max-seconds N] [--ready-file P]
  *          [--spin-us 150] [--no-rt]
  * ab = packets leaving namespace A (read from A's device, written to B's).
+ *
+ * Several namespaces (the flood of bench/tcp_validate.sh): instead of --ns-a/--ns-b,
+ *   --ns NAME:REGION (repeated, up to 64; device i's address must be 10.77.0.<i+1>)
+ *   --region-delay-us FROM,TO,US (repeated: one-way delay from region FROM to region TO)
+ * A packet read from device i goes to the device whose index its IPv4 destination
+ * 10.77.0.<j+1> names, after the delay of (region i, region j); other destinations are
+ * dropped and counted ("unroutable").
  * Stops on SIGTERM/SIGINT or after --max-seconds (default 3600); prints one JSON line
  * of statistics on stdout at exit. Needs root (setns, /dev/net/tun).
  */
@@ -51,18 +58,22 @@
 #define PACKET_BYTES_MAX 65536u
 #define QUEUE_PACKETS_MAX 65536u  /* 96 MB of 1500-byte packets: far above any BDP here */
 #define LATE_BUCKETS_US 100000u   /* lateness histogram, 1 us buckets up to 100 ms */
+#define DEVICES_MAX 64u
+#define REGIONS_MAX 16u
 
 typedef struct packet {
     int64_t due_ns;
     uint64_t seq;
-    int dir;          /* 0: A->B, 1: B->A */
+    int dir;          /* the device it was read from (0: A, 1: B) */
+    int to;           /* the device it goes to */
     uint32_t len_bytes;
     uint8_t data[];
 } packet;
 
 typedef struct fwd {
-    int fd[2];        /* the TUN devices in A and B */
-    int64_t delay_ns[2];
+    int fd[DEVICES_MAX]; /* the TUN devices (two: A and B) */
+    uint32_t devices;
+    int64_t delay_ns[DEVICES_MAX][DEVICES_MAX]; /* one-way, from device i to device j */
     int64_t jitter_ns;
     int64_t spin_ns;  /* wake this early and spin to the due time */
     uint32_t loss_ppm;
@@ -70,8 +81,9 @@ typedef struct fwd {
     packet *heap[QUEUE_PACKETS_MAX];
     size_t heap_len;
     uint64_t seq;
-    int64_t last_due_ns[2];
-    uint64_t forwarded[2], lost[2], overflow[2], write_errors[2];
+    int64_t last_due_ns[DEVICES_MAX][DEVICES_MAX];
+    uint64_t forwarded[DEVICES_MAX], lost[DEVICES_MAX], overflow[DEVICES_MAX],
+        write_errors[DEVICES_MAX], unroutable;
     uint64_t *late_hist; /* LATE_BUCKETS_US + 1 */
     uint64_t late_count;
     int64_t late_max_ns;
@@ -189,6 +201,15 @@ static void read_side(fwd *f, int dir) {
         }
         if (n == 0) return;
         int64_t t = now_ns();
+        int to = 1 - dir;
+        if (f->devices > 2) { /* route by the IPv4 destination 10.77.0.<to+1> */
+            if (n < 20 || (buf[0] >> 4) != 4 || buf[16] != 10 || buf[17] != 77 || buf[18] != 0 ||
+                buf[19] == 0 || buf[19] > f->devices || buf[19] - 1 == dir) {
+                f->unroutable++;
+                continue;
+            }
+            to = buf[19] - 1;
+        }
         if (f->loss_ppm > 0 && rng_next(&f->rng) % 1000000u < f->loss_ppm) {
             f->lost[dir]++;
             continue;
@@ -197,10 +218,10 @@ static void read_side(fwd *f, int dir) {
             f->overflow[dir]++;
             continue;
         }
-        int64_t due = t + f->delay_ns[dir];
+        int64_t due = t + f->delay_ns[dir][to];
         if (f->jitter_ns > 0) due += (int64_t)(rng_next(&f->rng) % (uint64_t)(f->jitter_ns + 1));
-        if (due < f->last_due_ns[dir]) due = f->last_due_ns[dir]; /* keep the order */
-        f->last_due_ns[dir] = due;
+        if (due < f->last_due_ns[dir][to]) due = f->last_due_ns[dir][to]; /* keep the order */
+        f->last_due_ns[dir][to] = due;
         packet *p = malloc(sizeof *p + (size_t)n);
         if (p == NULL) {
             f->overflow[dir]++;
@@ -209,6 +230,7 @@ static void read_side(fwd *f, int dir) {
         p->due_ns = due;
         p->seq = f->seq++;
         p->dir = dir;
+        p->to = to;
         p->len_bytes = (uint32_t)n;
         memcpy(p->data, buf, (size_t)n);
         heap_push(f, p);
@@ -222,13 +244,12 @@ static void read_side(fwd *f, int dir) {
 static void send_due(fwd *f) {
     int64_t t = now_ns();
     while (f->heap_len > 0 && f->heap[0]->due_ns > t && f->heap[0]->due_ns - t <= f->spin_ns) {
-        read_side(f, 0);
-        read_side(f, 1);
+        for (uint32_t i = 0; i < f->devices; i++) read_side(f, (int)i);
         t = now_ns();
     }
     while (f->heap_len > 0 && f->heap[0]->due_ns <= t) {
         packet *p = heap_pop(f);
-        int to = 1 - p->dir;
+        int to = p->to;
         int64_t late = now_ns() - p->due_ns; /* before the write: it runs the receiver's stack */
         ssize_t w = write(f->fd[to], p->data, p->len_bytes);
         if (w != (ssize_t)p->len_bytes) f->write_errors[p->dir]++;
@@ -254,9 +275,10 @@ static double late_quantile_us(const fwd *f, double q) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: tcpfwd --ns-a NAME --ns-b NAME [--dev tpb0] [--delay-ab-us N] "
-                    "[--delay-ba-us N] [--jitter-us N] [--loss-ppm N] [--seed N] "
-                    "[--max-seconds N] [--ready-file PATH] [--spin-us 150] [--no-rt]\n");
+    fprintf(stderr, "usage: tcpfwd --ns-a NAME --ns-b NAME [--delay-ab-us N] [--delay-ba-us N]\n"
+                    "       tcpfwd --ns NAME:REGION --ns ... (3 to 64) [--region-delay-us FROM,TO,US]...\n"
+                    "       common: [--dev tpb0] [--jitter-us N] [--loss-ppm N] [--seed N]\n"
+                    "       [--max-seconds N] [--ready-file PATH] [--spin-us 150] [--no-rt]\n");
     exit(2);
 }
 
@@ -274,6 +296,9 @@ static int64_t num_arg(const char *opt, const char *v, int64_t lo, int64_t hi) {
 
 int main(int argc, char **argv) {
     const char *ns_a = NULL, *ns_b = NULL, *dev = "tpb0", *ready_file = NULL;
+    static char ns_names[DEVICES_MAX][128];
+    uint32_t ns_region[DEVICES_MAX], ns_count = 0;
+    static int64_t region_delay_us[REGIONS_MAX][REGIONS_MAX];
     int64_t delay_us[2] = {0, 0}, jitter_us = 0, spin_us = 150, max_s = 3600, loss_ppm = 0, seed = 1;
     bool rt = true;
     for (int i = 1; i < argc; i++) {
@@ -284,6 +309,27 @@ int main(int argc, char **argv) {
         if (strcmp(o, "--ns-a") == 0) ns_a = v;
         else if (strcmp(o, "--ns-b") == 0) ns_b = v;
         else if (strcmp(o, "--dev") == 0) dev = v;
+        else if (strcmp(o, "--ns") == 0) {
+            const char *colon = strrchr(v, ':');
+            if (colon == NULL || ns_count >= DEVICES_MAX || (size_t)(colon - v) >= sizeof ns_names[0]) {
+                fprintf(stderr, "tcpfwd: --ns wants NAME:REGION, at most %u of them (got \"%s\")\n",
+                        DEVICES_MAX, v);
+                return 2;
+            }
+            memcpy(ns_names[ns_count], v, (size_t)(colon - v));
+            ns_names[ns_count][colon - v] = '\0';
+            ns_region[ns_count++] = (uint32_t)num_arg("--ns REGION", colon + 1, 0, REGIONS_MAX - 1);
+        } else if (strcmp(o, "--region-delay-us") == 0) {
+            unsigned a, b;
+            long long us;
+            if (sscanf(v, "%u,%u,%lld", &a, &b, &us) != 3 || a >= REGIONS_MAX || b >= REGIONS_MAX ||
+                us < 0 || us > 10000000) {
+                fprintf(stderr, "tcpfwd: --region-delay-us wants FROM,TO,US with regions < %u "
+                                "and US in 0..10000000 (got \"%s\")\n", REGIONS_MAX, v);
+                return 2;
+            }
+            region_delay_us[a][b] = us;
+        }
         else if (strcmp(o, "--ready-file") == 0) ready_file = v;
         else if (strcmp(o, "--delay-ab-us") == 0) delay_us[0] = num_arg(o, v, 0, 10000000);
         else if (strcmp(o, "--delay-ba-us") == 0) delay_us[1] = num_arg(o, v, 0, 10000000);
@@ -294,11 +340,22 @@ int main(int argc, char **argv) {
         else if (strcmp(o, "--max-seconds") == 0) max_s = num_arg(o, v, 1, 86400);
         else usage();
     }
-    if (ns_a == NULL || ns_b == NULL) usage();
+    if (ns_count > 0 ? (ns_a != NULL || ns_b != NULL || ns_count < 3) : (ns_a == NULL || ns_b == NULL))
+        usage(); /* either --ns-a and --ns-b, or three or more --ns */
 
     static fwd f; /* the heap is large: not on the stack */
-    f.delay_ns[0] = delay_us[0] * 1000;
-    f.delay_ns[1] = delay_us[1] * 1000;
+    if (ns_count == 0) {
+        snprintf(ns_names[0], sizeof ns_names[0], "%s", ns_a);
+        snprintf(ns_names[1], sizeof ns_names[1], "%s", ns_b);
+        ns_count = 2;
+        f.delay_ns[0][1] = delay_us[0] * 1000;
+        f.delay_ns[1][0] = delay_us[1] * 1000;
+    } else {
+        for (uint32_t i = 0; i < ns_count; i++)
+            for (uint32_t j = 0; j < ns_count; j++)
+                f.delay_ns[i][j] = region_delay_us[ns_region[i]][ns_region[j]] * 1000;
+    }
+    f.devices = ns_count;
     f.jitter_ns = jitter_us * 1000;
     f.spin_ns = spin_us * 1000;
     f.loss_ppm = (uint32_t)loss_ppm;
@@ -307,10 +364,10 @@ int main(int argc, char **argv) {
     if (f.late_hist == NULL) return 2;
 
     int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-    f.fd[0] = open_tun_in(ns_a, dev);
-    if (f.fd[0] < 0) return 1;
-    f.fd[1] = open_tun_in(ns_b, dev);
-    if (f.fd[1] < 0) return 1;
+    for (uint32_t i = 0; i < f.devices; i++) {
+        f.fd[i] = open_tun_in(ns_names[i], dev);
+        if (f.fd[i] < 0) return 1;
+    }
     if (home >= 0) {
         if (setns(home, CLONE_NEWNET) != 0) perror("tcpfwd: back to the initial namespace");
         close(home);
@@ -338,8 +395,13 @@ int main(int argc, char **argv) {
         perror("tcpfwd: signalfd/timerfd/epoll");
         return 2;
     }
-    int fds[4] = {f.fd[0], f.fd[1], tfd, sfd};
-    for (int i = 0; i < 4; i++) {
+    /* epoll keys: 0..devices-1 the devices, then the timer, then the signals */
+    uint32_t timer_key = f.devices, signal_key = f.devices + 1;
+    int fds[DEVICES_MAX + 2];
+    for (uint32_t i = 0; i < f.devices; i++) fds[i] = f.fd[i];
+    fds[timer_key] = tfd;
+    fds[signal_key] = sfd;
+    for (uint32_t i = 0; i <= signal_key; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) != 0) {
             perror("tcpfwd: epoll_ctl");
@@ -367,8 +429,8 @@ int main(int argc, char **argv) {
         }
         for (int i = 0; i < n; i++) {
             uint32_t k = evs[i].data.u32;
-            if (k <= 1) read_side(&f, (int)k);
-            else if (k == 2) {
+            if (k < timer_key) read_side(&f, (int)k);
+            else if (k == timer_key) {
                 uint64_t expirations;
                 if (read(tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN) {
                     perror("tcpfwd: timerfd read");
@@ -382,15 +444,24 @@ int main(int argc, char **argv) {
     }
     size_t queued = f.heap_len;
     while (f.heap_len > 0) free(heap_pop(&f));
-    printf("{\"tcpfwd\":\"stats\",\"delay_ab_us\":%" PRId64 ",\"delay_ba_us\":%" PRId64
+    uint64_t forwarded = 0, lost = 0, overflow = 0, write_errors = 0;
+    for (uint32_t i = 0; i < f.devices; i++) {
+        forwarded += f.forwarded[i];
+        lost += f.lost[i];
+        overflow += f.overflow[i];
+        write_errors += f.write_errors[i];
+    }
+    /* _ab/_ba: read from device 0 (A) / device 1 (B) */
+    printf("{\"tcpfwd\":\"stats\",\"devices\":%u,\"delay_ab_us\":%" PRId64 ",\"delay_ba_us\":%" PRId64
            ",\"jitter_us\":%" PRId64 ",\"spin_us\":%" PRId64 ",\"loss_ppm\":%" PRId64 ",\"sched\":\"%s\""
-           ",\"forwarded_ab\":%" PRIu64 ",\"forwarded_ba\":%" PRIu64 ",\"lost_ab\":%" PRIu64
-           ",\"lost_ba\":%" PRIu64 ",\"overflow\":%" PRIu64 ",\"write_errors\":%" PRIu64
+           ",\"forwarded_ab\":%" PRIu64 ",\"forwarded_ba\":%" PRIu64 ",\"forwarded\":%" PRIu64
+           ",\"lost_ab\":%" PRIu64 ",\"lost_ba\":%" PRIu64 ",\"lost\":%" PRIu64
+           ",\"unroutable\":%" PRIu64 ",\"overflow\":%" PRIu64 ",\"write_errors\":%" PRIu64
            ",\"queued_at_exit\":%zu,\"late_p50_us\":%.1f,\"late_p99_us\":%.1f"
            ",\"late_max_us\":%.1f}\n",
-           delay_us[0], delay_us[1], jitter_us, spin_us, loss_ppm, sched, f.forwarded[0], f.forwarded[1],
-           f.lost[0], f.lost[1], f.overflow[0] + f.overflow[1],
-           f.write_errors[0] + f.write_errors[1], queued, late_quantile_us(&f, 0.5),
+           f.devices, f.delay_ns[0][1] / 1000, f.delay_ns[1][0] / 1000, jitter_us, spin_us, loss_ppm,
+           sched, f.forwarded[0], f.forwarded[1], forwarded, f.lost[0], f.lost[1], lost,
+           f.unroutable, overflow, write_errors, queued, late_quantile_us(&f, 0.5),
            late_quantile_us(&f, 0.99), (double)f.late_max_ns / 1000.0);
     fflush(stdout);
     free(f.late_hist);
