@@ -343,7 +343,8 @@ static double handshake_trial(uint64_t seed, int64_t rtt_ns, uint64_t rate_bytes
 
 /* As `tidepool demo node` in the namespaces of bench/tcp_validate.sh: `hosts` hosts, host
  * i at 10.77.0.<i+1> in region i % regions, one-way delays between regions from
- * --region-delay-us (no jitter, no rate limit); every host runs the demo flooding
+ * --region-delay-us (no jitter, no rate limit); host i starts at i * 100 ms (as the script
+ * launches them; the overlay depends on who knows whom when); every host runs the demo flooding
  * protocol (demo/demo.h) with K = 4 and host 0 as its seed; the last host originates
  * `pings` pings every `interval` after `start_delay` (not the seed, which every host
  * dials: its pings would reach everyone in one hop); the run lasts `duration`. The figure: each
@@ -352,6 +353,7 @@ static double handshake_trial(uint64_t seed, int64_t rtt_ns, uint64_t rate_bytes
  * nodes' JSON lines. Hosts that missed a ping are counted. */
 #define FLOOD_HOSTS_MAX 64
 #define FLOOD_PORT 9000
+#define FLOOD_STAGGER_NS 100000000 /* 100 ms between two hosts' starts */
 
 typedef struct flood_host {
     tp_demo_config cfg;
@@ -427,8 +429,17 @@ static void flood_trial(uint64_t seed, uint32_t hosts, uint32_t regions,
         }
         sim_host_set_app(h, &flood_ops, &fh[i]);
     }
-    for (uint32_t i = 0; i < hosts; i++) sim_host_start(sim_world_host(w, i));
-    sim_run_for(w, duration_ns);
+    /* host i starts at i * FLOOD_STAGGER (the script launches them that far apart) and
+     * runs `duration` from its start */
+    for (uint32_t i = 0; i < hosts; i++) {
+        sim_fault f;
+        memset(&f, 0, sizeof f);
+        f.kind = SIM_FAULT_START;
+        f.hosts = &i;
+        f.host_count = 1;
+        if (sim_fault_at(w, (int64_t)i * FLOOD_STAGGER_NS, &f, NULL) != TP_OK) exit(1);
+    }
+    sim_run_for(w, (int64_t)(hosts - 1) * FLOOD_STAGGER_NS + duration_ns);
     double means[FLOOD_HOSTS_MAX];
     size_t n = 0;
     *incomplete = 0;
@@ -436,6 +447,12 @@ static void flood_trial(uint64_t seed, uint32_t hosts, uint32_t regions,
         tp_demo_stats st;
         tp_demo_get_stats(fh[i].demo, &st);
         if (st.pings_unique < pings) (*incomplete)++;
+        if (getenv("TPB_FLOOD_DEBUG") != NULL)
+            fprintf(stderr, "host %u region %u: out %llu in %llu open %llu points %llu unique %llu mean %.3f ms\n",
+                    i, i % regions, (unsigned long long)st.connections_out,
+                    (unsigned long long)st.connections_in, (unsigned long long)st.connections_open,
+                    (unsigned long long)st.points_known, (unsigned long long)st.pings_unique,
+                    st.delay_count ? (double)st.delay_ns_sum / (double)st.delay_count / 1e6 : 0.0);
         if (st.delay_count > 0) means[n++] = (double)st.delay_ns_sum / (double)st.delay_count / 1e6;
     }
     qsort(means, n, sizeof means[0], cmp_dbl);

@@ -120,8 +120,9 @@ echo "  MTU: $(ip -n "$A" link show tpb0 | sed -n 's/.* mtu \([0-9]*\).*/\1/p') 
 # label | rtt_ms | rate_mbit | loss_ppm | case | bytes | kernel trials | sim seeds | check
 # check: connect (+-3 %), handshake (+-3 %), transfer (+-10 %), loss (sim median inside
 # the kernel's min-max), info (no acceptance: the forwarding path's own RTT at delay 0),
-# flood (+-3 %: latency-dominated, like connect; kind flood runs once for its p50 row,
-# bytes = 50, and fills the p90 row, bytes = 90, too)
+# flood (+-3 %, latency-dominated like connect; the overlay is random on both sides, so
+# medians over 5 trials and 9 seeds; kind flood runs once for its p50 row, bytes = 50,
+# and fills the p90 row, bytes = 90, too)
 if [ -n "$cases_in" ]; then
   grep -v '^#' "$cases_in" >"$cases"
 elif [ "$quick" = 1 ]; then
@@ -155,8 +156,8 @@ connect RTT 220 ms, 100 Mbit/s|220|100|0|connect|0|7|3|connect
 handshake RTT 220 ms, 100 Mbit/s|220|100|0|handshake|0|5|3|handshake
 64 KiB fresh, RTT 50 ms, 10 Mbit/s, 1 % loss|50|10|10000|fresh|65536|21|31|loss
 1 MiB fresh, RTT 50 ms, 10 Mbit/s, 1 % loss|50|10|10000|fresh|1048576|21|31|loss
-flood p50 of per-host mean delay, 20 hosts, 3 regions|0|0|0|flood|50|3|5|flood
-flood p90 of per-host mean delay, 20 hosts, 3 regions|0|0|0|flood|90|3|5|flood
+flood p50 of per-host mean delay, 20 hosts, 3 regions|0|0|0|flood|50|5|9|flood
+flood p90 of per-host mean delay, 20 hosts, 3 regions|0|0|0|flood|90|5|9|flood
 EOF
 fi
 
@@ -202,7 +203,7 @@ handshake_kernel() { # LABEL TRIALS
     ip netns exec "$A" "${rt[@]}" timeout 60 "$tp" node run --data-dir "$d/a" --net-addr "$IP_A:9732" \
       --expected-pow 0 --no-greeting --peer "$IP_B:9732" 2>"$d/a.log" &
     node_pids+=($!)
-    for _ in $(seq 300); do grep -q "kind=connection_established" "$d/a.log" 2>/dev/null && break; sleep 0.05; done
+    for _ in $(seq 600); do grep -q "kind=connection_established" "$d/a.log" 2>/dev/null && break; sleep 0.05; done
     for p in "${node_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${node_pids[@]}"; do wait "$p" 2>/dev/null || true; done
     node_pids=()
@@ -222,8 +223,9 @@ for line in open(log):
         est = ts(line)
         break
 if dial is None or est is None:
+    tail = " / ".join(l.split(" ", 1)[-1].strip()[:80] for l in open(log).readlines()[-3:])
     print(json.dumps({"side": "kernel", "label": label, "trial": int(trial),
-                      "error": "no dial/connection_established pair in the node's log"}))
+                      "error": f"no dial/connection_established pair in A's log within 30 s (its end: {tail})"}))
 else:
     print(json.dumps({"side": "kernel", "label": label, "trial": int(trial),
                       "ms": round((est - dial) * 1000, 3)}))
@@ -300,6 +302,7 @@ flood_kernel() { # LABEL_P50 LABEL_P90 TRIALS
         --peers 4 --duration-s 13 "${extra[@]}" >"$d/$i.json" 2>"$d/$i.err" &
       pids+=($!)
       node_pids+=($!)
+      sleep 0.1 # host i starts ~i * 100 ms after host 0, as bench_tcp_sim --case flood
     done
     for p in "${pids[@]}"; do wait "$p" || true; done
     node_pids=()
