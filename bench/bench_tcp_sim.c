@@ -22,7 +22,8 @@
  *            events from the logs of two `tidepool node run` processes).
  *   flood: `tidepool demo` hosts in several regions (flood_trial below); the figures
  *            are the p50 (--label) and p90 (--label-p90) over the hosts of each host's
- *            mean delivery delay.
+ *            mean delivery delay. TPB_FLOOD_DEBUG=1 in the environment prints each
+ *            host's connections, points and mean delay on stderr.
  * Each trial is a new world with seed --seed + trial (loss draws differ per seed).
  *
  * Usage:

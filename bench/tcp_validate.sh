@@ -14,7 +14,8 @@
 #
 # Needs root, ip, tc, python3, /dev/net/tun and network namespaces: without them it
 # prints `SKIP: <reason>` and exits 0. Everything it made is removed at exit (trap); the
-# run is bounded by `timeout` (20 min full, 6 min --quick). See bench/README.md.
+# run is bounded by `timeout` (20 min full, 6 min --quick). TPB_KEEP=1 keeps the work
+# directory (logs, raw results). See bench/README.md.
 set -euo pipefail
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$src/build
@@ -65,7 +66,7 @@ cleanup() {
   [ -n "$fwd_pid" ] && kill -TERM "$fwd_pid" 2>/dev/null || true
   for p in "${node_pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   for ns in "${made_ns[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -rf "$work"
+  if [ -n "${TPB_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'echo "tcp_validate.sh: interrupted (or over its time limit)" >&2; exit 130' INT TERM
@@ -194,8 +195,9 @@ link_down() { # LINK_LABEL
 handshake_kernel() { # LABEL TRIALS
   local t d
   for t in $(seq 0 $(($2 - 1))); do
-    d=$work/hs$t
-    mkdir -p "$d"
+    # fresh data directories every trial: nodes that kept each other's points in
+    # peers.json would dial each other at once and collide (node_netns.test.sh)
+    d=$(mktemp -d "$work/hs.XXXXXX")
     ip netns exec "$B" "${rt[@]}" timeout 60 "$tp" node run --data-dir "$d/b" --net-addr "$IP_B:9732" \
       --expected-pow 0 --no-greeting 2>"$d/b.log" &
     node_pids+=($!)
