@@ -676,8 +676,9 @@ static const rep_plot_def plot_defs[] = {
      "cumulative samples <code>bytes_in</code> and <code>bytes_out</code>.",
      "virtual time (s)", "kB/s (all nodes)", REP_SQL_BANDWIDTH, NULL,
      "no <code>bytes_in</code> / <code>bytes_out</code> samples: the scenario must sample "
-     "each node's cumulative byte counters, e.g. <code>sample(\"bytes_in\", "
-     "n:stats().bytes_in, n)</code>, periodically.",
+     "each node's cumulative byte counters periodically, e.g. <code>sample(\"bytes_in\", "
+     "n:stat().bytes_in, n)</code> for tidepool nodes (<code>n:stats()</code> for demo "
+     "nodes).",
      NULL, bandwidth_clause, NULL, "set xrange [0:*]\nset yrange [0:*]", false},
     {"acl", "greylist and ban counts (cumulative)",
      "Cumulative number of <code>greylist_ip</code> (solid), <code>greylist_peer</code> "
