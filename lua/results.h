@@ -94,6 +94,11 @@ bool tl_results_connection(tl_results *r, uint32_t node, int64_t peer_node, cons
 /* origin_node, sent_ns, received_ns < 0: NULL (unknown). */
 bool tl_results_delivery(tl_results *r, const char *message, uint32_t node, int64_t origin_node,
                          int64_t sent_ns, int64_t received_ns, int64_t delay_ns);
+/* How the report summarises a sample() metric (reports/schema.sql `metrics`): summary
+ * is last | max | min | mean | time_to; threshold (time_to only) and unit may be
+ * NaN / NULL. A second call for the same metric replaces the first. */
+bool tl_results_metric_info(tl_results *r, const char *metric, const char *summary,
+                            double threshold, const char *unit);
 bool tl_results_assertion(tl_results *r, int64_t time_ns, const char *file, int line,
                           const char *message, bool passed);
 

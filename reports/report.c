@@ -1197,6 +1197,23 @@ static rep_err write_plots(rep_ctx *c) {
 /* ---------------------------------------------------------------------------------- */
 /* Key figures and index.html                                                          */
 
+/* The series as reports/metrics.c needs them. */
+static rep_metrics_ctx metrics_ctx(rep_ctx *c, rep_metric_series *ms) {
+    for (uint32_t k = 0; k < c->nseries; k++)
+        ms[k] = (rep_metric_series){.db = c->series[k].db,
+                                    .run_id = c->series[k].run_id,
+                                    .label = c->series[k].label,
+                                    .width_ns = c->series[k].width_ns};
+    return (rep_metrics_ctx){.out_dir = c->opts->out_dir,
+                             .gnuplot = c->opts->gnuplot ? c->opts->gnuplot : "gnuplot",
+                             .render = c->opts->render,
+                             .buckets = c->buckets,
+                             .series = ms,
+                             .nseries = c->nseries,
+                             .err = c->err,
+                             .errlen = c->errlen};
+}
+
 static rep_err write_figures(rep_ctx *c, FILE *html) {
     FILE *f = NULL;
     rep_err e = open_out(c, "key_figures.sql", &f);
@@ -1251,7 +1268,12 @@ static rep_err write_figures(rep_ctx *c, FILE *html) {
         for (uint32_t k = 0; k < c->nseries; k++) sqlite3_finalize(st[k]);
         if (e != REP_OK) return e;
     }
-    fputs("</table>\n<p class=\"files\">SQL: <a href=\"key_figures.sql\">key_figures.sql</a></p>\n",
+    rep_metric_series ms[REP_SERIES_MAX];
+    rep_metrics_ctx mc = metrics_ctx(c, ms);
+    e = rep_metrics_figure_rows(&mc, html);
+    if (e != REP_OK) return e;
+    fputs("</table>\n<p class=\"files\">SQL: <a href=\"key_figures.sql\">key_figures.sql</a>; "
+          "the sample() metrics' rows: their <a href=\"#metrics\">plots</a>' .sql</p>\n",
           html);
     return REP_OK;
 }
@@ -1428,7 +1450,7 @@ static rep_err write_html(rep_ctx *c) {
         rep_html_escape(html, c->results[i].title);
         fputs("</a>", html);
     }
-    fputs("</p>\n", html);
+    fputs(" &middot; <a href=\"#metrics\">metrics (sample())</a></p>\n", html);
     write_runs_table(c, html);
     e = write_figures(c, html);
     if (e != REP_OK) {
@@ -1436,6 +1458,15 @@ static rep_err write_html(rep_ctx *c) {
         return e;
     }
     for (uint32_t i = 0; i < c->nresults; i++) write_plot_section(c, html, &c->results[i]);
+    rep_metric_series ms[REP_SERIES_MAX];
+    rep_metrics_ctx mc = metrics_ctx(c, ms);
+    e = rep_metrics_section(&mc, html);
+    c->sum->plots += mc.plots;
+    c->sum->plots_failed += mc.plots_failed;
+    if (e != REP_OK) {
+        fclose(html);
+        return e;
+    }
     fputs("</body>\n</html>\n", html);
     return close_out(c, "index.html", html);
 }

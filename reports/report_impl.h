@@ -32,4 +32,40 @@ void rep_html_escape(FILE *out, const char *s);
  * replaced by '?'). Exposed for tests. */
 void rep_gp_escape(FILE *out, const char *s);
 
+/* ---- custom metrics (reports/metrics.c) ---------------------------------------------- */
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* One series of the run page, as the metrics section needs it. */
+typedef struct rep_metric_series {
+    sqlite3 *db;
+    int64_t run_id;
+    const char *label;
+    int64_t width_ns; /* :width (bucket width) */
+} rep_metric_series;
+
+typedef struct rep_metrics_ctx {
+    const char *out_dir, *gnuplot;
+    bool render;
+    uint32_t buckets;
+    const rep_metric_series *series;
+    uint32_t nseries;
+    uint32_t plots, plots_failed; /* added to */
+    char *err;
+    size_t errlen;
+} rep_metrics_ctx;
+
+/* The sample() metrics that no dedicated plot draws ('components', 'fault_active',
+ * 'bytes_in', 'bytes_out' have their own), sorted by name: rows of the key-figures
+ * table (<tr>...</tr>, one cell per series: the metric's declared summary, or its last
+ * value), written into html. */
+rep_err rep_metrics_figure_rows(rep_metrics_ctx *m, FILE *html);
+
+/* The metrics section of index.html: per metric a time-series plot (a global metric:
+ * its value per bucket; a per-node metric: the mean per region and bucket, with the
+ * nodes' min..max as a band) with its SQL, data and gnuplot script. */
+rep_err rep_metrics_section(rep_metrics_ctx *m, FILE *html);
+
 #endif

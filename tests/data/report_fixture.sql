@@ -5,7 +5,8 @@
 -- Run 1 (seed 1, pass): 5 nodes created at 0/0/1/2/3 s, 8 connections (two rows each,
 -- two closed), 'components' every second, a fault window 5.5 s .. 7.5 s ('fault_active'),
 -- cumulative 'bytes_in'/'bytes_out' of two nodes, two broadcast messages, greylists and
--- a ban, two checks.
+-- a ban, two checks; custom metrics 'attacker_share' (global, declared max) and
+-- 'queue_len' (per node in two regions' nodes, declared time_to >= 3).
 -- Run 2 (seed 2, unfinished: verdict 'running', no virtual_time_ns): 3 nodes, 2
 -- connections, 'components' only; no deliveries, no bandwidth, no bans (the report must
 -- say "no data" for it without failing).
@@ -78,8 +79,22 @@ VALUES (1, 1000000000, NULL, 'components', 2), (1, 2000000000, NULL, 'components
        (1, 10000000000, 0, 'bytes_in', 6000), (1, 10000000000, 0, 'bytes_out', 9000),
        (1, 10000000000, 1, 'bytes_in', 2600), (1, 10000000000, 1, 'bytes_out', 1000),
        (1, 10000000000, NULL, 'bootstrap_time_s', 4.2),
+       (1, 1000000000, NULL, 'attacker_share', 0.1), (1, 2000000000, NULL, 'attacker_share', 0.3),
+       (1, 3000000000, NULL, 'attacker_share', 0.5), (1, 4000000000, NULL, 'attacker_share', 0.4),
+       (1, 5000000000, NULL, 'attacker_share', 0.2),
+       (1, 2000000000, 0, 'queue_len', 1), (1, 4000000000, 0, 'queue_len', 4),
+       (1, 2000000000, 1, 'queue_len', 2), (1, 4000000000, 1, 'queue_len', 2),
+       (1, 3000000000, 2, 'queue_len', 6),
+       (2, 1000000000, NULL, 'attacker_share', 0.05),
        (2, 1000000000, NULL, 'components', 2), (2, 2000000000, NULL, 'components', 1),
        (2, 3000000000, NULL, 'components', 1);
+
+-- Declared summaries (Lua metric()): attacker_share by its max, queue_len by the time it
+-- first reaches 3 (node 0 at 4 s, node 2 at 3 s, node 1 never); bootstrap_time_s has no
+-- declaration (its last value).
+INSERT INTO metrics(run_id, metric, summary, threshold, unit)
+VALUES (1, 'attacker_share', 'max', NULL, 'fraction'), (1, 'queue_len', 'time_to', 3, 'msgs'),
+       (2, 'attacker_share', 'max', NULL, 'fraction');
 
 INSERT INTO deliveries(run_id, message, node, origin_node, sent_ns, received_ns, delay_ns)
 VALUES (1, 'block:a', 1, 0, 6000000000, 6050000000,  50000000),

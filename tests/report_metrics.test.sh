@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# tests/report_metrics.test.sh BUILD_DIR SOURCE_DIR — every sample() metric on the run
+# page (reports/metrics.c), from a real scenario (tests/data/metrics_scenario.lua):
+#   - metric(name, {summary, threshold, unit}) is recorded in the `metrics` table, and
+#     bad declarations are errors that name the fix;
+#   - the key figures have one row per metric with its declared summary (max with its
+#     unit; the median over nodes of the time to a threshold; the last value when
+#     undeclared), equal to SQL computed here;
+#   - each metric has a plot: global metrics one line, per-node metrics one block per
+#     region in the data file; its .sql holds the queries;
+#   - a run database without the `metrics` table (written before it existed, same
+#     schema version) still merges.
+set -uo pipefail
+export LC_ALL=C
+BUILD=$(cd "$1" && pwd)
+SRC=$(cd "$2" && pwd)
+TP=$BUILD/tidepool
+TMP=$(mktemp -d /tmp/tp-report-metrics.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+cd "$TMP"
+pass=0
+fail=0
+ok() { echo "ok - $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL - $1"; fail=$((fail + 1)); }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+
+"$TP" sim "$SRC/tests/data/metrics_scenario.lua" --db m.db --quiet >sim.json 2>sim.log
+check "the scenario passes" grep -q '"verdict":"pass"' sim.json
+check "metric() declarations are recorded" \
+  [ "$(sqlite3 m.db "SELECT metric || ':' || summary || ':' || coalesce(threshold, '') || ':' || coalesce(unit, '') FROM metrics ORDER BY metric" | paste -sd' ')" = "degree_at_2:time_to:2.0: share:max::fraction" ]
+
+"$TP" report m.db --out r --no-plots >report.log 2>&1
+check "report: exit 0" [ $? -eq 0 ]
+check "key figure: share, its max with the unit" \
+  grep -q '<tr><td>share: max (fraction)</td><td class="num">0.2 fraction</td></tr>' r/index.html
+check "key figure: last_t undeclared, its last value" \
+  grep -q '<tr><td>last_t: last value</td><td class="num">5</td></tr>' r/index.html
+want=$(sqlite3 m.db "WITH t AS (SELECT node, MIN(CASE WHEN value >= 2 THEN time_ns END) / 1e9 AS v FROM samples
+    WHERE metric = 'degree_at_2' GROUP BY node), r AS (SELECT v, ROW_NUMBER() OVER (ORDER BY v) k, COUNT(*) OVER () n
+    FROM t WHERE v IS NOT NULL) SELECT printf('%g', MIN(CASE WHEN k * 2 >= n THEN v END)) ||
+    CASE WHEN (SELECT COUNT(*) FROM r) < (SELECT COUNT(*) FROM t)
+         THEN ' (' || (SELECT COUNT(*) FROM r) || ' of ' || (SELECT COUNT(*) FROM t) || ' nodes)' ELSE '' END FROM r")
+check "key figure: degree_at_2, median over nodes of the time to >= 2 ($want)" \
+  grep -qF "<tr><td>degree_at_2: median over nodes of the time to &gt;= 2 (s)</td><td class=\"num\">$want</td></tr>" r/index.html
+check "a plot per metric" [ -s r/metric_share_3.gp -a -s r/metric_last_t_2.gp -a -s r/metric_degree_at_2_1_nodes.gp ]
+check "global metric data: 5 samples, one per bucket" [ "$(grep -vc '^#' r/metric_share_3_1.dat)" -eq 5 ]
+check "per-node metric: one block per region" \
+  [ "$(grep '^# region' r/metric_degree_at_2_1_nodes_1.dat | paste -sd,)" = "# region east,# region west" ]
+check "per-node plot: one band and one line per region" [ "$(grep -c 'index [01] using 1:2 with lines' r/metric_degree_at_2_1_nodes.gp)" -eq 2 ]
+check "the .sql holds the key-figure and plot queries" \
+  bash -c "grep -q 'value >= :threshold' r/metric_degree_at_2_1.sql && grep -q 'GROUP BY grp, bucket' r/metric_degree_at_2_1.sql"
+check "index.html links the metrics section" grep -q '<a href="#metrics">metrics (sample())</a>' r/index.html
+
+# Bad declarations.
+for bad_decl in 'metric("x", {summary = "median"})|expected last, max, min, mean or time_to' \
+                'metric("x", {summary = "time_to"})|give the threshold' \
+                'metric("x", {threshold = 3})|a threshold only goes with summary' \
+                'metric("x", {units = "s"})|unknown key units'; do
+  code=${bad_decl%%|*}
+  msg=${bad_decl#*|}
+  echo "$code" >bad.lua
+  "$TP" sim bad.lua --db bad.db --quiet >bad.json 2>&1
+  check "bad declaration: $code -> '$msg'" grep -q "$msg" bad.json
+done
+
+# An input without the metrics table (an older writer of schema version 1) merges.
+cp m.db old.db
+sqlite3 old.db "DROP TABLE metrics"
+"$TP" merge merged.db old.db --quiet >merge.log 2>&1
+check "a database without the metrics table merges (exit 0)" [ $? -eq 0 ]
+check "... with its samples" [ "$(sqlite3 merged.db 'SELECT count(*) FROM samples')" -eq "$(sqlite3 old.db 'SELECT count(*) FROM samples')" ]
+"$TP" merge merged2.db m.db --quiet >merge2.log 2>&1
+check "a database with it merges its declarations" [ "$(sqlite3 merged2.db 'SELECT count(*) FROM metrics')" -eq 2 ]
+"$TP" report old.db --out rold --no-plots >rold.log 2>&1
+check "report on a database without the metrics table: exit 0, last values" \
+  grep -q '<tr><td>share: last value</td>' rold/index.html
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
