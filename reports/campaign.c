@@ -101,6 +101,8 @@ typedef struct response {
     const char *fig_sql;           /* RESP_FIGURE: the key-figure query ... */
     const char *fig_column;        /* ... and its column */
     char metric[NAME_MAX_LEN];     /* RESP_METRIC */
+    char summary_sql[256];         /* RESP_METRIC with a declared summary (else "") */
+    double threshold;              /* its ?2 (time_to) */
     double *v;                     /* per run: the value, NAN = censored */
     bool any;                      /* some run has a value */
 } response;
@@ -540,6 +542,67 @@ static rep_err load_responses(camp *c) {
     }
     sqlite3_finalize(st);
 
+    /* Declared summaries (Lua metric(), the metrics table) replace the last value. */
+    bool declared = false;
+    if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                                  "'metrics'", -1, &st, NULL) == SQLITE_OK)
+        declared = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    for (size_t k = first_metric; declared && k < c->nresp; k++) {
+        response *r = &c->resp[k];
+        if (sqlite3_prepare_v2(c->db, "SELECT summary, threshold, unit FROM metrics WHERE "
+                                      "metric = ?1 ORDER BY run_id LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
+            sqlite3_finalize(st);
+            continue;
+        }
+        sqlite3_bind_text(st, 1, r->metric, -1, SQLITE_STATIC);
+        char summary[16] = "last", unit[32] = "";
+        double threshold = 0;
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const char *sm = (const char *)sqlite3_column_text(st, 0);
+            const char *u = (const char *)sqlite3_column_text(st, 2);
+            snprintf(summary, sizeof summary, "%s", sm ? sm : "last");
+            threshold = sqlite3_column_double(st, 1);
+            snprintf(unit, sizeof unit, "%s", u ? u : "");
+        }
+        sqlite3_finalize(st);
+        const char *agg = strcmp(summary, "max") == 0    ? "MAX(value)"
+                          : strcmp(summary, "min") == 0  ? "MIN(value)"
+                          : strcmp(summary, "mean") == 0 ? "AVG(value)"
+                          : strcmp(summary, "time_to") == 0
+                              ? "MIN(CASE WHEN value >= ?2 THEN time_ns END) / 1e9"
+                              : NULL;
+        if (strcmp(summary, "time_to") == 0)
+            snprintf(r->label, sizeof r->label, "%s: time to >= %.6g (s)", r->metric, threshold);
+        else
+            snprintf(r->label, sizeof r->label, "%s (%s per run%s%s)", r->metric, summary,
+                     unit[0] ? ", " : "", unit);
+        if (!agg) continue;
+        snprintf(r->summary_sql, sizeof r->summary_sql,
+                 "SELECT run_id, %s FROM samples WHERE node IS NULL AND metric = ?1 AND value "
+                 "<> -1 GROUP BY run_id",
+                 agg);
+        if (sqlite3_prepare_v2(c->db, r->summary_sql, -1, &st, NULL) != SQLITE_OK) {
+            sqlite3_finalize(st);
+            continue;
+        }
+        sqlite3_bind_text(st, 1, r->metric, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 2, threshold);
+        r->threshold = threshold;
+        for (size_t i = 0; i < c->nruns; i++) r->v[i] = NAN;
+        r->any = false;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(st, 0);
+            if (sqlite3_column_type(st, 1) == SQLITE_NULL) continue; /* never: censored */
+            for (size_t i = 0; i < c->nruns; i++)
+                if (c->runs[i].id == id) {
+                    r->v[i] = sqlite3_column_double(st, 1);
+                    r->any = true;
+                }
+        }
+        sqlite3_finalize(st);
+    }
+
     response *w = add_response(c, RESP_WALL, "wall time per run (s)", "wall_time_s");
     if (w) {
         for (size_t i = 0; i < c->nruns; i++) w->v[i] = c->runs[i].wall_s;
@@ -596,6 +659,12 @@ static void write_sql(camp *c, const response *r, FILE *f) {
               f);
         break;
     case RESP_METRIC:
+        if (r->summary_sql[0]) {
+            fprintf(f, "-- The scenario declared this metric's summary (metrics table); ?1 = "
+                       "'%s', ?2 = %.9g:\n%s;\n",
+                    r->metric, r->threshold, r->summary_sql);
+            break;
+        }
         fprintf(f,
                 "SELECT r.id, r.parameters, r.seed,\n"
                 "       (SELECT NULLIF(s.value, -1) FROM samples s WHERE s.run_id = r.id AND\n"

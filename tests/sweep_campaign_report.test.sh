@@ -111,6 +111,10 @@ cat >sentinel.lua <<'LUA'
 local x = param("x", 1)
 local s = sim.seed()
 sample("t_event_s", (s % 3 == 0) and -1 or s * x)
+-- a declared time_to: odd seeds reach 3 at t = 3 s (x = 1) or 1 s (x = 10), even never
+metric("level", {summary = "time_to", threshold = 3})
+sim.world{regions = 1}
+for t = 1, 4 do run_until(t); sample("level", t * x * (s % 2)) end
 LUA
 cat >sentinel_sweep.lua <<'LUA'
 return { scenario = "sentinel.lua", out = "sent", params = { x = {1, 10} }, seeds = 6 }
@@ -119,10 +123,15 @@ LUA
 "$TP" report sent/campaign.db --out sentrep --no-plots >sentrep.log 2>&1
 # x=1: 1, 2, 4, 5 observed + 2 censored: median (x_(3) + x_(4)) / 2 = 4.5, interval
 # [x_(1), x_(6)] = [1, inf] with coverage 1 - 2/64 (n = 6).
-check "-1 is censored: median 4.5, interval [1, inf]" grep -q "^1,6,2,4.5,1,inf,0.9688$" sentrep/campaign_metric_t_event_s_0.csv
-check "-1 is censored: x=10 the same, scaled" grep -q "^10,6,2,45,10,inf,0.9688$" sentrep/campaign_metric_t_event_s_0.csv
-check "-1 is censored: 4 censored runs drawn at the top" [ "$(grep -vc '^#' sentrep/campaign_metric_t_event_s_0_censored.dat)" -eq 4 ]
+check "-1 is censored: median 4.5, interval [1, inf]" grep -q "^1,6,2,4.5,1,inf,0.9688$" sentrep/campaign_metric_t_event_s_1.csv
+check "-1 is censored: x=10 the same, scaled" grep -q "^10,6,2,45,10,inf,0.9688$" sentrep/campaign_metric_t_event_s_1.csv
+check "-1 is censored: 4 censored runs drawn at the top" [ "$(grep -vc '^#' sentrep/campaign_metric_t_event_s_1_censored.dat)" -eq 4 ]
 check "-1 is censored: the page says 'not reached'" grep -q "\[1, not reached\]" sentrep/campaign.html
+# The declared summary: time to >= 3, censored where never reached (3 of 6 runs).
+level_csv=$(ls sentrep/campaign_metric_level_*.csv)
+check "declared time_to: the response is named so" grep -q "level: time to &gt;= 3 (s)" sentrep/campaign.html
+check "declared time_to, x=1: 3 censored, median not reached, [3, inf]" grep -q "^1,6,3,inf,3,inf,0.9688$" "$level_csv"
+check "declared time_to, x=10: [1, inf]" grep -q "^10,6,3,inf,1,inf,0.9688$" "$level_csv"
 
 if command -v gnuplot >/dev/null; then
   "$TP" report two/campaign.db --out drawn >drawn.log 2>&1
