@@ -553,3 +553,157 @@ rep_err rep_metrics_section(rep_metrics_ctx *m, FILE *html) {
     free(mis);
     return e;
 }
+
+/* ---- parameters and checks ------------------------------------------------------------ */
+
+rep_err rep_params_table(rep_metrics_ctx *m, FILE *html) {
+    /* The union of the runs' parameter names, sorted. */
+    char (*names)[64] = calloc(256, sizeof *names);
+    if (!names) return REP_ERR_NOMEM;
+    size_t n = 0;
+    for (uint32_t k = 0; k < m->nseries; k++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(m->series[k].db,
+                               "SELECT j.key FROM runs r, json_each(r.parameters) j WHERE r.id = "
+                               "?1 AND json_valid(r.parameters)",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, m->series[k].run_id);
+            while (sqlite3_step(st) == SQLITE_ROW && n < 256) {
+                const char *key = (const char *)sqlite3_column_text(st, 0);
+                if (!key || strlen(key) >= 64) continue;
+                size_t i = 0;
+                while (i < n && strcmp(names[i], key) != 0) i++;
+                if (i == n) snprintf(names[n++], 64, "%s", key);
+            }
+        }
+        sqlite3_finalize(st);
+    }
+    qsort(names, n, 64, (int (*)(const void *, const void *))strcmp);
+    fputs("<h2 id=\"parameters\">Parameters</h2>\n", html);
+    if (n == 0) {
+        fputs("<p class=\"nodata\">No parameters (the scenario reads none with "
+              "<code>param()</code>).</p>\n",
+              html);
+        free(names);
+        return REP_OK;
+    }
+    fputs("<p>Every <code>param()</code> the scenario read, with its final value; values that "
+          "differ between the runs are in bold.</p>\n<table>\n<tr><th>parameter</th>",
+          html);
+    for (uint32_t k = 0; k < m->nseries; k++) {
+        fputs("<th>", html);
+        rep_html_escape(html, m->series[k].label);
+        fputs("</th>", html);
+    }
+    fputs("</tr>\n", html);
+    char (*vals)[256] = calloc(m->nseries + 1, sizeof *vals);
+    if (!vals) {
+        free(names);
+        return REP_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char path[80];
+        snprintf(path, sizeof path, "$.\"%s\"", names[i]);
+        bool differ = false;
+        for (uint32_t k = 0; k < m->nseries; k++) {
+            sqlite3_stmt *st = NULL;
+            snprintf(vals[k], sizeof vals[k], "%s", "\x01"); /* absent */
+            if (sqlite3_prepare_v2(m->series[k].db,
+                                   "SELECT json_extract(parameters, ?2), json_type(parameters, ?2) "
+                                   "FROM runs WHERE id = ?1 AND json_valid(parameters)",
+                                   -1, &st, NULL) == SQLITE_OK) {
+                sqlite3_bind_int64(st, 1, m->series[k].run_id);
+                sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+                if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 1) != SQLITE_NULL) {
+                    const char *v = (const char *)sqlite3_column_text(st, 0);
+                    const char *t = (const char *)sqlite3_column_text(st, 1);
+                    if (t && strcmp(t, "true") == 0) v = "true";
+                    if (t && strcmp(t, "false") == 0) v = "false";
+                    snprintf(vals[k], sizeof vals[k], "%s", v ? v : "null");
+                }
+            }
+            sqlite3_finalize(st);
+            if (k > 0 && strcmp(vals[k], vals[0]) != 0) differ = true;
+        }
+        fputs("<tr><td>", html);
+        rep_html_escape(html, names[i]);
+        fputs("</td>", html);
+        for (uint32_t k = 0; k < m->nseries; k++) {
+            fputs("<td>", html);
+            if (strcmp(vals[k], "\x01") == 0) {
+                fputs("&ndash;", html);
+            } else {
+                if (differ) fputs("<b>", html);
+                rep_html_escape(html, vals[k]);
+                if (differ) fputs("</b>", html);
+            }
+            fputs("</td>", html);
+        }
+        fputs("</tr>\n", html);
+    }
+    fputs("</table>\n", html);
+    free(vals);
+    free(names);
+    return REP_OK;
+}
+
+#define CHECKS_SHOWN 200 /* per run */
+
+rep_err rep_checks_list(rep_metrics_ctx *m, FILE *html) {
+    fputs("<h2 id=\"checks\">Checks</h2>\n<p>Every <code>check()</code> and <code>fail()</code> of "
+          "each run, failed ones first, then in time order.</p>\n",
+          html);
+    for (uint32_t k = 0; k < m->nseries; k++) {
+        const rep_metric_series *s = &m->series[k];
+        sqlite3_stmt *st = NULL;
+        fputs("<h3>", html);
+        rep_html_escape(html, s->label);
+        fputs("</h3>\n", html);
+        if (sqlite3_prepare_v2(s->db,
+                               "SELECT passed, time_ns, file, line, message, COUNT(*) OVER (), "
+                               "SUM(passed = 0) OVER () FROM assertions WHERE run_id = ?1 "
+                               "ORDER BY passed, time_ns, rowid",
+                               -1, &st, NULL) != SQLITE_OK) {
+            sqlite3_finalize(st);
+            fputs("<p class=\"nodata\">No checks table.</p>\n", html);
+            continue;
+        }
+        sqlite3_bind_int64(st, 1, s->run_id);
+        size_t shown = 0;
+        int64_t total = 0, failed = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            if (shown == 0) {
+                total = sqlite3_column_int64(st, 5);
+                failed = sqlite3_column_int64(st, 6);
+                fprintf(html, "<p>%" PRId64 " check%s: %" PRId64 " passed, %" PRId64
+                              " failed.</p>\n<table>\n<tr><th></th><th>time (s)</th><th>where"
+                              "</th><th>message</th></tr>\n",
+                        total, total == 1 ? "" : "s", total - failed, failed);
+            }
+            if (shown == CHECKS_SHOWN) break;
+            bool passed = sqlite3_column_int(st, 0) != 0;
+            char where[320];
+            const char *file = (const char *)sqlite3_column_text(st, 2);
+            snprintf(where, sizeof where, "%s:%d", file ? file : "?", sqlite3_column_int(st, 3));
+            fprintf(html, "<tr><td class=\"%s\">%s</td><td class=\"num\">%.3f</td><td><code>",
+                    passed ? "verdict-pass" : "verdict-fail", passed ? "passed" : "FAILED",
+                    (double)sqlite3_column_int64(st, 1) / 1e9);
+            rep_html_escape(html, where);
+            fputs("</code></td><td>", html);
+            rep_html_escape(html, (const char *)sqlite3_column_text(st, 4));
+            fputs("</td></tr>\n", html);
+            shown++;
+        }
+        sqlite3_finalize(st);
+        if (shown == 0)
+            fputs("<p class=\"nodata\">No checks in this run.</p>\n", html);
+        else {
+            fputs("</table>\n", html);
+            if ((int64_t)shown < total)
+                fprintf(html, "<p class=\"note\">%" PRId64 " more not shown (the first %d, failed "
+                              "ones first; all are in the assertions table).</p>\n",
+                        total - (int64_t)shown, CHECKS_SHOWN);
+        }
+    }
+    return REP_OK;
+}

@@ -1450,8 +1450,20 @@ static rep_err write_html(rep_ctx *c) {
         rep_html_escape(html, c->results[i].title);
         fputs("</a>", html);
     }
-    fputs(" &middot; <a href=\"#metrics\">metrics (sample())</a></p>\n", html);
+    fputs(" &middot; <a href=\"#metrics\">metrics (sample())</a> &middot; <a "
+          "href=\"#parameters\">parameters</a> &middot; <a href=\"#checks\">checks</a></p>\n",
+          html);
     write_runs_table(c, html);
+    {
+        rep_metric_series ps[REP_SERIES_MAX];
+        rep_metrics_ctx pc = metrics_ctx(c, ps);
+        e = rep_params_table(&pc, html);
+        if (e == REP_OK) e = rep_checks_list(&pc, html);
+        if (e != REP_OK) {
+            fclose(html);
+            return e;
+        }
+    }
     e = write_figures(c, html);
     if (e != REP_OK) {
         fclose(html);

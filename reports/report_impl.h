@@ -68,4 +68,10 @@ rep_err rep_metrics_figure_rows(rep_metrics_ctx *m, FILE *html);
  * nodes' min..max as a band) with its SQL, data and gnuplot script. */
 rep_err rep_metrics_section(rep_metrics_ctx *m, FILE *html);
 
+/* The parameters as a table (one column per series; values that differ in bold). */
+rep_err rep_params_table(rep_metrics_ctx *m, FILE *html);
+
+/* Every check of each run, failed first, with time, file:line and message. */
+rep_err rep_checks_list(rep_metrics_ctx *m, FILE *html);
+
 #endif

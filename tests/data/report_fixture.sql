@@ -9,7 +9,7 @@
 -- 'queue_len' (per node in two regions' nodes, declared time_to >= 3).
 -- Run 2 (seed 2, unfinished: verdict 'running', no virtual_time_ns): 3 nodes, 2
 -- connections, 'components' only; no deliveries, no bandwidth, no bans (the report must
--- say "no data" for it without failing).
+-- say "no data" for it without failing); one failed check (the page lists it).
 -- Times are virtual nanoseconds. Change this file only together with
 -- tests/data/report_expected/ (regenerate: see tests/report_golden.test.sh).
 
@@ -124,4 +124,5 @@ VALUES (1, 1,  500000000, 0, 'connection_established', NULL, 1, '10.0.0.2:9732',
 
 INSERT INTO assertions(run_id, time_ns, file, line, message, passed)
 VALUES (1, 4000000000, 'scenarios/fixture.lua', 10, 'every node reaches 2 connections', 1),
-       (1, 10000000000, 'scenarios/fixture.lua', 20, 'one component at the end', 1);
+       (1, 10000000000, 'scenarios/fixture.lua', 20, 'one component at the end', 1),
+       (2, 2500000000, 'scenarios/fixture.lua', 10, 'every node reaches 1 connections', 0);
