@@ -96,7 +96,7 @@ typedef enum resp_kind { RESP_PASS, RESP_FIGURE, RESP_METRIC, RESP_WALL } resp_k
 
 typedef struct response {
     resp_kind kind;
-    char label[NAME_MAX_LEN + 48]; /* what the page calls it */
+    char label[NAME_MAX_LEN + 96]; /* what the page calls it */
     char stem[NAME_MAX_LEN];       /* file-name part */
     const char *fig_sql;           /* RESP_FIGURE: the key-figure query ... */
     const char *fig_column;        /* ... and its column */
@@ -572,11 +572,14 @@ static rep_err load_responses(camp *c) {
                           : strcmp(summary, "time_to") == 0
                               ? "MIN(CASE WHEN value >= ?2 THEN time_ns END) / 1e9"
                               : NULL;
+        char label[sizeof r->label], name[NAME_MAX_LEN];
+        snprintf(name, sizeof name, "%s", r->metric);
         if (strcmp(summary, "time_to") == 0)
-            snprintf(r->label, sizeof r->label, "%s: time to >= %.6g (s)", r->metric, threshold);
+            snprintf(label, sizeof label, "%s: time to >= %.6g (s)", name, threshold);
         else
-            snprintf(r->label, sizeof r->label, "%s (%s per run%s%s)", r->metric, summary,
+            snprintf(label, sizeof label, "%s (%s per run%s%s)", name, summary,
                      unit[0] ? ", " : "", unit);
+        memcpy(r->label, label, sizeof label);
         if (!agg) continue;
         snprintf(r->summary_sql, sizeof r->summary_sql,
                  "SELECT run_id, %s FROM samples WHERE node IS NULL AND metric = ?1 AND value "
