@@ -643,11 +643,13 @@ static const rep_plot_def plot_defs[] = {
      "the runs have no nodes.", NULL, degree_clause, NULL,
      "set boxwidth 0.8\nset yrange [0:*]\nset xrange [-0.5:*]", false},
     {"bootstrap", "time to bootstrap (min connections) CDF",
-     "For each node, the time from its creation until it first has at least <em>min</em> "
-     "connections (<code>--min</code>, else the run's <code>min_conn</code> or <code>min</code> "
-     "parameter, else 4); the fraction of all nodes that got there by then. Nodes that never did keep the "
+     "For each start of a node (its <code>node_started</code> events: the first start, a "
+     "delayed <code>start()</code>, each restart; else its creation), the time until it "
+     "first has at least <em>min</em> connections before its next start (<code>--min</code>, "
+     "else the run's <code>min_conn</code> or <code>min</code> parameter, else 4); the "
+     "fraction of all (re)starts that got there by then. Starts that never did keep the "
      "curve below 1.",
-     "seconds after the node was created", "fraction of nodes", REP_SQL_BOOTSTRAP, NULL,
+     "seconds after the node (re)started", "fraction of (re)starts", REP_SQL_BOOTSTRAP, NULL,
      "no node reached its minimum number of connections (or no <code>connections</code> "
      "rows).",
      NULL, bootstrap_clause, NULL, "set xrange [0:*]\nset yrange [0:1.05]", false},

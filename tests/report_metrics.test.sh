@@ -8,6 +8,8 @@
 #     undeclared), equal to SQL computed here;
 #   - each metric has a plot: global metrics one line, per-node metrics one block per
 #     region in the data file; its .sql holds the queries;
+#   - the bootstrap CDF counts from each node's (re)start (tests/data/restart_scenario.lua:
+#     a delayed start() and a crash + restart);
 #   - a run database without the `metrics` table (written before it existed, same
 #     schema version) still merges.
 set -uo pipefail
@@ -74,6 +76,17 @@ check "a database with it merges its declarations" [ "$(sqlite3 merged2.db 'SELE
 "$TP" report old.db --out rold --no-plots >rold.log 2>&1
 check "report on a database without the metrics table: exit 0, last values" \
   grep -q '<tr><td>share: last value</td>' rold/index.html
+
+# The bootstrap CDF counts from each (re)start: a delayed start() and a restart.
+"$TP" sim "$SRC/tests/data/restart_scenario.lua" --db rs.db --quiet >rs.json 2>rs.log
+check "restart scenario passes" grep -q '"verdict":"pass"' rs.json
+check "restart scenario: 7 node_started events (6 nodes + 1 restart)" \
+  [ "$(sqlite3 rs.db "SELECT count(*) FROM events WHERE kind = 'node_started'")" -eq 7 ]
+"$TP" report rs.db --out rsr --no-plots --min 2 >rsr.log 2>&1
+check "bootstrap CDF: one point per (re)start (7)" [ "$(grep -vc '^#' rsr/bootstrap_1.dat)" -eq 7 ]
+check "bootstrap CDF: every (re)start bootstraps within 1 s of it (the delayed start counts from 10 s, not 0)" \
+  awk '!/^#/ && $1 >= 1 {bad = 1} END {exit bad}' rsr/bootstrap_1.dat
+check "bootstrap CDF reaches 1 over the starts" [ "$(tail -1 rsr/bootstrap_1.dat | cut -d' ' -f2)" = 1 ]
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

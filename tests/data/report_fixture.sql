@@ -2,8 +2,10 @@
 -- (tests/report_golden.test.sh, tests/test_report.c). Apply reports/schema.sql first:
 --   sqlite3 fixture.db < reports/schema.sql && sqlite3 fixture.db < tests/data/report_fixture.sql
 --
--- Run 1 (seed 1, pass): 5 nodes created at 0/0/1/2/3 s, 8 connections (two rows each,
--- two closed), 'components' every second, a fault window 5.5 s .. 7.5 s ('fault_active'),
+-- Run 1 (seed 1, pass): 5 nodes created at 0/0/1/2/3 s, 10 connections (two rows each,
+-- four closed); node 3 crashes at 6 s and restarts at 6.5 s ('node_started' events at 2
+-- and 6.5 s: it re-bootstraps at 7.4 s, 0.9 s after the restart), node 4 starts at
+-- 3.2 s, 0.2 s after its creation (its bootstrap time counts from 3.2 s), 'components' every second, a fault window 5.5 s .. 7.5 s ('fault_active'),
 -- cumulative 'bytes_in'/'bytes_out' of two nodes, two broadcast messages, greylists and
 -- a ban, two checks; custom metrics 'attacker_share' (global, declared max) and
 -- 'queue_len' (per node in two regions' nodes, declared time_to >= 3).
@@ -52,14 +54,18 @@ VALUES (1, 0, 1, NULL, '10.0.0.2:9732', 0,  500000000, NULL, NULL),
        (1, 1, 2, NULL, '10.0.0.3:40003', 1, 1500000000, NULL, NULL),
        (1, 3, 0, NULL, '10.0.0.1:9732', 0, 2500000000, 6000000000, 'crash'),
        (1, 0, 3, NULL, '10.0.0.4:40004', 1, 2500000000, 6000000000, 'reset_remote'),
-       (1, 3, 1, NULL, '10.0.0.2:9732', 0, 3100000000, NULL, NULL),
-       (1, 1, 3, NULL, '10.0.0.4:40005', 1, 3100000000, NULL, NULL),
+       (1, 3, 1, NULL, '10.0.0.2:9732', 0, 3100000000, 6000000000, 'crash'),
+       (1, 1, 3, NULL, '10.0.0.4:40005', 1, 3100000000, 6000000000, 'reset_remote'),
        (1, 4, 0, NULL, '10.0.0.1:9732', 0, 3500000000, NULL, NULL),
        (1, 0, 4, NULL, '10.0.0.5:40006', 1, 3500000000, NULL, NULL),
        (1, 4, 2, NULL, '10.0.0.3:9732', 0, 4200000000, NULL, NULL),
        (1, 2, 4, NULL, '10.0.0.5:40007', 1, 4200000000, NULL, NULL),
-       (1, 2, 3, NULL, '10.0.0.4:9732', 0, 5000000000, 8000000000, 'closed'),
-       (1, 3, 2, NULL, '10.0.0.3:40008', 1, 5000000000, 8000000000, 'closed_remote'),
+       (1, 2, 3, NULL, '10.0.0.4:9732', 0, 5000000000, 6000000000, 'reset_remote'),
+       (1, 3, 2, NULL, '10.0.0.3:40008', 1, 5000000000, 6000000000, 'crash'),
+       (1, 3, 1, NULL, '10.0.0.2:9732', 0, 7000000000, NULL, NULL),
+       (1, 1, 3, NULL, '10.0.0.4:40009', 1, 7000000000, NULL, NULL),
+       (1, 3, 4, NULL, '10.0.0.5:9732', 0, 7400000000, NULL, NULL),
+       (1, 4, 3, NULL, '10.0.0.4:40010', 1, 7400000000, NULL, NULL),
        (2, 0, 1, NULL, '10.0.0.2:9732', 0, 1000000000, NULL, NULL),
        (2, 1, 0, NULL, '10.0.0.1:40001', 1, 1000000000, NULL, NULL),
        (2, 2, 0, NULL, '10.0.0.1:9732', 0, 2000000000, NULL, NULL),
@@ -118,6 +124,9 @@ VALUES (1, 1,  500000000, 0, 'connection_established', NULL, 1, '10.0.0.2:9732',
        (1, 10, 7000000000, 2, 'ban', NULL, 3, '10.0.0.4:9732', 0, NULL),
        (1, 11, 8000000000, 2, 'disconnection', NULL, 3, '10.0.0.4:9732', 0, 'closed'),
        (1, 12, 8100000000, 4, 'greylist_peer', 'idtKx', 2, '10.0.0.3:9732', 0, NULL),
+       (1, 13, 2000000000, 3, 'node_started', NULL, NULL, '10.0.0.4:9732', 0, NULL),
+       (1, 14, 6500000000, 3, 'node_started', NULL, NULL, '10.0.0.4:9732', 0, NULL),
+       (1, 15, 3200000000, 4, 'node_started', NULL, NULL, '10.0.0.5:9732', 0, NULL),
        (2, 1, 1000000000, 0, 'connection_established', NULL, 1, '10.0.0.2:9732', 0, NULL),
        (2, 2, 2000000000, 2, 'connection_established', NULL, 0, '10.0.0.1:9732', 0, NULL),
        (2, 3, 2500000000, 2, 'new_point', NULL, 1, '10.0.0.2:9732', 0, NULL);
