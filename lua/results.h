@@ -99,6 +99,8 @@ bool tl_results_delivery(tl_results *r, const char *message, uint32_t node, int6
  * NaN / NULL. A second call for the same metric replaces the first. */
 bool tl_results_metric_info(tl_results *r, const char *metric, const char *summary,
                             double threshold, const char *unit);
+/* Records a node's role (sim.node(h, {role = ...})) as "role" in its nodes.config JSON. */
+bool tl_results_node_role(tl_results *r, uint32_t node, const char *role);
 bool tl_results_assertion(tl_results *r, int64_t time_ns, const char *file, int line,
                           const char *message, bool passed);
 

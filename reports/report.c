@@ -749,6 +749,9 @@ static rep_err open_databases(rep_ctx *c) {
     for (size_t i = 0; i < o->db_count; i++) {
         rep_err e = open_database(c, o->db_paths[i], &c->dbs[c->db_open]);
         if (c->dbs[c->db_open] != NULL) c->db_open++;
+        if (e == REP_OK)
+            e = rep_exclude_roles(c->dbs[c->db_open - 1], o->exclude_roles,
+                                  o->exclude_role_count, c->err, c->errlen);
         if (e != REP_OK) return e;
     }
     return REP_OK;
@@ -1274,6 +1277,10 @@ static rep_err write_figures(rep_ctx *c, FILE *html) {
     rep_metrics_ctx mc = metrics_ctx(c, ms);
     e = rep_metrics_figure_rows(&mc, html);
     if (e != REP_OK) return e;
+    int64_t mins[REP_SERIES_MAX];
+    for (uint32_t k = 0; k < c->nseries; k++) mins[k] = c->series[k].min_connections;
+    e = rep_roles_figure_rows(&mc, mins, html);
+    if (e != REP_OK) return e;
     fputs("</table>\n<p class=\"files\">SQL: <a href=\"key_figures.sql\">key_figures.sql</a>; "
           "the sample() metrics' rows: their <a href=\"#metrics\">plots</a>' .sql</p>\n",
           html);
@@ -1474,7 +1481,10 @@ static rep_err write_html(rep_ctx *c) {
     for (uint32_t i = 0; i < c->nresults; i++) write_plot_section(c, html, &c->results[i]);
     rep_metric_series ms[REP_SERIES_MAX];
     rep_metrics_ctx mc = metrics_ctx(c, ms);
-    e = rep_metrics_section(&mc, html);
+    int64_t mins[REP_SERIES_MAX];
+    for (uint32_t k = 0; k < c->nseries; k++) mins[k] = c->series[k].min_connections;
+    e = rep_roles_section(&mc, mins, html);
+    if (e == REP_OK) e = rep_metrics_section(&mc, html);
     c->sum->plots += mc.plots;
     c->sum->plots_failed += mc.plots_failed;
     if (e != REP_OK) {

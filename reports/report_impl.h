@@ -68,6 +68,26 @@ rep_err rep_metrics_figure_rows(rep_metrics_ctx *m, FILE *html);
  * nodes' min..max as a band) with its SQL, data and gnuplot script. */
 rep_err rep_metrics_section(rep_metrics_ctx *m, FILE *html);
 
+/* A node's role in SQL (nodes.config "role"; hostile nodes 'hostile'; else 'node'),
+ * for a nodes row aliased n. */
+#define REP_SQL_ROLE(n)                                                                    \
+    "COALESCE(json_extract(" n ".config, '$.role'), CASE WHEN " n ".kind LIKE 'hostile:%' " \
+    "THEN 'hostile' ELSE 'node' END)"
+
+/* Leaves the nodes of the given roles (names checked: letters, digits, '_', '-') out of
+ * every query on db: TEMP views `nodes` and `connections` shadow the tables (SQLite
+ * resolves temp before main) with those nodes and their connection ends removed. */
+rep_err rep_exclude_roles(sqlite3 *db, const char *const *roles, size_t count, char *err,
+                          size_t errlen);
+
+/* With more than one role in some run: key-figure rows per role (nodes, final degree
+ * median, time until 50 % of the role's (re)starts are at min). */
+rep_err rep_roles_figure_rows(rep_metrics_ctx *m, const int64_t *min_per_series, FILE *html);
+
+/* With more than one role in some run: the bootstrap CDF and the final degree histogram
+ * split by role (roles_bootstrap, roles_degree). */
+rep_err rep_roles_section(rep_metrics_ctx *m, const int64_t *min_per_series, FILE *html);
+
 /* The parameters as a table (one column per series; values that differ in bold). */
 rep_err rep_params_table(rep_metrics_ctx *m, FILE *html);
 

@@ -10,6 +10,9 @@
 #     region in the data file; its .sql holds the queries;
 #   - the bootstrap CDF counts from each node's (re)start (tests/data/restart_scenario.lua:
 #     a delayed start() and a crash + restart);
+#   - roles (tests/data/roles_scenario.lua): recorded in nodes.config, key figures and
+#     the bootstrap CDF / degree histogram per role, --exclude-role leaves a role's nodes
+#     and their connection ends out (the degree histogram equals SQL computed here);
 #   - a run database without the `metrics` table (written before it existed, same
 #     schema version) still merges.
 set -uo pipefail
@@ -87,6 +90,32 @@ check "bootstrap CDF: one point per (re)start (7)" [ "$(grep -vc '^#' rsr/bootst
 check "bootstrap CDF: every (re)start bootstraps within 1 s of it (the delayed start counts from 10 s, not 0)" \
   awk '!/^#/ && $1 >= 1 {bad = 1} END {exit bad}' rsr/bootstrap_1.dat
 check "bootstrap CDF reaches 1 over the starts" [ "$(tail -1 rsr/bootstrap_1.dat | cut -d' ' -f2)" = 1 ]
+
+# Roles: sim.node(h, {role = ...}), figures per role, --exclude-role.
+"$TP" sim "$SRC/tests/data/roles_scenario.lua" --db ro.db --quiet >ro.json 2>ro.log
+check "roles scenario passes" grep -q '"verdict":"pass"' ro.json
+check "roles are recorded in nodes.config" \
+  [ "$(sqlite3 ro.db "SELECT group_concat(coalesce(json_extract(config, '\$.role'), '-'), ',') FROM (SELECT config FROM nodes ORDER BY node)")" = "-,-,-,-,attacker,attacker,observer,observer" ]
+"$TP" report ro.db --out ror --no-plots --min 1 >ror.log 2>&1
+check "key figures per role" bash -c "grep -q '<tr><td>role attacker: nodes</td><td class=\"num\">2</td></tr>' ror/index.html && grep -q '<tr><td>role node: nodes</td><td class=\"num\">4</td></tr>' ror/index.html && grep -q '<tr><td>role observer: nodes</td><td class=\"num\">2</td></tr>' ror/index.html"
+check "bootstrap and degree per role: one block per role" \
+  [ "$(grep -c '^# role ' ror/roles_degree_1.dat)" -eq 3 -a "$(grep -c '^# role ' ror/roles_bootstrap_1.dat)" -eq 2 ]
+"$TP" report ro.db --out rox --no-plots --min 1 --exclude-role attacker --exclude-role observer >rox.log 2>&1
+check "--exclude-role: exit 0" [ $? -eq 0 ]
+check "--exclude-role: the nodes figure counts the 4 honest nodes" grep -q '<tr><td>nodes</td><td class="num">4</td></tr>' rox/index.html
+# The honest nodes' final degrees without their connections to attackers, from SQL here.
+want=$(sqlite3 ro.db "SELECT group_concat(d || ' ' || c, ',') FROM (SELECT d, count(*) AS c FROM (
+    SELECT n.node, (SELECT count(*) FROM connections x WHERE x.run_id = 1 AND x.node = n.node AND x.closed_ns IS NULL
+      AND x.peer_node IN (SELECT node FROM nodes WHERE json_extract(config, '\$.role') IS NULL)) AS d
+    FROM nodes n WHERE json_extract(n.config, '\$.role') IS NULL) GROUP BY d ORDER BY d)")
+got=$(awk '!/^#/ && NF {printf "%s%s %s", (n++ ? "," : ""), $1, $2}' rox/degree_1.dat)
+check "--exclude-role: the degree histogram has only honest nodes and honest ends ($got = $want)" [ -n "$got" -a "$got" = "$want" ]
+check "--exclude-role: no role split left (one role)" [ ! -e rox/roles_degree_1.dat ]
+"$TP" report ro.db --out roy --no-plots --exclude-role "a b" >roy.log 2>&1
+check "--exclude-role with a bad name: exit 2" [ $? -eq 2 ]
+echo 'sim.world{regions = 1}; sim.node(sim.hosts{count = 1}[1], {role = "a b"})' >badrole.lua
+"$TP" sim badrole.lua --quiet >badrole.json 2>&1
+check "a bad role name is an error naming the fix" grep -q "'role' expects a name of letters" badrole.json
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -5,7 +5,8 @@
 -- Run 1 (seed 1, pass): 5 nodes created at 0/0/1/2/3 s, 10 connections (two rows each,
 -- four closed); node 3 crashes at 6 s and restarts at 6.5 s ('node_started' events at 2
 -- and 6.5 s: it re-bootstraps at 7.4 s, 0.9 s after the restart), node 4 starts at
--- 3.2 s, 0.2 s after its creation (its bootstrap time counts from 3.2 s), 'components' every second, a fault window 5.5 s .. 7.5 s ('fault_active'),
+-- 3.2 s, 0.2 s after its creation (its bootstrap time counts from 3.2 s) and has the
+-- role "attacker" (the others: "node"; the page splits the figures by role), 'components' every second, a fault window 5.5 s .. 7.5 s ('fault_active'),
 -- cumulative 'bytes_in'/'bytes_out' of two nodes, two broadcast messages, greylists and
 -- a ban, two checks; custom metrics 'attacker_share' (global, declared max) and
 -- 'queue_len' (per node in two regions' nodes, declared time_to >= 3).
@@ -38,7 +39,7 @@ VALUES (1, 0, 'demo', NULL, '10.0.0.1:9732', '{}', 0),
        (1, 1, 'demo', NULL, '10.0.0.2:9732', '{}', 0),
        (1, 2, 'demo', NULL, '10.0.0.3:9732', '{}', 1000000000),
        (1, 3, 'demo', NULL, '10.0.0.4:9732', '{}', 2000000000),
-       (1, 4, 'demo', NULL, '10.0.0.5:9732', '{}', 3000000000),
+       (1, 4, 'demo', NULL, '10.0.0.5:9732', '{"role":"attacker"}', 3000000000),
        (2, 0, 'demo', NULL, '10.0.0.1:9732', '{}', 0),
        (2, 1, 'demo', NULL, '10.0.0.2:9732', '{}', 0),
        (2, 2, 'demo', NULL, '10.0.0.3:9732', '{}', 500000000);
