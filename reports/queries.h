@@ -219,7 +219,9 @@
     "SELECT (SELECT value FROM samples WHERE run_id = :run AND metric = 'components'\n"    \
     "        AND node IS NULL ORDER BY time_ns DESC LIMIT 1) AS \"components at the end\",\n" \
     "       (SELECT MAX(value) FROM samples WHERE run_id = :run\n"                         \
-    "        AND metric = 'components' AND node IS NULL) AS \"components max\";\n"
+    "        AND metric = 'components' AND node IS NULL AND time_ns >=\n"                    \
+    "          (SELECT MAX(created_ns) FROM nodes WHERE run_id = :run))\n"                  \
+    "         AS \"components max after the last node joined\";\n"
 
 #define REP_SQL_FIG_DELIVERIES                                                             \
     "WITH ranked AS (\n"                                                                   \

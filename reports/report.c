@@ -655,12 +655,15 @@ static const rep_plot_def plot_defs[] = {
      NULL, bootstrap_clause, NULL, "set xrange [0:*]\nset yrange [0:1.05]", false},
     {"components", "connected components over time",
      "Number of components of the overlay (sample <code>components</code>, written by "
-     "<code>sim.sample_overlay</code>); the largest value in each time bucket. Shaded: "
-     "fault windows (global sample <code>fault_active</code> &gt; 0).",
-     "virtual time (s)", "components", REP_SQL_COMPONENTS, REP_SQL_FAULTS,
+     "<code>sim.sample_overlay</code>); the largest value in each time bucket, on a log "
+     "scale (while nodes join, each new node is its own component: a later partition into "
+     "2 to 4 components stays readable next to that). Shaded: fault windows (global sample "
+     "<code>fault_active</code> &gt; 0).",
+     "virtual time (s)", "components (log scale)", REP_SQL_COMPONENTS, REP_SQL_FAULTS,
      "no <code>components</code> samples: call <code>sim.sample_overlay{every = \"1s\"}</code> "
      "in the scenario.",
-     NULL, steps_clause, components_setup, "set xrange [0:*]\nset yrange [0:*]", false},
+     NULL, steps_clause, components_setup,
+     "set xrange [0:*]\nset logscale y 2\nset yrange [0.9:*]", false},
     {"coverage", "broadcast coverage over time",
      "Mean fraction of the other nodes that have received a broadcast message, by time "
      "since it was sent (<code>deliveries</code>: every message, every receiver).",

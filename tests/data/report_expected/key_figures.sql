@@ -63,7 +63,9 @@ FROM ranked, total;
 SELECT (SELECT value FROM samples WHERE run_id = :run AND metric = 'components'
         AND node IS NULL ORDER BY time_ns DESC LIMIT 1) AS "components at the end",
        (SELECT MAX(value) FROM samples WHERE run_id = :run
-        AND metric = 'components' AND node IS NULL) AS "components max";
+        AND metric = 'components' AND node IS NULL AND time_ns >=
+          (SELECT MAX(created_ns) FROM nodes WHERE run_id = :run))
+         AS "components max after the last node joined";
 
 WITH ranked AS (
   SELECT delay_ns, ROW_NUMBER() OVER (ORDER BY delay_ns) AS k, COUNT(*) OVER () AS n
