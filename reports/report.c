@@ -1462,8 +1462,8 @@ static rep_err write_html(rep_ctx *c) {
         rep_html_escape(html, c->results[i].title);
         fputs("</a>", html);
     }
-    fputs(" &middot; <a href=\"#metrics\">metrics (sample())</a> &middot; <a "
-          "href=\"#parameters\">parameters</a> &middot; <a href=\"#checks\">checks</a></p>\n",
+    fputs(" &middot; <a href=\"#topology\">topology</a> &middot; <a href=\"#metrics\">metrics "
+          "(sample())</a> &middot; <a href=\"#parameters\">parameters</a> &middot; <a href=\"#checks\">checks</a></p>\n",
           html);
     write_runs_table(c, html);
     {
@@ -1487,6 +1487,7 @@ static rep_err write_html(rep_ctx *c) {
     int64_t mins[REP_SERIES_MAX];
     for (uint32_t k = 0; k < c->nseries; k++) mins[k] = c->series[k].min_connections;
     e = rep_roles_section(&mc, mins, html);
+    if (e == REP_OK) e = rep_topology_section(&mc, html);
     if (e == REP_OK) e = rep_metrics_section(&mc, html);
     c->sum->plots += mc.plots;
     c->sum->plots_failed += mc.plots_failed;

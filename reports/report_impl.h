@@ -88,6 +88,11 @@ rep_err rep_roles_figure_rows(rep_metrics_ctx *m, const int64_t *min_per_series,
  * split by role (roles_bootstrap, roles_degree). */
 rep_err rep_roles_section(rep_metrics_ctx *m, const int64_t *min_per_series, FILE *html);
 
+/* The topology view: per run the overlay at the end as Graphviz (topology_K.dot, drawn
+ * to SVG with sfdp when rendering and installed) and the region-to-region matrix of
+ * open connections (regions_K.csv). */
+rep_err rep_topology_section(rep_metrics_ctx *m, FILE *html);
+
 /* The parameters as a table (one column per series; values that differ in bold). */
 rep_err rep_params_table(rep_metrics_ctx *m, FILE *html);
 

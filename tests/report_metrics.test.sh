@@ -117,5 +117,23 @@ echo 'sim.world{regions = 1}; sim.node(sim.hosts{count = 1}[1], {role = "a b"})'
 "$TP" sim badrole.lua --quiet >badrole.json 2>&1
 check "a bad role name is an error naming the fix" grep -q "'role' expects a name of letters" badrole.json
 
+# The topology view: the overlay at the end as Graphviz, and the region matrix.
+"$TP" sim "$SRC/sweeps/ci_scenario.lua" --set nodes=24 --db topo.db --quiet >topo.json 2>&1
+"$TP" report topo.db --out topo >topo.log 2>&1
+check "topology: report exit 0" [ $? -eq 0 ]
+want=$(sqlite3 topo.db "SELECT count(*) FROM (SELECT DISTINCT MIN(node, peer_node), MAX(node, peer_node) FROM connections WHERE closed_ns IS NULL AND peer_node IS NOT NULL)")
+check "topology: one edge per open connection ($want)" [ "$(grep -c -- ' -- ' topo/topology_1.dot)" -eq "$want" ]
+check "topology: one vertex per node" [ "$(grep -c '^  n[0-9]* \[label' topo/topology_1.dot)" -eq 24 ]
+want=$(sqlite3 topo.db "SELECT count(*) FROM connections WHERE closed_ns IS NULL AND incoming = 0 AND peer_node IS NOT NULL")
+got=$(awk -F, 'NR > 1 {for (i = 2; i <= NF; i++) s += $i} END {print s}' topo/regions_1.csv)
+check "region matrix: every open connection once ($got = $want)" [ "$got" = "$want" ]
+check "region matrix: west and east" grep -q '^from_region,west,east$' topo/regions_1.csv
+if command -v sfdp >/dev/null; then
+  check "topology: drawn by sfdp" bash -c "[ -s topo/topology_1.svg ] && grep -q '<img src=\"topology_1.svg\"' topo/index.html"
+else
+  check "topology: without graphviz the page says how to install it" grep -q "apt-get install graphviz" topo/index.html
+fi
+check "topology of a run with roles: coloured by role" grep -q '</span>attacker.*(roles)</p>' ror/index.html
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
