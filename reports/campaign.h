@@ -6,8 +6,9 @@
  * they differ only by seed. For every response variable — the pass rate, the per-run
  * key figures of the run page (time until 50 / 90 / 100 % of nodes have min
  * connections, components at the end, the final degree median, delivery delays, time
- * to 99 %), every global metric a scenario samples (its last value per run) and the
- * wall time — the page shows per configuration n, the median and a 95 % confidence
+ * to 99 %), every global metric a scenario samples (its declared summary per run,
+ * metric(name, {summary = ...}): max, min, mean or time_to a threshold; else its last
+ * value) and the wall time — the page shows per configuration n, the median and a 95 % confidence
  * interval for the median, as a plot (the swept parameter with the most values on x,
  * one series per combination of the others; every run as a dot), an HTML table and a
  * CSV. The pass rate is a proportion with a Wilson score interval.
