@@ -57,9 +57,11 @@ static int by_name(const void *a, const void *b) {
     return strcmp(((const metric_info *)a)->name, ((const metric_info *)b)->name);
 }
 
-/* The metrics of every series, sorted, with the first declaration found. */
-static size_t list_metrics(rep_metrics_ctx *m, metric_info *out) {
+/* The metrics of every series, sorted, with the first declaration found; *left_out:
+ * metrics past METRICS_MAX (named in the page, never dropped silently). */
+static size_t list_metrics(rep_metrics_ctx *m, metric_info *out, size_t *left_out) {
     size_t n = 0;
+    *left_out = 0;
     for (uint32_t k = 0; k < m->nseries; k++) {
         const rep_metric_series *s = &m->series[k];
         sqlite3_stmt *st = NULL;
@@ -78,7 +80,10 @@ static size_t list_metrics(rep_metrics_ctx *m, metric_info *out) {
             size_t i = 0;
             while (i < n && strcmp(out[i].name, name) != 0) i++;
             if (i == n) {
-                if (n == METRICS_MAX) continue;
+                if (n == METRICS_MAX) {
+                    (*left_out)++;
+                    continue;
+                }
                 memset(&out[n], 0, sizeof out[n]);
                 snprintf(out[n].name, sizeof out[n].name, "%s", name);
                 snprintf(out[n].summary, sizeof out[n].summary, "last");
@@ -298,7 +303,8 @@ static void figure_cell(rep_metrics_ctx *m, FILE *html, const rep_metric_series 
 rep_err rep_metrics_figure_rows(rep_metrics_ctx *m, FILE *html) {
     metric_info *mis = calloc(METRICS_MAX, sizeof *mis);
     if (!mis) return REP_ERR_NOMEM;
-    size_t n = list_metrics(m, mis);
+    size_t left_out = 0;
+    size_t n = list_metrics(m, mis, &left_out);
     for (size_t i = 0; i < n; i++) {
         const metric_info *mi = &mis[i];
         char what[128];
@@ -526,8 +532,14 @@ static rep_err plot_metric(rep_metrics_ctx *m, FILE *html, const metric_info *mi
 rep_err rep_metrics_section(rep_metrics_ctx *m, FILE *html) {
     metric_info *mis = calloc(METRICS_MAX, sizeof *mis);
     if (!mis) return REP_ERR_NOMEM;
-    size_t n = list_metrics(m, mis);
+    size_t left_out = 0;
+    size_t n = list_metrics(m, mis, &left_out);
     fputs("<h2 id=\"metrics\">Metrics (sample())</h2>\n", html);
+    if (left_out)
+        fprintf(html, "<p class=\"note\">These runs sample more than %d metrics: the first "
+                      "%d found (in name order) are shown, the others are not (the "
+                      "samples table has them all).</p>\n",
+                METRICS_MAX, METRICS_MAX);
     if (n == 0) {
         fputs("<p class=\"nodata\">No other sample() metrics in these runs: a scenario records "
               "one with <code>sample(\"name\", value)</code> (global) or <code>sample(\"name\", "

@@ -135,5 +135,15 @@ else
 fi
 check "topology of a run with roles: coloured by role" grep -q '</span>attacker.*(roles)</p>' ror/index.html
 
+# More metrics than the page shows: said so, never dropped silently.
+cat >many.lua <<'LUA'
+sim.world{regions = 1}
+for i = 1, 70 do sample(("m%02d"):format(i), i) end
+LUA
+"$TP" sim many.lua --db many.db --quiet >/dev/null 2>&1
+"$TP" report many.db --out many --no-plots >many.log 2>&1
+check "70 metrics: 64 plots, and the page says the others are not shown" \
+  bash -c "[ \$(grep -c '<h3 id=\"metric_' many/index.html) -eq 64 ] && grep -q 'These runs sample more than 64 metrics' many/index.html"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
