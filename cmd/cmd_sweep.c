@@ -335,7 +335,7 @@ int cmd_sweep(int argc, char **argv) {
         return TP_EXIT_INPUT;
     }
     sw_identity ident;
-    if (!a.slurm && sw_identity_compute(&s, build, &ident, err, sizeof err) != 0) {
+    if (sw_identity_compute(&s, build, &ident, err, sizeof err) != 0) {
         cmd_error("sweep", "%s", err);
         sw_sweep_free(&s);
         return TP_EXIT_INPUT;
@@ -380,7 +380,10 @@ int cmd_sweep(int argc, char **argv) {
             return TP_EXIT_INPUT;
         }
         size_t finished = 0;
-        for (size_t i = 0; i < s.task_count; i++) finished += sw_task_finished(out, &s.tasks[i]);
+        for (size_t i = 0; i < s.task_count; i++) {
+            sw_task_state ts = sw_task_check(out, &s.tasks[i], &ident).state;
+            finished += ts == SW_TASK_CURRENT || (ts == SW_TASK_STALE && a.keep_stale);
+        }
         printf("sweep: %zu tasks (%zu already finished) in %zu array tasks of %zu\n",
                s.task_count, finished, r.array_size, r.tasks_per_job);
         printf("scripts: %s %s\n", r.array_script, r.merge_script);
