@@ -35,6 +35,9 @@ bool cmd_wants_help(int argc, char **argv);
 /* Parses a non-negative integer option value; prints "tidepool NAME: OPTION expects
  * ..." and returns false on error. */
 bool cmd_parse_u64(const char *cmd, const char *option, const char *text, uint64_t *out);
+/* The running binary's build identity, "<git describe> b2:<16 hex of BLAKE2b of the
+ * binary>" (cmd/build_id.c); false if /proc/self/exe cannot be read. */
+bool cmd_build_id(char *buf, size_t cap);
 /* Prints "tidepool CMD: message" to stderr (printf-style). */
 void cmd_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -14,7 +14,7 @@ static void report_usage(FILE *out) {
     fprintf(out,
             "usage: tidepool report RESULTS.db [MORE.db ...] --out DIR [--min N]\n"
             "                       [--runs ID,...] [--buckets N] [--gnuplot PROGRAM]\n"
-            "                       [--no-plots]\n"
+            "                       [--no-plots] [--exclude-role ROLE]...\n"
             "\n"
             "Turns results databases (written by `tidepool sim ... --db FILE`) into plots and\n"
             "a self-contained DIR/index.html: connections per node over time, final degree\n"
@@ -34,6 +34,9 @@ static void report_usage(FILE *out) {
             "                     campaign database holds many; at most %d series)\n"
             "  --gnuplot PROGRAM  the gnuplot to run (default: gnuplot from PATH)\n"
             "  --no-plots         write SQL, data, scripts and index.html; do not run gnuplot\n"
+            "  --exclude-role R   leave the nodes of role R (sim.node(h, {role = R}); hostile\n"
+            "                     nodes are 'hostile', the others 'node') and their\n"
+            "                     connections and events out of every figure (repeatable)\n"
             "\n"
             "exit codes: 0 written; 1 gnuplot failed on a plot (see DIR/NAME.log); 2 usage\n"
             "error; 3 unreadable or foreign database, unwritable DIR, or gnuplot missing\n"
@@ -83,12 +86,14 @@ int cmd_report(int argc, char **argv) {
     rep_options_default(&o);
     const char *dbs[REP_SERIES_MAX];
     int64_t run_ids[REPORT_RUN_IDS_MAX];
+    const char *exclude[16];
     size_t ndb = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_value = i + 1 < argc;
         if (strcmp(a, "--out") == 0 || strcmp(a, "--min") == 0 || strcmp(a, "--buckets") == 0 ||
-            strcmp(a, "--gnuplot") == 0 || strcmp(a, "--runs") == 0) {
+            strcmp(a, "--gnuplot") == 0 || strcmp(a, "--runs") == 0 ||
+            strcmp(a, "--exclude-role") == 0) {
             if (!has_value) {
                 cmd_error("report", "%s expects a value; see 'tidepool report --help'", a);
                 return TP_EXIT_USAGE;
@@ -97,6 +102,14 @@ int cmd_report(int argc, char **argv) {
             uint64_t n = 0;
             if (strcmp(a, "--out") == 0) {
                 o.out_dir = v;
+            } else if (strcmp(a, "--exclude-role") == 0) {
+                if (o.exclude_role_count == sizeof exclude / sizeof exclude[0]) {
+                    cmd_error("report", "--exclude-role: at most %zu roles",
+                              sizeof exclude / sizeof exclude[0]);
+                    return TP_EXIT_USAGE;
+                }
+                exclude[o.exclude_role_count++] = v;
+                o.exclude_roles = exclude;
             } else if (strcmp(a, "--gnuplot") == 0) {
                 o.gnuplot = v;
             } else if (strcmp(a, "--runs") == 0) {

@@ -557,6 +557,44 @@ static void make_demo(lua_State *L, uint32_t hi, int tidx, const char *what) {
 /* The constructors of every node kind: sim.X(host, {config}) -> node and
  * sim.Xs(hosts, {config}) -> list of nodes (the same config for all). The config table
  * is at index 2 (an empty one when omitted); make() pushes one node. */
+/* config.role: a name for the node's part in the scenario ("attacker", "victim", ...),
+ * recorded in nodes.config (JSON "role") for the report, which splits figures by role
+ * and can leave roles out. Letters, digits, '_' and '-', at most 32 bytes. Returns the
+ * role ("" if none) and replaces the config at index 2 with a copy without the key, so
+ * the node kinds' own key checks never see it. */
+static void take_role(lua_State *L, const char *what, char *role, size_t cap) {
+    role[0] = '\0';
+    lua_getfield(L, 2, "role");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    size_t len = 0;
+    const char *r = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    bool ok = r && len > 0 && len < cap && len <= 32;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (r[i] >= 'a' && r[i] <= 'z') || (r[i] >= 'A' && r[i] <= 'Z') ||
+             (r[i] >= '0' && r[i] <= '9') || r[i] == '_' || r[i] == '-';
+    if (!ok)
+        luaL_error(L, "%s: 'role' expects a name of letters, digits, '_' and '-' (at most 32), "
+                      "e.g. role = \"attacker\"",
+                   what);
+    memcpy(role, r, len + 1);
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, 2) != 0) {
+        if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "role") == 0) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+    }
+    lua_replace(L, 2);
+}
+
 int tl_node_constructor(lua_State *L, const char *what, bool many, tl_make_node_fn make) {
     size_t n = 1;
     uint32_t one, *hs = &one;
@@ -570,13 +608,18 @@ int tl_node_constructor(lua_State *L, const char *what, bool many, tl_make_node_
         lua_replace(L, 2);
     }
     luaL_checktype(L, 2, LUA_TTABLE);
+    char role[40];
+    take_role(L, what, role, sizeof role);
+    tl_state *run = tl_run_of(L);
     if (!many) {
         make(L, one, 2, what);
+        if (role[0] && run->res) tl_results_node_role(run->res, one, role);
         return 1;
     }
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
         make(L, hs[i], 2, what);
+        if (role[0] && run->res) tl_results_node_role(run->res, hs[i], role);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     lua_remove(L, list);

@@ -332,6 +332,45 @@ bool tl_results_sample(tl_results *r, int64_t time_ns, int64_t node, const char 
     return finish(r, s, "inserting a sample");
 }
 
+bool tl_results_node_role(tl_results *r, uint32_t node, const char *role) {
+    if (r->level == TL_LOG_NONE || r->run_id < 0) return true;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(r->db,
+                           "UPDATE nodes SET config = json_set(config, '$.role', ?3) WHERE "
+                           "run_id = ?1 AND node = ?2",
+                           -1, &s, NULL) != SQLITE_OK)
+        return fail_db(r, "preparing the node role update");
+    sqlite3_bind_int64(s, 1, r->run_id);
+    sqlite3_bind_int64(s, 2, node);
+    bind_text(s, 3, role);
+    bool ok = sqlite3_step(s) == SQLITE_DONE;
+    sqlite3_finalize(s);
+    return ok || fail_db(r, "recording a node's role");
+}
+
+bool tl_results_metric_info(tl_results *r, const char *metric, const char *summary,
+                            double threshold, const char *unit) {
+    if (r->level == TL_LOG_NONE) return true;
+    if (r->run_id < 0) return true;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(r->db,
+                           "INSERT OR REPLACE INTO metrics(run_id, metric, summary, threshold, "
+                           "unit) VALUES (?1, ?2, ?3, ?4, ?5)",
+                           -1, &s, NULL) != SQLITE_OK)
+        return fail_db(r, "preparing the metrics insert");
+    sqlite3_bind_int64(s, 1, r->run_id);
+    bind_text(s, 2, metric);
+    bind_text(s, 3, summary);
+    if (threshold == threshold)
+        sqlite3_bind_double(s, 4, threshold);
+    else
+        sqlite3_bind_null(s, 4);
+    bind_text(s, 5, unit);
+    bool ok = sqlite3_step(s) == SQLITE_DONE;
+    sqlite3_finalize(s);
+    return ok || fail_db(r, "inserting a metric declaration");
+}
+
 bool tl_results_connection(tl_results *r, uint32_t node, int64_t peer_node, const char *peer_id,
                            const char *point, bool incoming, int64_t opened_ns, int64_t closed_ns,
                            const char *close_reason) {

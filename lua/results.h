@@ -105,6 +105,13 @@ bool tl_results_block(tl_results *r, uint32_t block, uint32_t origin_node, int64
                       int64_t predecessor, uint32_t level, uint32_t header_bytes,
                       uint32_t ops_bytes, uint32_t nodes_running, uint32_t holders,
                       uint64_t bytes_useful, uint64_t bytes_duplicate, uint64_t bytes_requests);
+/* How the report summarises a sample() metric (reports/schema.sql `metrics`): summary
+ * is last | max | min | mean | time_to; threshold (time_to only) and unit may be
+ * NaN / NULL. A second call for the same metric replaces the first. */
+bool tl_results_metric_info(tl_results *r, const char *metric, const char *summary,
+                            double threshold, const char *unit);
+/* Records a node's role (sim.node(h, {role = ...})) as "role" in its nodes.config JSON. */
+bool tl_results_node_role(tl_results *r, uint32_t node, const char *role);
 bool tl_results_assertion(tl_results *r, int64_t time_ns, const char *file, int line,
                           const char *message, bool passed);
 

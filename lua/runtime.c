@@ -668,6 +668,55 @@ static int l_sample(lua_State *L) {
     return 0;
 }
 
+/* metric(name, {summary = "last"|"max"|"min"|"mean"|"time_to", threshold = x, unit = "s"}):
+ * how the report summarises a sample() metric (its key-figure row, the campaign's
+ * response); time_to is the first time the value reaches >= threshold. */
+static int l_metric(lua_State *L) {
+    tl_state *run = tl_run_of(L);
+    const char *name = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    static const char *const known[] = {"summary", "threshold", "unit", NULL};
+    lua_pushnil(L);
+    while (lua_next(L, 2) != 0) {
+        lua_pop(L, 1);
+        bool ok = false;
+        for (size_t i = 0; known[i] && lua_type(L, -1) == LUA_TSTRING; i++)
+            ok = ok || strcmp(lua_tostring(L, -1), known[i]) == 0;
+        if (!ok)
+            return luaL_error(L, "metric('%s', {...}): unknown key %s; known keys: summary, "
+                                 "threshold, unit",
+                              name, lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)");
+    }
+    lua_getfield(L, 2, "summary");
+    const char *summary = luaL_optstring(L, -1, "last");
+    static const char *const summaries[] = {"last", "max", "min", "mean", "time_to", NULL};
+    bool valid = false;
+    for (size_t i = 0; summaries[i]; i++) valid = valid || strcmp(summary, summaries[i]) == 0;
+    if (!valid)
+        return luaL_error(L, "metric('%s', {summary = '%s'}): expected last, max, min, mean or "
+                             "time_to",
+                          name, summary);
+    lua_getfield(L, 2, "threshold");
+    double threshold = 0.0 / 0.0;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            return luaL_error(L, "metric('%s', {threshold = ...}): expected a number, got %s",
+                              name, luaL_typename(L, -1));
+        threshold = lua_tonumber(L, -1);
+    }
+    bool time_to = strcmp(summary, "time_to") == 0;
+    if (time_to != (threshold == threshold))
+        return luaL_error(L, time_to ? "metric('%s', {summary = 'time_to'}): give the threshold "
+                                       "the value must reach (threshold = x)"
+                                     : "metric('%s', {threshold = ...}): a threshold only goes "
+                                       "with summary = 'time_to'",
+                          name);
+    lua_getfield(L, 2, "unit");
+    const char *unit = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
+    if (run->res) tl_results_metric_info(run->res, name, summary, threshold, unit);
+    return 0;
+}
+
 static int l_print(lua_State *L) {
     tl_state *run = tl_run_of(L);
     FILE *out = run->cfg->out ? run->cfg->out : stderr;
@@ -946,6 +995,7 @@ static void open_sandbox(lua_State *L) {
     lua_pop(L, 1);
     static const luaL_Reg globals[] = {{"param", l_param},       {"check", l_check},
                                        {"fail", l_fail},         {"sample", l_sample},
+                                       {"metric", l_metric},
                                        {"print", l_print},       {"log", l_print},
                                        {"now", l_now},           {"now_ns", l_now_ns},
                                        {"at", l_at},             {"after", l_after},

@@ -14,7 +14,11 @@
 #ifndef REP_QUERIES_H
 #define REP_QUERIES_H
 
-/* Each node's degree over time from its connection ends (+1 opened, -1 closed). */
+/* Each node's degree over time from its connection ends (+1 opened, -1 closed), and the
+ * (re)starts it bootstraps from: every 'node_started' event (tidepool nodes: the first
+ * start, a delayed start(), each restart after a crash or stop), else the node's
+ * creation (demo nodes). reached: per (re)start, the time from it until the node first
+ * has :min connections before its next start (none: that start never got there). */
 #define REP_SQL_REACHED_CTE                                                                \
     "WITH ends AS (\n"                                                                     \
     "  SELECT node, opened_ns AS t, +1 AS d FROM connections WHERE run_id = :run\n"        \
@@ -25,10 +29,20 @@
     "  SELECT node, t, SUM(d) OVER (PARTITION BY node ORDER BY t, d\n"                     \
     "                               ROWS UNBOUNDED PRECEDING) AS degree\n"                 \
     "  FROM ends\n"                                                                        \
+    "), starts AS (\n"                                                                     \
+    "  SELECT node, time_ns AS s FROM events\n"                                            \
+    "  WHERE run_id = :run AND kind = 'node_started'\n"                                    \
+    "  UNION ALL\n"                                                                        \
+    "  SELECT n.node, n.created_ns FROM nodes n WHERE n.run_id = :run AND NOT EXISTS\n"    \
+    "    (SELECT 1 FROM events e WHERE e.run_id = :run AND e.kind = 'node_started'\n"      \
+    "     AND e.node = n.node)\n"                                                          \
+    "), spans AS (\n"                                                                      \
+    "  SELECT node, s, LEAD(s) OVER (PARTITION BY node ORDER BY s) AS next_s FROM starts\n" \
     "), reached AS (\n"                                                                    \
-    "  SELECT d.node, MIN(d.t) - n.created_ns AS t_ns\n"                                   \
-    "  FROM degree d JOIN nodes n ON n.run_id = :run AND n.node = d.node\n"                \
-    "  WHERE d.degree >= :min GROUP BY d.node\n"                                           \
+    "  SELECT sp.node, MIN(d.t) - sp.s AS t_ns\n"                                          \
+    "  FROM spans sp JOIN degree d ON d.node = sp.node AND d.t >= sp.s\n"                  \
+    "    AND (sp.next_s IS NULL OR d.t < sp.next_s)\n"                                     \
+    "  WHERE d.degree >= :min GROUP BY sp.node, sp.s\n"                                    \
     ")"
 
 #define REP_SQL_FINAL_DEGREE_CTE                                                           \
@@ -62,8 +76,8 @@
     "       COUNT(*) * 1.0 / SUM(COUNT(*)) OVER () AS fraction_of_nodes\n"                 \
     "FROM final GROUP BY degree ORDER BY degree;\n"
 
-/* bootstrap: CDF of the time from a node's creation until it first has :min
- * connections, over all nodes (those that never get there keep the curve below 1),
+/* bootstrap: CDF of the time from a node's (re)start until it first has :min
+ * connections, over all (re)starts (those that never get there keep the curve below 1),
  * thinned to about :buckets points. */
 #define REP_SQL_BOOTSTRAP                                                                  \
     REP_SQL_REACHED_CTE ", cdf AS (\n"                                                     \
@@ -72,7 +86,7 @@
     "  FROM reached\n"                                                                     \
     ")\n"                                                                                  \
     "SELECT t_ns / 1e9 AS seconds,\n"                                                      \
-    "       k * 1.0 / (SELECT COUNT(*) FROM nodes WHERE run_id = :run) AS fraction_of_nodes\n" \
+    "       k * 1.0 / (SELECT COUNT(*) FROM spans) AS fraction_of_nodes\n"                  \
     "FROM cdf WHERE k % MAX(1, n / :buckets) = 0 OR k = 1 OR k = n ORDER BY k;\n"
 
 /* components: per bucket the worst (largest) count, placed at the bucket's first
@@ -221,7 +235,7 @@
 
 #define REP_SQL_FIG_BOOTSTRAP                                                              \
     REP_SQL_REACHED_CTE ", total AS (\n"                                                   \
-    "  SELECT COUNT(*) AS n FROM nodes WHERE run_id = :run\n"                              \
+    "  SELECT COUNT(*) AS n FROM spans\n"                                                  \
     "), ranked AS (\n"                                                                     \
     "  SELECT t_ns, ROW_NUMBER() OVER (ORDER BY t_ns, node) AS k FROM reached\n"           \
     ")\n"                                                                                  \
@@ -239,7 +253,9 @@
     "SELECT (SELECT value FROM samples WHERE run_id = :run AND metric = 'components'\n"    \
     "        AND node IS NULL ORDER BY time_ns DESC LIMIT 1) AS \"components at the end\",\n" \
     "       (SELECT MAX(value) FROM samples WHERE run_id = :run\n"                         \
-    "        AND metric = 'components' AND node IS NULL) AS \"components max\";\n"
+    "        AND metric = 'components' AND node IS NULL AND time_ns >=\n"                    \
+    "          (SELECT MAX(created_ns) FROM nodes WHERE run_id = :run))\n"                  \
+    "         AS \"components max after the last node joined\";\n"
 
 #define REP_SQL_FIG_DELIVERIES                                                             \
     "WITH ranked AS (\n"                                                                   \

@@ -654,22 +654,27 @@ static const rep_plot_def plot_defs[] = {
      "the runs have no nodes.", NULL, degree_clause, NULL,
      "set boxwidth 0.8\nset yrange [0:*]\nset xrange [-0.5:*]", false},
     {"bootstrap", "time to bootstrap (min connections) CDF",
-     "For each node, the time from its creation until it first has at least <em>min</em> "
-     "connections (<code>--min</code>, else the run's <code>min_conn</code> or <code>min</code> "
-     "parameter, else 4); the fraction of all nodes that got there by then. Nodes that never did keep the "
+     "For each start of a node (its <code>node_started</code> events: the first start, a "
+     "delayed <code>start()</code>, each restart; else its creation), the time until it "
+     "first has at least <em>min</em> connections before its next start (<code>--min</code>, "
+     "else the run's <code>min_conn</code> or <code>min</code> parameter, else 4); the "
+     "fraction of all (re)starts that got there by then. Starts that never did keep the "
      "curve below 1.",
-     "seconds after the node was created", "fraction of nodes", REP_SQL_BOOTSTRAP, NULL,
+     "seconds after the node (re)started", "fraction of (re)starts", REP_SQL_BOOTSTRAP, NULL,
      "no node reached its minimum number of connections (or no <code>connections</code> "
      "rows).",
      NULL, bootstrap_clause, NULL, "set xrange [0:*]\nset yrange [0:1.05]", false},
     {"components", "connected components over time",
      "Number of components of the overlay (sample <code>components</code>, written by "
-     "<code>sim.sample_overlay</code>); the largest value in each time bucket. Shaded: "
-     "fault windows (global sample <code>fault_active</code> &gt; 0).",
-     "virtual time (s)", "components", REP_SQL_COMPONENTS, REP_SQL_FAULTS,
+     "<code>sim.sample_overlay</code>); the largest value in each time bucket, on a log "
+     "scale (while nodes join, each new node is its own component: a later partition into "
+     "2 to 4 components stays readable next to that). Shaded: fault windows (global sample "
+     "<code>fault_active</code> &gt; 0).",
+     "virtual time (s)", "components (log scale)", REP_SQL_COMPONENTS, REP_SQL_FAULTS,
      "no <code>components</code> samples: call <code>sim.sample_overlay{every = \"1s\"}</code> "
      "in the scenario.",
-     NULL, steps_clause, components_setup, "set xrange [0:*]\nset yrange [0:*]", false},
+     NULL, steps_clause, components_setup,
+     "set xrange [0:*]\nset logscale y 2\nset yrange [0.9:*]", false},
     {"coverage", "broadcast coverage over time",
      "Mean fraction of the other nodes that have received a broadcast message, by time "
      "since it was sent (<code>deliveries</code>: every message, every receiver).",
@@ -694,8 +699,9 @@ static const rep_plot_def plot_defs[] = {
      "cumulative samples <code>bytes_in</code> and <code>bytes_out</code>.",
      "virtual time (s)", "kB/s (all nodes)", REP_SQL_BANDWIDTH, NULL,
      "no <code>bytes_in</code> / <code>bytes_out</code> samples: the scenario must sample "
-     "each node's cumulative byte counters, e.g. <code>sample(\"bytes_in\", "
-     "n:stats().bytes_in, n)</code>, periodically.",
+     "each node's cumulative byte counters periodically, e.g. <code>sample(\"bytes_in\", "
+     "n:stat().bytes_in, n)</code> for tidepool nodes (<code>n:stats()</code> for demo "
+     "nodes).",
      NULL, bandwidth_clause, NULL, "set xrange [0:*]\nset yrange [0:*]", false},
     {"acl", "greylist and ban counts (cumulative)",
      "Cumulative number of <code>greylist_ip</code> (solid), <code>greylist_peer</code> "
@@ -765,6 +771,9 @@ static rep_err open_databases(rep_ctx *c) {
     for (size_t i = 0; i < o->db_count; i++) {
         rep_err e = open_database(c, o->db_paths[i], &c->dbs[c->db_open]);
         if (c->dbs[c->db_open] != NULL) c->db_open++;
+        if (e == REP_OK)
+            e = rep_exclude_roles(c->dbs[c->db_open - 1], o->exclude_roles,
+                                  o->exclude_role_count, c->err, c->errlen);
         if (e != REP_OK) return e;
     }
     return REP_OK;
@@ -1215,6 +1224,23 @@ static rep_err write_plots(rep_ctx *c) {
 /* ---------------------------------------------------------------------------------- */
 /* Key figures and index.html                                                          */
 
+/* The series as reports/metrics.c needs them. */
+static rep_metrics_ctx metrics_ctx(rep_ctx *c, rep_metric_series *ms) {
+    for (uint32_t k = 0; k < c->nseries; k++)
+        ms[k] = (rep_metric_series){.db = c->series[k].db,
+                                    .run_id = c->series[k].run_id,
+                                    .label = c->series[k].label,
+                                    .width_ns = c->series[k].width_ns};
+    return (rep_metrics_ctx){.out_dir = c->opts->out_dir,
+                             .gnuplot = c->opts->gnuplot ? c->opts->gnuplot : "gnuplot",
+                             .render = c->opts->render,
+                             .buckets = c->buckets,
+                             .series = ms,
+                             .nseries = c->nseries,
+                             .err = c->err,
+                             .errlen = c->errlen};
+}
+
 static rep_err write_figures(rep_ctx *c, FILE *html) {
     FILE *f = NULL;
     rep_err e = open_out(c, "key_figures.sql", &f);
@@ -1269,7 +1295,16 @@ static rep_err write_figures(rep_ctx *c, FILE *html) {
         for (uint32_t k = 0; k < c->nseries; k++) sqlite3_finalize(st[k]);
         if (e != REP_OK) return e;
     }
-    fputs("</table>\n<p class=\"files\">SQL: <a href=\"key_figures.sql\">key_figures.sql</a></p>\n",
+    rep_metric_series ms[REP_SERIES_MAX];
+    rep_metrics_ctx mc = metrics_ctx(c, ms);
+    e = rep_metrics_figure_rows(&mc, html);
+    if (e != REP_OK) return e;
+    int64_t mins[REP_SERIES_MAX];
+    for (uint32_t k = 0; k < c->nseries; k++) mins[k] = c->series[k].min_connections;
+    e = rep_roles_figure_rows(&mc, mins, html);
+    if (e != REP_OK) return e;
+    fputs("</table>\n<p class=\"files\">SQL: <a href=\"key_figures.sql\">key_figures.sql</a>; "
+          "the sample() metrics' rows: their <a href=\"#metrics\">plots</a>' .sql</p>\n",
           html);
     return REP_OK;
 }
@@ -1446,14 +1481,39 @@ static rep_err write_html(rep_ctx *c) {
         rep_html_escape(html, c->results[i].title);
         fputs("</a>", html);
     }
-    fputs("</p>\n", html);
+    fputs(" &middot; <a href=\"#topology\">topology</a> &middot; <a href=\"#metrics\">metrics "
+          "(sample())</a> &middot; <a href=\"#parameters\">parameters</a> &middot; <a href=\"#checks\">checks</a></p>\n",
+          html);
     write_runs_table(c, html);
+    {
+        rep_metric_series ps[REP_SERIES_MAX];
+        rep_metrics_ctx pc = metrics_ctx(c, ps);
+        e = rep_params_table(&pc, html);
+        if (e == REP_OK) e = rep_checks_list(&pc, html);
+        if (e != REP_OK) {
+            fclose(html);
+            return e;
+        }
+    }
     e = write_figures(c, html);
     if (e != REP_OK) {
         fclose(html);
         return e;
     }
     for (uint32_t i = 0; i < c->nresults; i++) write_plot_section(c, html, &c->results[i]);
+    rep_metric_series ms[REP_SERIES_MAX];
+    rep_metrics_ctx mc = metrics_ctx(c, ms);
+    int64_t mins[REP_SERIES_MAX];
+    for (uint32_t k = 0; k < c->nseries; k++) mins[k] = c->series[k].min_connections;
+    e = rep_roles_section(&mc, mins, html);
+    if (e == REP_OK) e = rep_topology_section(&mc, html);
+    if (e == REP_OK) e = rep_metrics_section(&mc, html);
+    c->sum->plots += mc.plots;
+    c->sum->plots_failed += mc.plots_failed;
+    if (e != REP_OK) {
+        fclose(html);
+        return e;
+    }
     fputs("</body>\n</html>\n", html);
     return close_out(c, "index.html", html);
 }

@@ -55,6 +55,9 @@ typedef struct rep_options {
     size_t run_id_count;
     const char *see_also; /* a page in out_dir that index.html links to (the campaign
                            * page, reports/campaign.h); NULL = none */
+    const char *const *exclude_roles; /* node roles left out of every figure (nodes and
+                                       * their connections); see reports/README.md */
+    size_t exclude_role_count;
 } rep_options;
 
 /* Fills the defaults: gnuplot "gnuplot", REP_BUCKETS_DEFAULT, min_connections -1,

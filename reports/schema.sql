@@ -154,6 +154,19 @@ CREATE TABLE IF NOT EXISTS assertions (
 -- sort per index instead of a random B-tree insert per row; lua/results.c splits this
 -- file at the line below), so a database of a run that crashed may lack them until the
 -- next run; running this file again adds them.
+-- How a scenario asked for a sample() metric to be summarised (Lua metric(name, {...})):
+-- the report's key figures and campaign use it; a metric without a row is summarised by
+-- its last value. Added within schema_version 1: readers treat a missing table as empty.
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id    INTEGER NOT NULL REFERENCES runs(id),
+    metric    TEXT NOT NULL,
+    summary   TEXT NOT NULL                   -- 'last' | 'max' | 'min' | 'mean' | 'time_to'
+              CHECK (summary IN ('last', 'max', 'min', 'mean', 'time_to')),
+    threshold REAL,                           -- time_to: first time value >= threshold
+    unit      TEXT,                           -- e.g. 's', '%', 'bytes' (NULL: none)
+    PRIMARY KEY (run_id, metric)
+);
+
 -- @indexes
 CREATE INDEX IF NOT EXISTS events_by_kind       ON events(run_id, kind, time_ns);
 CREATE INDEX IF NOT EXISTS samples_by_metric    ON samples(run_id, metric, time_ns);

@@ -32,12 +32,13 @@ fi
 # gnuplot-nox draws the report plots; lua5.4 and sqlite3 are the command-line tools
 # the tests use to check scripts and result databases; jq reads the JSON lines of
 # tests/standard_trace.test.sh and bench/run_standard.sh, time (/usr/bin/time) measures
-# peak RSS in the benchmarks.
+# peak RSS in the benchmarks; graphviz (sfdp) draws the report's topology view (the
+# overlay as a graph, reports/topology.c; the report still works without it).
 packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libsodium-dev libsqlite3-dev libzstd-dev libmimalloc-dev sqlite3 liblua5.4-dev lua5.4 libcmocka-dev
   gnuplot-nox libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev curl iproute2 python3
-  jq time
+  jq time graphviz
 )
 
 missing=()

@@ -30,6 +30,8 @@
 #define DIST_MT "tidepool.sweep.distribution"
 #define LIST_VALUES_MAX 100000
 #define INSTRUCTIONS_MAX 100000000 /* the count hook fires once, after this many */
+/* The scenarios' Lua memory limit (lua/runtime.c, lua_memory_limit_bytes' default). */
+#define LUA_MEMORY_MAX ((size_t)1 << 30)
 
 typedef enum dist_kind { DIST_UNIFORM, DIST_INTEGER, DIST_LOG_UNIFORM, DIST_CHOICE } dist_kind;
 
@@ -71,6 +73,29 @@ static void set_err(char *err, size_t cap, const char *fmt, ...) {
 }
 
 /* ---- the sandbox ----------------------------------------------------------------- */
+
+typedef struct mem_account {
+    size_t used, limit;
+    bool hit;
+} mem_account;
+
+/* lauxlib's allocator plus a limit, as lua/runtime.c's tl_alloc. */
+static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    mem_account *m = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        m->used -= old;
+        return NULL;
+    }
+    if (nsize > old && m->used - old + nsize > m->limit) {
+        m->hit = true;
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (p) m->used = m->used - old + nsize;
+    return p;
+}
 
 static int l_unavailable(lua_State *L) {
     return luaL_error(L, "%s is not available in sweep descriptions (they are sandboxed: "
@@ -830,7 +855,111 @@ static void free_loader(loader *ld) {
     free(ld->seeds);
 }
 
+/* A --set value as Lua would write it: integer, number, boolean, else a string. */
+static void push_typed(lua_State *L, const char *v) {
+    char *end;
+    errno = 0;
+    long long i = strtoll(v, &end, 10);
+    if (v[0] && *end == '\0' && errno == 0) {
+        lua_pushinteger(L, i);
+        return;
+    }
+    double d = strtod(v, &end);
+    if (v[0] && *end == '\0' && isfinite(d)) {
+        lua_pushnumber(L, d);
+        return;
+    }
+    if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
+        lua_pushboolean(L, v[0] == 't');
+        return;
+    }
+    lua_pushstring(L, v);
+}
+
+/* Applies --set and --seeds to the returned table at index t. */
+static bool apply_overrides(loader *ld, lua_State *L, int t, const sw_overrides *ov) {
+    for (size_t i = 0; i < ov->set_count; i++) {
+        const char *eq = strchr(ov->sets[i], '=');
+        char name[SW_NAME_MAX];
+        size_t len = eq ? (size_t)(eq - ov->sets[i]) : 0;
+        if (!eq || len == 0 || len >= sizeof name) {
+            set_err(ld->err, ld->err_cap, "--set %s: expected name=value (e.g. --set nodes=50)",
+                    ov->sets[i]);
+            return false;
+        }
+        memcpy(name, ov->sets[i], len);
+        name[len] = '\0';
+        if (!valid_name(name)) {
+            set_err(ld->err, ld->err_cap,
+                    "--set %s: '%s' is not a parameter name (letters, digits and _)",
+                    ov->sets[i], name);
+            return false;
+        }
+        if (lua_getfield(L, t, "params") == LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, t, "params");
+        }
+        if (lua_istable(L, -1)) {
+            push_typed(L, eq + 1);
+            lua_setfield(L, -2, name);
+        }
+        lua_pop(L, 1);
+        /* A drawn parameter set on the command line is no longer drawn. */
+        if (lua_getfield(L, t, "draws") == LUA_TTABLE) {
+            int d = lua_gettop(L);
+            if (lua_getfield(L, d, "params") == LUA_TTABLE) {
+                lua_pushnil(L);
+                lua_setfield(L, -2, name);
+                lua_pushnil(L);
+                bool empty = lua_next(L, -2) == 0;
+                if (!empty) lua_pop(L, 2);
+                if (empty) {
+                    lua_pushnil(L);
+                    lua_setfield(L, t, "draws");
+                }
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    if (ov->seeds && ov->seeds[0]) {
+        const char *p = ov->seeds;
+        bool list = strchr(p, ',') != NULL;
+        lua_newtable(L);
+        lua_Integer k = 0;
+        while (*p) {
+            char *end;
+            errno = 0;
+            long long v = strtoll(p, &end, 10);
+            if (end == p || v < 0 || errno || (*end && *end != ',')) {
+                lua_pop(L, 1);
+                set_err(ld->err, ld->err_cap,
+                        "--seeds %s: expected a count (--seeds 20) or a list of seeds "
+                        "(--seeds 3,9,27)",
+                        ov->seeds);
+                return false;
+            }
+            lua_pushinteger(L, v);
+            lua_rawseti(L, -2, ++k);
+            p = *end ? end + 1 : end;
+        }
+        if (!list) {
+            lua_rawgeti(L, -1, 1);
+            lua_remove(L, -2);
+        }
+        lua_setfield(L, t, "seeds");
+    }
+    return true;
+}
+
 int sw_sweep_load(const char *path, sw_sweep *out, char *err, size_t err_cap) {
+    return sw_sweep_load_with(path, NULL, out, err, err_cap);
+}
+
+int sw_sweep_load_with(const char *path, const sw_overrides *ov, sw_sweep *out, char *err,
+                       size_t err_cap) {
     memset(out, 0, sizeof *out);
     if (strlen(path) >= sizeof out->path) {
         set_err(err, err_cap, "%s: path too long", path);
@@ -849,7 +978,8 @@ int sw_sweep_load(const char *path, sw_sweep *out, char *err, size_t err_cap) {
     sw_sweep s;
     memset(&s, 0, sizeof s);
     snprintf(s.path, sizeof s.path, "%s", path);
-    lua_State *L = luaL_newstate();
+    mem_account mem = {.limit = LUA_MEMORY_MAX};
+    lua_State *L = lua_newstate(limited_alloc, &mem);
     if (!L) {
         set_err(err, err_cap, "%s: cannot create a Lua state (out of memory)", path);
         return -1;
@@ -861,7 +991,13 @@ int sw_sweep_load(const char *path, sw_sweep *out, char *err, size_t err_cap) {
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
         const char *m = lua_tostring(L, -1);
         /* luaL_loadfile names the chunk "@path": messages already start with path. */
-        set_err(err, err_cap, "%s", m ? m : "error while running the sweep description");
+        if (mem.hit)
+            set_err(err, err_cap,
+                    "%s: the sweep description exceeded the Lua memory limit of %zu MiB (the "
+                    "same as scenarios'): does it build a huge table?",
+                    path, LUA_MEMORY_MAX >> 20);
+        else
+            set_err(err, err_cap, "%s", m ? m : "error while running the sweep description");
         ok = false;
     } else if (!lua_istable(L, -1)) {
         set_err(err, err_cap,
@@ -875,6 +1011,7 @@ int sw_sweep_load(const char *path, sw_sweep *out, char *err, size_t err_cap) {
     lua_sethook(L, NULL, 0, 0);
     static const char *const known[] = {"scenario", "params", "seeds", "seed_base", "draws",
                                         "out",      "log",    "name",  NULL};
+    if (ok && ov) ok = apply_overrides(&ld, L, t, ov);
     if (ok) ok = check_keys(&ld, L, t, "the returned table", known);
     if (ok) ok = read_string(&ld, L, t, "scenario", true, s.scenario, sizeof s.scenario);
     if (ok) ok = read_string(&ld, L, t, "out", false, s.out_dir, sizeof s.out_dir);

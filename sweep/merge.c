@@ -216,6 +216,17 @@ static bool merge_runs(merger *m, const char *input, sw_merge_stats *stats) {
         goto sql_error;
     if (sqlite3_prepare_v2(m->db, sql, -1, &ins, NULL) != SQLITE_OK) goto sql_error;
     for (size_t i = 0; i < m->child_count; i++) {
+        /* A table added to the schema within one schema_version (additive: `metrics`)
+         * that an older input lacks has no rows to copy. */
+        sqlite3_stmt *has = NULL;
+        bool present = false;
+        if (sqlite3_prepare_v2(m->db, "SELECT 1 FROM src.sqlite_master WHERE type = 'table' "
+                                      "AND name = ?1", -1, &has, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(has, 1, m->children[i].name, -1, SQLITE_STATIC);
+            present = sqlite3_step(has) == SQLITE_ROW;
+        }
+        sqlite3_finalize(has);
+        if (!present) continue; /* child[i] stays NULL */
         child_insert_sql(&m->children[i], sql, sizeof sql);
         if (!sql[0] || sqlite3_prepare_v2(m->db, sql, -1, &child[i], NULL) != SQLITE_OK)
             goto sql_error;
@@ -244,6 +255,7 @@ static bool merge_runs(merger *m, const char *input, sw_merge_stats *stats) {
         for (int k = 0; k < 4; k++) sqlite3_bind_value(seen, k + 1, sqlite3_column_value(sel, k + 2));
         if (sqlite3_step(seen) != SQLITE_DONE) goto sql_error;
         for (size_t i = 0; i < m->child_count; i++) {
+            if (!child[i]) continue; /* the input lacks this table */
             sqlite3_reset(child[i]);
             sqlite3_bind_int64(child[i], 1, new_id);
             sqlite3_bind_int64(child[i], 2, old_id);

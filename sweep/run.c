@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,6 +84,88 @@ bool sw_task_finished(const char *out_dir, const sw_task *t) {
     return ok;
 }
 
+int sw_identity_compute(const sw_sweep *s, const char *build, sw_identity *out, char *err,
+                        size_t err_cap) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->build, sizeof out->build, "%s", build ? build : "");
+    if (sodium_init() < 0) {
+        set_err(err, err_cap, "libsodium failed to initialise");
+        return -1;
+    }
+    FILE *f = fopen(s->scenario_path, "rb");
+    if (!f) {
+        set_err(err, err_cap, "%s: cannot read the scenario of %s (%s); fix `scenario` in the "
+                              "description (paths are tried from the current directory, then "
+                              "from the description's)",
+                s->scenario_path, s->path, strerror(errno));
+        return -1;
+    }
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, 16);
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) crypto_generichash_update(&st, buf, n);
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        set_err(err, err_cap, "%s: cannot read the scenario (%s)", s->scenario_path,
+                strerror(errno));
+        return -1;
+    }
+    unsigned char h[16];
+    crypto_generichash_final(&st, h, sizeof h);
+    for (size_t i = 0; i < 8; i++) snprintf(out->scenario_hash + 2 * i, 3, "%02x", h[i]);
+    return 0;
+}
+
+/* The string value of "key":"..." in a one-line JSON object written by write_result
+ * (no escapes in the values looked up here: hex, verdicts, build ids). */
+static bool json_field(const char *line, const char *key, char *buf, size_t cap) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    const char *p = strstr(line, pat);
+    if (!p) return false;
+    p += strlen(pat);
+    size_t len = 0;
+    while (p[len] && p[len] != '"') {
+        if (p[len] == '\\' && p[len + 1]) len++;
+        len++;
+    }
+    if (len >= cap) len = cap - 1;
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    return true;
+}
+
+sw_task_status sw_task_check(const char *out_dir, const sw_task *t, const sw_identity *id) {
+    sw_task_status r;
+    memset(&r, 0, sizeof r);
+    r.state = SW_TASK_MISSING;
+    if (!sw_task_finished(out_dir, t)) return r;
+    char path[SW_PATH_MAX];
+    if (!sw_task_file(out_dir, t, "result.json", path, sizeof path)) return r;
+    FILE *f = fopen(path, "r");
+    if (!f) return r;
+    char *line = malloc(RESULT_LINE_MAX);
+    bool got = line && fgets(line, RESULT_LINE_MAX, f);
+    fclose(f);
+    if (!got) {
+        free(line);
+        return r;
+    }
+    json_field(line, "verdict", r.verdict, sizeof r.verdict);
+    char hash[32] = "";
+    bool has_hash = json_field(line, "scenario_hash", hash, sizeof hash);
+    bool has_build = json_field(line, "build", r.old_build, sizeof r.old_build);
+    free(line);
+    r.state = SW_TASK_CURRENT;
+    if (!id) return r;
+    r.scenario_changed = has_hash && strcmp(hash, id->scenario_hash) != 0;
+    r.build_changed = has_build && strcmp(r.old_build, id->build) != 0;
+    if (!has_hash || !has_build || r.scenario_changed || r.build_changed) r.state = SW_TASK_STALE;
+    return r;
+}
+
 static bool mkdir_p(const char *path) {
     char buf[SW_PATH_MAX];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return false;
@@ -139,6 +222,7 @@ static void params_text(const sw_task *t, char *buf, size_t cap) {
 
 typedef struct outcome {
     bool finished;       /* a result was written */
+    bool timed_out;      /* killed after the task timeout (an error result) */
     char verdict[16];    /* pass | fail | error */
     char trace_hash[24]; /* "" if unknown */
     char message[512];
@@ -175,7 +259,8 @@ static bool read_run(const char *db_path, outcome *o) {
 }
 
 static bool write_result(const sw_sweep *s, const char *out_dir, const sw_task *t,
-                         const outcome *o, int exit_code, double wall_s) {
+                         const sw_identity *id, const outcome *o, int exit_code,
+                         double wall_s) {
     char tmp[SW_PATH_MAX], final[SW_PATH_MAX];
     if (!sw_task_file(out_dir, t, "result.json.tmp", tmp, sizeof tmp) ||
         !sw_task_file(out_dir, t, "result.json", final, sizeof final))
@@ -202,6 +287,10 @@ static bool write_result(const sw_sweep *s, const char *out_dir, const sw_task *
         fputs("null", f);
     fprintf(f, ",\"wall_time_s\":%.3f,\"exit_code\":%d,\"db\":\"tasks/%s/run.db\"", wall_s,
             exit_code, t->id);
+    if (id) {
+        fprintf(f, ",\"scenario_hash\":\"%s\",\"build\":", id->scenario_hash);
+        json_string(f, id->build);
+    }
     if (o->message[0]) {
         fputs(",\"message\":", f);
         json_string(f, o->message);
@@ -222,10 +311,23 @@ static void first_line(const char *path, char *buf, size_t cap) {
 }
 
 /* Called when a task's process has exited: writes its result if it has one. */
-static outcome finish_task(const sw_sweep *s, const char *out_dir, const sw_task *t, int status,
-                           double wall_s) {
+static outcome finish_task(const sw_sweep *s, const char *out_dir, const sw_task *t,
+                           const sw_identity *id, int status, double wall_s,
+                           double timeout_s) {
     outcome o;
     memset(&o, 0, sizeof o);
+    if (timeout_s > 0) {
+        /* Killed by the task timeout: a result (verdict error), so a resumed sweep does
+         * not hang on the same loop again; its run is not merged (still 'running'). */
+        o.timed_out = true;
+        snprintf(o.verdict, sizeof o.verdict, "error");
+        snprintf(o.message, sizeof o.message,
+                 "timed out: still running after %.0f s (the sweep's --task-timeout); "
+                 "killed, no results",
+                 timeout_s);
+        o.finished = write_result(s, out_dir, t, id, &o, -1, wall_s);
+        return o;
+    }
     char db[SW_PATH_MAX], log[SW_PATH_MAX];
     sw_task_file(out_dir, t, "run.db", db, sizeof db);
     sw_task_file(out_dir, t, "sim.log", log, sizeof log);
@@ -233,7 +335,7 @@ static outcome finish_task(const sw_sweep *s, const char *out_dir, const sw_task
     /* sim exits 0 pass, 1 fail, 3 error: those end with a finished run in the
      * database. Anything else (a signal, a usage error, exec failing) is not a result. */
     if ((code == 0 || code == 1 || code == 3) && read_run(db, &o)) {
-        o.finished = write_result(s, out_dir, t, &o, code, wall_s);
+        o.finished = write_result(s, out_dir, t, id, &o, code, wall_s);
         if (!o.finished) snprintf(o.message, sizeof o.message, "cannot write result.json");
         return o;
     }
@@ -320,6 +422,7 @@ typedef struct slot {
     pid_t pid;
     const sw_task *task;
     double started;
+    bool timed_out; /* SIGKILLed by the task timeout */
 } slot;
 
 typedef struct pool {
@@ -331,6 +434,10 @@ typedef struct pool {
     double start;
     double last_bar;
     bool bar_shown;
+    /* The early stop: the first ended tasks' errors (normalised), while they agree. */
+    size_t ended;
+    bool all_same_error;
+    char first_error[512];
 } pool;
 
 static void fmt_duration(double s, char *buf, size_t cap) {
@@ -381,6 +488,44 @@ static void report_task(pool *p, const sw_task *t, const outcome *o, double wall
             bad ? o->message : "");
 }
 
+/* The message without what differs between tasks of one mistake: digits (line numbers,
+ * values, seeds) and the "; see OUT/tasks/<id>/sim.log" tail of broken tasks. */
+static void normalise_error(const char *m, char *buf, size_t cap) {
+    size_t n = 0;
+    const char *see = strstr(m, "; see ");
+    size_t len = see ? (size_t)(see - m) : strlen(m);
+    for (size_t i = 0; i < len && n + 1 < cap; i++) {
+        if (m[i] >= '0' && m[i] <= '9') {
+            if (n == 0 || buf[n - 1] != '#') buf[n++] = '#';
+            continue;
+        }
+        buf[n++] = m[i];
+    }
+    buf[n] = '\0';
+}
+
+/* The early stop: while the first opts->stop_after ended tasks all broke or ended in an
+ * error with the same message, the sweep goes on; once that many agree it stops. A pass
+ * or a failed check (the scenario ran) ends the watch. */
+static void note_error(pool *p, const outcome *o) {
+    size_t limit = p->opts->stop_after;
+    if (limit == 0 || p->ended >= limit) return;
+    bool is_error = !o->finished || (strcmp(o->verdict, "error") == 0 && !o->timed_out);
+    char norm[512];
+    normalise_error(o->message, norm, sizeof norm);
+    if (p->ended == 0) {
+        p->all_same_error = is_error && norm[0];
+        snprintf(p->first_error, sizeof p->first_error, "%s", norm);
+    } else if (!is_error || strcmp(norm, p->first_error) != 0) {
+        p->all_same_error = false;
+    }
+    p->ended++;
+    if (p->ended == limit && p->all_same_error) {
+        p->stats->stopped_early = true;
+        snprintf(p->stats->stop_message, sizeof p->stats->stop_message, "%.590s", o->message);
+    }
+}
+
 static void reap(pool *p, slot *slots, size_t nslots, pid_t pid, int status) {
     for (size_t i = 0; i < nslots; i++) {
         if (slots[i].pid != pid) continue;
@@ -394,17 +539,23 @@ static void reap(pool *p, slot *slots, size_t nslots, pid_t pid, int status) {
             if (sw_task_dir(p->out_dir, t, dir, sizeof dir)) reset_dir(dir);
             return;
         }
-        outcome o = finish_task(p->s, p->out_dir, t, status, wall);
+        outcome o = finish_task(p->s, p->out_dir, t, p->opts->identity, status, wall,
+                                slots[i].timed_out ? p->opts->task_timeout_s : 0);
         if (o.finished) {
             p->stats->ran++;
-            if (strcmp(o.verdict, "pass") == 0)
+            if (o.timed_out)
+                p->stats->timed_out++;
+            else if (strcmp(o.verdict, "pass") == 0)
                 p->stats->passed++;
-            else
+            else if (strcmp(o.verdict, "fail") == 0)
                 p->stats->failed++;
+            else
+                p->stats->errors++;
         } else {
             p->stats->broken++;
         }
         report_task(p, t, &o, wall);
+        note_error(p, &o);
         return;
     }
 }
@@ -430,15 +581,51 @@ int sw_run_tasks(const sw_sweep *s, const char *out_dir, const sw_run_options *o
     }
     size_t ntodo = 0;
     for (size_t i = first; i < end; i++) {
-        if (sw_task_finished(out_dir, &s->tasks[i]))
+        sw_task_status ts = sw_task_check(out_dir, &s->tasks[i], opts->identity);
+        if (ts.state == SW_TASK_STALE) {
+            stats->stale++;
+            stats->stale_scenario += ts.scenario_changed;
+            stats->stale_build += ts.build_changed;
+            if (ts.build_changed && !stats->stale_old_build[0])
+                snprintf(stats->stale_old_build, sizeof stats->stale_old_build, "%s",
+                         ts.old_build);
+        }
+        if (ts.state == SW_TASK_CURRENT || (ts.state == SW_TASK_STALE && opts->keep_stale)) {
             stats->already_finished++;
-        else
+            if (strcmp(ts.verdict, "pass") == 0)
+                stats->earlier_passed++;
+            else if (strcmp(ts.verdict, "fail") == 0)
+                stats->earlier_failed++;
+            else
+                stats->earlier_error++;
+        } else {
             todo[ntodo++] = &s->tasks[i];
+        }
     }
     unsigned jobs = opts->jobs == 0 ? 1 : opts->jobs > SW_JOBS_MAX ? SW_JOBS_MAX : opts->jobs;
     slot slots[SW_JOBS_MAX];
     memset(slots, 0, sizeof slots);
     pool p = {.s = s, .out_dir = out_dir, .opts = opts, .stats = stats, .start = monotonic_s()};
+    if (stats->stale) {
+        char why[400] = "";
+        if (stats->stale_scenario)
+            snprintf(why, sizeof why, "the scenario %.300s changed since %zu of them ran",
+                     s->scenario_path, stats->stale_scenario);
+        if (stats->stale_build) {
+            size_t len = strlen(why);
+            snprintf(why + len, sizeof why - len,
+                     "%s%zu ran with another build of tidepool (%.80s; this one is %.80s)",
+                     len ? "; " : "", stats->stale_build, stats->stale_old_build,
+                     opts->identity ? opts->identity->build : "?");
+        }
+        if (!why[0])
+            snprintf(why, sizeof why, "their results do not record what they ran (an older "
+                                      "tidepool wrote them)");
+        fprintf(stderr, "sweep: %zu finished task%s ran something else: %s; %s\n", stats->stale,
+                stats->stale == 1 ? "" : "s", why,
+                opts->keep_stale ? "keeping their results (--keep-stale)"
+                                 : "running them again (--keep-stale keeps their results)");
+    }
     if (!opts->quiet)
         fprintf(stderr, "sweep: %zu tasks, %zu already finished, %zu to run with %u worker%s\n",
                 stats->total, stats->already_finished, ntodo, jobs, jobs == 1 ? "" : "s");
@@ -452,8 +639,8 @@ int sw_run_tasks(const sw_sweep *s, const char *out_dir, const sw_run_options *o
     sigaction(SIGTERM, &sa, &old_term);
 
     size_t next = 0;
-    while (!stop_signal && (next < ntodo || p.running > 0)) {
-        while (!stop_signal && next < ntodo && p.running < jobs) {
+    while (!stop_signal && ((next < ntodo && !stats->stopped_early) || p.running > 0)) {
+        while (!stop_signal && !stats->stopped_early && next < ntodo && p.running < jobs) {
             size_t k = 0;
             while (slots[k].pid != 0) k++;
             const sw_task *t = todo[next++];
@@ -469,6 +656,15 @@ int sw_run_tasks(const sw_sweep *s, const char *out_dir, const sw_run_options *o
             slots[k] = (slot){.pid = pid, .task = t, .started = monotonic_s()};
             p.running++;
         }
+        if (opts->task_timeout_s > 0) {
+            double now = monotonic_s();
+            for (size_t i = 0; i < jobs; i++)
+                if (slots[i].pid > 0 && !slots[i].timed_out &&
+                    now - slots[i].started > opts->task_timeout_s) {
+                    kill(slots[i].pid, SIGKILL);
+                    slots[i].timed_out = true;
+                }
+        }
         int status;
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid > 0) {
@@ -480,6 +676,7 @@ int sw_run_tasks(const sw_sweep *s, const char *out_dir, const sw_run_options *o
         if (opts->progress_tty && !opts->quiet && (pid > 0 || monotonic_s() - p.last_bar > 0.5))
             draw_bar(&p);
     }
+    if (stats->stopped_early) stats->not_started = ntodo - next;
     if (stop_signal) {
         stats->interrupted = true;
         /* Stop the children, then clean up what they left. */
@@ -557,8 +754,8 @@ static void remove_db(const char *path) {
     }
 }
 
-int sw_collect(const sw_sweep *s, const char *out_dir, sw_collect_stats *stats, char *err,
-               size_t err_cap) {
+int sw_collect(const sw_sweep *s, const char *out_dir, const sw_identity *id, bool keep_stale,
+               sw_collect_stats *stats, char *err, size_t err_cap) {
     memset(stats, 0, sizeof *stats);
     if (!mkdir_p(out_dir)) {
         set_err(err, err_cap, "%s: cannot create the output directory (%s)", out_dir,
@@ -587,8 +784,10 @@ int sw_collect(const sw_sweep *s, const char *out_dir, sw_collect_stats *stats, 
         const sw_task *t = &s->tasks[i];
         char path[SW_PATH_MAX];
         FILE *r = NULL;
-        if (sw_task_finished(out_dir, t) &&
-            sw_task_file(out_dir, t, "result.json", path, sizeof path))
+        sw_task_status ts = sw_task_check(out_dir, t, id);
+        if (ts.state == SW_TASK_STALE) stats->stale++;
+        bool use = ts.state == SW_TASK_CURRENT || (ts.state == SW_TASK_STALE && keep_stale);
+        if (use && sw_task_file(out_dir, t, "result.json", path, sizeof path))
             r = fopen(path, "r");
         if (!r || !fgets(line, RESULT_LINE_MAX, r)) {
             if (r) fclose(r);

@@ -252,6 +252,10 @@ int sw_slurm_submit(const sw_sweep *s, const char *sweep_path, const char *out_d
     sh_quote(f, sweep_abs);
     fputs(" --out ", f);
     sh_quote(f, out_abs);
+    for (size_t i = 0; i < o->extra_count; i++) {
+        fputc(' ', f);
+        sh_quote(f, o->extra_args[i]);
+    }
     fprintf(f, " --task-batch \"$SLURM_ARRAY_TASK_ID\" --tasks-per-batch %zu\n", per);
     bool ok = fclose(f) == 0;
     chmod(res->array_script, 0755);
@@ -272,6 +276,10 @@ int sw_slurm_submit(const sw_sweep *s, const char *sweep_path, const char *out_d
         sh_quote(f, sweep_abs);
         fputs(" --out ", f);
         sh_quote(f, out_abs);
+        for (size_t i = 0; i < o->extra_count; i++) {
+            fputc(' ', f);
+            sh_quote(f, o->extra_args[i]);
+        }
         fputs(" --collect\n", f);
         ok = fclose(f) == 0;
         chmod(res->merge_script, 0755);

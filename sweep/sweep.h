@@ -10,7 +10,10 @@
  * (written atomically: temp file + rename). A task is finished iff its result.json
  * exists; resuming a sweep skips finished tasks and reruns the others from scratch
  * (their partial files are deleted first). The task id is a hash of (scenario,
- * parameters, seed), so it does not depend on the order of the description.
+ * parameters, seed), so it does not depend on the order of the description; what the
+ * task ran is its identity (sw_identity: the scenario file's content and the binary's
+ * build), recorded in result.json: a finished task whose identity no longer matches is
+ * stale and runs again (or is kept, if the caller asks).
  * sw_merge combines run databases into one campaign database (reports/schema.sql),
  * ATTACH + INSERT with run ids remapped, one transaction per input. Octez has no
  * counterpart: this is tidepool's batch front end (DESIGN.md "One CLI": sweep).
@@ -64,13 +67,28 @@ typedef struct sw_sweep {
     sw_param *param_storage;    /* task_count * params_per_task */
 } sw_sweep;
 
+/* Command-line overrides of a description (`tidepool sweep --set name=value --seeds
+ * N|a,b,c`): applied to the returned table before validation, so they are checked like
+ * the file's own values. A --set value is an integer, number or boolean if it reads as
+ * one, else a string; it replaces params.name (or draws.params.name) with that one
+ * value. seeds: "" keeps the description's; "N" is a count; "a,b,c" a list. */
+typedef struct sw_overrides {
+    const char *const *sets; /* "name=value" */
+    size_t set_count;
+    const char *seeds;       /* NULL or "" keeps the description's */
+} sw_overrides;
+
 /* Loads and expands a sweep description (sweep/README.md): evaluates path in a Lua
- * sandbox (no io/os/require, no math.random, an instruction limit), validates the
+ * sandbox (no io/os/require, no math.random, an instruction limit, the scenarios' Lua
+ * memory limit), validates the
  * returned table and expands grid x draws x seeds into tasks. On error returns -1 and
  * writes "FILE:LINE: ..." (Lua errors) or "FILE: key 'params.x': ..." into err;
  * *out is then empty (safe to sw_sweep_free). */
 int sw_sweep_load(const char *path, sw_sweep *out, char *err, size_t err_cap)
     __attribute__((warn_unused_result));
+/* The same with command-line overrides (ov may be NULL). */
+int sw_sweep_load_with(const char *path, const sw_overrides *ov, sw_sweep *out, char *err,
+                       size_t err_cap) __attribute__((warn_unused_result));
 void sw_sweep_free(sw_sweep *s);
 
 /* Task paths under the output directory (snprintf-style; false if it does not fit). */
@@ -81,6 +99,38 @@ bool sw_task_file(const char *out_dir, const sw_task *t, const char *file, char 
 /* True if the task's result.json exists and is complete (ends in "}\n"). */
 bool sw_task_finished(const char *out_dir, const sw_task *t);
 
+/* ---- what a task ran ------------------------------------------------------------ */
+
+/* A task's identity besides its id (parameters and seed): the scenario file's content
+ * (scenarios cannot load other files: lua/runtime.c removes dofile, loadfile and
+ * require, so the file is all they run) and the build of the binary that runs it. */
+typedef struct sw_identity {
+    char scenario_hash[17]; /* first 8 bytes (hex) of BLAKE2b over the scenario file */
+    char build[160];        /* the binary's build identity, e.g. "155a9d9 b2:0123abcd..." */
+} sw_identity;
+
+/* Hashes s->scenario_path's content; build is copied. -1 with "FILE: cannot read the
+ * scenario (...)" in err. */
+int sw_identity_compute(const sw_sweep *s, const char *build, sw_identity *out, char *err,
+                        size_t err_cap) __attribute__((warn_unused_result));
+
+typedef enum sw_task_state {
+    SW_TASK_MISSING,      /* no complete result.json */
+    SW_TASK_CURRENT,      /* finished, with this identity */
+    SW_TASK_STALE,        /* finished, but it ran another scenario content or build */
+} sw_task_state;
+
+typedef struct sw_task_status {
+    sw_task_state state;
+    bool scenario_changed, build_changed; /* for SW_TASK_STALE (both false: no identity
+                                             recorded, an older tidepool wrote it) */
+    char verdict[16];                     /* of a finished task: pass | fail | error */
+    char old_build[160];                  /* the build that ran it ("" if unrecorded) */
+} sw_task_status;
+
+/* Reads the task's result.json and compares its recorded identity with id. */
+sw_task_status sw_task_check(const char *out_dir, const sw_task *t, const sw_identity *id);
+
 /* ---- running tasks ------------------------------------------------------------- */
 
 typedef struct sw_run_options {
@@ -89,15 +139,29 @@ typedef struct sw_run_options {
     bool progress_tty;        /* a progress bar on stderr (else one line per task) */
     bool quiet;               /* nothing but errors */
     size_t first, count;      /* the task range to run: [first, first + count) */
+    const sw_identity *identity; /* what the tasks run now (recorded in result.json) */
+    bool keep_stale;          /* a finished task of another identity counts as finished */
+    double task_timeout_s;    /* a task running longer is killed (0: no limit) */
+    size_t stop_after;        /* stop when the first N ended tasks all hit the same error
+                                 (0: never) */
 } sw_run_options;
 
 typedef struct sw_run_stats {
     size_t total;            /* tasks in the range */
-    size_t already_finished; /* skipped: result.json existed */
+    size_t already_finished; /* skipped: result.json existed (current, or stale and kept) */
+    size_t earlier_passed, earlier_failed, earlier_error; /* their verdicts */
+    size_t stale;            /* finished earlier with another identity: rerun (or kept) */
+    size_t stale_scenario, stale_build; /* why (a task can count in both) */
+    char stale_old_build[160];          /* one build that ran a stale task */
     size_t ran;              /* finished in this call */
-    size_t passed, failed;   /* verdicts of the tasks finished in this call */
+    size_t passed, failed, errors; /* verdicts of the tasks finished in this call
+                                      (errors: the run ended in a scenario error) */
+    size_t timed_out;        /* killed after task_timeout_s (recorded as an error result) */
     size_t broken;           /* could not produce a result (killed, usage, exec) */
+    size_t not_started;      /* left unrun because the sweep stopped early */
     bool interrupted;        /* SIGINT/SIGTERM: children killed, partial tasks removed */
+    bool stopped_early;      /* the first tasks all hit the same error (stop_message) */
+    char stop_message[600];
 } sw_run_stats;
 
 /* Runs the unfinished tasks of the range with opts->jobs workers, each task a
@@ -120,7 +184,9 @@ int sw_lock_out(const char *out_dir, bool exclusive, char *err, size_t err_cap);
 /* ---- collecting ------------------------------------------------------------------ */
 
 typedef struct sw_collect_stats {
-    size_t finished, missing; /* tasks with / without a result */
+    size_t finished, missing; /* tasks with / without a (current, or kept) result */
+    size_t stale;             /* finished with another identity, left out (counted in
+                                 missing) unless keep_stale */
     size_t runs_merged, runs_skipped;
 } sw_collect_stats;
 
@@ -128,8 +194,9 @@ typedef struct sw_collect_stats {
  * rebuilds OUT/campaign.db from the finished tasks' run.db files, merged in sorted
  * task-id order (deterministic whatever the order the tasks ran in). Both files are
  * written to temporary names and renamed. Returns -1 (err) on I/O or merge errors. */
-int sw_collect(const sw_sweep *s, const char *out_dir, sw_collect_stats *stats, char *err,
-               size_t err_cap) __attribute__((warn_unused_result));
+int sw_collect(const sw_sweep *s, const char *out_dir, const sw_identity *id, bool keep_stale,
+               sw_collect_stats *stats, char *err, size_t err_cap)
+    __attribute__((warn_unused_result));
 
 /* ---- Slurm ----------------------------------------------------------------------- */
 
@@ -141,6 +208,9 @@ typedef struct sw_slurm_options {
     unsigned max_parallel;     /* the %K throttle; 0: none */
     size_t tasks_per_job;      /* 0: ceil(tasks / 1000) (Slurm's default MaxArraySize) */
     bool dry_run;              /* write the scripts, do not submit */
+    const char *const *extra_args; /* appended to both scripts' tidepool commands (the
+                                      --set/--seeds/--keep-stale overrides), quoted */
+    size_t extra_count;
 } sw_slurm_options;
 
 typedef struct sw_slurm_result {

@@ -38,10 +38,10 @@ expect 3 "missing.db: cannot read" -- "$tp" report missing.db --out r
 expect 3 "notes.db: not a tidepool results database" -- "$tp" report notes.db --out r
 expect 3 "sudo apt-get install gnuplot-nox" -- "$tp" report fixture.db --out r --gnuplot no-such-gnuplot-here
 [ ! -e r ] || { echo "FAIL: a failed report created its directory" >&2; fail=1; }
-expect 0 "report: r/index.html (2 runs; 11 plots, 0 without data; not drawn: --no-plots)" -- \
+expect 0 "report: r/index.html (2 runs; 16 plots, 0 without data; not drawn: --no-plots)" -- \
   "$tp" report fixture.db --out r --no-plots
 [ -f r/index.html ] && [ -f r/connections.gp ] || { echo "FAIL: no index.html/connections.gp" >&2; fail=1; }
-expect 0 "report: r1/index.html (1 run; 10 plots, 0 without data; not drawn: --no-plots)" -- \
+expect 0 "report: r1/index.html (1 run; 15 plots, 0 without data; not drawn: --no-plots)" -- \
   "$tp" report fixture.db --out r1 --runs 1 --no-plots
 # a campaign database (finished runs differing in parameters): the campaign page is
 # written too (reports/campaign.h) and index.html links it
@@ -52,7 +52,7 @@ grep -q 'See also <a href="campaign.html">' rc/index.html && [ -f rc/campaign.ht
   { echo "FAIL: index.html does not link an existing campaign.html" >&2; fail=1; }
 grep -q 'campaign.html' r/index.html && { echo "FAIL: a non-campaign report links campaign.html" >&2; fail=1; }
 if command -v gnuplot >/dev/null; then
-  expect 0 "report: r2/index.html (2 runs; 11 plots, 0 without data)" -- "$tp" report fixture.db --out r2
+  expect 0 "report: r2/index.html (2 runs; 16 plots, 0 without data)" -- "$tp" report fixture.db --out r2
   [ -s r2/connections.png ] && [ -s r2/connections.svg ] || { echo "FAIL: no connections.png/svg" >&2; fail=1; }
 else
   echo "SKIPPED the drawing check: gnuplot is not installed (sudo apt-get install gnuplot-nox)"

@@ -2,13 +2,17 @@
 -- (tests/report_golden.test.sh, tests/test_report.c). Apply reports/schema.sql first:
 --   sqlite3 fixture.db < reports/schema.sql && sqlite3 fixture.db < tests/data/report_fixture.sql
 --
--- Run 1 (seed 1, pass): 5 nodes created at 0/0/1/2/3 s, 8 connections (two rows each,
--- two closed), 'components' every second, a fault window 5.5 s .. 7.5 s ('fault_active'),
+-- Run 1 (seed 1, pass): 5 nodes created at 0/0/1/2/3 s, 10 connections (two rows each,
+-- four closed); node 3 crashes at 6 s and restarts at 6.5 s ('node_started' events at 2
+-- and 6.5 s: it re-bootstraps at 7.4 s, 0.9 s after the restart), node 4 starts at
+-- 3.2 s, 0.2 s after its creation (its bootstrap time counts from 3.2 s) and has the
+-- role "attacker" (the others: "node"; the page splits the figures by role), 'components' every second, a fault window 5.5 s .. 7.5 s ('fault_active'),
 -- cumulative 'bytes_in'/'bytes_out' of two nodes, two broadcast messages, greylists and
--- a ban, two checks.
+-- a ban, two checks; custom metrics 'attacker_share' (global, declared max) and
+-- 'queue_len' (per node in two regions' nodes, declared time_to >= 3).
 -- Run 2 (seed 2, unfinished: verdict 'running', no virtual_time_ns): 3 nodes, 2
 -- connections, 'components' only; no deliveries, no bandwidth, no bans (the report must
--- say "no data" for it without failing).
+-- say "no data" for it without failing); one failed check (the page lists it).
 -- Times are virtual nanoseconds. Change this file only together with
 -- tests/data/report_expected/ (regenerate: see tests/report_golden.test.sh).
 
@@ -35,7 +39,7 @@ VALUES (1, 0, 'demo', NULL, '10.0.0.1:9732', '{}', 0),
        (1, 1, 'demo', NULL, '10.0.0.2:9732', '{}', 0),
        (1, 2, 'demo', NULL, '10.0.0.3:9732', '{}', 1000000000),
        (1, 3, 'demo', NULL, '10.0.0.4:9732', '{}', 2000000000),
-       (1, 4, 'demo', NULL, '10.0.0.5:9732', '{}', 3000000000),
+       (1, 4, 'demo', NULL, '10.0.0.5:9732', '{"role":"attacker"}', 3000000000),
        (2, 0, 'demo', NULL, '10.0.0.1:9732', '{}', 0),
        (2, 1, 'demo', NULL, '10.0.0.2:9732', '{}', 0),
        (2, 2, 'demo', NULL, '10.0.0.3:9732', '{}', 500000000);
@@ -51,14 +55,18 @@ VALUES (1, 0, 1, NULL, '10.0.0.2:9732', 0,  500000000, NULL, NULL),
        (1, 1, 2, NULL, '10.0.0.3:40003', 1, 1500000000, NULL, NULL),
        (1, 3, 0, NULL, '10.0.0.1:9732', 0, 2500000000, 6000000000, 'crash'),
        (1, 0, 3, NULL, '10.0.0.4:40004', 1, 2500000000, 6000000000, 'reset_remote'),
-       (1, 3, 1, NULL, '10.0.0.2:9732', 0, 3100000000, NULL, NULL),
-       (1, 1, 3, NULL, '10.0.0.4:40005', 1, 3100000000, NULL, NULL),
+       (1, 3, 1, NULL, '10.0.0.2:9732', 0, 3100000000, 6000000000, 'crash'),
+       (1, 1, 3, NULL, '10.0.0.4:40005', 1, 3100000000, 6000000000, 'reset_remote'),
        (1, 4, 0, NULL, '10.0.0.1:9732', 0, 3500000000, NULL, NULL),
        (1, 0, 4, NULL, '10.0.0.5:40006', 1, 3500000000, NULL, NULL),
        (1, 4, 2, NULL, '10.0.0.3:9732', 0, 4200000000, NULL, NULL),
        (1, 2, 4, NULL, '10.0.0.5:40007', 1, 4200000000, NULL, NULL),
-       (1, 2, 3, NULL, '10.0.0.4:9732', 0, 5000000000, 8000000000, 'closed'),
-       (1, 3, 2, NULL, '10.0.0.3:40008', 1, 5000000000, 8000000000, 'closed_remote'),
+       (1, 2, 3, NULL, '10.0.0.4:9732', 0, 5000000000, 6000000000, 'reset_remote'),
+       (1, 3, 2, NULL, '10.0.0.3:40008', 1, 5000000000, 6000000000, 'crash'),
+       (1, 3, 1, NULL, '10.0.0.2:9732', 0, 7000000000, NULL, NULL),
+       (1, 1, 3, NULL, '10.0.0.4:40009', 1, 7000000000, NULL, NULL),
+       (1, 3, 4, NULL, '10.0.0.5:9732', 0, 7400000000, NULL, NULL),
+       (1, 4, 3, NULL, '10.0.0.4:40010', 1, 7400000000, NULL, NULL),
        (2, 0, 1, NULL, '10.0.0.2:9732', 0, 1000000000, NULL, NULL),
        (2, 1, 0, NULL, '10.0.0.1:40001', 1, 1000000000, NULL, NULL),
        (2, 2, 0, NULL, '10.0.0.1:9732', 0, 2000000000, NULL, NULL),
@@ -78,8 +86,22 @@ VALUES (1, 1000000000, NULL, 'components', 2), (1, 2000000000, NULL, 'components
        (1, 10000000000, 0, 'bytes_in', 6000), (1, 10000000000, 0, 'bytes_out', 9000),
        (1, 10000000000, 1, 'bytes_in', 2600), (1, 10000000000, 1, 'bytes_out', 1000),
        (1, 10000000000, NULL, 'bootstrap_time_s', 4.2),
+       (1, 1000000000, NULL, 'attacker_share', 0.1), (1, 2000000000, NULL, 'attacker_share', 0.3),
+       (1, 3000000000, NULL, 'attacker_share', 0.5), (1, 4000000000, NULL, 'attacker_share', 0.4),
+       (1, 5000000000, NULL, 'attacker_share', 0.2),
+       (1, 2000000000, 0, 'queue_len', 1), (1, 4000000000, 0, 'queue_len', 4),
+       (1, 2000000000, 1, 'queue_len', 2), (1, 4000000000, 1, 'queue_len', 2),
+       (1, 3000000000, 2, 'queue_len', 6),
+       (2, 1000000000, NULL, 'attacker_share', 0.05),
        (2, 1000000000, NULL, 'components', 2), (2, 2000000000, NULL, 'components', 1),
        (2, 3000000000, NULL, 'components', 1);
+
+-- Declared summaries (Lua metric()): attacker_share by its max, queue_len by the time it
+-- first reaches 3 (node 0 at 4 s, node 2 at 3 s, node 1 never); bootstrap_time_s has no
+-- declaration (its last value).
+INSERT INTO metrics(run_id, metric, summary, threshold, unit)
+VALUES (1, 'attacker_share', 'max', NULL, 'fraction'), (1, 'queue_len', 'time_to', 3, 'msgs'),
+       (2, 'attacker_share', 'max', NULL, 'fraction');
 
 INSERT INTO deliveries(run_id, message, node, origin_node, sent_ns, received_ns, delay_ns,
                        header_ns)
@@ -111,10 +133,14 @@ VALUES (1, 1,  500000000, 0, 'connection_established', NULL, 1, '10.0.0.2:9732',
        (1, 10, 7000000000, 2, 'ban', NULL, 3, '10.0.0.4:9732', 0, NULL),
        (1, 11, 8000000000, 2, 'disconnection', NULL, 3, '10.0.0.4:9732', 0, 'closed'),
        (1, 12, 8100000000, 4, 'greylist_peer', 'idtKx', 2, '10.0.0.3:9732', 0, NULL),
+       (1, 13, 2000000000, 3, 'node_started', NULL, NULL, '10.0.0.4:9732', 0, NULL),
+       (1, 14, 6500000000, 3, 'node_started', NULL, NULL, '10.0.0.4:9732', 0, NULL),
+       (1, 15, 3200000000, 4, 'node_started', NULL, NULL, '10.0.0.5:9732', 0, NULL),
        (2, 1, 1000000000, 0, 'connection_established', NULL, 1, '10.0.0.2:9732', 0, NULL),
        (2, 2, 2000000000, 2, 'connection_established', NULL, 0, '10.0.0.1:9732', 0, NULL),
        (2, 3, 2500000000, 2, 'new_point', NULL, 1, '10.0.0.2:9732', 0, NULL);
 
 INSERT INTO assertions(run_id, time_ns, file, line, message, passed)
 VALUES (1, 4000000000, 'scenarios/fixture.lua', 10, 'every node reaches 2 connections', 1),
-       (1, 10000000000, 'scenarios/fixture.lua', 20, 'one component at the end', 1);
+       (1, 10000000000, 'scenarios/fixture.lua', 20, 'one component at the end', 1),
+       (2, 2500000000, 'scenarios/fixture.lua', 10, 'every node reaches 1 connections', 0);

@@ -21,8 +21,8 @@ set linetype 11 lc rgb '#393b79' lw 2
 set linetype 12 lc rgb '#637939' lw 2
 set linetype cycle 12
 set title 'time to bootstrap (min connections) CDF'
-set xlabel 'seconds after the node was created'
-set ylabel 'fraction of nodes'
+set xlabel 'seconds after the node (re)started'
+set ylabel 'fraction of (re)starts'
 set grid
 set key below
 set offsets graph 0, graph 0, graph 0.05, graph 0

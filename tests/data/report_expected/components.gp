@@ -22,12 +22,13 @@ set linetype 12 lc rgb '#637939' lw 2
 set linetype cycle 12
 set title 'connected components over time'
 set xlabel 'virtual time (s)'
-set ylabel 'components'
+set ylabel 'components (log scale)'
 set grid
 set key below
 set offsets graph 0, graph 0, graph 0.05, graph 0
 set xrange [0:*]
-set yrange [0:*]
+set logscale y 2
+set yrange [0.9:*]
 set object 1 rect from 5.5, graph 0 to 7.5, graph 1 behind fc rgb '#f4c7c3' fs solid 0.5 noborder
 plot \
     'components_1.dat' using 1:2 with steps lc 1 title 'fixture.db #1 seed 1 min_conn=2 nodes=5', \

@@ -30,10 +30,11 @@ set xrange [0:*]
 set yrange [0:*]
 plot \
     'events_1.dat' using 1:2 with lines lc 1 title 'connection_established', \
-    'events_1.dat' using 1:3 with lines lc 2 title 'disconnection', \
-    'events_1.dat' using 1:4 with lines lc 3 title 'greylist_ip', \
-    'events_1.dat' using 1:5 with lines lc 4 title 'ban', \
-    'events_1.dat' using 1:6 with lines lc 5 title 'greylist_peer'
+    'events_1.dat' using 1:3 with lines lc 2 title 'node_started', \
+    'events_1.dat' using 1:4 with lines lc 3 title 'disconnection', \
+    'events_1.dat' using 1:5 with lines lc 4 title 'greylist_ip', \
+    'events_1.dat' using 1:6 with lines lc 5 title 'ban', \
+    'events_1.dat' using 1:7 with lines lc 6 title 'greylist_peer'
 
 set terminal svg size 960,540 noenhanced font 'sans,10' background '#ffffff'
 set output 'events_1.svg'

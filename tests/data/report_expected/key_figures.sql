@@ -31,12 +31,22 @@ WITH ends AS (
   SELECT node, t, SUM(d) OVER (PARTITION BY node ORDER BY t, d
                                ROWS UNBOUNDED PRECEDING) AS degree
   FROM ends
+), starts AS (
+  SELECT node, time_ns AS s FROM events
+  WHERE run_id = :run AND kind = 'node_started'
+  UNION ALL
+  SELECT n.node, n.created_ns FROM nodes n WHERE n.run_id = :run AND NOT EXISTS
+    (SELECT 1 FROM events e WHERE e.run_id = :run AND e.kind = 'node_started'
+     AND e.node = n.node)
+), spans AS (
+  SELECT node, s, LEAD(s) OVER (PARTITION BY node ORDER BY s) AS next_s FROM starts
 ), reached AS (
-  SELECT d.node, MIN(d.t) - n.created_ns AS t_ns
-  FROM degree d JOIN nodes n ON n.run_id = :run AND n.node = d.node
-  WHERE d.degree >= :min GROUP BY d.node
+  SELECT sp.node, MIN(d.t) - sp.s AS t_ns
+  FROM spans sp JOIN degree d ON d.node = sp.node AND d.t >= sp.s
+    AND (sp.next_s IS NULL OR d.t < sp.next_s)
+  WHERE d.degree >= :min GROUP BY sp.node, sp.s
 ), total AS (
-  SELECT COUNT(*) AS n FROM nodes WHERE run_id = :run
+  SELECT COUNT(*) AS n FROM spans
 ), ranked AS (
   SELECT t_ns, ROW_NUMBER() OVER (ORDER BY t_ns, node) AS k FROM reached
 )
@@ -53,7 +63,9 @@ FROM ranked, total;
 SELECT (SELECT value FROM samples WHERE run_id = :run AND metric = 'components'
         AND node IS NULL ORDER BY time_ns DESC LIMIT 1) AS "components at the end",
        (SELECT MAX(value) FROM samples WHERE run_id = :run
-        AND metric = 'components' AND node IS NULL) AS "components max";
+        AND metric = 'components' AND node IS NULL AND time_ns >=
+          (SELECT MAX(created_ns) FROM nodes WHERE run_id = :run))
+         AS "components max after the last node joined";
 
 WITH ranked AS (
   SELECT delay_ns, ROW_NUMBER() OVER (ORDER BY delay_ns) AS k, COUNT(*) OVER () AS n
