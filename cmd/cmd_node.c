@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <sodium.h>
 
+#include "buildinfo/buildinfo.h"
 #include "cmd/cmd.h"
 #include "core/identity.h"
 #include "core/maintenance.h"
@@ -588,7 +589,7 @@ static int node_run(int argc, char **argv) {
         exit_code = TP_EXIT_INPUT;
         goto shutdown;
     }
-    dm_node_rpc nr = {dm_p2p_node(d->p2p), TP_VERSION, TP_GIT_VERSION};
+    dm_node_rpc nr = {dm_p2p_node(d->p2p), TP_VERSION, tp_build_info_get()->describe};
     if (d->cfg.rpc_enabled) {
         tp_point rpc_at;
         if (!resolve(&d->cfg.rpc_listen_addr, DM_RPC_PORT_DEFAULT, false, &rpc_at, err,

@@ -10,12 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buildinfo/buildinfo.h"
 #include "cmd/cmd.h"
 #include "lua/scenario.h"
-
-#ifndef TP_GIT_VERSION
-#define TP_GIT_VERSION "unknown"
-#endif
 
 #define SIM_PARAMS_MAX 128
 
@@ -23,6 +20,7 @@ static void sim_usage(FILE *out) {
     fprintf(out,
             "usage: tidepool sim SCRIPT.lua [--seed N] [--db FILE] [--set KEY=VALUE ...]\n"
             "                    [--log none|info|debug] [--crypto real|fast] [--quiet]\n"
+            "                    [--expect-build ID]\n"
             "\n"
             "Runs a Lua scenario in the deterministic network simulator. The same script,\n"
             "seed and --set values give the same run, bit for bit (same trace hash).\n"
@@ -40,6 +38,9 @@ static void sim_usage(FILE *out) {
             "                      simulation-only stand-in with the same framing, sizes,\n"
             "                      nonces and protocol decisions but no secrecy, for very\n"
             "                      large runs (recorded in runs.parameters as \"crypto\")\n"
+            "  --expect-build ID   the build that recorded the run being replayed (printed\n"
+            "                      replay commands carry it): says so when this binary is\n"
+            "                      another build (see tidepool version)\n"
             "  --quiet             no progress line\n"
             "\n"
             "output: a progress line on stderr when it is a terminal, print() output of the\n"
@@ -131,7 +132,12 @@ int cmd_sim(int argc, char **argv) {
     tl_run_config cfg;
     tl_run_config_default(&cfg);
     cfg.seed = 1;
-    cfg.code_version = TP_GIT_VERSION;
+    const tp_build_info *build = tp_build_info_get();
+    cfg.code_version = build->describe;
+    cfg.build_commit = strcmp(build->commit, "unknown") ? build->commit : NULL;
+    cfg.build_dirty = build->dirty;
+    cfg.build_id = strcmp(build->binary_hash, "unknown") ? build->id : NULL;
+    const char *expect_build = NULL;
     static tl_param params[SIM_PARAMS_MAX];
     size_t nparams = 0;
     const char *script = NULL;
@@ -184,6 +190,15 @@ int cmd_sim(int argc, char **argv) {
             }
             cfg.crypto_fast = strcmp(v, "fast") == 0;
             i++;
+        } else if (strcmp(a, "--expect-build") == 0) {
+            if (!v) goto missing;
+            if (!tp_build_id_valid(v)) {
+                cmd_error("sim", "--expect-build expects a build id, 8 to 32 hex digits as "
+                                 "printed by tidepool version (got '%s')", v);
+                return TP_EXIT_USAGE;
+            }
+            expect_build = v;
+            i++;
         } else if (strcmp(a, "--quiet") == 0) {
             quiet = true;
         } else if (a[0] == '-' && a[1] != '\0') {
@@ -228,7 +243,20 @@ int cmd_sim(int argc, char **argv) {
         shell_append(command, sizeof command, "--crypto");
         shell_append(command, sizeof command, "fast");
     }
+    if (cfg.build_id) {
+        /* The recording build: a pasted replay run by another build says so. */
+        shell_append(command, sizeof command, "--expect-build");
+        shell_append(command, sizeof command, cfg.build_id);
+    }
     cfg.command = command;
+    bool build_mismatch = expect_build && !tp_build_info_matches(build, expect_build);
+    char build_text[160];
+    tp_build_info_text(build, build_text, sizeof build_text);
+    if (build_mismatch)
+        fprintf(stderr,
+                "tidepool sim: note: this replays a run recorded by build %s, but this is "
+                "build %s: the trace hash may differ (rebuild that commit to reproduce it)\n",
+                expect_build, build_text);
 
     progress_state ps = {0};
     ps.tty = !quiet && isatty(STDERR_FILENO);
@@ -268,6 +296,9 @@ int cmd_sim(int argc, char **argv) {
     }
     printf(",\"command\":");
     json_string(stdout, command);
+    printf(",\"build_id\":");
+    json_string(stdout, build->id);
+    if (expect_build) printf(",\"build_mismatch\":%s", build_mismatch ? "true" : "false");
     printf("}\n");
     fflush(stdout);
     switch (v) {

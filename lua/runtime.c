@@ -992,6 +992,7 @@ void tl_run_config_default(tl_run_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->log_level = TL_LOG_INFO;
     cfg->code_version = "unknown";
+    cfg->build_dirty = -1;
 }
 
 static double wall_seconds(void) {
@@ -1078,7 +1079,9 @@ tl_verdict tl_run(const tl_run_config *cfg, tl_run_result *out) {
         struct tm tmv;
         gmtime_r(&t, &tmv);
         strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-        tl_run_info info = {cfg->script_path, cfg->seed, cfg->code_version, started, cfg->command};
+        tl_run_info info = {cfg->script_path, cfg->seed,         cfg->code_version,
+                            started,           cfg->command,      cfg->build_commit,
+                            cfg->build_dirty,  cfg->build_id};
         if (!tl_results_run_begin(run->res, &info)) {
             set_error(run, tl_results_error(run->res));
             goto report;

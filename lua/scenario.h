@@ -48,6 +48,9 @@ typedef struct tl_run_config {
     size_t param_count;
     const char *code_version;    /* recorded in runs.code_version */
     const char *command;         /* the replay command, recorded in runs.command */
+    const char *build_commit;    /* runs.build_commit (buildinfo/), NULL unknown */
+    int build_dirty;             /* runs.build_dirty: 1, 0, or -1 unknown */
+    const char *build_id;        /* runs.build_id (buildinfo/), NULL unknown */
     size_t lua_memory_limit_bytes; /* 0: 1 GiB */
     void (*progress)(void *arg, const tl_progress *p); /* may be NULL */
     void *progress_arg;

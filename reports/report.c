@@ -32,7 +32,10 @@
 #define REP_KIND_NAME_MAX 48
 #define REP_FAULT_WINDOWS_MAX 64 /* shaded windows per series */
 #define REP_PLOTS_MAX (16 + REP_SERIES_MAX)
-#define REP_SCHEMA_VERSION "1"
+#define REP_SCHEMA_VERSION "2"
+/* Version 1 lacks only runs.build_* (reports/schema.sql), which the report does not
+ * need: it reads both. */
+#define REP_SCHEMA_VERSION_OLDEST_READ "1"
 
 typedef struct rep_series {
     sqlite3 *db;         /* borrowed from rep_ctx.dbs */
@@ -729,7 +732,8 @@ static rep_err open_database(rep_ctx *c, const char *path, sqlite3 **db_out) {
     }
     rc = sqlite3_step(st);
     const char *version = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-    if (version == NULL || strcmp(version, REP_SCHEMA_VERSION) != 0) {
+    if (version == NULL || (strcmp(version, REP_SCHEMA_VERSION) != 0 &&
+                            strcmp(version, REP_SCHEMA_VERSION_OLDEST_READ) != 0)) {
         rep_err e = fail(c, REP_ERR_INPUT,
                          "%s: results schema version %s, this tidepool reads version "
                          REP_SCHEMA_VERSION "; report it with the tidepool that wrote it",

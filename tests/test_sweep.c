@@ -493,10 +493,10 @@ static void test_merge_refuses_bad_inputs(void **state) {
     assert_non_null(strstr(err, "a.db: schema_version 7, but this tidepool writes version"));
     assert_int_equal(query_int(out, "SELECT count(*) FROM runs"), 0);
     /* ... and of the output. */
-    exec_sql(a, "UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+    exec_sql(a, "UPDATE meta SET value = '2' WHERE key = 'schema_version'");
     char version[16];
     assert_true(sw_schema_version_text(version, sizeof version));
-    assert_string_equal(version, "1");
+    assert_string_equal(version, "2");
     sim_run(other, 5, "8");
     exec_sql(other, "UPDATE meta SET value = '9' WHERE key = 'schema_version'");
     assert_int_equal(sw_merge(other, in1, 1, &st, err, sizeof err), -1);
