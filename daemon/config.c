@@ -516,7 +516,7 @@ static tp_err get_versions(pctx *c, size_t tok, const char *path, uint16_t *out,
                      DM_VERSIONS_MAX, n);
     size_t e = tok + 1;
     for (size_t i = 0; i < n; i++, e = tp_json_next(c->doc, e)) {
-        int64_t x;
+        int64_t x = 0; /* written by get_uint on success; -O3 cannot tell */
         TP_TRY(get_uint(c, e, path, 0, 65535, &x));
         out[i] = (uint16_t)x;
     }

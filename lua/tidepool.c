@@ -613,6 +613,7 @@ static tp_peer_id check_peer(lua_State *L, int idx, const char *what) {
         run->apps[hi]->kind == TL_APP_TIDEPOOL)
         return run->apps[hi]->identity.peer_id;
     tp_peer_id id;
+    memset(&id, 0, sizeof id); /* luaL_error does not return; clang cannot tell */
     if (lua_type(L, idx) == LUA_TSTRING) {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
@@ -645,6 +646,7 @@ static tp_ip check_ip(lua_State *L, int idx, const char *what) {
     uint32_t hi = 0;
     if (tl_test_host(L, idx, &hi)) return sim_host_ip(sim_world_host(run->w, hi));
     tp_ip ip;
+    memset(&ip, 0, sizeof ip); /* luaL_error does not return; clang cannot tell */
     size_t len;
     const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
     if (!s || tp_ip_parse(s, len, &ip) != TP_OK)
