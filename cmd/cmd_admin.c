@@ -39,7 +39,11 @@ static void usage(FILE *out) {
             "\n"
             "options:\n"
             "  --rpc ADDR:PORT   the node's RPC address (default %s)\n"
-            "  --json            print the RPC's JSON instead of tables\n",
+            "  --json            print the RPC's JSON instead of tables\n"
+            "\n"
+            "exit codes: 0 done (for 'is ... banned': banned); 1 the node answered with an\n"
+            "error, or 'is ... banned' answered no; 2 usage error (an unknown command or\n"
+            "option, a malformed POINT or PEER); 3 no node reachable at --rpc.\n",
             DM_RPC_DEFAULT);
 }
 

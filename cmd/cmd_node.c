@@ -74,7 +74,11 @@ static void usage(FILE *out) {
             "                          production: it makes every session key predictable\n"
             "\n"
             "environment: OCTEZ_P2P_TCP_USER_TIMEOUT (ms, 0 off), OCTEZ_P2P_TCP_KEEPALIVE\n"
-            "(idle_ms[,interval_ms], 0 off) as Octez.\n",
+            "(idle_ms[,interval_ms], 0 off) as Octez.\n"
+            "\n"
+            "exit codes: 0 stopped cleanly on a signal; 2 usage error (an unknown or bad\n"
+            "option); 3 cannot start: a bad config, identity or --peer, a data directory\n"
+            "or port that cannot be used (the message names it).\n",
             DM_CHAIN_NAME_DEFAULT);
 }
 

@@ -102,7 +102,7 @@ has "$work/err" "key.lua:3: sim.hosts{...}: unknown key 'regoin' (did you mean '
 printf 'sim.world{}\nsim.hosts{count = "ten"}\n' >"$work/type.lua"
 run 3 "wrong type: exit 3" "$work/type.lua"
 has "$work/err" "type.lua:2: sim.hosts{...}: 'count' expected an integer, got string" "wrong type: what was expected"
-run 3 "unknown --set key: exit 3" scenarios/private_network.lua --set nodez=3
+run 2 "unknown --set key: usage error, exit 2" scenarios/private_network.lua --set nodez=3
 has "$work/err" "has no parameter 'nodez'" "unknown --set names the key"
 run 3 "missing script: exit 3" "$work/nope.lua"
 run 2 "no script: exit 2"
