@@ -315,6 +315,22 @@ bool tl_results_run_end(tl_results *r, const char *parameters_json, uint64_t tra
     return ok && r->error[0] == '\0';
 }
 
+bool tl_results_run_verdict(tl_results *r, const char *verdict, const char *message) {
+    if (r->run_id < 0) return false;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(r->db, "UPDATE runs SET verdict = ?2, message = ?3 WHERE id = ?1", -1,
+                           &s, NULL) != SQLITE_OK)
+        return fail_db(r, "changing the run's verdict");
+    sqlite3_bind_int64(s, 1, r->run_id);
+    bind_text(s, 2, verdict);
+    bind_text(s, 3, message);
+    bool ok = sqlite3_step(s) == SQLITE_DONE;
+    sqlite3_finalize(s);
+    if (!ok) return fail_db(r, "changing the run's verdict");
+    commit(r);
+    return true;
+}
+
 bool tl_results_region(tl_results *r, uint32_t region, const char *name) {
     sqlite3_stmt *s = stmt(r, ST_REGION);
     if (!s) return false;

@@ -81,6 +81,10 @@ bool tl_results_run_end(tl_results *r, const char *parameters_json, uint64_t tra
                         double wall_time_s, int64_t virtual_time_ns, uint64_t events_executed,
                         const char *verdict, const char *message);
 
+/* After tl_results_run_end: replaces the run's verdict and message (an error found while
+ * tearing the run down, e.g. in a Lua __gc finalizer). */
+bool tl_results_run_verdict(tl_results *r, const char *verdict, const char *message);
+
 bool tl_results_region(tl_results *r, uint32_t region, const char *name);
 bool tl_results_host(tl_results *r, uint32_t host, const char *ip, uint32_t region,
                      uint32_t as_number, uint64_t up_bytes_per_s, uint64_t down_bytes_per_s,

@@ -1129,6 +1129,22 @@ static void run_script(tl_state *run) {
     lua_pop(L, 1);
 }
 
+/* Lua's warning function: Lua reports errors in __gc finalizers as warnings ("error in
+ * __gc" + message, in pieces: tocont). Collected into run->warn_buf. */
+static void warn_collect(void *ud, const char *msg, int tocont) {
+    tl_state *run = ud;
+    if (!run->warn_error && run->warn_len == 0 && msg[0] == '@') return; /* control message */
+    size_t n = strlen(msg);
+    if (run->warn_len + n >= sizeof run->warn_buf) n = sizeof run->warn_buf - 1 - run->warn_len;
+    memcpy(run->warn_buf + run->warn_len, msg, n);
+    run->warn_len += n;
+    run->warn_buf[run->warn_len] = '\0';
+    if (!tocont) {
+        if (strstr(run->warn_buf, "__gc")) run->warn_error = true;
+        if (!run->warn_error) run->warn_len = 0; /* other warnings: not ours to keep */
+    }
+}
+
 tl_verdict tl_run(const tl_run_config *cfg, tl_run_result *out) {
     memset(out, 0, sizeof *out);
     out->run_id = -1;
@@ -1171,6 +1187,7 @@ tl_verdict tl_run(const tl_run_config *cfg, tl_run_result *out) {
     run->L = lua_newstate(tl_alloc, run);
     TP_ASSERT(run->L != NULL);
     lua_State *L = run->L;
+    lua_setwarnf(L, warn_collect, run);
     lua_pushlightuserdata(L, run);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &run_key);
     lua_newtable(L);
@@ -1227,6 +1244,7 @@ tl_verdict tl_run(const tl_run_config *cfg, tl_run_result *out) {
     }
 
 report:
+    run->ended = true;
     out->verdict = run->verdict;
     out->param_error = run->param_error && run->verdict == TL_VERDICT_ERROR;
     snprintf(out->message, sizeof out->message, "%s", run->message);
@@ -1241,6 +1259,17 @@ report:
     free(run->block_body);
     free(run->b58_cache);
     if (run->L) lua_close(run->L);
+    if (run->warn_error) {
+        /* a finalizer failed during teardown: a misuse of the API, the run's error */
+        char m[sizeof out->message];
+        snprintf(m, sizeof m, "%s: error in a __gc finalizer during teardown: %s",
+                 cfg->script_path, run->warn_buf);
+        if (out->verdict != TL_VERDICT_ERROR) {
+            out->verdict = TL_VERDICT_ERROR;
+            snprintf(out->message, sizeof out->message, "%s", m);
+        }
+        if (run->res) (void)tl_results_run_verdict(run->res, "error", out->message);
+    }
     tl_results_close(run->res);
     free(run->param_used);
     free(run);

@@ -52,6 +52,13 @@ struct tl_state {
     uint64_t limit_check_count;
     bool limit_hit;
     bool param_error; /* a --set value the script rejected or never read (usage error) */
+    /* Teardown (tl_run after the outcome is known): the world and nodes are gone; a
+     * simulation call (from a __gc finalizer run by lua_close) is a Lua error, which
+     * Lua turns into a warning, collected here (warn_buf) and made the run's error. */
+    bool ended;
+    char warn_buf[512];
+    size_t warn_len;
+    bool warn_error;
     /* math.random */
     uint64_t rng[4];
     /* world */

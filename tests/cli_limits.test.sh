@@ -7,6 +7,7 @@
 #   - --set with an unknown or malformed parameter is a usage error (exit 2) that
 #     suggests the nearest parameter and prints no "replay with";
 #   - --db DIR/x.db creates DIR;
+#   - a node method called from a Lua __gc finalizer during teardown is a clean error;
 #   - unknown options and commands are usage errors (exit 2) that suggest the nearest;
 #   - every command's --help has an exit-code section.
 set -uo pipefail
@@ -57,6 +58,26 @@ check "... exactly 4000 events" test "$(jq -r .events e1.json)" = 4000
 check "... the message names the limit" grep -q "stopped after --max-events 4000 simulator events" e1.json
 check "... deterministic: the same trace hash twice" test "$(jq -r .trace_hash e1.json)" = "$(jq -r .trace_hash e2.json)"
 check "... and the replay command keeps the limit" grep -q -- "--max-events 4000" <(jq -r .command e1.json)
+
+# a node method called from a Lua __gc finalizer during teardown: a clean error
+cat >gc.lua <<'LUA'
+sim.world{}
+local hs = sim.hosts{count = 2}
+local n = sim.node(hs[1], {})
+keep = setmetatable({}, {__gc = function() n:connect(hs[2]) end})
+run_for(1)
+LUA
+"$TP" sim gc.lua --quiet --db gc.db >gc.json 2>gc.err
+rc=$?
+check "__gc calling a node method at teardown: exit 3, no abort (rc=$rc)" test $rc -eq 3
+check "... the summary line is printed, verdict error" test "$(jq -r .verdict gc.json)" = error
+check "... the message says what happened" grep -q "error in a __gc finalizer during teardown.*gc.lua:4: a node method was called after the run ended" gc.json
+check "... and the results database agrees" test "$(sqlite3 gc.db 'SELECT verdict FROM runs')" = error
+sed -i 's/n:connect(hs\[2\])/sim.hosts{count = 1}/' gc.lua
+"$TP" sim gc.lua --quiet >gc2.json 2>gc2.err
+rc=$?
+check "__gc calling sim.hosts at teardown: exit 3 (rc=$rc)" test $rc -eq 3
+check "... a simulation call after the run ended" grep -q "a simulation call was made after the run ended" gc2.json
 
 S=$SRC/scenarios/bootstrap.lua
 "$TP" sim "$S" --set nodez=3 --quiet >p.json 2>p.err
