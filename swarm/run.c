@@ -360,6 +360,29 @@ static void save_failure(const sw_swarm_config *cfg, uint64_t seed, const char *
     (void)work_path;
 }
 
+/* Progress: on a terminal, one line rewritten in place with the total and an ETA;
+ * otherwise (a log file, CI) a plain line every 10 % of the seeds or every 30 s. */
+static void progress_line(const sw_swarm_config *cfg, const sw_swarm_result *res, double t0,
+                          bool tty, double *last_line_s, uint64_t *last_line_run) {
+    double now = wall_now(), elapsed = now - t0;
+    uint64_t step = cfg->seeds / 10 ? cfg->seeds / 10 : 1;
+    bool last = res->run == cfg->seeds;
+    if (!tty && !last && res->run - *last_line_run < step && now - *last_line_s < 30) return;
+    char eta[64] = "";
+    if (res->run > 0 && res->run < cfg->seeds) {
+        double left = elapsed / (double)res->run * (double)(cfg->seeds - res->run);
+        if (cfg->budget_s > 0 && left > cfg->budget_s - elapsed)
+            left = cfg->budget_s - elapsed > 0 ? cfg->budget_s - elapsed : 0;
+        snprintf(eta, sizeof eta, ", ETA %.0f s", left);
+    }
+    fprintf(stderr, "%sswarm: %" PRIu64 "/%" PRIu64 " seeds run, %" PRIu64 " failed, %.1f s%s%s",
+            tty ? "\r\033[K" : "", res->run, cfg->seeds, res->failed, elapsed, eta,
+            tty ? "" : "\n");
+    fflush(stderr);
+    *last_line_s = now;
+    *last_line_run = res->run;
+}
+
 bool sw_swarm(const sw_swarm_config *cfg, sw_swarm_result *res) {
     memset(res, 0, sizeof *res);
     res->first_failing_seed = UINT64_MAX;
@@ -379,6 +402,9 @@ bool sw_swarm(const sw_swarm_config *cfg, sw_swarm_result *res) {
     memset(cs, 0, sizeof cs);
     uint64_t next_seed = cfg->first_seed, end_seed = cfg->first_seed + cfg->seeds;
     uint32_t running = 0;
+    bool tty = isatty(2);
+    double last_line_s = t0;
+    uint64_t last_line_run = 0;
     for (;;) {
         bool budget_left = cfg->budget_s <= 0 || wall_now() - t0 < cfg->budget_s;
         while (running < jobs && next_seed < end_seed && budget_left) {
@@ -419,15 +445,11 @@ bool sw_swarm(const sw_swarm_config *cfg, sw_swarm_result *res) {
             save_failure(cfg, seed, path, &o);
         }
         unlink(path);
-        if (!cfg->quiet && isatty(2)) {
-            fprintf(stderr, "\r\033[Kswarm: %" PRIu64 " run, %" PRIu64 " failed, %.1f s", res->run,
-                    res->failed, wall_now() - t0);
-            fflush(stderr);
-        }
+        if (!cfg->quiet) progress_line(cfg, res, t0, tty, &last_line_s, &last_line_run);
     }
     rmdir(work);
     res->wall_s = wall_now() - t0;
-    if (!cfg->quiet && isatty(2)) fputs("\r\033[K", stderr);
+    if (!cfg->quiet && tty) fputs("\r\033[K", stderr);
     printf("swarm: %" PRIu64 " seeds run (%" PRIu64 "..%" PRIu64 "), %" PRIu64 " passed, %" PRIu64
            " failed, %.1f s wall, %.0f seeds/hour\n",
            res->run, cfg->first_seed, cfg->first_seed + (res->run ? res->run - 1 : 0), res->passed,

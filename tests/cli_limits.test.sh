@@ -112,6 +112,17 @@ check "--max-wall soon: exit 2" test $? -eq 2
 "$TP" sim "$S" --max-events 0 >/dev/null 2>w.err
 check "--max-events 0: exit 2" test $? -eq 2
 
+# swarm without a terminal: plain progress lines, the last with the total
+"$TP" swarm --seeds 3 --out "$TMP/swarm" >swarm.out 2>swarm.err
+rc=$?
+check "swarm --seeds 3: exit 0 (rc=$rc)" test $rc -eq 0
+check "... progress lines without a terminal" grep -q "^swarm: 1/3 seeds run, 0 failed" swarm.err
+check "... the last one with the total" grep -q "^swarm: 3/3 seeds run, 0 failed" swarm.err
+check "... no terminal escapes in a log" sh -c "! grep -q \$'\\033' swarm.err"
+"$TP" swarm --seed 3 >/dev/null 2>sw.err
+rc=$?
+check "swarm --seed: exit 2 (rc=$rc), suggests --seeds" sh -c "test $rc -eq 2 && grep -q \"did you mean '--seeds'\" sw.err"
+
 for c in "" admin demo "demo sim" "demo node" identity merge node report shrink sim swarm sweep version; do
   # shellcheck disable=SC2086
   "$TP" $c --help >help.txt 2>&1
