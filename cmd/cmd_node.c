@@ -230,8 +230,7 @@ static int load_or_make_identity(daemon_state *d, const char *data_dir, tp_ident
         return TP_EXIT_INPUT;
     }
     if (e != TP_ERR_NOT_FOUND) {
-        cmd_error(cmd_name, "cannot read %s/%s: %s (check the permissions of the data "
-                  "directory)", data_dir, IDENTITY_FILE, tp_strerror(e));
+        cmd_error(cmd_name, "cannot read %s/%s: %s", data_dir, IDENTITY_FILE, tp_strerror(e));
         return TP_EXIT_INPUT;
     }
     log_line(d->loop,
@@ -270,8 +269,7 @@ static int load_or_make_identity(daemon_state *d, const char *data_dir, tp_ident
     if (e == TP_OK) e = tp_env_file_write(env, IDENTITY_FILE, (const uint8_t *)json, len);
     sodium_memzero(json, sizeof json);
     if (e != TP_OK) {
-        cmd_error(cmd_name, "cannot write %s/%s: %s (check that the data directory is "
-                  "writable)", data_dir, IDENTITY_FILE, tp_strerror(e));
+        cmd_error(cmd_name, "cannot write %s/%s: %s", data_dir, IDENTITY_FILE, tp_strerror(e));
         tp_identity_wipe(id);
         return TP_EXIT_INPUT;
     }
@@ -634,7 +632,13 @@ static int node_run(int argc, char **argv) {
         tp_err le = dm_p2p_peers_loaded(d->p2p, &loaded);
         if (le == TP_OK)
             log_line(d->loop, "peers.json: %zu peer%s loaded", loaded, loaded == 1 ? "" : "s");
-        else
+        else if (le == TP_ERR_NOT_FILE || le == TP_ERR_DANGLING_LINK) {
+            /* not a file we may read or replace (a FIFO, a directory, a link to nothing):
+             * refused, as identity.json and config.json are */
+            cmd_error(cmd_name, "%s/peers.json: %s", d->cfg.data_dir, tp_strerror(le));
+            exit_code = TP_EXIT_INPUT;
+            goto shutdown;
+        } else
             log_line(d->loop, "peers.json could not be used (%s): %s; starting with no known "
                      "peers", tp_strerror(le), dm_p2p_peers_error(d->p2p));
     }
@@ -669,7 +673,10 @@ shutdown:
             log_line(d->loop, "peers.json NOT saved: %s (%s)", tp_strerror(se),
                      dm_p2p_peers_error(d->p2p));
         dm_p2p_destroy(d->p2p);
-        log_line(d->loop, "stopped cleanly");
+        if (exit_code == TP_EXIT_OK)
+            log_line(d->loop, "stopped cleanly");
+        else
+            log_line(d->loop, "stopped: the node could not run (exit %d)", exit_code);
     } else {
         log_line(d->loop, "connections did not close within %d s; exiting anyway",
                  (int)(SHUTDOWN_GRACE_NS / 1000000000));

@@ -889,8 +889,12 @@ static bool parse_acl_body(const req *rq, bool allow_peer_id, dm_acl *acl, bool 
     json_error_t jerr;
     json_t *o = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!o || !json_is_object(o)) {
-        snprintf(msg, cap, "body: %s at line %d column %d; send {\"acl\": \"ban\"}",
-                 o ? "expected a JSON object" : jerr.text, jerr.line, jerr.column);
+        if (o || jerr.line < 1) /* no position: jansson has none (e.g. a non-object) */
+            snprintf(msg, cap, "body: %s; send {\"acl\": \"ban\"}",
+                     o ? "expected a JSON object" : jerr.text);
+        else
+            snprintf(msg, cap, "body: %s at line %d column %d; send {\"acl\": \"ban\"}",
+                     jerr.text, jerr.line, jerr.column);
         json_decref(o);
         return false;
     }

@@ -306,6 +306,9 @@ static void test_routes_and_validation(void **state) {
         {"PATCH", "/network/points/10.0.0.7:9732", "{\"acl\": \"ban\", \"x\": 1}", 400,
          "unknown key \\\"x\\\"", NULL},
         {"PATCH", "/network/points/10.0.0.7:9732", "{\"acl\": ", 400, "body:", NULL},
+        /* a JSON value that is not an object: no made-up "line -1 column -1" */
+        {"PATCH", "/network/points/10.0.0.7:9732", "[1]", 400,
+         "body: expected a JSON object; send", NULL},
         {"PATCH", "/network/points/10.0.0.7:9732", "{\"peer_id\": \"idBAD\"}", 400,
          "malformed peer id", NULL},
         {"PATCH", "/network/peers/idrRoknJh9zwEePNswF3MPGFzmKaVp", "{\"acl\": \"ban\"}", 200,
