@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE /* accept4, signalfd */
 #include "realnet/rn.h"
+#include "core/identity.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1003,8 +1004,11 @@ size_t rn_event_format(char *buf, size_t cap, int64_t wall_ns, const tp_event *e
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (long)(wall_ns % 1000000000 / 1000), tp_event_kind_name(ev->kind));
     if (ev->flags & TP_EVENT_HAS_PEER) {
-        text_put(&t, " peer=");
-        for (int i = 0; i < 16; i++) text_put(&t, "%02x", ev->peer_id[i]);
+        /* Base58 ("id..."), as the RPC, the CLI and Octez's own logs write peer ids */
+        tp_peer_id id;
+        memcpy(id.bytes, ev->peer_id, sizeof id.bytes);
+        char b58[TP_PEER_ID_TEXT_SIZE];
+        text_put(&t, " peer=%s", tp_peer_id_to_b58(&id, b58));
     }
     if (ev->flags & TP_EVENT_HAS_POINT) {
         char pt[TP_POINT_TEXT_MAX];
