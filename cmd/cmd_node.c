@@ -475,6 +475,7 @@ static int node_run(int argc, char **argv) {
         }
         d->cfg.bootstrap_peers_count++;
     }
+    size_t cli_peers_from = d->cfg.bootstrap_peers_count - o.peers_count; /* --peer ones */
     if (o.private_mode) d->cfg.private_mode = true;
     if (o.has_pow) d->cfg.expected_pow = o.pow;
     if (o.has_connections) {
@@ -502,7 +503,14 @@ static int node_run(int argc, char **argv) {
         const dm_point *bp = &d->cfg.bootstrap_peers[i];
         tp_point pt;
         if (!resolve(bp, DM_P2P_PORT_DEFAULT, false, &pt, err, sizeof err)) {
-            /* Octez too gives up on a name it cannot resolve at start */
+            if (i >= cli_peers_from) {
+                /* asked for on the command line: running isolated instead would hide it */
+                cmd_error(cmd_name, "--peer %s: %s (give a reachable ADDR:PORT or a name that "
+                          "resolves)", bp->text, err);
+                free(d);
+                return TP_EXIT_INPUT;
+            }
+            /* a config's bootstrap peer: Octez too gives up on a name it cannot resolve */
             log_line(NULL, "bootstrap peer '%s' skipped: %s", bp->text, err);
             continue;
         }
