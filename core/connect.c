@@ -475,6 +475,19 @@ void tp_connect_accept(tp_connect *h, tp_stream *s, const tp_point *remote) {
         tp_env_stream_close(h->env, s);
         return;
     }
+    /* tidepool option: a cap on one IP's pending handshakes (tp_connect_config). */
+    if (h->cfg->max_pending_incoming_per_ip > 0) {
+        uint32_t same_ip = 0;
+        for (tp_conn *o = h->head; o != NULL; o = o->next)
+            if (o->pending_incoming &&
+                memcmp(o->id_point.ip.bytes, remote->ip.bytes, sizeof remote->ip.bytes) == 0)
+                same_ip++;
+        if (same_ip >= h->cfg->max_pending_incoming_per_ip) {
+            h->stats.refused_pending_per_ip++;
+            tp_env_stream_close(h->env, s);
+            return;
+        }
+    }
     /* step 3: a banned IP is closed before any handshake byte. */
     if (tp_acl_banned_ip(h->acl, &remote->ip)) {
         h->stats.refused_banned_ip++;

@@ -54,6 +54,13 @@ typedef struct tp_connect_config {
     uint32_t min_connections;
     uint32_t max_connections;
     uint32_t max_incoming_connections;
+    /* tidepool option, not in Octez (0: off, Octez's behaviour): at most this many
+     * pending incoming handshakes from one IP. Octez's only bound is
+     * max_incoming_connections for all IPs together (p2p_connect_handler.ml, accept),
+     * so one host reopening silent
+     * sockets as soon as they are closed keeps honest newcomers out (scenarios/
+     * slot_exhaustion.lua measures it). Refused like the global limit: closed at once. */
+    uint32_t max_pending_incoming_per_ip;
     /* Slot check of spec §2.7 step 6: reject with Too_many_connections when
      * active >= this (the maintenance's max_threshold, or max_connections). */
     uint32_t connections_threshold;
@@ -79,7 +86,7 @@ typedef struct tp_connect_hooks {
 
 typedef struct tp_connect_stats {
     uint64_t incoming, outgoing;
-    uint64_t refused_pending_limit, refused_banned_ip;
+    uint64_t refused_pending_limit, refused_banned_ip, refused_pending_per_ip;
     uint64_t established, rejected_by_us, rejected_by_nack;
     uint64_t auth_failed, timeouts, greylisted_ips, greylisted_peers;
     uint64_t bootstrap_received, advertise_received, advertise_sent;

@@ -54,6 +54,7 @@ private_network nodes=10
 bandwidth nodes=30 blocks=3
 block_propagation nodes=40 blocks=5
 attacks duration=30s
+slot_exhaustion per_ip=2
 LIST
 for f in "$SRC"/scenarios/*.lua; do
   n=$(basename "$f" .lua)
