@@ -55,6 +55,7 @@ bandwidth nodes=30 blocks=3
 block_propagation nodes=40 blocks=5
 attacks duration=30s
 slot_exhaustion per_ip=2
+slot_exhaustion greylist=3
 LIST
 for f in "$SRC"/scenarios/*.lua; do
   n=$(basename "$f" .lua)
