@@ -38,6 +38,15 @@ bool cmd_parse_u64(const char *cmd, const char *option, const char *text, uint64
 /* The running binary's build identity, "<git describe> b2:<16 hex of BLAKE2b of the
  * binary>" (cmd/build_id.c); false if /proc/self/exe cannot be read. */
 bool cmd_build_id(char *buf, size_t cap);
+/* The entry of known (NULL-terminated) nearest to given by edit distance, if it is close
+ * enough to be a typo (at most 2 edits, and fewer than half the word); else NULL. */
+const char *cmd_nearest(const char *given, const char *const *known);
+/* Prints "tidepool CMD: unknown option 'X' (did you mean 'Y'?) (see tidepool CMD --help)"
+ * and returns TP_EXIT_USAGE. */
+int cmd_unknown_option(const char *cmd, const char *given, const char *const *known);
+/* Creates the directory that will hold path (its dirname, with parents), so an output
+ * file option works like --out DIR. False with errno set if it cannot. */
+bool cmd_make_parent_dir(const char *path);
 /* Prints "tidepool CMD: message" to stderr (printf-style). */
 void cmd_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

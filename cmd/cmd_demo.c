@@ -228,7 +228,8 @@ int cmd_demo(int argc, char **argv) {
         fprintf(out, "usage: tidepool demo node [options]   (see 'tidepool demo node --help')\n"
                      "       tidepool demo sim [options]    (see 'tidepool demo sim --help')\n"
                      "\nRuns the demo flooding protocol (demo/README.md) on real sockets\n"
-                     "(node) or on simulated hosts (sim), from the same protocol source.\n");
+                     "(node) or on simulated hosts (sim), from the same protocol source.\n"
+                     "\nexit codes: as each subcommand's --help says; 2 usage error.\n");
         return argc < 2 ? TP_EXIT_USAGE : TP_EXIT_OK;
     }
     cmd_error("demo", "unknown subcommand '%s'; expected 'node' or 'sim' (try 'tidepool demo --help')",

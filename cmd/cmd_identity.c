@@ -135,11 +135,32 @@ static bool load_identity(const options *o, tp_identity *id, tp_err *err_out, ch
                           size_t msg_size) {
     char path[4096];
     identity_path(o, path, sizeof path);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
+    /* O_NONBLOCK: a FIFO in its place must not block open(); only regular files. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat st, lst;
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+            snprintf(msg, msg_size, "%s: %s", path, tp_strerror(TP_ERR_DANGLING_LINK));
+            *err_out = TP_ERR_DANGLING_LINK;
+            return false;
+        }
         snprintf(msg, msg_size, "%s: cannot open (%s); create one with 'tidepool identity "
-                 "generate --data-dir %s'", path, strerror(errno), o->data_dir);
-        *err_out = TP_ERR_NOT_FOUND;
+                 "generate --data-dir %s'", path, strerror(e), o->data_dir);
+        *err_out = e == ENOENT ? TP_ERR_NOT_FOUND : TP_ERR_IO;
+        return false;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        snprintf(msg, msg_size, "%s: %s", path, tp_strerror(TP_ERR_NOT_FILE));
+        *err_out = TP_ERR_NOT_FILE;
+        return false;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (f == NULL) {
+        close(fd);
+        snprintf(msg, msg_size, "out of memory");
+        *err_out = TP_ERR_NOMEM;
         return false;
     }
     char *text = malloc(TP_IDENTITY_JSON_MAX + 1);

@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <sodium.h>
 
+#include "buildinfo/buildinfo.h"
 #include "cmd/cmd.h"
 #include "core/identity.h"
 #include "core/maintenance.h"
@@ -73,7 +74,11 @@ static void usage(FILE *out) {
             "                          production: it makes every session key predictable\n"
             "\n"
             "environment: OCTEZ_P2P_TCP_USER_TIMEOUT (ms, 0 off), OCTEZ_P2P_TCP_KEEPALIVE\n"
-            "(idle_ms[,interval_ms], 0 off) as Octez.\n",
+            "(idle_ms[,interval_ms], 0 off) as Octez.\n"
+            "\n"
+            "exit codes: 0 stopped cleanly on a signal; 2 usage error (an unknown or bad\n"
+            "option); 3 cannot start: a bad config, identity or --peer, a data directory\n"
+            "or port that cannot be used (the message names it).\n",
             DM_CHAIN_NAME_DEFAULT);
 }
 
@@ -225,8 +230,7 @@ static int load_or_make_identity(daemon_state *d, const char *data_dir, tp_ident
         return TP_EXIT_INPUT;
     }
     if (e != TP_ERR_NOT_FOUND) {
-        cmd_error(cmd_name, "cannot read %s/%s: %s (check the permissions of the data "
-                  "directory)", data_dir, IDENTITY_FILE, tp_strerror(e));
+        cmd_error(cmd_name, "cannot read %s/%s: %s", data_dir, IDENTITY_FILE, tp_strerror(e));
         return TP_EXIT_INPUT;
     }
     log_line(d->loop,
@@ -265,8 +269,7 @@ static int load_or_make_identity(daemon_state *d, const char *data_dir, tp_ident
     if (e == TP_OK) e = tp_env_file_write(env, IDENTITY_FILE, (const uint8_t *)json, len);
     sodium_memzero(json, sizeof json);
     if (e != TP_OK) {
-        cmd_error(cmd_name, "cannot write %s/%s: %s (check that the data directory is "
-                  "writable)", data_dir, IDENTITY_FILE, tp_strerror(e));
+        cmd_error(cmd_name, "cannot write %s/%s: %s", data_dir, IDENTITY_FILE, tp_strerror(e));
         tp_identity_wipe(id);
         return TP_EXIT_INPUT;
     }
@@ -472,6 +475,7 @@ static int node_run(int argc, char **argv) {
         }
         d->cfg.bootstrap_peers_count++;
     }
+    size_t cli_peers_from = d->cfg.bootstrap_peers_count - o.peers_count; /* --peer ones */
     if (o.private_mode) d->cfg.private_mode = true;
     if (o.has_pow) d->cfg.expected_pow = o.pow;
     if (o.has_connections) {
@@ -499,7 +503,14 @@ static int node_run(int argc, char **argv) {
         const dm_point *bp = &d->cfg.bootstrap_peers[i];
         tp_point pt;
         if (!resolve(bp, DM_P2P_PORT_DEFAULT, false, &pt, err, sizeof err)) {
-            /* Octez too gives up on a name it cannot resolve at start */
+            if (i >= cli_peers_from) {
+                /* asked for on the command line: running isolated instead would hide it */
+                cmd_error(cmd_name, "--peer %s: %s (give a reachable ADDR:PORT or a name that "
+                          "resolves)", bp->text, err);
+                free(d);
+                return TP_EXIT_INPUT;
+            }
+            /* a config's bootstrap peer: Octez too gives up on a name it cannot resolve */
             log_line(NULL, "bootstrap peer '%s' skipped: %s", bp->text, err);
             continue;
         }
@@ -588,7 +599,7 @@ static int node_run(int argc, char **argv) {
         exit_code = TP_EXIT_INPUT;
         goto shutdown;
     }
-    dm_node_rpc nr = {dm_p2p_node(d->p2p), TP_VERSION, TP_GIT_VERSION};
+    dm_node_rpc nr = {dm_p2p_node(d->p2p), TP_VERSION, tp_build_info_get()->describe};
     if (d->cfg.rpc_enabled) {
         tp_point rpc_at;
         if (!resolve(&d->cfg.rpc_listen_addr, DM_RPC_PORT_DEFAULT, false, &rpc_at, err,
@@ -629,7 +640,13 @@ static int node_run(int argc, char **argv) {
         tp_err le = dm_p2p_peers_loaded(d->p2p, &loaded);
         if (le == TP_OK)
             log_line(d->loop, "peers.json: %zu peer%s loaded", loaded, loaded == 1 ? "" : "s");
-        else
+        else if (le == TP_ERR_NOT_FILE || le == TP_ERR_DANGLING_LINK) {
+            /* not a file we may read or replace (a FIFO, a directory, a link to nothing):
+             * refused, as identity.json and config.json are */
+            cmd_error(cmd_name, "%s/peers.json: %s", d->cfg.data_dir, tp_strerror(le));
+            exit_code = TP_EXIT_INPUT;
+            goto shutdown;
+        } else
             log_line(d->loop, "peers.json could not be used (%s): %s; starting with no known "
                      "peers", tp_strerror(le), dm_p2p_peers_error(d->p2p));
     }
@@ -664,7 +681,10 @@ shutdown:
             log_line(d->loop, "peers.json NOT saved: %s (%s)", tp_strerror(se),
                      dm_p2p_peers_error(d->p2p));
         dm_p2p_destroy(d->p2p);
-        log_line(d->loop, "stopped cleanly");
+        if (exit_code == TP_EXIT_OK)
+            log_line(d->loop, "stopped cleanly");
+        else
+            log_line(d->loop, "stopped: the node could not run (exit %d)", exit_code);
     } else {
         log_line(d->loop, "connections did not close within %d s; exiting anyway",
                  (int)(SHUTDOWN_GRACE_NS / 1000000000));

@@ -3,6 +3,7 @@
  * terminal, prints a one-line JSON summary on stdout, and exits with the verdict:
  * 0 pass, 1 fail, 2 usage, 3 bad script or input. A failing run prints its seed and the
  * exact command that replays it. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,12 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buildinfo/buildinfo.h"
 #include "cmd/cmd.h"
 #include "lua/scenario.h"
-
-#ifndef TP_GIT_VERSION
-#define TP_GIT_VERSION "unknown"
-#endif
 
 #define SIM_PARAMS_MAX 128
 
@@ -23,6 +21,7 @@ static void sim_usage(FILE *out) {
     fprintf(out,
             "usage: tidepool sim SCRIPT.lua [--seed N] [--db FILE] [--set KEY=VALUE ...]\n"
             "                    [--log none|info|debug] [--crypto real|fast] [--quiet]\n"
+            "                    [--expect-build ID] [--max-wall SECONDS] [--max-events N]\n"
             "\n"
             "Runs a Lua scenario in the deterministic network simulator. The same script,\n"
             "seed and --set values give the same run, bit for bit (same trace hash).\n"
@@ -30,7 +29,8 @@ static void sim_usage(FILE *out) {
             "options:\n"
             "  --seed N            run seed, 0..9223372036854775807 (default 1)\n"
             "  --db FILE           write the run to this SQLite results database (created\n"
-            "                      if missing; runs are appended); schema: reports/README.md\n"
+            "                      if missing, with its directory; runs are appended);\n"
+            "                      schema: reports/README.md\n"
             "  --set KEY=VALUE     set a scenario parameter (read by param(KEY, default)),\n"
             "                      repeatable; the scenario's header lists its parameters\n"
             "  --log LEVEL         detail of the database log: none (run, hosts, nodes,\n"
@@ -40,14 +40,23 @@ static void sim_usage(FILE *out) {
             "                      simulation-only stand-in with the same framing, sizes,\n"
             "                      nonces and protocol decisions but no secrecy, for very\n"
             "                      large runs (recorded in runs.parameters as \"crypto\")\n"
+            "  --expect-build ID   the build that recorded the run being replayed (printed\n"
+            "                      replay commands carry it): says so when this binary is\n"
+            "                      another build (see tidepool version)\n"
+            "  --max-wall SECONDS  stop the run with verdict error after this much real time\n"
+            "                      (an endless loop in a scenario; default: no limit)\n"
+            "  --max-events N      stop the run with verdict error before simulator event\n"
+            "                      N+1 (deterministic; default: no limit)\n"
             "  --quiet             no progress line\n"
             "\n"
             "output: a progress line on stderr when it is a terminal, print() output of the\n"
             "scenario on stderr, and one JSON line on stdout at the end.\n"
             "\n"
             "exit codes: 0 the scenario passed; 1 a check failed (the replay command is\n"
-            "printed); 2 usage error; 3 the script is malformed or misuses the API (the\n"
-            "message gives file:line), or the database cannot be written.\n"
+            "printed); 2 usage error (an option, or a --set the scenario has no parameter\n"
+            "for or rejects); 3 the script is malformed or misuses the API (the message\n"
+            "gives file:line), a --max-wall/--max-events limit stopped it, or the database\n"
+            "cannot be written.\n"
             "\n"
             "example:\n"
             "  tidepool sim scenarios/bootstrap.lua --seed 7 --db out.db --set nodes=200\n");
@@ -131,7 +140,13 @@ int cmd_sim(int argc, char **argv) {
     tl_run_config cfg;
     tl_run_config_default(&cfg);
     cfg.seed = 1;
-    cfg.code_version = TP_GIT_VERSION;
+    const tp_build_info *build = tp_build_info_get();
+    cfg.code_version = build->describe;
+    cfg.build_commit = strcmp(build->commit, "unknown") ? build->commit : NULL;
+    cfg.build_dirty = build->dirty;
+    cfg.build_id = strcmp(build->binary_hash, "unknown") ? build->id : NULL;
+    const char *expect_build = NULL;
+    const char *max_wall_text = NULL;
     static tl_param params[SIM_PARAMS_MAX];
     size_t nparams = 0;
     const char *script = NULL;
@@ -184,11 +199,43 @@ int cmd_sim(int argc, char **argv) {
             }
             cfg.crypto_fast = strcmp(v, "fast") == 0;
             i++;
+        } else if (strcmp(a, "--expect-build") == 0) {
+            if (!v) goto missing;
+            if (!tp_build_id_valid(v)) {
+                cmd_error("sim", "--expect-build expects a build id, 8 to 32 hex digits as "
+                                 "printed by tidepool version (got '%s')", v);
+                return TP_EXIT_USAGE;
+            }
+            expect_build = v;
+            i++;
+        } else if (strcmp(a, "--max-wall") == 0) {
+            if (!v) goto missing;
+            char *end = NULL;
+            errno = 0;
+            double secs = strtod(v, &end);
+            if (errno != 0 || end == v || *end != '\0' || !(secs > 0) || secs > 1e9) {
+                cmd_error("sim", "--max-wall expects a positive number of seconds (got '%s'), "
+                                 "e.g. --max-wall 600", v);
+                return TP_EXIT_USAGE;
+            }
+            cfg.max_wall_s = secs;
+            max_wall_text = v;
+            i++;
+        } else if (strcmp(a, "--max-events") == 0) {
+            if (!v) goto missing;
+            if (!cmd_parse_u64("sim", "--max-events", v, &cfg.max_events)) return TP_EXIT_USAGE;
+            if (cfg.max_events == 0) {
+                cmd_error("sim", "--max-events must be at least 1 (got 0)");
+                return TP_EXIT_USAGE;
+            }
+            i++;
         } else if (strcmp(a, "--quiet") == 0) {
             quiet = true;
         } else if (a[0] == '-' && a[1] != '\0') {
-            cmd_error("sim", "unknown option '%s' (see tidepool sim --help)", a);
-            return TP_EXIT_USAGE;
+            static const char *const known[] = {"--seed", "--db", "--log", "--set", "--crypto",
+                                                "--expect-build", "--max-wall", "--max-events",
+                                                "--quiet", "--help", NULL};
+            return cmd_unknown_option("sim", a, known);
         } else if (!script) {
             script = a;
         } else {
@@ -228,7 +275,35 @@ int cmd_sim(int argc, char **argv) {
         shell_append(command, sizeof command, "--crypto");
         shell_append(command, sizeof command, "fast");
     }
+    if (cfg.max_events) { /* it changes where the run stops: part of the replay */
+        char n[32];
+        snprintf(n, sizeof n, "%" PRIu64, cfg.max_events);
+        shell_append(command, sizeof command, "--max-events");
+        shell_append(command, sizeof command, n);
+    }
+    if (max_wall_text) {
+        shell_append(command, sizeof command, "--max-wall");
+        shell_append(command, sizeof command, max_wall_text);
+    }
+    if (cfg.db_path && !cmd_make_parent_dir(cfg.db_path)) {
+        cmd_error("sim", "--db %s: cannot create its directory: %s", cfg.db_path,
+                  strerror(errno));
+        return TP_EXIT_INPUT;
+    }
+    if (cfg.build_id) {
+        /* The recording build: a pasted replay run by another build says so. */
+        shell_append(command, sizeof command, "--expect-build");
+        shell_append(command, sizeof command, cfg.build_id);
+    }
     cfg.command = command;
+    bool build_mismatch = expect_build && !tp_build_info_matches(build, expect_build);
+    char build_text[160];
+    tp_build_info_text(build, build_text, sizeof build_text);
+    if (build_mismatch)
+        fprintf(stderr,
+                "tidepool sim: note: this replays a run recorded by build %s, but this is "
+                "build %s: the trace hash may differ (rebuild that commit to reproduce it)\n",
+                expect_build, build_text);
 
     progress_state ps = {0};
     ps.tty = !quiet && isatty(STDERR_FILENO);
@@ -243,7 +318,11 @@ int cmd_sim(int argc, char **argv) {
     tl_verdict v = tl_run(&cfg, &r);
     if (ps.printed) fprintf(stderr, "\r\033[K");
 
-    if (v != TL_VERDICT_PASS) {
+    if (r.param_error) {
+        /* A --set the scenario has no parameter for (or rejects): the command line is
+         * wrong, nothing to replay (the JSON line below still says so, exit 2). */
+        cmd_error("sim", "%s", r.message);
+    } else if (v != TL_VERDICT_PASS) {
         fprintf(stderr, "tidepool sim: %s: %s\n", v == TL_VERDICT_FAIL ? "FAIL" : "ERROR",
                 r.message[0] ? r.message : "(no message)");
         fprintf(stderr, "seed %" PRIu64 "; replay with:\n  %s\n", cfg.seed, command);
@@ -268,8 +347,12 @@ int cmd_sim(int argc, char **argv) {
     }
     printf(",\"command\":");
     json_string(stdout, command);
+    printf(",\"build_id\":");
+    json_string(stdout, build->id);
+    if (expect_build) printf(",\"build_mismatch\":%s", build_mismatch ? "true" : "false");
     printf("}\n");
     fflush(stdout);
+    if (r.param_error) return TP_EXIT_USAGE;
     switch (v) {
     case TL_VERDICT_PASS: return TP_EXIT_OK;
     case TL_VERDICT_FAIL: return TP_EXIT_FAIL;

@@ -32,7 +32,8 @@ static void swarm_usage(FILE *out) {
             "  --budget SECONDS    wall-clock budget: no new seed starts after it (default none)\n"
             "  --out DIR           where failing seeds are saved (default swarm-out)\n"
             "  --seed-limit SEC    wall-clock limit per seed; a seed past it fails (default 120)\n"
-            "  --quiet             no progress line\n"
+            "  --quiet             no progress (on a terminal: one line with the total and\n"
+            "                      an ETA; otherwise a line every 10 %% of seeds or 30 s)\n"
             "  --emit SEED         print the Lua scenario of SEED (world + realized fault\n"
             "                      schedule + invariants) and exit; run it with\n"
             "                      tidepool sim FILE --seed SEED\n"
@@ -122,8 +123,10 @@ int cmd_swarm(int argc, char **argv) {
             cfg.quiet = true;
             continue;
         } else {
-            cmd_error("swarm", "unknown argument '%s' (see tidepool swarm --help)", a);
-            return TP_EXIT_USAGE;
+            static const char *const known[] = {"--seeds", "--first-seed", "--jobs", "--budget",
+                                                "--out", "--seed-limit", "--quiet", "--emit",
+                                                "--help", NULL};
+            return cmd_unknown_option("swarm", a, known);
         }
         i++;
     }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "buildinfo/buildinfo.h"
 #include "cmd/cmd.h"
 
 #ifdef TP_MALLOC_MIMALLOC
@@ -29,8 +30,12 @@ int cmd_version(int argc, char **argv) {
             json = true;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             printf("usage: tidepool version [--json]\n\n"
-                   "Prints tidepool's version, the git revision it was built from, the\n"
-                   "versions of the libraries it uses, and its allocator.\n");
+                   "Prints tidepool's version and build identity: the git commit it was\n"
+                   "built from, whether the tree had uncommitted changes (dirty), and the\n"
+                   "build id (a hash of this binary, as recorded in results databases and\n"
+                   "replay commands), then the versions of its libraries and its allocator.\n"
+                   "\n"
+                   "exit codes: 0 printed; 2 usage error.\n");
             return TP_EXIT_OK;
         } else {
             cmd_error("version", "unknown option '%s' (try --help)", argv[i]);
@@ -39,11 +44,20 @@ int cmd_version(int argc, char **argv) {
     }
     char abuf[64];
     const char *alloc = allocator(abuf, sizeof abuf);
+    const tp_build_info *b = tp_build_info_get();
+    const char *dirty = b->dirty == 1 ? "true" : b->dirty == 0 ? "false" : "null";
     if (json)
-        printf("{\"version\":\"%s\",\"git\":\"%s\",\"libsodium\":\"%s\",\"malloc\":\"%s\"}\n",
-               TP_VERSION, TP_GIT_VERSION, sodium_version_string(), alloc);
+        printf("{\"version\":\"%s\",\"git\":\"%s\",\"commit\":\"%s\",\"dirty\":%s,"
+               "\"build_id\":\"%s\",\"binary_hash\":\"%s\",\"planted_bug\":\"%s\","
+               "\"libsodium\":\"%s\",\"malloc\":\"%s\"}\n",
+               TP_VERSION, b->describe, b->commit, dirty, b->id, b->binary_hash, b->planted_bug,
+               sodium_version_string(), alloc);
     else
-        printf("tidepool %s (git %s)\nlibsodium %s\nmalloc %s\n", TP_VERSION, TP_GIT_VERSION,
+        printf("tidepool %s (git %s)\ncommit %s%s\nbuild id %s (binary %s)%s%s\n"
+               "libsodium %s\nmalloc %s\n",
+               TP_VERSION, b->describe, b->commit,
+               b->dirty == 1 ? " (dirty: uncommitted changes)" : b->dirty < 0 ? " (dirty: unknown)" : "",
+               b->id, b->binary_hash, b->planted_bug[0] ? "\nplanted bug " : "", b->planted_bug,
                sodium_version_string(), alloc);
     return TP_EXIT_OK;
 }

@@ -91,13 +91,38 @@ static void on_connected(void *arg, tp_conn *c) {
     (void)c;
 }
 
+static void greylist_ip(tp_connect *h, const tp_ip *ip, const tp_peer_id *peer, tp_err why);
+
+/* tidepool option greylist_ip_after_timeouts (core/connect.h): one more timed-out
+ * incoming handshake from ip; greylists it at the threshold. */
+static void count_incoming_timeout(tp_connect *h, const tp_ip *ip) {
+    uint32_t i = 0;
+    while (i < h->timeout_ips_used && memcmp(h->timeout_ips[i].ip.bytes, ip->bytes, 16) != 0) i++;
+    if (i == h->timeout_ips_used) {
+        if (h->timeout_ips_used < TP_CONNECT_TIMEOUT_IPS_MAX) {
+            i = h->timeout_ips_used++;
+        } else {
+            i = h->timeout_ips_next; /* the oldest entry */
+            h->timeout_ips_next = (h->timeout_ips_next + 1) % TP_CONNECT_TIMEOUT_IPS_MAX;
+        }
+        h->timeout_ips[i].ip = *ip;
+        h->timeout_ips[i].count = 0;
+    }
+    if (++h->timeout_ips[i].count >= h->cfg->greylist_ip_after_timeouts) {
+        h->timeout_ips[i].count = 0;
+        greylist_ip(h, ip, NULL, TP_ERR_TIMEOUT);
+    }
+}
+
 static void timeout_fire(void *arg) {
     tp_conn *c = arg;
     tp_connect *h = c->harg;
     h->stats.timeouts++;
-    /* spec §2.10: a timeout is a cancellation; it never greylists. */
+    /* spec §2.10: a timeout is a cancellation; it never greylists (Octez). */
     emit(h, TP_EVENT_AUTHENTICATION_FAILED, conn_peer_id(c), &c->remote_addr, TP_ERR_TIMEOUT,
          "timeout");
+    if (h->cfg->greylist_ip_after_timeouts > 0 && c->pending_incoming)
+        count_incoming_timeout(h, &c->remote_addr.ip);
     c->requested_close = true;
     tp_conn_close(c, TP_ERR_TIMEOUT, false);
 }
@@ -504,6 +529,19 @@ void tp_connect_accept(tp_connect *h, tp_stream *s, const tp_point *remote) {
         h->stats.refused_pending_limit++;
         tp_env_stream_close(h->env, s);
         return;
+    }
+    /* tidepool option: a cap on one IP's pending handshakes (tp_connect_config). */
+    if (h->cfg->max_pending_incoming_per_ip > 0) {
+        uint32_t same_ip = 0;
+        for (tp_conn *o = h->head; o != NULL; o = o->next)
+            if (o->pending_incoming &&
+                memcmp(o->id_point.ip.bytes, remote->ip.bytes, sizeof remote->ip.bytes) == 0)
+                same_ip++;
+        if (same_ip >= h->cfg->max_pending_incoming_per_ip) {
+            h->stats.refused_pending_per_ip++;
+            tp_env_stream_close(h->env, s);
+            return;
+        }
     }
     /* step 3: a banned IP is closed before any handshake byte. */
     if (tp_acl_banned_ip(h->acl, &remote->ip)) {

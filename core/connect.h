@@ -54,6 +54,18 @@ typedef struct tp_connect_config {
     uint32_t min_connections;
     uint32_t max_connections;
     uint32_t max_incoming_connections;
+    /* tidepool option, not in Octez (0: off, Octez's behaviour): at most this many
+     * pending incoming handshakes from one IP. Octez's only bound is
+     * max_incoming_connections for all IPs together (p2p_connect_handler.ml, accept),
+     * so one host reopening silent
+     * sockets as soon as they are closed keeps honest newcomers out (scenarios/
+     * slot_exhaustion.lua measures it). Refused like the global limit: closed at once. */
+    uint32_t max_pending_incoming_per_ip;
+    /* tidepool option, not in Octez (0: off): greylist an IP (spec §2.9's greylist, its
+     * usual duration) once this many of its incoming handshakes have timed out. Octez
+     * never greylists on a timeout (spec §2.10: a cancellation); counted per IP in a
+     * small table (TP_CONNECT_TIMEOUT_IPS_MAX IPs, the oldest entry reused). */
+    uint32_t greylist_ip_after_timeouts;
     /* Slot check of spec §2.7 step 6: reject with Too_many_connections when
      * active >= this (the maintenance's max_threshold, or max_connections). */
     uint32_t connections_threshold;
@@ -87,12 +99,14 @@ typedef struct tp_connect_hooks {
 
 typedef struct tp_connect_stats {
     uint64_t incoming, outgoing;
-    uint64_t refused_pending_limit, refused_banned_ip;
+    uint64_t refused_pending_limit, refused_banned_ip, refused_pending_per_ip;
     uint64_t established, rejected_by_us, rejected_by_nack;
     uint64_t auth_failed, timeouts, greylisted_ips, greylisted_peers;
     uint64_t points_left_requested; /* refused after auth, point kept Requested (Octez) */
     uint64_t bootstrap_received, advertise_received, advertise_sent;
 } tp_connect_stats;
+
+#define TP_CONNECT_TIMEOUT_IPS_MAX 16
 
 typedef struct tp_connect {
     const tp_env *env;
@@ -107,6 +121,12 @@ typedef struct tp_connect {
     uint64_t next_seq;
     bool shutting_down;
     tp_connect_stats stats;
+    /* greylist_ip_after_timeouts: timed-out incoming handshakes per IP (insertion order) */
+    struct {
+        tp_ip ip;
+        uint32_t count;
+    } timeout_ips[TP_CONNECT_TIMEOUT_IPS_MAX];
+    uint32_t timeout_ips_used, timeout_ips_next;
 } tp_connect;
 
 void tp_connect_init(tp_connect *h, const tp_env *env, const tp_connect_config *cfg,

@@ -81,7 +81,17 @@
     X(TOO_MANY_CONNECTIONS, "too many connections: raise max_connections")              \
     X(PENDING_CONNECTION, "a connection to this point is already being established")  \
     X(ALREADY_CONNECTED, "already connected to this point or peer")                     \
-    X(CONNECTION_FAILED, "could not open a TCP connection to the point")
+    X(CONNECTION_FAILED, "could not open a TCP connection to the point")                \
+    /* files (env file_* on a real disk); appended: codes above keep their values */    \
+    X(NOT_FILE, "not a regular file (a directory, FIFO, device or socket): move it "    \
+                "away or point to a regular file")                                       \
+    X(DANGLING_LINK, "a symbolic link to a file that does not exist: restore its "      \
+                     "target or remove the link")                                        \
+    X(NO_SPACE, "no space left on the device: free some space")                         \
+    X(READ_ONLY, "the file system is read-only: remount it read-write or use a "        \
+                 "writable directory")                                                   \
+    X(PERMISSION, "permission denied: check the owner and mode of the file and "       \
+                  "its directory")
 
 typedef enum tp_err_index {
 #define TP_X_(name, text) TP_ERRIDX_##name,

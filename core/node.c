@@ -382,6 +382,8 @@ tp_err tp_node_create(const tp_env *env, const tp_node_config *cfg, tp_node **ou
     cc->min_connections = cfg->min_connections;
     cc->max_connections = cfg->max_connections;
     cc->max_incoming_connections = cfg->max_incoming_connections;
+    cc->max_pending_incoming_per_ip = cfg->max_pending_incoming_per_ip;
+    cc->greylist_ip_after_timeouts = cfg->greylist_ip_after_timeouts;
     /* spec §2.7 step 6 (v24+): the maintenance's max_threshold when it runs. */
     if (cfg->maintenance_idle_time_ns > 0) {
         uint32_t step_max = (cfg->max_connections - cfg->expected_connections) / 3;

@@ -104,6 +104,8 @@ typedef struct tp_node_config {
     uint32_t expected_connections;   /* 50 */
     uint32_t max_connections;        /* 100 */
     uint32_t max_incoming_connections; /* 20 */
+    uint32_t max_pending_incoming_per_ip; /* 0: off (Octez); tidepool option, core/connect.h */
+    uint32_t greylist_ip_after_timeouts;  /* 0: off (Octez); tidepool option, core/connect.h */
     uint32_t listen_backlog;         /* 20: listen(2) backlog (Octez `backlog`, spec §2.1) */
     int64_t maintenance_idle_time_ns; /* 120 s; 0 = maintenance disabled (slot check
                                          then uses max_connections, spec §2.7 step 6) */

@@ -119,7 +119,8 @@ static bool expect(const char *text, size_t len, size_t *pos, char c1, char c2) 
 
 tp_err tp_rfc3339_parse(const char *text, size_t len, int64_t *wall_ns) {
     size_t pos = 0;
-    int64_t y, mo, d, h, mi, s, frac = 0;
+    /* Zero-initialised: gcc -O3 cannot see that digits() writes them on success. */
+    int64_t y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, frac = 0;
     if (!digits(text, len, &pos, 4, &y) || !expect(text, len, &pos, '-', '-') ||
         !digits(text, len, &pos, 2, &mo) || !expect(text, len, &pos, '-', '-') ||
         !digits(text, len, &pos, 2, &d) || !expect(text, len, &pos, 'T', 't') ||
@@ -145,7 +146,7 @@ tp_err tp_rfc3339_parse(const char *text, size_t len, int64_t *wall_ns) {
     } else if (pos < len && (text[pos] == '+' || text[pos] == '-')) {
         int sign = text[pos] == '+' ? 1 : -1;
         pos++;
-        int64_t oh, om;
+        int64_t oh = 0, om = 0;
         if (!digits(text, len, &pos, 2, &oh) || !expect(text, len, &pos, ':', ':') ||
             !digits(text, len, &pos, 2, &om) || oh > 23 || om > 59)
             return TP_ERR_DECODE_BAD_VALUE;

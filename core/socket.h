@@ -153,7 +153,8 @@ size_t tp_socket_wire_size(const tp_socket *s, size_t len);
 
 /* The bytes waiting to be written (borrowed until the next call on s). */
 static inline size_t tp_socket_out(const tp_socket *s, const uint8_t **data) {
-    *data = s->out + s->out_head;
+    /* No buffer yet: NULL, not NULL + 0 (undefined behaviour, which clang's UBSan flags). */
+    *data = s->out ? s->out + s->out_head : NULL;
     return s->out_len - s->out_head;
 }
 static inline size_t tp_socket_out_pending(const tp_socket *s) {

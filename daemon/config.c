@@ -2,6 +2,9 @@
 #include "daemon/config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -516,7 +519,7 @@ static tp_err get_versions(pctx *c, size_t tok, const char *path, uint16_t *out,
                      DM_VERSIONS_MAX, n);
     size_t e = tok + 1;
     for (size_t i = 0; i < n; i++, e = tp_json_next(c->doc, e)) {
-        int64_t x;
+        int64_t x = 0; /* written by get_uint on success; -O3 cannot tell */
         TP_TRY(get_uint(c, e, path, 0, 65535, &x));
         out[i] = (uint16_t)x;
     }
@@ -632,13 +635,41 @@ tp_err dm_config_check(const dm_config *cfg, char *error, size_t cap) {
 }
 
 tp_err dm_config_load(dm_config *cfg, const char *path, char *error, size_t cap) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    /* O_NONBLOCK: a FIFO given as the config must not block the node in open(); only a
+     * regular file is read, and its real size is checked before reading. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
         int e = errno;
+        if (fd >= 0) close(fd);
+        struct stat lst;
+        bool dangling = e == ENOENT && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode);
         if (error && cap)
-            snprintf(error, cap, "%s: cannot open the config file: %s%s", path, strerror(e),
+            snprintf(error, cap, "%s: cannot open the config file: %s%s", path,
+                     dangling ? "a symbolic link to a file that does not exist" : strerror(e),
                      e == ENOENT ? " (check the path given to --config)" : "");
-        return e == ENOENT ? TP_ERR_NOT_FOUND : TP_ERR_IO;
+        return e == ENOENT && !dangling ? TP_ERR_NOT_FOUND : TP_ERR_IO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        if (error && cap)
+            snprintf(error, cap, "%s: not a regular file (%s); give the path of a JSON config "
+                     "file", path, S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode)
+                     ? "a FIFO" : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                     : "a socket");
+        return TP_ERR_INVAL;
+    }
+    if (st.st_size > DM_CONFIG_FILE_MAX) {
+        close(fd);
+        if (error && cap)
+            snprintf(error, cap, "%s: the file is %lld bytes; a config is at most %d bytes",
+                     path, (long long)st.st_size, DM_CONFIG_FILE_MAX);
+        return TP_ERR_TOO_BIG;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return TP_ERR_NOMEM;
     }
     size_t cap_buf = 64 * 1024, len = 0;
     char *buf = malloc(cap_buf);

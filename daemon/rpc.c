@@ -59,10 +59,26 @@ typedef struct req {
     dm_rpc_pending *pending;
 } req;
 
+/* The front door: a connection we accepted, waiting for its request line before it
+ * goes to MHD (see gate_check). */
+#define GATE_PEEK_MAX 16384
+#define ARGS_MAX 16 /* query arguments of one request: more than any endpoint takes */
+typedef struct gate_entry {
+    struct dm_rpc *rpc;
+    int fd; /* -1: free */
+    rn_watch *watch;
+    tp_timer timer;
+    int64_t deadline_ns;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+} gate_entry;
+
 struct dm_rpc {
     rn_loop *loop;
     struct MHD_Daemon *d;
     rn_watch *watch;
+    rn_watch *listen_watch;
+    gate_entry gate[DM_RPC_CONNECTIONS_MAX];
     tp_timer timer;
     int listen_fd;
     uint16_t port;
@@ -173,6 +189,135 @@ static void rpc_pump(dm_rpc *rpc) {
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* the front door                                                                       */
+
+/* MHD parses a request's query arguments into its per-connection memory pool before it
+ * calls us; a query of a few hundred arguments exhausted the pool and the request was
+ * never answered (the client waited for the timeout). So connections are accepted here
+ * first: the request line is peeked at (MSG_PEEK: MHD still reads every byte) and a
+ * query with more arguments than any endpoint takes (ARGS_MAX) is answered 414 here;
+ * anything else goes to MHD (MHD_add_connection). A client that does not send its
+ * request line within DM_RPC_REQUEST_LINE_TIMEOUT_NS is closed (408), so silent
+ * sockets cannot hold the connection slots; MHD's idle timeout covers the rest.
+ * Responses carry "Connection: close", so every request passes through here. */
+
+static void gate_free(gate_entry *g, bool close_fd) {
+    if (g->fd < 0) return;
+    if (g->watch) rn_watch_close(g->watch);
+    g->watch = NULL;
+    tp_env_timer_stop(rn_loop_env(g->rpc->loop), &g->timer);
+    if (close_fd) close(g->fd);
+    g->fd = -1;
+}
+
+static void gate_reply(gate_entry *g, const char *status, const char *msg) {
+    char buf[512];
+    char body[300];
+    int blen = snprintf(body, sizeof body,
+                        "[{\"kind\":\"permanent\",\"id\":\"failure\",\"msg\":\"%s\"}]\n", msg);
+    int n = snprintf(buf, sizeof buf,
+                     "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     status, blen, body);
+    /* small, on a fresh socket: fits its send buffer; a partial write just loses it */
+    ssize_t w = send(g->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
+    shutdown(g->fd, SHUT_WR);
+    gate_free(g, true);
+}
+
+static void gate_watch_fired(void *arg, unsigned events);
+
+static void gate_check(gate_entry *g) {
+    dm_rpc *rpc = g->rpc;
+    char buf[GATE_PEEK_MAX];
+    ssize_t n = recv(g->fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+    const tp_env *env = rn_loop_env(rpc->loop);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        gate_free(g, true);
+        return;
+    }
+    const char *eol = n > 0 ? memchr(buf, '\n', (size_t)n) : NULL;
+    if (!eol && n < (ssize_t)sizeof buf) {
+        if (tp_env_now_ns(env) >= g->deadline_ns) {
+            gate_reply(g, "408 Request Timeout", "no request line within 10 s");
+            return;
+        }
+        /* not all there yet: look again when more arrives (the watch is level-triggered,
+         * and peeked bytes stay readable, so wait a moment instead of spinning) */
+        rn_watch_close(g->watch);
+        g->watch = NULL;
+        tp_env_timer_start_in(env, &g->timer, INT64_C(20000000));
+        return;
+    }
+    size_t line_len = eol ? (size_t)(eol - buf) : (size_t)n;
+    const char *q = memchr(buf, '?', line_len);
+    size_t args = 0;
+    if (q) {
+        const char *end = memchr(q, ' ', line_len - (size_t)(q - buf));
+        if (!end) end = buf + line_len;
+        args = 1;
+        for (const char *p = q + 1; p < end; p++) args += *p == '&' || *p == ';';
+    }
+    if (args > ARGS_MAX) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "too many query arguments: %s%zu (at most %d)",
+                 eol ? "" : "at least ", args, ARGS_MAX);
+        gate_reply(g, "414 URI Too Long", msg);
+        return;
+    }
+    int fd = g->fd;
+    gate_free(g, false);
+    if (MHD_add_connection(rpc->d, fd, (const struct sockaddr *)&g->addr, g->addr_len) != MHD_YES)
+        return; /* MHD closed it (over its connection limit) */
+    rpc_pump(rpc);
+}
+
+static void gate_timer_fired(void *arg) {
+    gate_entry *g = arg;
+    if (g->fd < 0) return;
+    if (!g->watch && rn_watch_open(g->rpc->loop, g->fd, RN_WATCH_READ, gate_watch_fired, g,
+                                   &g->watch) != TP_OK) {
+        gate_free(g, true);
+        return;
+    }
+    gate_check(g);
+}
+
+static void gate_watch_fired(void *arg, unsigned events) {
+    (void)events;
+    gate_check(arg);
+}
+
+static void listen_fired(void *arg, unsigned events) {
+    (void)events;
+    dm_rpc *rpc = arg;
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int fd = accept4(rpc->listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return; /* EAGAIN, or an error of that one connection */
+        gate_entry *g = NULL;
+        for (size_t i = 0; i < DM_RPC_CONNECTIONS_MAX && !g; i++)
+            if (rpc->gate[i].fd < 0) g = &rpc->gate[i];
+        if (!g) { /* that many connections not even sending a request line: a flood */
+            close(fd);
+            continue;
+        }
+        g->fd = fd;
+        g->addr = ss;
+        g->addr_len = len;
+        g->deadline_ns = tp_env_now_ns(rn_loop_env(rpc->loop)) + DM_RPC_REQUEST_LINE_TIMEOUT_NS;
+        if (rn_watch_open(rpc->loop, fd, RN_WATCH_READ, gate_watch_fired, g, &g->watch) != TP_OK) {
+            g->watch = NULL;
+            gate_free(g, true);
+            continue;
+        }
+        tp_env_timer_start(rn_loop_env(rpc->loop), &g->timer, g->deadline_ns);
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* responses                                                                            */
 
 static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *body) {
@@ -196,6 +341,7 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, j
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close"); /* see the front door */
     enum MHD_Result r = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -220,7 +366,6 @@ static enum MHD_Result send_result(struct MHD_Connection *conn, dm_rpc_result *r
 /* ------------------------------------------------------------------------------------ */
 /* query arguments                                                                      */
 
-#define ARGS_MAX 16
 typedef struct args {
     size_t n;
     bool overflow;
@@ -342,6 +487,13 @@ static void stream_push(log_stream *ls, const char *text, size_t len);
  * value) or, for an unknown point / peer, the backend's error instead of a stream. */
 static enum MHD_Result start_log_stream(dm_rpc *rpc, struct MHD_Connection *conn,
                                         log_stream *ls) {
+    if (rpc->n_streams >= DM_RPC_STREAMS_MAX) {
+        free(ls);
+        char msg[160];
+        snprintf(msg, sizeof msg, "too many log streams open (%d, the most this node serves at "
+                 "once, leaving room for ordinary requests); close one", DM_RPC_STREAMS_MAX);
+        return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+    }
     ls->rpc = rpc;
     ls->conn = conn;
     if (ls->source != LOG_NETWORK) {
@@ -737,8 +889,12 @@ static bool parse_acl_body(const req *rq, bool allow_peer_id, dm_acl *acl, bool 
     json_error_t jerr;
     json_t *o = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!o || !json_is_object(o)) {
-        snprintf(msg, cap, "body: %s at line %d column %d; send {\"acl\": \"ban\"}",
-                 o ? "expected a JSON object" : jerr.text, jerr.line, jerr.column);
+        if (o || jerr.line < 1) /* no position: jansson has none (e.g. a non-object) */
+            snprintf(msg, cap, "body: %s; send {\"acl\": \"ban\"}",
+                     o ? "expected a JSON object" : jerr.text);
+        else
+            snprintf(msg, cap, "body: %s at line %d column %d; send {\"acl\": \"ban\"}",
+                     jerr.text, jerr.line, jerr.column);
         json_decref(o);
         return false;
     }
@@ -1153,11 +1309,18 @@ tp_err dm_rpc_start(rn_loop *loop, const tp_point *at, const dm_rpc_backend *bac
         free(rpc);
         return err;
     }
-    rpc->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request,
-                              rpc, MHD_OPTION_LISTEN_SOCKET, rpc->listen_fd,
+    for (size_t i = 0; i < DM_RPC_CONNECTIONS_MAX; i++) {
+        rpc->gate[i].rpc = rpc;
+        rpc->gate[i].fd = -1;
+        tp_timer_init(&rpc->gate[i].timer, gate_timer_fired, &rpc->gate[i]);
+    }
+    /* MHD gets no listening socket: connections come through the front door. */
+    rpc->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET,
+                              0, NULL, NULL, on_request, rpc,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, rpc,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)DM_RPC_CONNECTIONS_MAX,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)DM_RPC_IDLE_TIMEOUT_S,
+                              MHD_OPTION_END);
     if (!rpc->d) {
         if (error && cap) snprintf(error, cap, "cannot start the RPC server on %s", where);
         close(rpc->listen_fd);
@@ -1168,6 +1331,15 @@ tp_err dm_rpc_start(rn_loop *loop, const tp_point *at, const dm_rpc_backend *bac
     if (!info || rn_watch_open(loop, info->epoll_fd, RN_WATCH_READ, rpc_watch_fired, rpc,
                                &rpc->watch) != TP_OK) {
         if (error && cap) snprintf(error, cap, "cannot watch the RPC server's descriptor");
+        MHD_stop_daemon(rpc->d);
+        close(rpc->listen_fd);
+        free(rpc);
+        return TP_ERR_IO;
+    }
+    if (rn_watch_open(loop, rpc->listen_fd, RN_WATCH_READ, listen_fired, rpc,
+                      &rpc->listen_watch) != TP_OK) {
+        if (error && cap) snprintf(error, cap, "cannot watch the RPC listening socket");
+        rn_watch_close(rpc->watch);
         MHD_stop_daemon(rpc->d);
         close(rpc->listen_fd);
         free(rpc);
@@ -1187,6 +1359,8 @@ void dm_rpc_stop(dm_rpc *rpc) {
     tp_env_timer_stop(rn_loop_env(rpc->loop), &rpc->timer);
     tp_env_timer_stop(rn_loop_env(rpc->loop), &rpc->monitor_timer);
     rn_watch_close(rpc->watch);
+    rn_watch_close(rpc->listen_watch);
+    for (size_t i = 0; i < DM_RPC_CONNECTIONS_MAX; i++) gate_free(&rpc->gate[i], true);
     /* Resume what is suspended so that MHD can close it. */
     for (log_stream *ls = rpc->streams.next; ls != &rpc->streams; ls = ls->next) {
         if (ls->suspended && ls->conn) MHD_resume_connection(ls->conn);

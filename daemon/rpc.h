@@ -58,6 +58,14 @@
 #define DM_RPC_LOG_QUEUE_MAX 1024
 #define DM_RPC_BODY_MAX 4096
 #define DM_RPC_CONNECTIONS_MAX 64
+/* Log streams (/network/log, ...?monitor) open at once: the rest of the connections
+ * stay for ordinary requests (a stream past it is answered 503). */
+#define DM_RPC_STREAMS_MAX 48
+/* A connection idle this long (no request, or a request not read on) is closed;
+ * streams and answers the node is still computing are not idle. */
+#define DM_RPC_IDLE_TIMEOUT_S 30
+/* A new connection must send its request line within this (else closed, 408). */
+#define DM_RPC_REQUEST_LINE_TIMEOUT_NS INT64_C(10000000000)
 #define DM_RPC_MONITOR_SWEEP_NS INT64_C(1000000000)
 
 typedef struct dm_rpc dm_rpc;

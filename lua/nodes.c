@@ -401,7 +401,10 @@ void tl_push_node(lua_State *L, uint32_t host) {
 tl_app *tl_check_node(lua_State *L, int idx) {
     tl_state *run = tl_run_of(L);
     tl_node_ud *u = luaL_checkudata(L, idx, TL_MT_NODE);
-    TP_ASSERT(u->index < run->apps_cap && run->apps[u->index]);
+    if (run->ended || u->index >= run->apps_cap || !run->apps[u->index])
+        luaL_error(L, "a node method was called after the run ended (from a __gc finalizer "
+                      "during teardown?): the world and its nodes are gone; do that work "
+                      "before the scenario returns");
     return run->apps[u->index];
 }
 

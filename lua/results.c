@@ -28,7 +28,8 @@ enum {
 
 static const char *const statement_sql[ST_COUNT] = {
     [ST_RUN_BEGIN] = "INSERT INTO runs(scenario, seed, parameters, code_version, log_level,"
-                     " started_at, command) VALUES (?1, ?2, '{}', ?3, ?4, ?5, ?6)",
+                     " started_at, command, build_commit, build_dirty, build_id)"
+                     " VALUES (?1, ?2, '{}', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_RUN_END] = "UPDATE runs SET parameters = ?2, trace_hash = ?3, wall_time_s = ?4,"
                    " virtual_time_ns = ?5, events_executed = ?6, verdict = ?7, message = ?8"
                    " WHERE id = ?1",
@@ -121,6 +122,99 @@ static bool exec_schema(tl_results *r, bool indexes) {
     return ok;
 }
 
+/* Schema version 1 -> 2 (reports/schema.sql): the blocks table, deliveries.header_ns and
+ * the build identity columns of runs. The writer runs it after the schema script, which
+ * creates a new database at the current version (and the blocks table of an old one);
+ * `tidepool merge --upgrade` runs it alone. */
+/* How many columns named column the table has (0 or 1; 0 also when there is no such
+ * table); -1 on an SQLite error (err written). */
+static int column_count(sqlite3 *db, const char *table, const char *column, char *err,
+                        size_t cap, const char *path) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2", -1,
+                           &st, NULL) != SQLITE_OK) {
+        snprintf(err, cap, "%s: %s", path, sqlite3_errmsg(db));
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+    int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return n;
+}
+
+static bool upgrade_schema(sqlite3 *db, char *err, size_t cap, const char *path) {
+    int has = column_count(db, "runs", "build_id", err, cap, path);
+    if (has != 0) return has > 0;
+    /* a version-1 deliveries table lacks header_ns (one the schema script just made has it) */
+    int deliveries = column_count(db, "deliveries", "run_id", err, cap, path);
+    int header = column_count(db, "deliveries", "header_ns", err, cap, path);
+    if (deliveries < 0 || header < 0) return false;
+    bool add_header = deliveries > 0 && header == 0;
+    char *msg = NULL;
+    const char *blocks = strstr(tl_schema_sql, "CREATE TABLE IF NOT EXISTS blocks");
+    const char *blocks_end = blocks ? strstr(blocks, ");") : NULL;
+    if (!blocks_end) {
+        snprintf(err, cap, "%s: upgrading from schema_version 1: no blocks table in the schema",
+                 path);
+        return false;
+    }
+    char *create_blocks = sqlite3_mprintf("%.*s);", (int)(blocks_end - blocks), blocks);
+    if (!create_blocks) {
+        snprintf(err, cap, "%s: upgrading from schema_version 1: out of memory", path);
+        return false;
+    }
+    char *sql = sqlite3_mprintf("BEGIN; %s %s"
+                                " ALTER TABLE runs ADD COLUMN build_commit TEXT;"
+                                " ALTER TABLE runs ADD COLUMN build_dirty INTEGER;"
+                                " ALTER TABLE runs ADD COLUMN build_id TEXT;"
+                                " UPDATE meta SET value = '2' WHERE key = 'schema_version'"
+                                " AND value = '1'; COMMIT;",
+                                create_blocks,
+                                add_header ? "ALTER TABLE deliveries ADD COLUMN header_ns INTEGER;"
+                                           : "");
+    sqlite3_free(create_blocks);
+    if (!sql) {
+        snprintf(err, cap, "%s: upgrading from schema_version 1: out of memory", path);
+        return false;
+    }
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    sqlite3_free(sql);
+    if (rc != SQLITE_OK) {
+        snprintf(err, cap, "%s: upgrading the results database from schema_version 1: %s", path,
+                 msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return false;
+    }
+    return true;
+}
+
+bool tl_results_upgrade(const char *path, char *err, size_t cap) {
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        snprintf(err, cap, "%s: cannot open: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return false;
+    }
+    sqlite3_stmt *st;
+    bool results = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'",
+                                      -1, &st, NULL) == SQLITE_OK &&
+                   sqlite3_step(st) == SQLITE_ROW;
+    bool v1 = results && strcmp((const char *)sqlite3_column_text(st, 0), "1") == 0;
+    sqlite3_finalize(st);
+    bool ok = true;
+    if (!results) {
+        snprintf(err, cap, "%s: not a tidepool results database (no meta.schema_version)", path);
+        ok = false;
+    } else if (v1) {
+        sqlite3_busy_timeout(db, 5000);
+        ok = upgrade_schema(db, err, cap, path);
+    }
+    sqlite3_close(db);
+    return ok;
+}
+
 tl_results *tl_results_open(const char *path, tl_log_level level, char *err, size_t cap) {
     tl_results *r = calloc(1, sizeof *r);
     if (!r) {
@@ -152,6 +246,7 @@ tl_results *tl_results_open(const char *path, tl_log_level level, char *err, siz
                       " PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536;"
                       " PRAGMA temp_store = MEMORY;") &&
               exec_schema(r, false);
+    if (ok && !upgrade_schema(r->db, r->error, sizeof r->error, r->path)) ok = false;
     for (int i = 0; ok && i < ST_COUNT; i++)
         if (sqlite3_prepare_v3(r->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i],
                                NULL) != SQLITE_OK)
@@ -238,6 +333,9 @@ bool tl_results_run_begin(tl_results *r, const tl_run_info *info) {
     bind_text(s, 4, tl_log_level_name(r->level));
     bind_text(s, 5, info->started_at);
     bind_text(s, 6, info->command);
+    bind_text(s, 7, info->build_commit);
+    bind_opt_int(s, 8, info->build_dirty);
+    bind_text(s, 9, info->build_id);
     if (!finish(r, s, "inserting the run")) return false;
     r->run_id = sqlite3_last_insert_rowid(r->db);
     /* Make the run visible at once (a crashed run stays 'running'). */
@@ -264,6 +362,22 @@ bool tl_results_run_end(tl_results *r, const char *parameters_json, uint64_t tra
     /* Indexes last: building them once is far cheaper than maintaining them per row. */
     ok = ok && exec_schema(r, true);
     return ok && r->error[0] == '\0';
+}
+
+bool tl_results_run_verdict(tl_results *r, const char *verdict, const char *message) {
+    if (r->run_id < 0) return false;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(r->db, "UPDATE runs SET verdict = ?2, message = ?3 WHERE id = ?1", -1,
+                           &s, NULL) != SQLITE_OK)
+        return fail_db(r, "changing the run's verdict");
+    sqlite3_bind_int64(s, 1, r->run_id);
+    bind_text(s, 2, verdict);
+    bind_text(s, 3, message);
+    bool ok = sqlite3_step(s) == SQLITE_DONE;
+    sqlite3_finalize(s);
+    if (!ok) return fail_db(r, "changing the run's verdict");
+    commit(r);
+    return true;
 }
 
 bool tl_results_region(tl_results *r, uint32_t region, const char *name) {

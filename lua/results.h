@@ -47,6 +47,11 @@ bool tl_log_level_parse(const char *text, tl_log_level *out);
  * error, with a sentence naming the file and the problem in err (cap bytes). */
 tl_results *tl_results_open(const char *path, tl_log_level level, char *err, size_t cap);
 
+/* Upgrades the results database at path from schema_version 1 to the current version
+ * in place (adds the runs.build_* columns); a no-op for a current database. False with
+ * a sentence in err if it is not a results database or cannot be written. */
+bool tl_results_upgrade(const char *path, char *err, size_t cap);
+
 /* Commits and closes (NULL is a no-op). */
 void tl_results_close(tl_results *r);
 
@@ -62,6 +67,9 @@ typedef struct tl_run_info {
     const char *code_version;
     const char *started_at;  /* ISO 8601 UTC */
     const char *command;     /* replay command, may be NULL */
+    const char *build_commit; /* buildinfo/: git commit, NULL unknown */
+    int build_dirty;          /* 1 dirty, 0 clean, -1 unknown (NULL in the table) */
+    const char *build_id;     /* buildinfo/: hash of the binary, NULL unknown */
 } tl_run_info;
 
 /* Inserts the runs row (verdict 'running'); every later row uses its id. */
@@ -72,6 +80,10 @@ bool tl_results_run_begin(tl_results *r, const tl_run_info *info);
 bool tl_results_run_end(tl_results *r, const char *parameters_json, uint64_t trace_hash,
                         double wall_time_s, int64_t virtual_time_ns, uint64_t events_executed,
                         const char *verdict, const char *message);
+
+/* After tl_results_run_end: replaces the run's verdict and message (an error found while
+ * tearing the run down, e.g. in a Lua __gc finalizer). */
+bool tl_results_run_verdict(tl_results *r, const char *verdict, const char *message);
 
 bool tl_results_region(tl_results *r, uint32_t region, const char *name);
 bool tl_results_host(tl_results *r, uint32_t host, const char *ip, uint32_t region,

@@ -509,6 +509,12 @@ static int l_every(lua_State *L) {
 /* ------------------------------------------------------------------------------------ */
 /* Running the clock                                                                    */
 
+static void set_error(tl_state *run, const char *msg) {
+    if (run->verdict == TL_VERDICT_ERROR) return;
+    run->verdict = TL_VERDICT_ERROR;
+    snprintf(run->message, sizeof run->message, "%s", msg);
+}
+
 #define SLICE_NS 100000000LL /* progress and condition checks every 100 ms virtual */
 
 static void check_unused_params(lua_State *L, tl_state *run);
@@ -519,6 +525,57 @@ static void progress(tl_state *run) {
     sim_world_stats(run->w, &st);
     tl_progress p = {sim_world_now_ns(run->w), st.events_executed, sim_world_host_count(run->w)};
     run->cfg->progress(run->cfg->progress_arg, &p);
+}
+
+static double wall_seconds(void);
+
+/* --max-wall / --max-events: the message of the run that passed one (set once). */
+static bool limits_passed(tl_state *run) {
+    if (run->limit_hit) return true;
+    const tl_run_config *cfg = run->cfg;
+    double now = run->wall_deadline_s > 0 ? wall_seconds() : 0;
+    sim_stats st = {0};
+    if (run->w) sim_world_stats(run->w, &st);
+    char m[512];
+    if (cfg->max_events > 0 && st.events_executed >= cfg->max_events) {
+        snprintf(m, sizeof m, "%s: stopped after --max-events %llu simulator events, at "
+                 "virtual time %.3f s (an endless scenario? raise --max-events if the run is "
+                 "just long)", cfg->script_path, (unsigned long long)cfg->max_events,
+                 run->w ? (double)sim_world_now_ns(run->w) / 1e9 : 0.0);
+    } else if (run->wall_deadline_s > 0 && now > run->wall_deadline_s) {
+        snprintf(m, sizeof m, "%s: stopped after --max-wall %g s of wall time, at virtual "
+                 "time %.3f s after %llu simulator events (an endless loop in the scenario? "
+                 "raise --max-wall if the run is just long)", cfg->script_path,
+                 cfg->max_wall_s, run->w ? (double)sim_world_now_ns(run->w) / 1e9 : 0.0,
+                 (unsigned long long)st.events_executed);
+    } else {
+        return false;
+    }
+    run->limit_hit = true;
+    set_error(run, m);
+    return true;
+}
+
+/* Lua count hook (installed only with a limit): a scenario looping in Lua, in its body or
+ * in a callback, stops at the next check. */
+static void limit_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    tl_state *run = tl_run_of(L);
+    if (!run->finishing && limits_passed(run)) luaL_error(L, "%s", run->message);
+}
+
+/* Checked before each simulator event while a limit is set: at most max_events events
+ * run; the clock is read every 1024 events. */
+static bool limit_pred(void *arg) {
+    tl_state *run = arg;
+    if (run->limit_hit) return true;
+    bool wall_due = run->wall_deadline_s > 0 && (++run->limit_check_count & 1023) == 0;
+    if (run->cfg->max_events > 0) {
+        sim_stats st;
+        sim_world_stats(run->w, &st);
+        if (st.events_executed >= run->cfg->max_events) return limits_passed(run);
+    }
+    return wall_due && limits_passed(run);
 }
 
 static void enter_run(lua_State *L, tl_state *run, const char *fn) {
@@ -551,7 +608,15 @@ static bool advance(lua_State *L, tl_state *run, int64_t t_end, int cond_idx, in
         int64_t now = sim_world_now_ns(run->w);
         if (now >= t_end) break;
         int64_t next = t_end - now > slice ? now + slice : t_end;
-        sim_run_until(run->w, next);
+        if (run->wall_deadline_s > 0 || run->cfg->max_events > 0) {
+            /* the same events as sim_run_until, stopping early past a limit */
+            if (sim_run_until_pred(run->w, limit_pred, run, next) && run->limit_hit) {
+                run->running = false;
+                luaL_error(L, "%s", run->message);
+            }
+        } else {
+            sim_run_until(run->w, next);
+        }
         progress(run);
         if (run->pending_error_ref != LUA_NOREF) {
             run->running = false;
@@ -756,25 +821,31 @@ static int l_param(lua_State *L) {
         char *end = NULL;
         errno = 0;
         long long v = strtoll(given, &end, 0);
-        if (end == given || *end || errno)
+        if (end == given || *end || errno) {
+            run->param_error = true;
             return luaL_error(L, "--set %s=%s: expected an integer (the default is %I)", name,
                               given, (LUAI_UACINT)lua_tointeger(L, 2));
+        }
         lua_pushinteger(L, v);
     } else if (dt == LUA_TNUMBER) {
         char *end = NULL;
         errno = 0;
         double v = strtod(given, &end);
-        if (end == given || *end || errno)
+        if (end == given || *end || errno) {
+            run->param_error = true;
             return luaL_error(L, "--set %s=%s: expected a number (the default is %f)", name, given,
                               (double)lua_tonumber(L, 2));
+        }
         lua_pushnumber(L, v);
     } else if (dt == LUA_TBOOLEAN) {
         if (!strcmp(given, "true") || !strcmp(given, "1") || !strcmp(given, "yes"))
             lua_pushboolean(L, 1);
         else if (!strcmp(given, "false") || !strcmp(given, "0") || !strcmp(given, "no"))
             lua_pushboolean(L, 0);
-        else
+        else {
+            run->param_error = true;
             return luaL_error(L, "--set %s=%s: expected true or false", name, given);
+        }
     } else {
         lua_pushstring(L, given);
     }
@@ -812,10 +883,22 @@ static void check_unused_params(lua_State *L, tl_state *run) {
         }
         if (n == 0) luaL_addstring(&buf, "none");
         luaL_pushresult(&buf);
-        luaL_error(L, "--set %s=%s: %s has no parameter '%s' (parameters read with param(): "
-                      "%s; read every parameter before the first run_for)",
+        run->param_error = true;
+        const char *best = NULL;
+        size_t best_d = 3;
+        for (size_t k = 0; k < n; k++) {
+            size_t d = levenshtein(run->cfg->params[i].key, names[k]);
+            if (d < best_d) {
+                best_d = d;
+                best = names[k];
+            }
+        }
+        char hint[128] = "";
+        if (best) snprintf(hint, sizeof hint, " (did you mean '%s'?)", best);
+        luaL_error(L, "--set %s=%s: %s has no parameter '%s'%s; parameters read with param(): "
+                      "%s (read every parameter before the first run_for)",
                    run->cfg->params[i].key, run->cfg->params[i].value, run->cfg->script_path,
-                   run->cfg->params[i].key, lua_tostring(L, -1));
+                   run->cfg->params[i].key, hint, lua_tostring(L, -1));
     }
 }
 
@@ -1042,6 +1125,7 @@ void tl_run_config_default(tl_run_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->log_level = TL_LOG_INFO;
     cfg->code_version = "unknown";
+    cfg->build_dirty = -1;
 }
 
 static double wall_seconds(void) {
@@ -1050,11 +1134,6 @@ static double wall_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void set_error(tl_state *run, const char *msg) {
-    if (run->verdict == TL_VERDICT_ERROR) return;
-    run->verdict = TL_VERDICT_ERROR;
-    snprintf(run->message, sizeof run->message, "%s", msg);
-}
 
 /* Runs the script body; handles the outcome of the error value. */
 static void run_script(tl_state *run) {
@@ -1074,6 +1153,7 @@ static void run_script(tl_state *run) {
         for (size_t i = 0; i < run->cfg->param_count; i++)
             if (!run->param_used[i]) {
                 char m[512];
+                run->param_error = true;
                 snprintf(m, sizeof m, "--set %s=%s: %s has no parameter '%s' (see the "
                          "parameters at the top of the scenario)", run->cfg->params[i].key,
                          run->cfg->params[i].value, run->cfg->script_path,
@@ -1097,6 +1177,22 @@ static void run_script(tl_state *run) {
         set_error(run, buf);
     }
     lua_pop(L, 1);
+}
+
+/* Lua's warning function: Lua reports errors in __gc finalizers as warnings ("error in
+ * __gc" + message, in pieces: tocont). Collected into run->warn_buf. */
+static void warn_collect(void *ud, const char *msg, int tocont) {
+    tl_state *run = ud;
+    if (!run->warn_error && run->warn_len == 0 && msg[0] == '@') return; /* control message */
+    size_t n = strlen(msg);
+    if (run->warn_len + n >= sizeof run->warn_buf) n = sizeof run->warn_buf - 1 - run->warn_len;
+    memcpy(run->warn_buf + run->warn_len, msg, n);
+    run->warn_len += n;
+    run->warn_buf[run->warn_len] = '\0';
+    if (!tocont) {
+        if (strstr(run->warn_buf, "__gc")) run->warn_error = true;
+        if (!run->warn_error) run->warn_len = 0; /* other warnings: not ours to keep */
+    }
 }
 
 tl_verdict tl_run(const tl_run_config *cfg, tl_run_result *out) {
@@ -1128,7 +1224,9 @@ tl_verdict tl_run(const tl_run_config *cfg, tl_run_result *out) {
         struct tm tmv;
         gmtime_r(&t, &tmv);
         strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-        tl_run_info info = {cfg->script_path, cfg->seed, cfg->code_version, started, cfg->command};
+        tl_run_info info = {cfg->script_path, cfg->seed,         cfg->code_version,
+                            started,           cfg->command,      cfg->build_commit,
+                            cfg->build_dirty,  cfg->build_id};
         if (!tl_results_run_begin(run->res, &info)) {
             set_error(run, tl_results_error(run->res));
             goto report;
@@ -1139,6 +1237,7 @@ tl_verdict tl_run(const tl_run_config *cfg, tl_run_result *out) {
     run->L = lua_newstate(tl_alloc, run);
     TP_ASSERT(run->L != NULL);
     lua_State *L = run->L;
+    lua_setwarnf(L, warn_collect, run);
     lua_pushlightuserdata(L, run);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &run_key);
     lua_newtable(L);
@@ -1150,6 +1249,9 @@ tl_verdict tl_run(const tl_run_config *cfg, tl_run_result *out) {
     }
     run->params_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     open_sandbox(L);
+    if (cfg->max_wall_s > 0) run->wall_deadline_s = wall0 + cfg->max_wall_s;
+    if (cfg->max_wall_s > 0 || cfg->max_events > 0)
+        lua_sethook(L, limit_hook, LUA_MASKCOUNT, 100000);
 
     run_script(run);
     if (run->verdict == TL_VERDICT_PASS && run->checks_failed > 0) run->verdict = TL_VERDICT_FAIL;
@@ -1192,7 +1294,9 @@ tl_verdict tl_run(const tl_run_config *cfg, tl_run_result *out) {
     }
 
 report:
+    run->ended = true;
     out->verdict = run->verdict;
+    out->param_error = run->param_error && run->verdict == TL_VERDICT_ERROR;
     snprintf(out->message, sizeof out->message, "%s", run->message);
     out->checks_passed = run->checks_passed;
     out->checks_failed = run->checks_failed;
@@ -1205,6 +1309,17 @@ report:
     free(run->block_body);
     free(run->b58_cache);
     if (run->L) lua_close(run->L);
+    if (run->warn_error) {
+        /* a finalizer failed during teardown: a misuse of the API, the run's error */
+        char m[sizeof out->message];
+        snprintf(m, sizeof m, "%s: error in a __gc finalizer during teardown: %s",
+                 cfg->script_path, run->warn_buf);
+        if (out->verdict != TL_VERDICT_ERROR) {
+            out->verdict = TL_VERDICT_ERROR;
+            snprintf(out->message, sizeof out->message, "%s", m);
+        }
+        if (run->res) (void)tl_results_run_verdict(run->res, "error", out->message);
+    }
     tl_results_close(run->res);
     free(run->param_used);
     free(run);

@@ -48,7 +48,15 @@ typedef struct tl_run_config {
     size_t param_count;
     const char *code_version;    /* recorded in runs.code_version */
     const char *command;         /* the replay command, recorded in runs.command */
+    const char *build_commit;    /* runs.build_commit (buildinfo/), NULL unknown */
+    int build_dirty;             /* runs.build_dirty: 1, 0, or -1 unknown */
+    const char *build_id;        /* runs.build_id (buildinfo/), NULL unknown */
     size_t lua_memory_limit_bytes; /* 0: 1 GiB */
+    double max_wall_s;           /* `--max-wall`: stop with verdict error after this many
+                                    real seconds (0: no limit); checked in Lua code and
+                                    between simulator events */
+    uint64_t max_events;         /* `--max-events`: stop with verdict error once the
+                                    simulator has executed more events (0: no limit) */
     void (*progress)(void *arg, const tl_progress *p); /* may be NULL */
     void *progress_arg;
     FILE *out;                   /* print()/log() output; NULL: stderr */
@@ -76,6 +84,8 @@ typedef struct tl_run_result {
     uint32_t checks_passed;
     uint32_t checks_failed;
     int64_t run_id;          /* runs.id, or -1 without a database */
+    bool param_error;        /* the error is a --set value (unknown parameter, wrong
+                                type): a usage error of the command line */
     double wall_s;
 } tl_run_result;
 

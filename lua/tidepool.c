@@ -202,7 +202,7 @@ void tl_tp_free(tl_app *a) {
 static const char *const node_keys[] = {
     "port", "advertised_port", "chain_name", "private_mode", "disable_mempool",
     "disable_peer_discovery", "min_connections", "expected_connections", "max_connections",
-    "max_incoming_connections", "maintenance_idle_time", "connection_timeout",
+    "max_incoming_connections", "max_pending_incoming_per_ip", "greylist_ip_after_timeouts", "maintenance_idle_time", "connection_timeout",
     "authentication_timeout", "incoming_message_queue_size", "outgoing_message_queue_size",
     "incoming_app_message_queue_size", "binary_chunks_size", "bootstrap_cooldown",
     "swap_cooldown", "trusted_points", "connect", "pow_difficulty", "identity_difficulty",
@@ -325,6 +325,8 @@ static void node_config(lua_State *L, int tidx, tl_app *a, tl_ncfg *n, bool *sta
     c->expected_connections = (uint32_t)tl_opt_int_field(L, tidx, "expected_connections", c->expected_connections, 0, 100000, what);
     c->max_connections = (uint32_t)tl_opt_int_field(L, tidx, "max_connections", c->max_connections, 0, 100000, what);
     c->max_incoming_connections = (uint32_t)tl_opt_int_field(L, tidx, "max_incoming_connections", c->max_incoming_connections, 0, 100000, what);
+    c->max_pending_incoming_per_ip = (uint32_t)tl_opt_int_field(L, tidx, "max_pending_incoming_per_ip", c->max_pending_incoming_per_ip, 0, 100000, what);
+    c->greylist_ip_after_timeouts = (uint32_t)tl_opt_int_field(L, tidx, "greylist_ip_after_timeouts", c->greylist_ip_after_timeouts, 0, 100000, what);
     c->maintenance_idle_time_ns = tl_opt_duration_field(L, tidx, "maintenance_idle_time", c->maintenance_idle_time_ns, what);
     c->connection_timeout_ns = tl_opt_duration_field(L, tidx, "connection_timeout", c->connection_timeout_ns, what);
     c->authentication_timeout_ns = tl_opt_duration_field(L, tidx, "authentication_timeout", c->authentication_timeout_ns, what);
@@ -521,6 +523,7 @@ static tp_peer_id check_peer(lua_State *L, int idx, const char *what) {
         run->apps[hi]->kind == TL_APP_TIDEPOOL)
         return run->apps[hi]->identity.peer_id;
     tp_peer_id id;
+    memset(&id, 0, sizeof id); /* luaL_error does not return; clang cannot tell */
     if (lua_type(L, idx) == LUA_TSTRING) {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
@@ -553,6 +556,7 @@ static tp_ip check_ip(lua_State *L, int idx, const char *what) {
     uint32_t hi = 0;
     if (tl_test_host(L, idx, &hi)) return sim_host_ip(sim_world_host(run->w, hi));
     tp_ip ip;
+    memset(&ip, 0, sizeof ip); /* luaL_error does not return; clang cannot tell */
     size_t len;
     const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
     if (!s || tp_ip_parse(s, len, &ip) != TP_OK)

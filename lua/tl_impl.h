@@ -85,6 +85,19 @@ struct tl_state {
     /* Lua allocator accounting */
     size_t mem_used, mem_limit;
     bool mem_limit_hit;
+    /* --max-wall / --max-events (tl_run_config): wall_deadline_s is a CLOCK_MONOTONIC
+     * time, 0 without a limit; limit_hit once either was passed (the run is an error). */
+    double wall_deadline_s;
+    uint64_t limit_check_count;
+    bool limit_hit;
+    bool param_error; /* a --set value the script rejected or never read (usage error) */
+    /* Teardown (tl_run after the outcome is known): the world and nodes are gone; a
+     * simulation call (from a __gc finalizer run by lua_close) is a Lua error, which
+     * Lua turns into a warning, collected here (warn_buf) and made the run's error. */
+    bool ended;
+    char warn_buf[512];
+    size_t warn_len;
+    bool warn_error;
     /* math.random */
     uint64_t rng[4];
     /* world */

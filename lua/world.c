@@ -14,6 +14,10 @@
 
 sim_world *tl_world(lua_State *L) {
     tl_state *run = tl_run_of(L);
+    if (run->ended)
+        luaL_error(L, "a simulation call was made after the run ended (from a __gc finalizer "
+                      "during teardown?): the world is gone; do that work before the scenario "
+                      "returns");
     if (!run->w)
         luaL_error(L, "no world yet: call sim.world{...} first (e.g. sim.world{regions = 1})");
     return run->w;

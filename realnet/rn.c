@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE /* accept4, signalfd */
 #include "realnet/rn.h"
+#include "core/identity.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1003,8 +1004,11 @@ size_t rn_event_format(char *buf, size_t cap, int64_t wall_ns, const tp_event *e
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (long)(wall_ns % 1000000000 / 1000), tp_event_kind_name(ev->kind));
     if (ev->flags & TP_EVENT_HAS_PEER) {
-        text_put(&t, " peer=");
-        for (int i = 0; i < 16; i++) text_put(&t, "%02x", ev->peer_id[i]);
+        /* Base58 ("id..."), as the RPC, the CLI and Octez's own logs write peer ids */
+        tp_peer_id id;
+        memcpy(id.bytes, ev->peer_id, sizeof id.bytes);
+        char b58[TP_PEER_ID_TEXT_SIZE];
+        text_put(&t, " peer=%s", tp_peer_id_to_b58(&id, b58));
     }
     if (ev->flags & TP_EVENT_HAS_POINT) {
         char pt[TP_POINT_TEXT_MAX];
@@ -1053,16 +1057,45 @@ static tp_err file_path(rn_loop *loop, const char *name, const char *prefix, cha
     return TP_OK;
 }
 
+/* The tp_err of a failed file operation: what happened, named (a full disk, a read-only
+ * file system), not "input/output error". */
+static tp_err rn_errno_file(int e) {
+    switch (e) {
+    case ENOSPC:
+    case EDQUOT: return TP_ERR_NO_SPACE;
+    case EROFS: return TP_ERR_READ_ONLY;
+    case EACCES:
+    case EPERM: return TP_ERR_PERMISSION;
+    case ENOENT: return TP_ERR_NOT_FOUND;
+    case EISDIR:
+    case ENXIO: return TP_ERR_NOT_FILE;
+    default: return TP_ERR_IO;
+    }
+}
+
 static tp_err rn_file_read(void *ctx, const char *name, uint8_t *buf, size_t cap, size_t *len) {
     rn_loop *loop = ctx;
     char path[4096];
     TP_TRY(file_path(loop, name, "", path, sizeof path));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno == ENOENT ? TP_ERR_NOT_FOUND : TP_ERR_IO;
+    /* O_NONBLOCK: a FIFO in place of the file must not block the node in open() (it
+     * did, deaf to SIGTERM); only regular files are read. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        struct stat lst;
+        if (e == ENOENT && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
+            return TP_ERR_DANGLING_LINK; /* never "not found": a new file would replace it */
+        return e == ENOENT ? TP_ERR_NOT_FOUND : rn_errno_file(e);
+    }
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
         close(fd);
-        return TP_ERR_IO;
+        return rn_errno_file(e);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return TP_ERR_NOT_FILE;
     }
     size_t size = (size_t)st.st_size;
     if (size > cap) {
@@ -1096,27 +1129,37 @@ static tp_err rn_file_write(void *ctx, const char *name, const uint8_t *data, si
     char path[4096], tmp[4096];
     TP_TRY(file_path(loop, name, "", path, sizeof path));
     TP_TRY(file_path(loop, name, ".tmp.", tmp, sizeof tmp));
+    /* The destination must be a regular file or absent: never replace a FIFO, a device,
+     * a directory or a dangling symbolic link (identity.json: a link to a missing
+     * identity is an error, not a place for a new one). */
+    struct stat lst;
+    if (lstat(path, &lst) == 0) {
+        struct stat st;
+        if (S_ISLNK(lst.st_mode) && stat(path, &st) != 0) return TP_ERR_DANGLING_LINK;
+        if (!S_ISLNK(lst.st_mode) && !S_ISREG(lst.st_mode)) return TP_ERR_NOT_FILE;
+        if (S_ISLNK(lst.st_mode) && !S_ISREG(st.st_mode)) return TP_ERR_NOT_FILE;
+    }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return TP_ERR_IO;
+    if (fd < 0) return rn_errno_file(errno);
     size_t put = 0;
-    bool ok = true;
+    int err = 0;
     while (put < len) {
         ssize_t n = write(fd, data + put, len - put);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-            ok = false;
+            err = n < 0 ? errno : ENOSPC;
             break;
         }
         put += (size_t)n;
     }
-    if (ok && fsync(fd) != 0) ok = false;
-    if (close(fd) != 0) ok = false;
-    if (ok && rename(tmp, path) != 0) ok = false;
-    if (!ok) {
+    if (!err && fsync(fd) != 0) err = errno;
+    if (close(fd) != 0 && !err) err = errno;
+    if (!err && rename(tmp, path) != 0) err = errno;
+    if (err) {
         (void)unlink(tmp);
-        return TP_ERR_IO;
+        return rn_errno_file(err);
     }
-    if (fsync_dir(loop->data_dir) != 0) return TP_ERR_IO;
+    if (fsync_dir(loop->data_dir) != 0) return rn_errno_file(errno);
     return TP_OK;
 }
 

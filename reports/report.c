@@ -754,6 +754,15 @@ static rep_err open_database(rep_ctx *c, const char *path, sqlite3 **db_out) {
     }
     rc = sqlite3_step(st);
     const char *version = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    if (version != NULL && strcmp(version, "1") == 0) {
+        rep_err e = fail(c, REP_ERR_INPUT,
+                         "%s: results schema version 1, this tidepool reads version "
+                         REP_SCHEMA_VERSION " (blocks, build identity); upgrade it in place "
+                         "with `tidepool merge --upgrade %s`",
+                         path, path);
+        sqlite3_finalize(st);
+        return e;
+    }
     if (version == NULL || strcmp(version, REP_SCHEMA_VERSION) != 0) {
         rep_err e = fail(c, REP_ERR_INPUT,
                          "%s: results schema version %s, this tidepool reads version "

@@ -22,8 +22,11 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+-- Version 2 added deliveries.header_ns and the blocks table (the block workload of
+-- issue 17) and runs.build_commit, build_dirty and build_id (issue 20); the writer and
+-- `tidepool merge --upgrade` upgrade a version-1 database in place (CREATE TABLE and
+-- ALTER TABLE ADD COLUMN: old rows read NULL there).
 INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '2');
--- version 2: deliveries.header_ns and the blocks table (the block workload of issue 17)
 
 CREATE TABLE IF NOT EXISTS runs (
     id              INTEGER PRIMARY KEY,
@@ -31,6 +34,9 @@ CREATE TABLE IF NOT EXISTS runs (
     seed            INTEGER NOT NULL,         -- the run seed (0 .. 2^63-1)
     parameters      TEXT NOT NULL,            -- JSON object: every param() read, final values
     code_version    TEXT NOT NULL,            -- git describe of the binary
+    build_commit    TEXT,                     -- git commit of the binary (buildinfo/)
+    build_dirty     INTEGER,                  -- 1 built from a tree with uncommitted changes
+    build_id        TEXT,                     -- 16 hex: hash of the binary (buildinfo/)
     log_level       TEXT NOT NULL,            -- 'none' | 'info' | 'debug'
     started_at      TEXT NOT NULL,            -- wall clock, ISO 8601 UTC
     command         TEXT,                     -- the exact command that replays the run

@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
 # Installs what tidepool needs from Debian's packages (only what is missing), then
 # configures and builds. Idempotent: a second run installs nothing and rebuilds only
-# what changed. Used by both quick-start commands of the README.
+# what changed. Used by both quick-start commands of the README. The normal build is
+# put on PATH: PREFIX/bin/tidepool becomes a symbolic link to BUILD/tidepool, so the
+# commands tidepool prints (replay commands, swarm's replay.txt) work as pasted and
+# always run the latest build.
 #
-#   scripts/setup.sh [--sanitize] [--build-dir DIR] [--no-build]
+#   scripts/setup.sh [--sanitize] [--build-dir DIR] [--no-build] [--prefix P | --no-install]
 #
-# --sanitize   configure the ASan+UBSan build (default dir: build-asan)
-# --build-dir  where to build (default: build)
-# --no-build   only install the packages
+# --sanitize    configure the ASan+UBSan build (default dir: build-asan; not installed)
+# --build-dir   where to build (default: build)
+# --no-build    only install the packages
+# --prefix P    link P/bin/tidepool (default /usr/local, on Debian's default PATH)
+# --no-install  do not touch P/bin (also: TP_NO_INSTALL=1)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 sanitize=0
 build_dir=""
 do_build=1
+prefix=/usr/local
+do_install=1
+if [ "${TP_NO_INSTALL:-0}" = 1 ]; then do_install=0; fi
 while [ $# -gt 0 ]; do
   case "$1" in
     --sanitize) sanitize=1 ;;
     --build-dir) build_dir=$2; shift ;;
     --no-build) do_build=0 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --prefix) prefix=$2; shift ;;
+    --no-install) do_install=0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -61,5 +71,30 @@ fi
 san=OFF
 build_type=RelWithDebInfo
 if [ $sanitize = 1 ]; then san=ON; build_type=Debug; fi
-cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=$build_type -DTP_SANITIZE=$san >/dev/null
+# TP_WERROR: warnings are errors in the project's own builds (off by default for anyone
+# building with other flags or compilers).
+cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=$build_type -DTP_SANITIZE=$san \
+  -DTP_WERROR=ON >/dev/null
 cmake --build "$build_dir" -j "$(nproc)"
+
+# tidepool on PATH (not the sanitizer build): a link, replaced if it points elsewhere,
+# so running this again changes nothing. Where PREFIX/bin is not writable (not root,
+# no sudo) it says how instead of failing the set-up.
+[ $sanitize = 0 ] && [ $do_install = 1 ] || exit 0
+build_abs=$(cd "$build_dir" && pwd)
+target="$prefix/bin/tidepool"
+if [ "$(readlink "$target" 2>/dev/null || true)" != "$build_abs/tidepool" ]; then
+  sudo_cmd=""
+  if [ ! -w "$prefix/bin" ] && [ -d "$prefix/bin" ] && [ "$(id -u)" != 0 ]; then sudo_cmd="sudo -n"; fi
+  if $sudo_cmd mkdir -p "$prefix/bin" 2>/dev/null &&
+     $sudo_cmd ln -sfn "$build_abs/tidepool" "$target" 2>/dev/null; then
+    echo "setup: tidepool is on PATH: $target -> $build_abs/tidepool"
+  else
+    echo "setup: could not link $target (not writable); put tidepool on PATH with:" >&2
+    echo "  sudo ln -sfn '$build_abs/tidepool' '$target'" >&2
+  fi
+fi
+case ":$PATH:" in
+  *":$prefix/bin:"*) ;;
+  *) echo "setup: note: $prefix/bin is not on PATH; add it, e.g. export PATH=\"$prefix/bin:\$PATH\"" >&2 ;;
+esac

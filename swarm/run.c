@@ -15,13 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buildinfo/buildinfo.h"
 #include "lua/invariants.h"
 #include "lua/scenario.h"
 #include "swarm/swarm.h"
 
-#ifndef TP_GIT_VERSION
-#define TP_GIT_VERSION "unknown"
-#endif
 
 static double wall_now(void) {
     struct timespec ts;
@@ -138,7 +136,11 @@ static bool child_start(child *c, const char *path, uint64_t seed, const char *d
         cfg.script_path = path;
         cfg.seed = seed;
         cfg.db_path = db_path;
-        cfg.code_version = TP_GIT_VERSION;
+        const tp_build_info *build = tp_build_info_get();
+        cfg.code_version = build->describe;
+        cfg.build_commit = strcmp(build->commit, "unknown") ? build->commit : NULL;
+        cfg.build_dirty = build->dirty;
+        cfg.build_id = strcmp(build->binary_hash, "unknown") ? build->id : NULL;
         cfg.out = devnull;
         tl_run_result r;
         tl_run(&cfg, &r);
@@ -278,6 +280,31 @@ static const char *index_name(int i) {
     return i == TL_INV_COUNT ? "crash_or_timeout" : i == TL_INV_COUNT + 1 ? "error" : "check";
 }
 
+/* s for a POSIX shell: as is when it has only safe characters, else single-quoted. */
+static const char *shell_quote(const char *s, char *buf, size_t cap) {
+    bool plain = *s != '\0';
+    for (const char *p = s; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,+@%", *p))
+            plain = false;
+    if (plain) {
+        snprintf(buf, cap, "%s", s);
+        return buf;
+    }
+    size_t n = 0;
+    if (n + 1 < cap) buf[n++] = '\'';
+    for (; *s && n + 5 < cap; s++) {
+        if (*s == '\'') {
+            memcpy(buf + n, "'\\''", 4);
+            n += 4;
+        } else {
+            buf[n++] = *s;
+        }
+    }
+    if (n + 1 < cap) buf[n++] = '\'';
+    buf[n < cap ? n : cap - 1] = '\0';
+    return buf;
+}
+
 static void save_failure(const sw_swarm_config *cfg, uint64_t seed, const char *work_path,
                          const sw_outcome *o) {
     char dir[PATH_MAX], path[PATH_MAX + 64];
@@ -296,13 +323,21 @@ static void save_failure(const sw_swarm_config *cfg, uint64_t seed, const char *
     const char *scen = realpath(path, abs) ? abs : path;
     snprintf(path, sizeof path, "%s/schedule.json", dir);
     ok = sw_write_file(path, json) && ok;
-    char text[2 * PATH_MAX + 2048];
+    char text[5 * PATH_MAX + 2048];
+    char q_exe[PATH_MAX], q_scen[4 * PATH_MAX], q_dir[4 * PATH_MAX], build_text[160];
+    const tp_build_info *build = tp_build_info_get();
+    tp_build_info_text(build, build_text, sizeof build_text);
+    shell_quote(cfg->exe ? cfg->exe : "tidepool", q_exe, sizeof q_exe);
+    char expect[48] = "";
+    if (strcmp(build->binary_hash, "unknown") != 0)
+        snprintf(expect, sizeof expect, " --expect-build %s", build->id);
     snprintf(text, sizeof text,
-             "%s sim %s --seed %" PRIu64 "\n"
+             "%s sim %s --seed %" PRIu64 "%s\n"
              "# seed %" PRIu64 " failed: [%s] %s\n"
+             "# recorded by tidepool %s\n"
              "# shrink it: %s shrink %s\n",
-             cfg->exe ? cfg->exe : "tidepool", scen, seed, seed, o->invariant, o->message,
-             cfg->exe ? cfg->exe : "tidepool", dir);
+             q_exe, shell_quote(scen, q_scen, sizeof q_scen), seed, expect, seed, o->invariant,
+             o->message, build_text, q_exe, shell_quote(dir, q_dir, sizeof q_dir));
     snprintf(path, sizeof path, "%s/replay.txt", dir);
     ok = sw_write_file(path, text) && ok;
     snprintf(path, sizeof path, "%s/outcome.txt", dir);
@@ -325,6 +360,29 @@ static void save_failure(const sw_swarm_config *cfg, uint64_t seed, const char *
     (void)work_path;
 }
 
+/* Progress: on a terminal, one line rewritten in place with the total and an ETA;
+ * otherwise (a log file, CI) a plain line every 10 % of the seeds or every 30 s. */
+static void progress_line(const sw_swarm_config *cfg, const sw_swarm_result *res, double t0,
+                          bool tty, double *last_line_s, uint64_t *last_line_run) {
+    double now = wall_now(), elapsed = now - t0;
+    uint64_t step = cfg->seeds / 10 ? cfg->seeds / 10 : 1;
+    bool last = res->run == cfg->seeds;
+    if (!tty && !last && res->run - *last_line_run < step && now - *last_line_s < 30) return;
+    char eta[64] = "";
+    if (res->run > 0 && res->run < cfg->seeds) {
+        double left = elapsed / (double)res->run * (double)(cfg->seeds - res->run);
+        if (cfg->budget_s > 0 && left > cfg->budget_s - elapsed)
+            left = cfg->budget_s - elapsed > 0 ? cfg->budget_s - elapsed : 0;
+        snprintf(eta, sizeof eta, ", ETA %.0f s", left);
+    }
+    fprintf(stderr, "%sswarm: %" PRIu64 "/%" PRIu64 " seeds run, %" PRIu64 " failed, %.1f s%s%s",
+            tty ? "\r\033[K" : "", res->run, cfg->seeds, res->failed, elapsed, eta,
+            tty ? "" : "\n");
+    fflush(stderr);
+    *last_line_s = now;
+    *last_line_run = res->run;
+}
+
 bool sw_swarm(const sw_swarm_config *cfg, sw_swarm_result *res) {
     memset(res, 0, sizeof *res);
     res->first_failing_seed = UINT64_MAX;
@@ -344,6 +402,9 @@ bool sw_swarm(const sw_swarm_config *cfg, sw_swarm_result *res) {
     memset(cs, 0, sizeof cs);
     uint64_t next_seed = cfg->first_seed, end_seed = cfg->first_seed + cfg->seeds;
     uint32_t running = 0;
+    bool tty = isatty(2);
+    double last_line_s = t0;
+    uint64_t last_line_run = 0;
     for (;;) {
         bool budget_left = cfg->budget_s <= 0 || wall_now() - t0 < cfg->budget_s;
         while (running < jobs && next_seed < end_seed && budget_left) {
@@ -384,15 +445,11 @@ bool sw_swarm(const sw_swarm_config *cfg, sw_swarm_result *res) {
             save_failure(cfg, seed, path, &o);
         }
         unlink(path);
-        if (!cfg->quiet && isatty(2)) {
-            fprintf(stderr, "\r\033[Kswarm: %" PRIu64 " run, %" PRIu64 " failed, %.1f s", res->run,
-                    res->failed, wall_now() - t0);
-            fflush(stderr);
-        }
+        if (!cfg->quiet) progress_line(cfg, res, t0, tty, &last_line_s, &last_line_run);
     }
     rmdir(work);
     res->wall_s = wall_now() - t0;
-    if (!cfg->quiet && isatty(2)) fputs("\r\033[K", stderr);
+    if (!cfg->quiet && tty) fputs("\r\033[K", stderr);
     printf("swarm: %" PRIu64 " seeds run (%" PRIu64 "..%" PRIu64 "), %" PRIu64 " passed, %" PRIu64
            " failed, %.1f s wall, %.0f seeds/hour\n",
            res->run, cfg->first_seed, cfg->first_seed + (res->run ? res->run - 1 : 0), res->passed,

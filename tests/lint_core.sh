@@ -238,7 +238,7 @@ while (<$fh>) {
 }
 close $fh;
 my $allow = qr/^(?:
-    memcpy|memmove|memset|memcmp|memchr|strlen|strnlen|strcmp|strncmp|strchr|strrchr|strstr|
+    memcpy|memmove|memset|memcmp|bcmp|memchr|strlen|strnlen|strcmp|strncmp|strchr|strrchr|strstr|
     strspn|strcspn|strpbrk|snprintf|vsnprintf|sprintf|qsort|bsearch|abs|labs|llabs|
     strtod|strtof|strtol|strtoul|strtoll|strtoull|isalpha|isdigit|isxdigit|isspace|
     isalnum|isupper|islower|isprint|tolower|toupper|__ctype_b_loc|__ctype_tolower_loc|

@@ -126,7 +126,7 @@ print(f"ok Advertise in answer to Bootstrap, decrypted with nonce {nonce.hex()}:
 s.close()
 EOF
 cat "$work/peer.out"
-grep -q "kind=connection_established peer=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["identities"]["A"]["peer_id_hex"])' "$vectors")" "$work/node.log" ||
+grep -q "kind=connection_established peer=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["identities"]["A"]["peer_id_b58"])' "$vectors")" "$work/node.log" ||
   fail "the node did not log the connection with A's peer id"
 kill -TERM "$node"
 rc=0

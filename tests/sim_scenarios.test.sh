@@ -54,6 +54,8 @@ private_network nodes=10
 bandwidth nodes=30 blocks=3
 block_propagation nodes=40 blocks=5
 attacks duration=30s
+slot_exhaustion per_ip=2
+slot_exhaustion greylist=3
 LIST
 for f in "$SRC"/scenarios/*.lua; do
   n=$(basename "$f" .lua)
@@ -102,7 +104,7 @@ has "$work/err" "key.lua:3: sim.hosts{...}: unknown key 'regoin' (did you mean '
 printf 'sim.world{}\nsim.hosts{count = "ten"}\n' >"$work/type.lua"
 run 3 "wrong type: exit 3" "$work/type.lua"
 has "$work/err" "type.lua:2: sim.hosts{...}: 'count' expected an integer, got string" "wrong type: what was expected"
-run 3 "unknown --set key: exit 3" scenarios/private_network.lua --set nodez=3
+run 2 "unknown --set key: usage error, exit 2" scenarios/private_network.lua --set nodez=3
 has "$work/err" "has no parameter 'nodez'" "unknown --set names the key"
 run 3 "missing script: exit 3" "$work/nope.lua"
 run 2 "no script: exit 2"

@@ -63,11 +63,22 @@ else
 fi
 # the replay command, with the planted binary
 CMD=$(head -1 "$DIR/replay.txt")
-check "replay.txt has the exact command" grep -q "sim .*scenario.lua --seed $SEED\$" <(echo "$CMD")
+PID=$("$PTP" version --json | jq -r .build_id)
+NID=$("$TP" version --json | jq -r .build_id)
+check "replay.txt has the exact command, with the recording build ($PID)" \
+  grep -q "sim .*scenario.lua --seed $SEED --expect-build $PID\$" <(echo "$CMD")
+check "replay.txt names the recording build" grep -q "^# recorded by tidepool .* build $PID" "$DIR/replay.txt"
+check "the planted and the normal build have different build ids" test "$PID" != "$NID"
 "$PTP" ${CMD#tidepool } >replay.out 2>replay.err
 rc=$?
 check "the replay fails again (rc=$rc)" test "$rc" -eq 1
 check "... with the same invariant" grep -q "invariant banned_peer_connected violated" replay.out
+check "... and the same build: no mismatch" grep -q '"build_mismatch":false' replay.out
+# the same command with the normal build says it is another build
+"$TP" ${CMD#tidepool } >other.out 2>other.err
+check "a replay with another build says so (stderr)" \
+  grep -q "replays a run recorded by build $PID, but this is build .*$NID" other.err
+check "... and in its JSON line" grep -q '"build_mismatch":true' other.out
 
 "$PTP" shrink "$DIR" --budget 120 --quiet >shrink.out 2>shrink.err
 rc=$?

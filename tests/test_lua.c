@@ -489,7 +489,8 @@ static void test_tidepool_nodes(void **state) {
 /* The results writer                                                                   */
 
 static void write_some(tl_results *r) {
-    tl_run_info info = {"x.lua", 42, "v1", "2026-01-01T00:00:00Z", "tidepool sim x.lua"};
+    tl_run_info info = {"x.lua", 42, "v1", "2026-01-01T00:00:00Z", "tidepool sim x.lua",
+                        "0123456789abcdef0123456789abcdef01234567", 1, "00112233aabbccdd"};
     assert_true(tl_results_run_begin(r, &info));
     assert_true(tl_results_region(r, 0, "eu"));
     assert_true(tl_results_host(r, 0, "10.0.0.1", 0, 64512, 0, 0, 0));
@@ -522,6 +523,9 @@ static void test_results_levels(void **state) {
         assert_int_equal(query_int(db, "SELECT COUNT(*) FROM assertions WHERE run_id = ?1", id), 1);
         assert_int_equal(query_int(db, "SELECT trace_hash = '0000000000abcdef' FROM runs WHERE id = ?1", id), 1);
         assert_int_equal(query_int(db, "SELECT seed FROM runs WHERE id = ?1", id), 42);
+        /* The build identity (buildinfo/) is recorded with the run. */
+        assert_int_equal(query_int(db, "SELECT build_id = '00112233aabbccdd' AND build_dirty = 1"
+                                       " AND build_commit LIKE '0123%' FROM runs WHERE id = ?1", id), 1);
     }
     /* Reopening appends a second run with a new id. */
     char db[300], err[512];
@@ -557,7 +561,8 @@ static void test_results_concurrent_reader(void **state) {
     snprintf(db, sizeof db, "%s/concurrent.db", tmpdir);
     tl_results *r = tl_results_open(db, TL_LOG_INFO, err, sizeof err);
     assert_non_null(r);
-    tl_run_info info = {"x.lua", 7, "v1", "2026-01-01T00:00:00Z", "tidepool sim x.lua"};
+    tl_run_info info = {"x.lua", 7, "v1", "2026-01-01T00:00:00Z", "tidepool sim x.lua",
+                        NULL, -1, NULL};
     assert_true(tl_results_run_begin(r, &info));
     for (int i = 0; i < 100; i++)
         assert_true(tl_results_event(r, i, 0, "connection_established", false, NULL, 1, "x", 0, NULL));
@@ -591,8 +596,69 @@ static void test_results_concurrent_reader(void **state) {
     sqlite3_close(h);
 }
 
+/* A results database of schema_version 1 (before runs.build_*) is upgraded in place by
+ * the writer, keeping its runs; tl_results_upgrade does the same for merge's OUT.db. */
+static void test_results_upgrade_v1(void **state) {
+    (void)state;
+    char db[300], err[512];
+    for (int how = 0; how < 2; how++) {
+        snprintf(db, sizeof db, "%s/v1_%d.db", tmpdir, how);
+        sqlite3 *h = NULL;
+        assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(h,
+                                      "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                                      "INSERT INTO meta VALUES ('schema_version', '1');"
+                                      "CREATE TABLE runs(id INTEGER PRIMARY KEY, scenario TEXT NOT NULL,"
+                                      " seed INTEGER NOT NULL, parameters TEXT NOT NULL,"
+                                      " code_version TEXT NOT NULL, log_level TEXT NOT NULL,"
+                                      " started_at TEXT NOT NULL, command TEXT, trace_hash TEXT,"
+                                      " wall_time_s REAL, virtual_time_ns INTEGER,"
+                                      " events_executed INTEGER, verdict TEXT NOT NULL DEFAULT"
+                                      " 'running', message TEXT);"
+                                      "INSERT INTO runs(scenario, seed, parameters, code_version,"
+                                      " log_level, started_at, verdict) VALUES ('old.lua', 3, '{}',"
+                                      " 'v0', 'info', 'x', 'pass');"
+                                      "CREATE TABLE deliveries(run_id INTEGER NOT NULL,"
+                                      " message TEXT NOT NULL, node INTEGER NOT NULL,"
+                                      " origin_node INTEGER, sent_ns INTEGER,"
+                                      " received_ns INTEGER NOT NULL, delay_ns INTEGER);"
+                                      "INSERT INTO deliveries VALUES (1, 'block:0', 2, 0, 5, 9, 4);",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(h);
+        if (how == 0) {
+            tl_results *r = tl_results_open(db, TL_LOG_INFO, err, sizeof err);
+            assert_non_null(r);
+            write_some(r);
+            tl_results_close(r);
+            assert_int_equal(query_int(db, "SELECT COUNT(*) FROM runs WHERE build_id IS NOT NULL "
+                                           "AND ?1 > 0", 1), 1);
+        } else {
+            assert_true(tl_results_upgrade(db, err, sizeof err));
+            assert_true(tl_results_upgrade(db, err, sizeof err)); /* idempotent */
+        }
+        assert_int_equal(query_int(db, "SELECT value = '2' FROM meta WHERE key = "
+                                       "'schema_version' AND ?1 > 0", 1), 1);
+        assert_int_equal(query_int(db, "SELECT COUNT(*) FROM runs WHERE scenario = 'old.lua' "
+                                       "AND build_id IS NULL AND seed = ?1", 3), 1);
+        /* and the block workload's additions: the old delivery row reads NULL there */
+        assert_int_equal(query_int(db, "SELECT COUNT(*) FROM deliveries WHERE header_ns IS NULL "
+                                       "AND node = ?1", 2), 1);
+        assert_int_equal(query_int(db, "SELECT COUNT(*) FROM blocks WHERE ?1 > 0", 1), 0);
+    }
+    /* not a results database: refused with a message naming the file */
+    snprintf(db, sizeof db, "%s/not_results.db", tmpdir);
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    assert_false(tl_results_upgrade(db, err, sizeof err));
+    assert_non_null(strstr(err, "not_results.db: not a tidepool results database"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_results_upgrade_v1),
         cmocka_unit_test(test_replay_same_seed_same_rows),
         cmocka_unit_test(test_random_is_seeded),
         cmocka_unit_test(test_malformed_scenarios),

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "realnet/rn.h"
+#include "core/identity.h"
 
 /* Set while test code is inside an env call: every callback asserts it is clear. */
 static bool g_in_call;
@@ -901,9 +902,17 @@ static void test_events_format_and_level(void **state) {
     ev.detail = "a\"b\\c\n";
     char buf[512];
     size_t n = rn_event_format(buf, sizeof buf, 1700000000123456789LL, &ev);
-    const char *want = "ts=2023-11-14T22:13:20.123456Z kind=new_peer "
-                       "peer=00112233445566778899aabbccddeeff point=127.0.0.1:9732 code=-3 "
-                       "detail=\"a\\\"b\\\\c\\x0a\"";
+    /* peer ids in Base58, as in the RPC and the CLI */
+    tp_peer_id id;
+    memcpy(id.bytes, ev.peer_id, sizeof id.bytes);
+    char b58[TP_PEER_ID_TEXT_SIZE];
+    tp_peer_id_to_b58(&id, b58);
+    assert_int_equal(strlen(b58), 30);
+    assert_memory_equal(b58, "id", 2);
+    char want[512];
+    snprintf(want, sizeof want,
+             "ts=2023-11-14T22:13:20.123456Z kind=new_peer peer=%s point=127.0.0.1:9732 "
+             "code=-3 detail=\"a\\\"b\\\\c\\x0a\"", b58);
     assert_string_equal(buf, want);
     assert_int_equal(n, strlen(want));
     /* truncation keeps the buffer terminated */

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,6 +306,9 @@ static void test_routes_and_validation(void **state) {
         {"PATCH", "/network/points/10.0.0.7:9732", "{\"acl\": \"ban\", \"x\": 1}", 400,
          "unknown key \\\"x\\\"", NULL},
         {"PATCH", "/network/points/10.0.0.7:9732", "{\"acl\": ", 400, "body:", NULL},
+        /* a JSON value that is not an object: no made-up "line -1 column -1" */
+        {"PATCH", "/network/points/10.0.0.7:9732", "[1]", 400,
+         "body: expected a JSON object; send", NULL},
         {"PATCH", "/network/points/10.0.0.7:9732", "{\"peer_id\": \"idBAD\"}", 400,
          "malformed peer id", NULL},
         {"PATCH", "/network/peers/idrRoknJh9zwEePNswF3MPGFzmKaVp", "{\"acl\": \"ban\"}", 200,
@@ -843,6 +847,194 @@ static void test_browser_requests_refused(void **state) {
     rn_loop_destroy(loop);
 }
 
+/* ---- the front door: query floods, silent sockets, stream cap ---------------------- */
+
+static int raw_connect(uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct timeval tv = {15, 0}; /* a test that would hang fails instead */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(0x7f000001);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends "GET target" on fd and reads the start of the answer into rep; returns the
+ * status (0: no answer). */
+static int raw_get_on(int fd, const char *target, char *rep, size_t cap) {
+    rep[0] = '\0';
+    size_t tlen = strlen(target);
+    char *req = malloc(tlen + 128);
+    if (!req) return 0;
+    int n = snprintf(req, tlen + 128, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", target);
+    ssize_t sent = 0;
+    while (sent < n) {
+        ssize_t w = write(fd, req + sent, (size_t)(n - sent));
+        if (w <= 0) break;
+        sent += w;
+    }
+    free(req);
+    ssize_t k = read(fd, rep, cap - 1);
+    if (k <= 0) return 0;
+    rep[k] = '\0';
+    return strncmp(rep, "HTTP/1.1 ", 9) == 0 ? atoi(rep + 9) : 0;
+}
+
+static int raw_get(uint16_t port, const char *target, char *rep, size_t cap) {
+    int fd = raw_connect(port);
+    if (fd < 0) return 0;
+    int st = raw_get_on(fd, target, rep, cap);
+    close(fd);
+    return st;
+}
+
+typedef struct flood_run {
+    uint16_t port;
+    int status[5];
+    char rep[5][512];
+    volatile int done;
+} flood_run;
+
+static const int flood_args[5] = {16, 17, 450, 2000, 5000};
+
+static void *flood_main(void *arg) {
+    flood_run *r = arg;
+    for (int i = 0; i < 5; i++) {
+        size_t cap = 64 + (size_t)flood_args[i] * 12;
+        char *target = malloc(cap);
+        size_t k = (size_t)snprintf(target, cap, "/network/connections");
+        for (int a = 0; a < flood_args[i]; a++)
+            k += (size_t)snprintf(target + k, cap - k, "%ca%d=1", a ? '&' : '?', a);
+        r->status[i] = raw_get(r->port, target, r->rep[i], sizeof r->rep[i]);
+        free(target);
+    }
+    __atomic_store_n(&r->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* A GET with hundreds of query arguments was never answered (MHD's per-connection pool
+ * ran out while parsing them): now 414 with a message, the backend not called; 16 is
+ * still parsed (and refused as unknown parameters, 400). */
+static void test_query_flood(void **state) {
+    (void)state;
+    rn_loop *loop;
+    mock m;
+    dm_rpc *rpc = start(&loop, &m, true);
+    flood_run r;
+    memset(&r, 0, sizeof r);
+    r.port = dm_rpc_port(rpc);
+    run_client(loop, flood_main, &r, &r.done);
+    assert_int_equal(r.status[0], 400);
+    assert_non_null(strstr(r.rep[0], "unknown query parameter"));
+    for (int i = 1; i < 5; i++) {
+        if (r.status[i] != 414) fail_msg("%d arguments: status %d (%s)", flood_args[i], r.status[i], r.rep[i]);
+        assert_non_null(strstr(r.rep[i], "too many query arguments"));
+        assert_non_null(strstr(r.rep[i], "(at most 16)"));
+    }
+    assert_int_equal(m.calls, 0);
+    dm_rpc_stop(rpc);
+    rn_loop_destroy(loop);
+}
+
+typedef struct slots_run {
+    uint16_t port;
+    int streams_ok, stream_over_status, ordinary_status, after_status, silent_refused_status;
+    char over_rep[512];
+    volatile int done;
+} slots_run;
+
+static void *streams_main(void *arg) {
+    slots_run *r = arg;
+    int fds[DM_RPC_STREAMS_MAX];
+    char rep[512];
+    for (int i = 0; i < DM_RPC_STREAMS_MAX; i++) {
+        fds[i] = raw_connect(r->port);
+        if (fds[i] >= 0 && raw_get_on(fds[i], "/network/log", rep, sizeof rep) == 200) r->streams_ok++;
+    }
+    r->stream_over_status = raw_get(r->port, "/network/log", r->over_rep, sizeof r->over_rep);
+    r->ordinary_status = raw_get(r->port, "/network/self", rep, sizeof rep);
+    for (int i = 0; i < DM_RPC_STREAMS_MAX; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    __atomic_store_n(&r->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* ?monitor and /network/log streams are capped below the connection limit: the stream
+ * past the cap gets 503, and an ordinary request is still served. */
+static void test_stream_cap(void **state) {
+    (void)state;
+    rn_loop *loop;
+    mock m;
+    dm_rpc *rpc = start(&loop, &m, true);
+    slots_run r;
+    memset(&r, 0, sizeof r);
+    r.port = dm_rpc_port(rpc);
+    run_client(loop, streams_main, &r, &r.done);
+    assert_int_equal(r.streams_ok, DM_RPC_STREAMS_MAX);
+    assert_int_equal(r.stream_over_status, 503);
+    assert_non_null(strstr(r.over_rep, "too many log streams open"));
+    assert_int_equal(r.ordinary_status, 200);
+    dm_rpc_stop(rpc);
+    rn_loop_destroy(loop);
+}
+
+static void *silent_main(void *arg) {
+    slots_run *r = arg;
+    enum { SILENT = DM_RPC_CONNECTIONS_MAX + 8 };
+    int fds[SILENT];
+    for (int i = 0; i < SILENT; i++) fds[i] = raw_connect(r->port);
+    char rep[512];
+    /* every slot of the front door is held by a silent socket: refused for now */
+    r->silent_refused_status = raw_get(r->port, "/network/self", rep, sizeof rep);
+    /* past the request-line deadline the silent sockets are closed: served again */
+    usleep((useconds_t)(DM_RPC_REQUEST_LINE_TIMEOUT_NS / 1000) + 500000);
+    r->after_status = raw_get(r->port, "/network/self", rep, sizeof rep);
+    int closed = 0;
+    for (int i = 0; i < SILENT; i++) {
+        if (fds[i] < 0) continue;
+        char b[256];
+        if (read(fds[i], b, sizeof b) >= 0) closed++; /* EOF or the 408: the server closed it */
+        close(fds[i]);
+    }
+    r->streams_ok = closed;
+    __atomic_store_n(&r->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* Silent sockets (connected, never sending a request) cannot hold the connection slots
+ * for ever: each is closed after DM_RPC_REQUEST_LINE_TIMEOUT_NS (10 s) and the server
+ * serves again. */
+static void test_silent_sockets_released(void **state) {
+    (void)state;
+    rn_loop *loop;
+    mock m;
+    dm_rpc *rpc = start(&loop, &m, true);
+    slots_run r;
+    memset(&r, 0, sizeof r);
+    r.port = dm_rpc_port(rpc);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, silent_main, &r), 0);
+    const tp_env *env = rn_loop_env(loop);
+    int64_t give_up = tp_env_now_ns(env) + INT64_C(40000000000);
+    while (!__atomic_load_n(&r.done, __ATOMIC_SEQ_CST)) {
+        assert_true(tp_env_now_ns(env) < give_up);
+        turn(loop, 5000000);
+    }
+    pthread_join(th, NULL);
+    assert_int_equal(r.silent_refused_status, 0);
+    assert_int_equal(r.after_status, 200);
+    assert_int_equal(r.streams_ok, DM_RPC_CONNECTIONS_MAX + 8);
+    dm_rpc_stop(rpc);
+    rn_loop_destroy(loop);
+}
+
 static void test_port_in_use_and_unreachable(void **state) {
     (void)state;
     rn_loop *loop;
@@ -885,6 +1077,9 @@ int main(void) {
         cmocka_unit_test(test_pending_client_gone),
         cmocka_unit_test(test_browser_requests_refused),
         cmocka_unit_test(test_port_in_use_and_unreachable),
+        cmocka_unit_test(test_query_flood),
+        cmocka_unit_test(test_stream_cap),
+        cmocka_unit_test(test_silent_sockets_released),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
