@@ -126,7 +126,7 @@ check "same error: it says so, with the error" \
   grep -q "stopped early: the first 3 tasks all ended with the same error" typo.txt
 check "same error: the scenario's message is shown" grep -q "has no parameter 'peers'" typo.txt
 check "same error: 29 tasks not started" grep -q "(29 tasks not started)" typo.txt
-check "same error: the summary" grep -q "^sweep: ran 3 tasks (3 ended in an error); 29 not started; 29 without a result: exit 2$" typo.txt
+check "same error: the summary (a usage error of tidepool sim, exit 2, leaves no result: the tasks rerun once fixed)" grep -q "^sweep: ran 3 tasks (3 broke); 29 not started; 32 without a result: exit 2$" typo.txt
 check "same error: only 3 task directories" [ "$(ls typo/tasks | wc -l)" -eq 3 ]
 
 # Descriptions run under the scenarios' Lua memory limit.

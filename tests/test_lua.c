@@ -621,7 +621,7 @@ static void test_results_upgrade_v1(void **state) {
                                       "CREATE TABLE deliveries(run_id INTEGER NOT NULL,"
                                       " message TEXT NOT NULL, node INTEGER NOT NULL,"
                                       " origin_node INTEGER, sent_ns INTEGER,"
-                                      " received_ns INTEGER NOT NULL, delay_ns INTEGER);"
+                                      " received_ns INTEGER, delay_ns INTEGER NOT NULL);"
                                       "INSERT INTO deliveries VALUES (1, 'block:0', 2, 0, 5, 9, 4);",
                                       NULL, NULL, NULL),
                          SQLITE_OK);
