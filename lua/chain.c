@@ -66,8 +66,8 @@
 #define TL_NO_PEER_WAIT_NS 5000000000LL      /* worker_loop: no_active_peers, sleep 5. */
 #define TL_REQ_PEERS_MAX 32u                 /* per set: a bound Octez does not have */
 #define TL_PENDING_MAX 4096u                 /* pending requests per node */
-#define TL_IDS_MAX 10u                       /* get_block_headers / operations max_length */
-#define TL_HEADER_FIXED 16u                  /* id, predecessor, level, ops bytes */
+#define TL_IDS_MAX TL_CHAIN_IDS_MAX
+#define TL_HEADER_FIXED TL_CHAIN_HEADER_FIXED
 #define TL_REQUEST_LOG_MAX 256u
 
 enum { TL_ST_UNKNOWN = 0, TL_ST_HEADER = 1, TL_ST_OPS = 2, TL_ST_VALID = 3 };
@@ -120,10 +120,6 @@ static void put_u32(uint8_t *p, uint32_t v) {
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
-}
-
-static uint32_t get_u32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static void *grow(void *p, uint32_t *cap, uint32_t need, size_t elem) {
@@ -191,56 +187,42 @@ static bool is_valid(const tl_chain *ch, uint32_t id) {
 /* ------------------------------------------------------------------------------------ */
 /* Encoding                                                                             */
 
-/* A header: id, predecessor, level, operation bytes (u32 each), zero padding up to the
- * block's header size. The genesis header is the 16 fixed bytes. */
+/* The wire format is lua/chain_msg.c's (tl_chain_decode / tl_chain_encode). A header:
+ * id, predecessor, level, operation bytes (u32 each), zero padding up to the block's
+ * header size. The genesis header is the 16 fixed bytes. */
 static size_t encode_header(const tl_state *run, uint32_t id, uint8_t *buf) {
     if (id == TL_GENESIS) {
-        put_u32(buf, TL_GENESIS);
-        put_u32(buf + 4, TL_GENESIS);
-        put_u32(buf + 8, 0);
-        put_u32(buf + 12, 0);
-        return TL_HEADER_FIXED;
+        tl_chain_header g = {TL_GENESIS, TL_GENESIS, 0, 0, TL_HEADER_FIXED};
+        return tl_chain_encode_header(&g, buf);
     }
     const tl_block *b = &run->blocks[id];
-    memset(buf, 0, b->header_bytes);
-    put_u32(buf, id);
-    put_u32(buf + 4, b->pred);
-    put_u32(buf + 8, b->level);
-    put_u32(buf + 12, b->ops_bytes);
-    return b->header_bytes;
+    tl_chain_header h = {id, b->pred, b->level, b->ops_bytes, b->header_bytes};
+    return tl_chain_encode_header(&h, buf);
 }
 
-/* Strict: the exact size, a block of the run, fields equal to the block's, zero
- * padding. false: malformed. */
-static bool decode_header(const tl_state *run, const uint8_t *p, size_t len, uint32_t *id) {
-    if (len < TL_HEADER_FIXED) return false;
-    uint32_t i = get_u32(p), pred = get_u32(p + 4), level = get_u32(p + 8),
-             ops = get_u32(p + 12);
-    if (i == TL_GENESIS) {
-        if (len != TL_HEADER_FIXED || pred != TL_GENESIS || level != 0 || ops != 0) return false;
-        *id = i;
+/* A well-formed message (tl_chain_decode) is still malformed here unless every block it
+ * names is a block of the run and its fields are the block's: a header's predecessor,
+ * level, operation bytes and size; the operations' size. */
+static bool of_the_run(const tl_state *run, const tl_chain_msg *m) {
+    switch (m->tag) {
+    case TL_TAG_CURRENT_HEAD:
+    case TL_TAG_BLOCK_HEADER: {
+        const tl_chain_header *h = &m->header;
+        if (h->block == TL_GENESIS) return true; /* the decoder checked its fields */
+        if (h->block >= run->block_count) return false;
+        const tl_block *b = &run->blocks[h->block];
+        return h->header_bytes == b->header_bytes && h->pred == b->pred &&
+               h->level == b->level && h->ops_bytes == b->ops_bytes;
+    }
+    case TL_TAG_GET_BLOCK_HEADERS:
+    case TL_TAG_GET_OPERATIONS_FOR_BLOCKS:
+        for (uint32_t k = 0; k < m->ids_count; k++)
+            if (m->ids[k] >= run->block_count) return false;
         return true;
+    case TL_TAG_OPERATIONS_FOR_BLOCKS:
+        return m->block < run->block_count && m->ops_bytes == run->blocks[m->block].ops_bytes;
+    default: return true; /* Get_current_head: nothing to check */
     }
-    if (i >= run->block_count) return false;
-    const tl_block *b = &run->blocks[i];
-    if (len != b->header_bytes || pred != b->pred || level != b->level || ops != b->ops_bytes)
-        return false;
-    for (size_t k = TL_HEADER_FIXED; k < len; k++)
-        if (p[k] != 0) return false;
-    *id = i;
-    return true;
-}
-
-/* A list of 1..10 block ids of the run. false: malformed. */
-static bool decode_ids(const tl_state *run, const uint8_t *p, size_t len, uint32_t *ids,
-                       uint32_t *n) {
-    if (len == 0 || len % 4 != 0 || len / 4 > TL_IDS_MAX) return false;
-    *n = (uint32_t)(len / 4);
-    for (uint32_t k = 0; k < *n; k++) {
-        ids[k] = get_u32(p + 4 * k);
-        if (ids[k] >= run->block_count) return false;
-    }
-    return true;
 }
 
 static bool send_now(tl_app *a, tp_conn *c, uint16_t tag, const uint8_t *p, size_t n) {
@@ -543,14 +525,10 @@ static void header_arrived(tl_app *a, uint32_t id, const tp_peer_id *from) {
     for (uint32_t k = 0; k < n; k++) want(a, id, &peers[k]);
 }
 
-static void on_current_head(tl_app *a, tp_conn *c, const uint8_t *p, size_t len) {
+static void on_current_head(tl_app *a, tp_conn *c, const tl_chain_msg *m, size_t len) {
     tl_state *run = a->run;
     tl_chain *ch = a->chain;
-    uint32_t id;
-    if (!decode_header(run, p, len, &id)) {
-        ch->st.malformed++;
-        return;
-    }
+    uint32_t id = m->header.block;
     ch->st.heads_received++;
     if (id == TL_GENESIS) return;
     tl_block *b = &run->blocks[id];
@@ -565,11 +543,11 @@ static void on_current_head(tl_app *a, tp_conn *c, const uint8_t *p, size_t len)
     else want(a, id, tp_node_conn_peer_id(c));
 }
 
-static void on_block_header(tl_app *a, tp_conn *c, const uint8_t *p, size_t len) {
+static void on_block_header(tl_app *a, tp_conn *c, const tl_chain_msg *m, size_t len) {
     tl_state *run = a->run;
     tl_chain *ch = a->chain;
-    uint32_t id;
-    if (!decode_header(run, p, len, &id) || id == TL_GENESIS) {
+    uint32_t id = m->header.block;
+    if (id == TL_GENESIS) { /* never asked for: the genesis is known everywhere */
         ch->st.malformed++;
         return;
     }
@@ -584,19 +562,10 @@ static void on_block_header(tl_app *a, tp_conn *c, const uint8_t *p, size_t len)
     header_arrived(a, id, tp_node_conn_peer_id(c));
 }
 
-static void on_operations(tl_app *a, tp_conn *c, const uint8_t *p, size_t len) {
+static void on_operations(tl_app *a, tp_conn *c, const tl_chain_msg *m, size_t len) {
     tl_state *run = a->run;
     tl_chain *ch = a->chain;
-    uint32_t id = len >= 4 ? get_u32(p) : TL_GENESIS;
-    if (id >= run->block_count || len != 4 + (size_t)run->blocks[id].ops_bytes) {
-        ch->st.malformed++;
-        return;
-    }
-    for (size_t k = 4; k < len; k++)
-        if (p[k] != 0) {
-            ch->st.malformed++;
-            return;
-        }
+    uint32_t id = m->block;
     tl_block *b = &run->blocks[id];
     tl_req *r = find_req(ch, TL_REQ_OPS, id);
     if (r == NULL) {
@@ -612,14 +581,11 @@ static void on_operations(tl_app *a, tp_conn *c, const uint8_t *p, size_t len) {
     try_validate(a, id);
 }
 
-static void on_get_headers(tl_app *a, tp_conn *c, const uint8_t *p, size_t len) {
+static void on_get_headers(tl_app *a, tp_conn *c, const tl_chain_msg *m) {
     tl_state *run = a->run;
     tl_chain *ch = a->chain;
-    uint32_t ids[TL_IDS_MAX], n;
-    if (!decode_ids(run, p, len, ids, &n)) {
-        ch->st.malformed++;
-        return;
-    }
+    const uint32_t *ids = m->ids;
+    uint32_t n = m->ids_count;
     for (uint32_t k = 0; k < n; k++) {
         run->blocks[ids[k]].bytes_requests += 4;
         if (ch->state[ids[k]] != TL_ST_VALID) {
@@ -627,19 +593,16 @@ static void on_get_headers(tl_app *a, tp_conn *c, const uint8_t *p, size_t len) 
             continue;
         }
         uint8_t *buf = run->block_body;
-        size_t m = encode_header(run, ids[k], buf);
-        (void)send_now(a, c, TL_TAG_BLOCK_HEADER, buf, m);
+        size_t bytes = encode_header(run, ids[k], buf);
+        (void)send_now(a, c, TL_TAG_BLOCK_HEADER, buf, bytes);
     }
 }
 
-static void on_get_operations(tl_app *a, tp_conn *c, const uint8_t *p, size_t len) {
+static void on_get_operations(tl_app *a, tp_conn *c, const tl_chain_msg *m) {
     tl_state *run = a->run;
     tl_chain *ch = a->chain;
-    uint32_t ids[TL_IDS_MAX], n;
-    if (!decode_ids(run, p, len, ids, &n)) {
-        ch->st.malformed++;
-        return;
-    }
+    const uint32_t *ids = m->ids;
+    uint32_t n = m->ids_count;
     for (uint32_t k = 0; k < n; k++) {
         run->blocks[ids[k]].bytes_requests += 4;
         if (ch->state[ids[k]] != TL_ST_VALID) {
@@ -647,32 +610,35 @@ static void on_get_operations(tl_app *a, tp_conn *c, const uint8_t *p, size_t le
             continue;
         }
         uint8_t *buf = run->block_body;
-        const tl_block *b = &run->blocks[ids[k]];
-        memset(buf, 0, 4 + (size_t)b->ops_bytes);
-        put_u32(buf, ids[k]);
-        (void)send_now(a, c, TL_TAG_OPERATIONS_FOR_BLOCKS, buf, 4 + (size_t)b->ops_bytes);
+        tl_chain_msg ops = {.tag = TL_TAG_OPERATIONS_FOR_BLOCKS, .block = ids[k],
+                            .ops_bytes = run->blocks[ids[k]].ops_bytes};
+        size_t bytes = tl_chain_encode(&ops, buf, run->block_body_cap);
+        TP_ASSERT(bytes == 4 + (size_t)ops.ops_bytes);
+        (void)send_now(a, c, TL_TAG_OPERATIONS_FOR_BLOCKS, buf, bytes);
     }
 }
 
 bool tl_chain_on_message(tl_app *a, tp_conn *c, uint16_t tag, const uint8_t *p, size_t len) {
     tl_chain *ch = chain_of(a);
+    if (tl_chain_tag_name(tag) == NULL) return false;
+    tl_chain_msg m;
+    if (tl_chain_decode(tag, p, len, &m, NULL, 0) != TP_OK || !of_the_run(a->run, &m)) {
+        ch->st.malformed++;
+        return true;
+    }
     switch (tag) {
     case TL_TAG_GET_CURRENT_HEAD: {
-        if (len != 0) {
-            ch->st.malformed++;
-            return true;
-        }
         uint8_t *buf = a->run->block_body;
         size_t n = encode_header(a->run, ch->head, buf);
         (void)send_now(a, c, TL_TAG_CURRENT_HEAD, buf, n);
         return true;
     }
-    case TL_TAG_CURRENT_HEAD: on_current_head(a, c, p, len); return true;
-    case TL_TAG_GET_BLOCK_HEADERS: on_get_headers(a, c, p, len); return true;
-    case TL_TAG_BLOCK_HEADER: on_block_header(a, c, p, len); return true;
-    case TL_TAG_GET_OPERATIONS_FOR_BLOCKS: on_get_operations(a, c, p, len); return true;
-    case TL_TAG_OPERATIONS_FOR_BLOCKS: on_operations(a, c, p, len); return true;
-    default: return false;
+    case TL_TAG_CURRENT_HEAD: on_current_head(a, c, &m, len); return true;
+    case TL_TAG_GET_BLOCK_HEADERS: on_get_headers(a, c, &m); return true;
+    case TL_TAG_BLOCK_HEADER: on_block_header(a, c, &m, len); return true;
+    case TL_TAG_GET_OPERATIONS_FOR_BLOCKS: on_get_operations(a, c, &m); return true;
+    case TL_TAG_OPERATIONS_FOR_BLOCKS: on_operations(a, c, &m, len); return true;
+    default: TP_UNREACHABLE();
     }
 }
 

@@ -13,26 +13,13 @@
 #include "core/peers_json.h"
 #include "core/swap.h"
 #include "demo/demo.h"
+#include "lua/chain_msg.h"
 #include "lua/results.h"
 #include "lua/scenario.h"
 #include "simnet/sim.h"
 
 typedef struct tl_app tl_app;
 typedef struct tl_state tl_state;
-
-/* The block workload (lua/chain.c): application message tags, bounds. */
-enum {
-    TL_TAG_GET_CURRENT_HEAD = 0x30,
-    TL_TAG_CURRENT_HEAD = 0x31,
-    TL_TAG_GET_BLOCK_HEADERS = 0x32,
-    TL_TAG_BLOCK_HEADER = 0x33,
-    TL_TAG_GET_OPERATIONS_FOR_BLOCKS = 0x34,
-    TL_TAG_OPERATIONS_FOR_BLOCKS = 0x35,
-};
-#define TL_GENESIS UINT32_MAX          /* the predecessor of the first block */
-#define TL_BLOCKS_MAX 65536u
-#define TL_HEADER_BYTES_MAX 8192u      /* distributed_db_message.ml: block_header_max_size */
-#define TL_OPS_BYTES_MAX (1u << 20)
 
 /* A block of the run's chain (lua/chain.c). Byte counts are application payload bytes
  * as received, summed over every node: `useful` gave a node a header or operations it

@@ -114,6 +114,22 @@ seed fuzz_demo_frame "07$demo_hello$demo_points$demo_ping$demo_ping"
 seed fuzz_demo_frame "c0$demo_hello$demo_ping"
 seed fuzz_demo_frame "00""0201""00000000000000000000000000000001""0001"
 
+# block workload messages (lua/chain_msg.h; input byte 0 = tag - 0x2f): Get_current_head;
+# the genesis Current_head; a first block's 200-byte Current_head; a Block_header of 16
+# and one of 8192 bytes;
+# Get_block_headers of 3 and Get_operations_for_blocks of 10 ids; 64 bytes of
+# Operations_for_blocks; a tag that is not the workload's
+z16=00000000000000000000000000000000
+seed fuzz_chain_msg 01
+seed fuzz_chain_msg 02ffffffffffffffff0000000000000000
+seed fuzz_chain_msg "0200000000ffffffff00000001000003e8$(printf '%0368d' 0)"
+seed fuzz_chain_msg 0400000005000000040000000600000000
+seed fuzz_chain_msg "0400000005000000040000000600000000$(printf '%016352d' 0)"  # 8192 bytes, the largest
+seed fuzz_chain_msg 03000000000000000100000002
+seed fuzz_chain_msg "05$(for i in 0 1 2 3 4 5 6 7 8 9; do printf '%08x' $((i * 6553)); done)"
+seed fuzz_chain_msg "0600000003$z16$z16$z16$z16$z16$z16$z16$z16"
+seed fuzz_chain_msg 0000
+
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
@@ -122,7 +138,10 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus/$t"
   log="$build/fuzz/$t.log"
   start=$(date +%s)
-  "$build/fuzz/$t" -runs="$runs" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+  max_len=4096
+  # a header is up to 8192 bytes (lua/chain_msg.h): room for one more, and the tag byte
+  [ "$t" = fuzz_chain_msg ] && max_len=8448
+  "$build/fuzz/$t" -runs="$runs" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="$crashes/$t-" "$corpus/$t" >"$log" 2>&1
   rc=$?
   secs=$(( $(date +%s) - start ))

@@ -24,7 +24,12 @@
  *    other side within seconds of a new connection after the heal, through
  *    Get_current_head, the missing headers (Get_block_headers) and operations;
  *  - crash_restart_catch_up: a node restarted after a crash keeps its validated blocks
- *    (Octez's store) and catches up to the current head. */
+ *    (Octez's store) and catches up to the current head;
+ *  - decode_round_trip / decode_negative: the wire format alone (lua/chain_msg.c,
+ *    tl_chain_decode, no run): every message kind decodes and re-encodes to its bytes;
+ *    truncated, overlong, bad counts and lengths, bad ids, non-zero padding and an
+ *    unknown tag each fail with their own code and a text naming the message and the
+ *    place, and leave the out-param alone (tests/fuzz/fuzz_chain_msg.c fuzzes it). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,6 +44,7 @@
 
 #include <sqlite3.h>
 
+#include "lua/chain_msg.h"
 #include "lua/scenario.h"
 #include "sweep/sweep.h"
 
@@ -382,6 +388,166 @@ static void test_results_and_merge(void **state) {
     assert_int_equal(query_int(out, "SELECT COUNT(*) FROM deliveries WHERE header_ns IS NOT NULL"), 4);
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* The wire format alone (lua/chain_msg.c)                                              */
+
+static void be32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* A header of len bytes (zero padding) into b; returns len. */
+static size_t header(uint8_t *b, size_t len, uint32_t id, uint32_t pred, uint32_t level,
+                     uint32_t ops) {
+    memset(b, 0, len);
+    be32(b, id);
+    be32(b + 4, pred);
+    be32(b + 8, level);
+    be32(b + 12, ops);
+    return len;
+}
+
+/* Decodes, expects TP_OK, and that the message re-encodes to exactly the bytes. */
+static tl_chain_msg decode_ok(uint16_t tag, const uint8_t *p, size_t len) {
+    tl_chain_msg m;
+    char why[256] = "";
+    tp_err e = tl_chain_decode(tag, p, len, &m, why, sizeof why);
+    if (e != TP_OK) fail_msg("tag 0x%x, %zu bytes: %s (%s)", tag, len, tp_errname(e), why);
+    assert_int_equal(m.tag, tag);
+    uint8_t *out = malloc(len + 1);
+    assert_non_null(out);
+    assert_int_equal(tl_chain_encoded_len(&m), len);
+    assert_int_equal(tl_chain_encode(&m, out, len), len);
+    if (len > 0) assert_memory_equal(out, p, len);
+    free(out);
+    return m;
+}
+
+static void test_decode_round_trip(void **state) {
+    (void)state;
+    uint8_t b[TL_HEADER_BYTES_MAX];
+    tl_chain_msg m = decode_ok(TL_TAG_GET_CURRENT_HEAD, NULL, 0);
+    (void)m;
+    m = decode_ok(TL_TAG_CURRENT_HEAD, b, header(b, 16, TL_GENESIS, TL_GENESIS, 0, 0));
+    assert_int_equal(m.header.block, TL_GENESIS);
+    m = decode_ok(TL_TAG_CURRENT_HEAD, b, header(b, 200, 0, TL_GENESIS, 1, 1000));
+    assert_true(m.header.block == 0 && m.header.pred == TL_GENESIS && m.header.level == 1 &&
+                m.header.ops_bytes == 1000 && m.header.header_bytes == 200);
+    m = decode_ok(TL_TAG_BLOCK_HEADER, b,
+                  header(b, TL_HEADER_BYTES_MAX, TL_BLOCKS_MAX - 1, 7, 9, TL_OPS_BYTES_MAX));
+    assert_int_equal(m.header.header_bytes, TL_HEADER_BYTES_MAX);
+    for (uint32_t k = 0; k < TL_CHAIN_IDS_MAX; k++) be32(b + 4 * k, k * 1000);
+    m = decode_ok(TL_TAG_GET_BLOCK_HEADERS, b, 4);
+    assert_true(m.ids_count == 1 && m.ids[0] == 0);
+    m = decode_ok(TL_TAG_GET_OPERATIONS_FOR_BLOCKS, b, 4 * TL_CHAIN_IDS_MAX);
+    assert_true(m.ids_count == TL_CHAIN_IDS_MAX && m.ids[9] == 9000);
+    memset(b, 0, 68);
+    be32(b, 3);
+    m = decode_ok(TL_TAG_OPERATIONS_FOR_BLOCKS, b, 68);
+    assert_true(m.block == 3 && m.ops_bytes == 64);
+    m = decode_ok(TL_TAG_OPERATIONS_FOR_BLOCKS, b, 4);
+    assert_true(m.block == 3 && m.ops_bytes == 0);
+    /* a buffer one byte short: nothing written */
+    uint8_t small[67];
+    m.ops_bytes = 63;
+    assert_int_equal(tl_chain_encode(&m, small, 66), 0);
+}
+
+/* Decodes, expects the error code and a text that starts with the message's name and
+ * contains `place`; the out-param is untouched. */
+static void decode_bad(uint16_t tag, const uint8_t *p, size_t len, tp_err want,
+                       const char *place) {
+    tl_chain_msg m, canary;
+    memset(&m, 0x5c, sizeof m);
+    memset(&canary, 0x5c, sizeof canary);
+    char why[256] = "";
+    tp_err e = tl_chain_decode(tag, p, len, &m, why, sizeof why);
+    printf("  0x%02x, %zu bytes: %s: %s\n", tag, len, tp_errname(e), why);
+    assert_int_equal(e, want);
+    assert_memory_equal(&m, &canary, sizeof m);
+    const char *name = tl_chain_tag_name(tag);
+    if (name != NULL) {
+        assert_int_equal(strncmp(why, name, strlen(name)), 0);
+        assert_int_equal(why[strlen(name)], ':');
+    }
+    if (strstr(why, place) == NULL) fail_msg("'%s' does not say '%s'", why, place);
+    /* no text asked for: the same verdict */
+    assert_int_equal(tl_chain_decode(tag, p, len, &m, NULL, 0), want);
+}
+
+static void test_decode_negative(void **state) {
+    (void)state;
+    static uint8_t b[4 + TL_OPS_BYTES_MAX + 1];
+    /* unknown tags: 0x10 is the text message, 0x36 follows the workload's */
+    decode_bad(0x36, NULL, 0, TP_ERR_DECODE_BAD_TAG, "tag 0x0036: not a message of the block workload");
+    decode_bad(0x10, (const uint8_t *)"hi", 2, TP_ERR_DECODE_BAD_TAG, "tag 0x0010");
+    /* Get_current_head has no payload */
+    decode_bad(TL_TAG_GET_CURRENT_HEAD, b, 1, TP_ERR_DECODE_TRAILING, "1 bytes, the message has no payload");
+    /* headers: truncated, overlong, genesis with a tail or wrong fields */
+    for (uint16_t tag = TL_TAG_CURRENT_HEAD; tag <= TL_TAG_BLOCK_HEADER; tag += 2) {
+        decode_bad(tag, b, header(b, 15, 0, TL_GENESIS, 1, 0), TP_ERR_DECODE_TRUNCATED,
+                   "15 bytes, a header has at least 16");
+        decode_bad(tag, NULL, 0, TP_ERR_DECODE_TRUNCATED, "0 bytes");
+        decode_bad(tag, b, header(b, TL_HEADER_BYTES_MAX + 1, 0, TL_GENESIS, 1, 0),
+                   TP_ERR_DECODE_TOO_LONG, "8193 bytes, a header has at most 8192");
+        decode_bad(tag, b, header(b, 17, TL_GENESIS, TL_GENESIS, 0, 0), TP_ERR_DECODE_TRAILING,
+                   "the genesis header is 16 bytes, got 17");
+        decode_bad(tag, b, header(b, 16, TL_GENESIS, TL_GENESIS, 1, 0), TP_ERR_DECODE_BAD_VALUE,
+                   "level 1");
+        decode_bad(tag, b, header(b, 16, TL_GENESIS, 0, 0, 0), TP_ERR_DECODE_BAD_VALUE,
+                   "got predecessor 0");
+    }
+    /* header fields: id, predecessor and level, operation bytes, padding */
+    uint16_t h = TL_TAG_BLOCK_HEADER;
+    decode_bad(h, b, header(b, 16, TL_BLOCKS_MAX, TL_GENESIS, 1, 0), TP_ERR_DECODE_BAD_VALUE,
+               "bytes 0..3: block id 65536 above the maximum 65535");
+    decode_bad(h, b, header(b, 16, 4, TL_GENESIS, 2, 0), TP_ERR_DECODE_BAD_VALUE,
+               "block 4 at level 2 cannot have predecessor 4294967295");
+    decode_bad(h, b, header(b, 16, 4, 4, 5, 0), TP_ERR_DECODE_BAD_VALUE,
+               "block 4 at level 5 cannot have predecessor 4");
+    decode_bad(h, b, header(b, 16, 4, 3, 1, 0), TP_ERR_DECODE_BAD_VALUE,
+               "block 4 at level 1 cannot have predecessor 3");
+    decode_bad(h, b, header(b, 16, 4, 3, 0, 0), TP_ERR_DECODE_BAD_VALUE, "at level 0");
+    decode_bad(h, b, header(b, 16, 4, 3, 2, TL_OPS_BYTES_MAX + 1), TP_ERR_DECODE_TOO_LONG,
+               "bytes 12..15: 1048577 operation bytes, at most 1048576");
+    header(b, 200, 4, 3, 2, 10);
+    b[17] = 1;
+    decode_bad(h, b, 200, TP_ERR_DECODE_BAD_VALUE, "padding byte 17 is 0x01, must be 0");
+    header(b, 200, 4, 3, 2, 10);
+    b[199] = 0x80;
+    decode_bad(h, b, 200, TP_ERR_DECODE_BAD_VALUE, "padding byte 199 is 0x80");
+    /* id lists: none, eleven, not whole u32s, an id out of range */
+    for (uint16_t tag = TL_TAG_GET_BLOCK_HEADERS; tag <= TL_TAG_GET_OPERATIONS_FOR_BLOCKS; tag += 2) {
+        memset(b, 0, 64);
+        decode_bad(tag, NULL, 0, TP_ERR_DECODE_TRUNCATED, "no block id (1 to 10)");
+        decode_bad(tag, b, 44, TP_ERR_DECODE_TOO_LONG, "44 bytes, at most 10 block ids (40 bytes)");
+        decode_bad(tag, b, 41, TP_ERR_DECODE_TOO_LONG, "41 bytes");
+        decode_bad(tag, b, 6, TP_ERR_DECODE_TRUNCATED, "6 bytes is not a whole number of 4-byte block ids");
+        decode_bad(tag, b, 3, TP_ERR_DECODE_TRUNCATED, "3 bytes");
+        be32(b + 4, TL_GENESIS);
+        decode_bad(tag, b, 12, TP_ERR_DECODE_BAD_VALUE,
+                   "id 2 (bytes 4..7) is 4294967295, above the maximum block id 65535");
+    }
+    /* operations: no id, the genesis, too many bytes, non-zero bytes */
+    uint16_t o = TL_TAG_OPERATIONS_FOR_BLOCKS;
+    memset(b, 0, sizeof b);
+    decode_bad(o, b, 3, TP_ERR_DECODE_TRUNCATED, "3 bytes, the block id needs 4");
+    decode_bad(o, NULL, 0, TP_ERR_DECODE_TRUNCATED, "0 bytes");
+    be32(b, TL_GENESIS);
+    decode_bad(o, b, 4, TP_ERR_DECODE_BAD_VALUE, "block id 4294967295 above the maximum 65535");
+    be32(b, 1);
+    decode_bad(o, b, sizeof b, TP_ERR_DECODE_TOO_LONG, "1048577 operation bytes, at most 1048576");
+    b[9] = 0xff;
+    decode_bad(o, b, 100, TP_ERR_DECODE_BAD_VALUE, "operation byte 9 is 0xff, must be 0");
+    /* a text buffer too small for the message: cut, NUL-terminated */
+    char small[8];
+    tl_chain_msg m;
+    assert_int_equal(tl_chain_decode(o, b, 100, &m, small, sizeof small), TP_ERR_DECODE_BAD_VALUE);
+    assert_string_equal(small, "operati");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_three_node_kick),
@@ -393,6 +559,8 @@ int main(void) {
         cmocka_unit_test(test_partition_catch_up),
         cmocka_unit_test(test_crash_restart_catch_up),
         cmocka_unit_test(test_results_and_merge),
+        cmocka_unit_test(test_decode_round_trip),
+        cmocka_unit_test(test_decode_negative),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
