@@ -350,7 +350,21 @@ static void rtt_sample(sim_tcb *t, int64_t m) {
     }
 }
 
-/* Inserts an ACK return in time order; t_ctl always waits for the first one. */
+/* ACK returns are applied lazily: before the sender sends (pump), and by an event (t_ctl)
+ * only while the sender waits for them (cwnd full with data waiting). Each is applied
+ * at its own time, in time order, so when it is applied changes nothing. */
+static void acks_arm(tp_stream *s) {
+    sim_tcb *t = s->tcb;
+    if (t == NULL || t->ack_count == 0 || s->dead || s->tcp != SIM_TCP_ESTABLISHED) return;
+    if (s->ctl != SIM_CTL_NONE && s->ctl != SIM_CTL_ACK) return;
+    int64_t at = t->acks[t->ack_head].time_ns;
+    if (s->ctl == SIM_CTL_ACK && s->t_ctl.backend_index != TP_TIMER_NOT_ARMED && s->t_ctl.deadline_ns == at)
+        return;
+    s->ctl = SIM_CTL_ACK;
+    sim_arm(s->host->world, &s->t_ctl, at);
+}
+
+/* Inserts an ACK return in time order. */
 static void ack_push(tp_stream *s, sim_ack a) {
     sim_world *w = s->host->world;
     sim_tcb *t = s->tcb;
@@ -374,10 +388,7 @@ static void ack_push(tp_stream *s, sim_ack a) {
     }
     q[i] = a;
     t->ack_count++;
-    if (i == 0 && (s->ctl == SIM_CTL_NONE || s->ctl == SIM_CTL_ACK)) {
-        s->ctl = SIM_CTL_ACK;
-        sim_arm(w, &s->t_ctl, a.time_ns);
-    }
+    if (t->cwnd_limited) acks_arm(s); /* the sender waits for ACKs */
 }
 
 static void acks_clear(tp_stream *s) {
@@ -389,9 +400,8 @@ static void acks_clear(tp_stream *s) {
     t->inflight = 0;
 }
 
-/* The congestion response to a loss signal. */
-static void on_loss(sim_world *w, sim_tcb *t, bool rto) {
-    int64_t now = w->now_ns;
+/* The congestion response to a loss signal at time now. */
+static void on_loss(sim_tcb *t, bool rto, int64_t now) {
     if (rto) {
         t->ssthresh = t->ops->ssthresh(t);
         t->cwnd = 1;
@@ -413,38 +423,49 @@ static void on_loss(sim_world *w, sim_tcb *t, bool rto) {
     t->recovery_end_ns = now + (t->srtt_ns > 0 ? t->srtt_ns : 1000000000LL);
 }
 
-static void acks_fire(tp_stream *s) {
-    sim_world *w = s->host->world;
-    sim_tcb *t = s->tcb;
-    int64_t now = w->now_ns;
-    while (t->ack_count > 0 && t->acks[t->ack_head].time_ns <= now) {
-        sim_ack a = t->acks[t->ack_head];
-        t->ack_head++;
-        t->ack_count--;
+/* Applies to *t the ACK returns q[0..n) due by `until`; returns how many. */
+static uint32_t acks_apply_to(sim_tcb *t, const sim_ack *q, uint32_t n, int64_t until) {
+    uint32_t k = 0;
+    for (; k < n && q[k].time_ns <= until; k++) {
+        sim_ack a = q[k];
+        int64_t at = a.time_ns;
         t->inflight -= a.packets < t->inflight ? a.packets : t->inflight;
         t->delivered += a.packets;
         uint32_t rtt_us = 0;
         if (a.flags & SIM_ACK_SAMPLE) {
-            rtt_sample(t, now - a.sent_ns);
+            rtt_sample(t, at - a.sent_ns);
             t->backoff = 0;
-            int64_t us = (now - a.sent_ns) / 1000;
+            int64_t us = (at - a.sent_ns) / 1000;
             rtt_us = us < 1 ? 1 : us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
         }
-        if (a.packets > 0) t->ops->pkts_acked(t, a.packets, rtt_us, (uint64_t)now / 1000);
+        if (a.packets > 0) t->ops->pkts_acked(t, a.packets, rtt_us, (uint64_t)at / 1000);
         if (a.flags & SIM_ACK_LOSS)
-            on_loss(w, t, (a.flags & SIM_ACK_RTO) != 0);
-        else if (a.packets > 0 && now >= t->recovery_end_ns)
-            t->ops->cong_avoid(t, a.packets, ms_of(now));
+            on_loss(t, (a.flags & SIM_ACK_RTO) != 0, at);
+        else if (a.packets > 0 && at >= t->recovery_end_ns)
+            t->ops->cong_avoid(t, a.packets, ms_of(at));
     }
-    if (t->ack_count > 0) {
-        s->ctl = SIM_CTL_ACK;
-        sim_arm(w, &s->t_ctl, t->acks[t->ack_head].time_ns);
-    } else {
+    return k;
+}
+
+/* Applies the ACK returns due by now. */
+static void acks_apply(tp_stream *s) {
+    sim_tcb *t = s->tcb;
+    if (t == NULL || t->ack_count == 0) return;
+    sim_world *w = s->host->world;
+    uint32_t k = acks_apply_to(t, t->acks + t->ack_head, t->ack_count, w->now_ns);
+    t->ack_head += k;
+    t->ack_count -= k;
+    if (t->ack_count == 0) {
         sim_backend_free(w, t->acks, (size_t)t->ack_cap * sizeof *t->acks);
         t->acks = NULL;
         t->ack_head = t->ack_cap = 0;
     }
-    pump(s);
+}
+
+static void acks_fire(tp_stream *s) {
+    sim_world *w = s->host->world;
+    int64_t now = w->now_ns;
+    pump(s); /* applies the ACKs, sends, and waits for the next ones if still blocked */
     /* the send buffer may have grown with cwnd */
     if (s->want_writable && s->snd.len < snd_max(w, s) && s->user == SIM_USER_ACTIVE)
         notify(s, SIM_N_WRITABLE, now);
@@ -626,6 +647,7 @@ static void pump(tp_stream *s) {
             return;
         }
         sim_tcb *t = tcb_get(s);
+        if (t->ack_count > 0 && t->acks[t->ack_head].time_ns <= w->now_ns) acks_apply(s);
         if (t->inflight == 0) {
             /* Sending again with nothing in flight (tcp_event_data_sent). */
             int64_t idle = w->now_ns - t->last_send_ns;
@@ -653,6 +675,7 @@ static void pump(tp_stream *s) {
         } else {
             if (t->inflight >= t->cwnd) {
                 t->cwnd_limited = 1;
+                acks_arm(s);
                 return;
             }
             uint32_t rwnd = s->peer->tcb ? s->peer->tcb->rcv_wnd : w->cfg.receive_buffer_bytes / 2;
@@ -823,7 +846,8 @@ static void tx_fire(void *arg) {
                 goto next;
             }
             /* The RTO fires: cwnd collapses (once per stall), back-off doubles. */
-            if (s->retries == 0 && s->tcb != NULL && seg->len > 0) on_loss(w, s->tcb, true);
+            acks_apply(s);
+            if (s->retries == 0 && s->tcb != NULL && seg->len > 0) on_loss(s->tcb, true, w->now_ns);
             seg->time_ns = w->now_ns + rto_ns(w, s->tcb, s->retries);
             if (s->retries < 30) s->retries++;
             w->stats.segments_retransmitted++;
@@ -1374,7 +1398,13 @@ void sim_stream_tcp_info(const sim_host *h, const tp_stream *s, sim_tcp_info *ou
     TP_ASSERT(s->host == h);
     const sim_world *w = h->world;
     memset(out, 0, sizeof *out);
-    const sim_tcb *t = s->tcb;
+    sim_tcb copy;
+    const sim_tcb *t = NULL;
+    if (s->tcb != NULL) { /* with the ACK returns due by now applied (to a copy) */
+        copy = *s->tcb;
+        acks_apply_to(&copy, s->tcb->acks + s->tcb->ack_head, s->tcb->ack_count, w->now_ns);
+        t = &copy;
+    }
     out->syn_retries = s->syn_tries;
     if (t == NULL) {
         out->cwnd_packets = w->cfg.tcp.initial_window_packets;
