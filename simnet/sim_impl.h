@@ -87,7 +87,8 @@ typedef struct sim_ack {
     int64_t time_ns;          /* arrival at the sender */
     int64_t sent_ns;          /* when the acknowledged packets were sent */
     uint32_t packets;
-    uint32_t flags;           /* SIM_ACK_* */
+    uint16_t flags;           /* SIM_ACK_* */
+    uint16_t tag;             /* the train's (sim_seg.tag) for its natural ACK, else 0 */
 } sim_ack;
 
 struct sim_tcb;
@@ -123,6 +124,7 @@ typedef struct sim_tcb {
     uint8_t cwnd_limited;         /* the last send stopped on cwnd with data waiting */
     uint8_t backoff;              /* RTO back-off exponent */
     uint8_t quick;                /* receiver: packets still ACKed at once */
+    uint16_t train_tag;           /* the last data train's tag (sim_seg.tag) */
     int64_t srtt_ns, rttvar_ns;   /* 0: no sample yet */
     int64_t last_send_ns;         /* lsndtime */
     int64_t recovery_end_ns;      /* losses detected before this are the same episode */
@@ -141,6 +143,7 @@ typedef struct sim_seg {
     uint32_t len;
     uint8_t flags;    /* SIM_SEG_* */
     uint8_t stage;    /* 0: in the air, 1: through the receiver's downlink */
+    uint16_t tag;     /* data trains: matches the sim_ack of its natural ACK (0: none) */
 } sim_seg;
 
 typedef enum sim_tcp_state {

@@ -391,6 +391,28 @@ static void ack_push(tp_stream *s, sim_ack a) {
     if (t->cwnd_limited) acks_arm(s); /* the sender waits for ACKs */
 }
 
+/* The natural ACK of train `tag` comes later: at `at` (the train waited in the
+ * receiver's downlink queue, or was dropped there and sent again). */
+static void ack_move(tp_stream *s, uint16_t tag, int64_t at) {
+    sim_tcb *t = s->tcb;
+    if (t == NULL || tag == 0) return;
+    sim_ack *q = t->acks + t->ack_head;
+    for (uint32_t i = 0; i < t->ack_count; i++) {
+        if (q[i].tag != tag || !(q[i].flags & SIM_ACK_SAMPLE)) continue;
+        if (q[i].time_ns >= at) return;
+        sim_ack a = q[i];
+        a.time_ns = at;
+        uint32_t j = i;
+        while (j + 1 < t->ack_count && q[j + 1].time_ns <= at) {
+            q[j] = q[j + 1];
+            j++;
+        }
+        q[j] = a;
+        if (i == 0 && t->cwnd_limited) acks_arm(s); /* the first one moved */
+        return;
+    }
+}
+
 static void acks_clear(tp_stream *s) {
     sim_tcb *t = s->tcb;
     if (t == NULL) return;
@@ -504,7 +526,7 @@ static void emit(tp_stream *s, uint32_t len, uint8_t flags) {
     }
     if (t < s->last_arrival_ns) t = s->last_arrival_ns;
     s->last_arrival_ns = t;
-    sim_seg seg = {t, len, flags, 0};
+    sim_seg seg = {t, len, flags, 0, 0};
     seg_push(s, seg);
 }
 
@@ -539,11 +561,13 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
     }
     t->packets_sent += pk;
     w->stats.packets_sent += pk;
+    uint16_t tag = ++t->train_tag;
+    if (tag == 0) tag = t->train_tag = 1;
     t->inflight += pk;
     if (t->inflight > t->max_inflight) t->max_inflight = t->inflight;
     t->last_send_ns = now;
     if (to == NULL) {
-        seg_push(s, (sim_seg){now + w->cfg.rto_max_ns, n, flags, 0});
+        seg_push(s, (sim_seg){now + w->cfg.rto_max_ns, n, flags, 0, 0});
         return;
     }
     int64_t arr = done + sim_latency_ns(w, h, to);
@@ -586,9 +610,9 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
     if (!sim_path_open(w, h->index, s->peer_host)) {
         flags |= SIM_SEG_NOACK; /* stalls at arrival; its ACK is made at delivery */
     } else if (lost == 0) {
-        ack_push(s, (sim_ack){ack_at, now, pk, SIM_ACK_SAMPLE});
+        ack_push(s, (sim_ack){ack_at, now, pk, SIM_ACK_SAMPLE, tag});
     } else {
-        if (pk > lost) ack_push(s, (sim_ack){ack_at, now, pk - lost, SIM_ACK_SAMPLE});
+        if (pk > lost) ack_push(s, (sim_ack){ack_at, now, pk - lost, SIM_ACK_SAMPLE, tag});
         /* Detection: the third duplicate ACK when enough data follows (RFC 5681,
          * tcp_reordering = 3), else the tail loss probe (2 srtt; + rto_min with a single
          * packet out), else the RTO. */
@@ -607,7 +631,7 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
             }
             detect = done + pto;
         }
-        ack_push(s, (sim_ack){detect, 0, 0, dflags});
+        ack_push(s, (sim_ack){detect, 0, 0, (uint16_t)dflags, 0});
         /* The retransmission, itself lost with the same probability: then the RTO,
          * doubling. */
         /* the retransmission waits behind what the uplink queue holds */
@@ -621,14 +645,14 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
             if (!(loss > 0 && sim_rng_below(w, 1000000) < loss)) break;
             w->stats.packets_lost += lost;
             send += rto_ns(w, t, t->backoff + 1 + k);
-            ack_push(s, (sim_ack){send, 0, 0, SIM_ACK_LOSS | SIM_ACK_RTO});
+            ack_push(s, (sim_ack){send, 0, 0, SIM_ACK_LOSS | SIM_ACK_RTO, 0});
         }
         deliver_at = send + pkt_ns * lost + (arr - done);
-        ack_push(s, (sim_ack){deliver_at + back, 0, lost, 0});
+        ack_push(s, (sim_ack){deliver_at + back, 0, lost, 0, 0});
     }
     if (deliver_at < s->last_arrival_ns) deliver_at = s->last_arrival_ns;
     s->last_arrival_ns = deliver_at;
-    seg_push(s, (sim_seg){deliver_at, n, flags, 0});
+    seg_push(s, (sim_seg){deliver_at, n, flags, 0, tag});
 }
 
 /* Sends what the congestion window and the peer's receive window allow. */
@@ -765,7 +789,7 @@ static void deliver(tp_stream *s, sim_seg seg) {
             uint32_t pk = (seg.len + w->cfg.tcp.mss_bytes - 1) / w->cfg.tcp.mss_bytes;
             sim_host *ph = host_of(w, s->peer_host);
             int64_t back = ph ? sim_latency_ns(w, ph, s->host) : 0;
-            ack_push(s, (sim_ack){w->now_ns + back, 0, pk, 0});
+            ack_push(s, (sim_ack){w->now_ns + back, 0, pk, 0, 0});
         }
         if (r != NULL && r->tcp != SIM_TCP_DEAD &&
             (r->user == SIM_USER_ACTIVE || r->user == SIM_USER_UNADOPTED)) {
@@ -880,11 +904,12 @@ static void tx_fire(void *arg) {
                 sim_host *from = s->host;
                 int64_t back = sim_latency_ns(w, to, from);
                 int64_t detect = w->now_ns + back;
-                ack_push(s, (sim_ack){detect, 0, 0, SIM_ACK_LOSS});
+                ack_push(s, (sim_ack){detect, 0, 0, SIM_ACK_LOSS, 0});
                 w->stats.packets_dropped += pk;
                 w->stats.segments_retransmitted++;
                 s->tcb->retransmits += pk;
                 seg->time_ns = detect + sim_ser_ns(wire, from->up_bps) + sim_latency_ns(w, from, to);
+                ack_move(s, seg->tag, seg->time_ns + back);
                 sim_trace(w, SIM_TRACE_RETX, s->id, seg->len, 100);
                 sim_arm(w, &s->t_tx, seg->time_ns);
                 return;
@@ -893,6 +918,19 @@ static void tx_fire(void *arg) {
             int64_t tail = w->now_ns + sim_ser_ns(last, to->down_bps);
             if (done < tail) done = tail;
             to->down_free_ns = done;
+            /* Queueing in the downlink (beyond the train's own serialization) delays
+             * its ACK by as much: the sender sees the queue in its RTT samples. */
+            int64_t nat = came + sim_ser_ns(last, to->down_bps);
+            int64_t nat2 = came - span + sim_ser_ns(wire, to->down_bps);
+            if (nat2 > nat) nat = nat2;
+            if (done > nat && s->tcb != NULL && seg->tag != 0) {
+                sim_ack *q = s->tcb->acks + s->tcb->ack_head;
+                for (uint32_t i = 0; i < s->tcb->ack_count; i++)
+                    if (q[i].tag == seg->tag && (q[i].flags & SIM_ACK_SAMPLE)) {
+                        ack_move(s, seg->tag, q[i].time_ns + (done - nat));
+                        break;
+                    }
+            }
             if (done > w->now_ns) {
                 seg->stage = 1;
                 seg->time_ns = done;

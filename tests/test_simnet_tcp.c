@@ -327,7 +327,8 @@ static void test_queue_overflow_drops(void **state) {
     cfg.default_latency.jitter_ns = 0;
     cfg.tcp.queue_bytes = 30000;
     sim_world *w = make_world(26, 9, 10 * MS, 0, &cfg);
-    sim_host_set_bandwidth(sim_world_host(w, 0), 0, KBPS(10));
+    /* eight 10 Mbit/s senders into one 10 Mbit/s downlink */
+    for (uint32_t i = 0; i < 9; i++) sim_host_set_bandwidth(sim_world_host(w, i), KBPS(10), KBPS(10));
     server sv = {0};
     server_listen(&sv, sim_world_host(w, 0), 9732, 16);
     const size_t N = 200000;
@@ -340,6 +341,11 @@ static void test_queue_overflow_drops(void **state) {
         probe_connect(&c[i], sim_world_host(w, (uint32_t)i + 1), sim_world_host(w, 0), 9732);
     }
     sim_run_until(w, 60 * SEC);
+    int64_t last = 0;
+    for (int i = 0; i < 8; i++)
+        if (sv.pool[i].last_data_ns > last) last = sv.pool[i].last_data_ns;
+    printf("# all %zu bytes in at %.3f s (the downlink alone needs %.3f s)\n", 8 * N, last / 1e9,
+           8.0 * N * 1500 / 1448 / KBPS(10));
     sim_stats st;
     sim_world_stats(w, &st);
     uint64_t losses = 0;
