@@ -365,8 +365,40 @@ static void test_queue_overflow_drops(void **state) {
     sim_world_destroy(w);
 }
 
+/* Bad TCP settings are refused with the field named. */
+static void test_tcp_config_errors(void **state) {
+    (void)state;
+    char buf[256];
+    sim_world_config cfg;
+    sim_world_config_default(&cfg);
+    assert_null(sim_world_config_check(&cfg, buf, sizeof buf));
+    assert_int_equal(cfg.tcp.cc, SIM_TCP_CUBIC);
+    assert_int_equal(cfg.tcp.mss_bytes, 1448);
+    assert_int_equal(cfg.tcp.initial_window_packets, 10);
+    assert_int_equal(cfg.tcp.rmem_max_bytes, 6u << 20);
+    assert_true(cfg.tcp.slow_start_after_idle);
+    cfg.tcp.mss_bytes = 10;
+    assert_non_null(strstr(sim_world_config_check(&cfg, buf, sizeof buf), "tcp.mss_bytes"));
+    sim_world_config_default(&cfg);
+    cfg.tcp.initial_window_packets = 0;
+    assert_non_null(strstr(sim_world_config_check(&cfg, buf, sizeof buf), "tcp.initial_window_packets"));
+    sim_world_config_default(&cfg);
+    cfg.tcp.cc = (sim_tcp_cc)7;
+    assert_non_null(strstr(sim_world_config_check(&cfg, buf, sizeof buf), "tcp.cc"));
+    sim_world_config_default(&cfg);
+    cfg.tcp.rmem_max_bytes = 1000;
+    assert_non_null(strstr(sim_world_config_check(&cfg, buf, sizeof buf), "tcp.rmem_max_bytes"));
+    sim_world_config_default(&cfg);
+    cfg.tcp.queue_bytes = 1000;
+    assert_non_null(strstr(sim_world_config_check(&cfg, buf, sizeof buf), "tcp.queue_bytes"));
+    sim_world_config_default(&cfg);
+    cfg.tcp.rto_min_ns = 0;
+    assert_non_null(strstr(sim_world_config_check(&cfg, buf, sizeof buf), "tcp.rto_min_ns"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tcp_config_errors),
         cmocka_unit_test(test_slow_start_doubles_per_rtt),
         cmocka_unit_test(test_restart_after_idle),
         cmocka_unit_test(test_loss_multiplicative_decrease),
