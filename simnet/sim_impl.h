@@ -290,12 +290,14 @@ struct sim_host {
     uint8_t app_stopping;
     uint8_t prefix_bits;
     uint16_t next_port;
+    /* ACK bytes sent since this host last sent data, charged to its uplink with the
+     * next data (saturates at 65535: it fills a hole, idle hosts stay 200 bytes) */
+    uint16_t ack_debt_bytes;
     uint32_t timers_armed;    /* host timers in the queue (crash skips the scan if 0) */
     uint32_t subnet_next;     /* next host index in the same subnet, UINT32_MAX: end */
     int32_t drift_ppm;
     uint64_t up_bps, down_bps; /* bytes per second */
     int64_t up_free_ns, down_free_ns;
-    uint64_t ack_debt_bytes;  /* ACK bytes sent, charged to the uplink with the next data */
     int64_t wall_anchor_now_ns, wall_anchor_wall_ns;
     uint64_t memory_bytes;
     const sim_app_ops *app_ops;

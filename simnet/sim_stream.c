@@ -604,7 +604,9 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
     }
     int64_t back = sim_latency_ns(w, to, h) + sim_ser_ns(tc->header_bytes, to->up_bps);
     int64_t ack_at = arr + delay + back;
-    to->ack_debt_bytes += tc->header_bytes;
+    to->ack_debt_bytes = (uint16_t)(to->ack_debt_bytes + tc->header_bytes > UINT16_MAX
+                                        ? UINT16_MAX
+                                        : to->ack_debt_bytes + tc->header_bytes);
     w->stats.acks_sent++;
     int64_t deliver_at = arr;
     if (!sim_path_open(w, h->index, s->peer_host)) {
