@@ -601,6 +601,7 @@ static int l_stats(lua_State *L) {
     F(events_executed) F(timers_fired) F(streams_connected_out) F(streams_established)
     F(streams_accepted) F(connects_refused) F(connects_timed_out) F(streams_reset)
     F(streams_timed_out) F(segments_delivered) F(segments_retransmitted) F(bytes_delivered)
+    F(packets_sent) F(packets_lost) F(packets_dropped) F(acks_sent)
     F(data_callbacks) F(datagrams_sent) F(datagrams_delivered) F(datagrams_lost)
     F(events_reported) F(host_crashes) F(host_starts)
     F(key_agreements_computed) F(key_agreements_reused)

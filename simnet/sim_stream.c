@@ -473,15 +473,11 @@ static uint32_t acks_apply_to(sim_tcb *t, const sim_ack *q, uint32_t n, int64_t 
 static void acks_apply(tp_stream *s) {
     sim_tcb *t = s->tcb;
     if (t == NULL || t->ack_count == 0) return;
-    sim_world *w = s->host->world;
+    const sim_world *w = s->host->world;
     uint32_t k = acks_apply_to(t, t->acks + t->ack_head, t->ack_count, w->now_ns);
     t->ack_head += k;
     t->ack_count -= k;
-    if (t->ack_count == 0) {
-        sim_backend_free(w, t->acks, (size_t)t->ack_cap * sizeof *t->acks);
-        t->acks = NULL;
-        t->ack_head = t->ack_cap = 0;
-    }
+    if (t->ack_count == 0) t->ack_head = 0; /* the array stays: no malloc per message */
 }
 
 static void acks_fire(tp_stream *s) {
