@@ -195,7 +195,8 @@ typedef struct sim_stats {
     uint64_t streams_timed_out;       /* user timeout / keepalive deaths */
     uint64_t segments_delivered;
     uint64_t segments_retransmitted;  /* retransmissions: lost packets, stalls (RTO) */
-    uint64_t packets_sent;            /* data packets (MSS-sized or less) put on a link */
+    uint64_t packets_sent;            /* data packets (MSS-sized or less) sent, retransmissions
+                                       * and those a full queue dropped included */
     uint64_t packets_lost;            /* ... lost to random loss (each try) */
     uint64_t packets_dropped;         /* ... dropped by a full drop-tail queue */
     uint64_t acks_sent;               /* ACKs (each costs header_bytes on the reverse path) */

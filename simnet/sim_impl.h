@@ -3,7 +3,8 @@
  * sim_queue.c   the event queue (4-ary implicit heap of tp_timer pointers)
  * sim_world.c   world, hosts, clock, randomness, run loop, trace hash, memory, events,
  *               faults, application lifecycle
- * sim_stream.c  TCP-like streams and listeners (README "Streams")
+ * sim_stream.c  TCP streams and listeners (README "Streams")
+ * sim_tcp_cc.c  congestion control: CUBIC and Reno as tcp_congestion_ops-like tables
  * sim_dgram.c   datagram sockets and packets
  * sim_disk.c    the per-host in-memory disk
  * sim_env.c     the tp_env ops table

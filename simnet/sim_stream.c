@@ -1,16 +1,25 @@
-/* simnet/sim_stream.c — TCP-like streams and listeners for simulated hosts
+/* simnet/sim_stream.c — TCP streams and listeners for simulated hosts
  * (env.h "Streams"; model in simnet/README.md "Streams").
  *
  * A connection is two endpoints (tp_stream), one per host, linked by `peer`. Each
- * endpoint owns its send ring (bytes taken by stream_write and not yet acknowledged),
- * its receive ring (bytes arrived and not yet handed to on_data), and a FIFO of
- * segments in flight to the peer. Four internal events are embedded in each endpoint,
- * so nothing is allocated per segment:
+ * endpoint owns its send ring (bytes taken by stream_write and not yet delivered),
+ * its receive ring (bytes arrived and not yet handed to on_data), a FIFO of segments
+ * in flight to the peer (data trains of 1-2 packets, and control segments), and, once
+ * data flows, its TCP state (sim_tcb: cwnd, RTT, the receive window, and the ACK
+ * returns still to come, computed when each train is sent). Four internal events are
+ * embedded in each endpoint, so nothing is allocated per segment:
  *   t_tx      the head segment of the FIFO arrives (or finishes the downlink, or is
- *             retransmitted after a stall);
+ *             retransmitted after a stall or a drop);
  *   t_notify  user callbacks (connect, data in random splits, eof, writable, close);
  *   t_watch   SYN timeout, TCP user timeout and keepalive;
- *   t_ctl     handshake and reset messages that have no segment FIFO to ride on.
+ *   t_ctl     handshake and reset messages that have no segment FIFO to ride on, and,
+ *             when established, the next ACK return while the sender waits on cwnd.
+ * Congestion control is in sim_tcp_cc.c (tcp_congestion_ops-like tables).
+ *
+ * Linux references for the model (read, not copied): net/ipv4/tcp_input.c
+ * (tcp_event_data_recv: quickack; tcp_grow_window; tcp_rtt_estimator), tcp_output.c
+ * (tcp_cwnd_restart, tcp_event_data_sent, tcp_schedule_loss_probe), tcp_timer.c (RTO
+ * back-off, SYN and SYN-ACK retransmission).
  * Endpoints are freed only from the graveyard, after the event that killed them, so a
  * callback may close or reset anything without pulling memory from under the loop.
  *
@@ -630,9 +639,9 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
             detect = done + pto;
         }
         ack_push(s, (sim_ack){detect, 0, 0, (uint16_t)dflags, 0});
-        /* The retransmission, itself lost with the same probability: then the RTO,
-         * doubling. */
-        /* the retransmission waits behind what the uplink queue holds */
+        /* The retransmission goes at detection, behind what the uplink queue held
+         * when this train was queued; it is itself lost with the same probability,
+         * and then sent again at the RTO, doubling. */
         int64_t send = detect + (h->up_free_ns > done ? h->up_free_ns - done : 0) + (done - now) - pkt_ns * pk;
         if (send < detect) send = detect;
         for (unsigned k = 0; k < 16; k++) {
