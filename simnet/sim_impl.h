@@ -125,12 +125,17 @@ typedef struct sim_tcb {
     uint8_t cwnd_limited;         /* the last send stopped on cwnd with data waiting */
     uint8_t backoff;              /* RTO back-off exponent */
     uint8_t quick;                /* receiver: packets still ACKed at once */
+    uint8_t resumed;              /* receiver: the next read is a resumed reader's burst */
     uint16_t train_tag;           /* the last data train's tag (sim_seg.tag) */
     int64_t srtt_ns, rttvar_ns;   /* 0: no sample yet */
     int64_t last_send_ns;         /* lsndtime */
     int64_t recovery_end_ns;      /* losses detected before this are the same episode */
     int64_t last_rcv_ns;          /* receiver: last data packet arrived (quickack) */
-    uint32_t rcv_wnd;             /* receiver: advertised window, bytes */
+    uint32_t rcv_wnd;             /* receiver: advertised window (rcv_ssthresh), bytes */
+    uint32_t window_clamp;        /* receiver: its ceiling, autotuned by what is read */
+    uint32_t rcv_space;           /* receiver: bytes read in the last measured RTT */
+    uint32_t copied;              /* receiver: bytes read since rcv_space_ns */
+    int64_t rcv_space_ns;         /* receiver: start of the current measurement */
     uint32_t ack_head, ack_count, ack_cap;
     sim_ack *acks;                /* pending ACK arrivals, sorted by time */
     uint64_t packets_sent, retransmits, loss_events, rto_events, restarts;

@@ -309,7 +309,9 @@ static sim_tcb *tcb_get(tp_stream *s) {
     t->ops = sim_tcp_cc_find(w->cfg.tcp.cc);
     t->cwnd = w->cfg.tcp.initial_window_packets;
     t->ssthresh = UINT32_MAX;
-    t->rcv_wnd = w->cfg.receive_buffer_bytes / 2;
+    t->rcv_wnd = t->window_clamp = w->cfg.receive_buffer_bytes / 2;
+    t->rcv_space = 10 * w->cfg.tcp.mss_bytes; /* tcp_init_buffer_space: TCP_INIT_CWND */
+    t->rcv_space_ns = w->now_ns;
     /* The handshake's RTT sample: the path's base RTT (no jitter drawn). */
     sim_host *ph = host_of(w, s->peer_host);
     if (ph != NULL && ph != s->host) {
@@ -498,6 +500,37 @@ static void acks_fire(tp_stream *s) {
         notify(s, SIM_N_WRITABLE, now);
 }
 
+/* Receive-buffer autotuning (tcp_rcv_space_adjust): n more bytes were read by the
+ * application. Once per RTT, if more was read per RTT than in the last measurement,
+ * the window clamp grows to 2 x that + 16 packets, more while the rate grows (slow
+ * start), up to half of rmem_max. A reader that does not read keeps the first window
+ * (64 KiB). A measurement restarts when the reader pauses (sim_stream_read_pause),
+ * and the burst a resumed reader gets is not counted: simnet hands it the whole
+ * buffer at once, where a real reader reads at most its own buffer per call, so such
+ * bursts would inflate the window of a rate-limited reader (core's I/O scheduler
+ * pauses and resumes) and, connection by connection, unevenly. */
+static void rcv_adjust(tp_stream *s, uint32_t n) {
+    sim_tcb *t = s->tcb;
+    if (t == NULL || t->resumed) return;
+    const sim_world *w = s->host->world;
+    t->copied += n;
+    int64_t rtt = t->srtt_ns > 0 ? t->srtt_ns : 1000000000LL;
+    if (w->now_ns - t->rcv_space_ns < rtt) return;
+    uint32_t copied = t->copied;
+    if (copied > t->rcv_space) {
+        uint32_t mss = w->cfg.tcp.mss_bytes;
+        uint64_t win = 2ull * copied + 16ull * mss;
+        uint64_t grow = win * (copied - t->rcv_space) / t->rcv_space;
+        win += 2 * grow;
+        uint64_t max = w->cfg.tcp.rmem_max_bytes / 2;
+        if (win > max) win = max;
+        if (win > t->window_clamp) t->window_clamp = (uint32_t)win;
+        t->rcv_space = copied;
+    }
+    t->copied = 0;
+    t->rcv_space_ns = w->now_ns;
+}
+
 /* The send buffer autotunes with cwnd (tcp_sndbuf_expand), from send_buffer_bytes up to
  * tcp.wmem_max_bytes. */
 static uint32_t snd_max(const sim_world *w, const tp_stream *s) {
@@ -601,10 +634,10 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
         else if (pk < 2 && s->snd.len == s->snd_sent)
             delay = tc->delayed_ack_ns;
         /* tcp_grow_window: the advertised window grows by two packets per packet while
-         * the reader keeps up, up to half of rmem_max. */
+         * the buffer has room, up to the clamp that reading autotunes (rcv_adjust). */
         if (r->rcv.len < rt->rcv_wnd / 2) {
             uint64_t wnd = rt->rcv_wnd + 2ull * tc->mss_bytes * pk;
-            rt->rcv_wnd = wnd > tc->rmem_max_bytes / 2 ? tc->rmem_max_bytes / 2 : (uint32_t)wnd;
+            rt->rcv_wnd = wnd > rt->window_clamp ? rt->window_clamp : (uint32_t)wnd;
         }
     }
     int64_t back = sim_latency_ns(w, to, h) + sim_ser_ns(tc->header_bytes, to->up_bps);
@@ -1008,6 +1041,7 @@ static void deliver_data(tp_stream *s) {
             w->stats.bytes_delivered += run;
             w->stats.data_callbacks++;
             s->in_data_cb = 1;
+            rcv_adjust(s, run);
             s->cbs->on_data(s->arg, s, p, run);
             s->in_data_cb = 0;
             /* The bytes stay put during the callback (env.h: borrowed for its
@@ -1058,6 +1092,7 @@ static void notify_fire(void *arg) {
     }
     if (!s->paused && s->rcv.len > 0) {
         deliver_data(s);
+        if (s->tcb != NULL) s->tcb->resumed = 0; /* (the memory lives until the flush) */
         if (s->dead || s->user != SIM_USER_ACTIVE) return;
     }
     if (s->eof_received && !s->eof_delivered && s->rcv.len == 0 && !s->paused &&
@@ -1317,12 +1352,17 @@ tp_err sim_stream_write(sim_host *h, tp_stream *s, const uint8_t *data, size_t l
 void sim_stream_read_pause(sim_host *h, tp_stream *s) {
     TP_ASSERT(s->host == h && !s->dead);
     s->paused = 1;
+    if (s->tcb != NULL) { /* receive autotuning: the measurement restarts (rcv_adjust) */
+        s->tcb->copied = 0;
+        s->tcb->rcv_space_ns = h->world->now_ns;
+    }
 }
 
 void sim_stream_read_resume(sim_host *h, tp_stream *s) {
     TP_ASSERT(s->host == h && !s->dead);
     if (!s->paused) return;
     s->paused = 0;
+    if (s->tcb != NULL && s->rcv.len > 0) s->tcb->resumed = 1; /* rcv_adjust */
     if (s->rcv.len > 0 || (s->eof_received && !s->eof_delivered))
         notify(s, SIM_N_DATA, h->world->now_ns);
 }
