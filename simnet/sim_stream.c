@@ -924,7 +924,9 @@ static void tx_fire(void *arg) {
         sim_host *to = sim_host_at(w, s->peer_host);
         if (seg->len > 0 && to->down_bps > 0) {
             /* The train's packets came in spaced by the sender's uplink: the downlink
-             * takes them from the first one's arrival (no store and forward). */
+             * takes them from the first one's arrival, and an idle downlink passes them
+             * through as they come (one serialization per packet, at the sender, as on
+             * one link); a busy one queues and serializes them. */
             const sim_tcp_config *tc = &w->cfg.tcp;
             uint32_t pk = (seg->len + tc->mss_bytes - 1) / tc->mss_bytes;
             uint64_t wire = seg->len + (uint64_t)pk * tc->header_bytes;
@@ -954,15 +956,14 @@ static void tx_fire(void *arg) {
                 sim_arm(w, &s->t_tx, seg->time_ns);
                 return;
             }
-            int64_t done = start + sim_ser_ns(wire, to->down_bps);
-            int64_t tail = w->now_ns + sim_ser_ns(last, to->down_bps);
-            if (done < tail) done = tail;
-            to->down_free_ns = done;
-            /* Queueing in the downlink (beyond the train's own serialization) delays
+            int64_t ser_wire = sim_ser_ns(wire, to->down_bps), ser_last = sim_ser_ns(last, to->down_bps);
+            int64_t done = start + ser_wire - ser_last;
+            if (done < w->now_ns) done = w->now_ns;
+            to->down_free_ns = start + ser_wire;
+            /* Queueing in the downlink (beyond what the train's own pace needs) delays
              * its ACK by as much: the sender sees the queue in its RTT samples. */
-            int64_t nat = came + sim_ser_ns(last, to->down_bps);
-            int64_t nat2 = came - span + sim_ser_ns(wire, to->down_bps);
-            if (nat2 > nat) nat = nat2;
+            int64_t nat = came - span + ser_wire - ser_last;
+            if (nat < came) nat = came;
             if (done > nat && s->tcb != NULL && seg->tag != 0) {
                 sim_ack *q = s->tcb->acks + s->tcb->ack_head;
                 for (uint32_t i = 0; i < s->tcb->ack_count; i++)
