@@ -155,6 +155,7 @@ static void h_connect(void *arg, tp_stream *s) {
     sl->sock_live = true;
     if (x->mode == H_SLOWLORIS) {
         sl->drip = 0;
+        tp_env_timer_stop(henv(x), &sl->timer);
         tp_timer_init(&sl->timer, drip, sl);
         drip(sl);
         return;
@@ -209,6 +210,7 @@ static void h_close(void *arg, tp_stream *s, tp_err reason) {
     x->closes++;
     if (sl->sock_live) tp_socket_deinit(&sl->sock);
     sl->sock_live = false;
+    tp_env_timer_stop(henv(x), &sl->timer); /* a slowloris drip may still be armed */
     tp_timer_init(&sl->timer, reconnect, sl);
     if (x->up) tp_env_timer_start_in(henv(x), &sl->timer, x->retry_ns);
 }

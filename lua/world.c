@@ -84,7 +84,7 @@ static int l_world(lua_State *L) {
         "loopback_latency", "segment_bytes", "send_buffer_bytes", "receive_buffer_bytes",
         "syn_timeout", "user_timeout", "keepalive_idle", "keepalive_interval",
         "keepalive_count", "rto_min", "rto_max", "disk_sync_delay", "disk_compress",
-        "host_memory_limit_bytes", NULL};
+        "host_memory_limit_bytes", "tcp", NULL};
     const char *what = "sim.world{...}";
     tl_check_keys(L, 1, keys, what);
     sim_world_config *c = &run->wcfg;
@@ -170,11 +170,52 @@ static int l_world(lua_State *L) {
     c->keepalive_idle_ns = tl_opt_duration_field(L, 1, "keepalive_idle", c->keepalive_idle_ns, what);
     c->keepalive_interval_ns = tl_opt_duration_field(L, 1, "keepalive_interval", c->keepalive_interval_ns, what);
     c->keepalive_count = (uint32_t)tl_opt_int_field(L, 1, "keepalive_count", c->keepalive_count, 0, 1000, what);
-    c->rto_min_ns = tl_opt_duration_field(L, 1, "rto_min", c->rto_min_ns, what);
+    /* rto_min at the top level is the same setting as tcp.rto_min (older scenarios) */
+    c->tcp.rto_min_ns = tl_opt_duration_field(L, 1, "rto_min", c->tcp.rto_min_ns, what);
     c->rto_max_ns = tl_opt_duration_field(L, 1, "rto_max", c->rto_max_ns, what);
     c->disk_sync_delay_ns = tl_opt_duration_field(L, 1, "disk_sync_delay", c->disk_sync_delay_ns, what);
     c->disk_compress = tl_opt_bool_field(L, 1, "disk_compress", c->disk_compress, what);
     c->host_memory_limit_bytes = (uint64_t)tl_opt_int_field(L, 1, "host_memory_limit_bytes", 0, 0, INT64_MAX, what);
+
+    /* tcp = {cc, mss, header_bytes, initial_window, slow_start_after_idle, rmem_max,
+     * wmem_max, queue_bytes, rto_min, delayed_ack, quickack} (simnet/README.md "Streams") */
+    t = tl_field(L, 1, "tcp");
+    if (t != LUA_TNIL) {
+        if (t != LUA_TTABLE) return tl_type_error(L, what, "tcp", "a table");
+        int ti = lua_gettop(L);
+        static const char *const tkeys[] = {
+            "cc", "mss", "header_bytes", "initial_window", "slow_start_after_idle", "rmem_max",
+            "wmem_max", "queue_bytes", "rto_min", "delayed_ack", "quickack", NULL};
+        const char *twhat = "sim.world{tcp = {...}}";
+        tl_check_keys(L, ti, tkeys, twhat);
+        sim_tcp_config *tc = &c->tcp;
+        int ct = tl_field(L, ti, "cc");
+        if (ct != LUA_TNIL) {
+            const char *cc = ct == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+            if (cc != NULL && strcmp(cc, "cubic") == 0)
+                tc->cc = SIM_TCP_CUBIC;
+            else if (cc != NULL && strcmp(cc, "reno") == 0)
+                tc->cc = SIM_TCP_RENO;
+            else
+                return luaL_error(L, "%s: 'cc' must be \"cubic\" or \"reno\"", twhat);
+        }
+        lua_pop(L, 1);
+        tc->mss_bytes = (uint32_t)tl_opt_int_field(L, ti, "mss", tc->mss_bytes, 88, 65495, twhat);
+        tc->header_bytes = (uint32_t)tl_opt_int_field(L, ti, "header_bytes", tc->header_bytes, 0, 1024, twhat);
+        tc->initial_window_packets =
+            (uint32_t)tl_opt_int_field(L, ti, "initial_window", tc->initial_window_packets, 1, 1000, twhat);
+        tc->slow_start_after_idle =
+            tl_opt_bool_field(L, ti, "slow_start_after_idle", tc->slow_start_after_idle, twhat);
+        tc->rmem_max_bytes = (uint32_t)tl_opt_int_field(L, ti, "rmem_max", tc->rmem_max_bytes, 0, 1 << 30, twhat);
+        tc->wmem_max_bytes = (uint32_t)tl_opt_int_field(L, ti, "wmem_max", tc->wmem_max_bytes, 0, 1 << 30, twhat);
+        tc->queue_bytes = (uint64_t)tl_opt_int_field(L, ti, "queue_bytes", (int64_t)tc->queue_bytes, 0, INT64_MAX, twhat);
+        tc->rto_min_ns = tl_opt_duration_field(L, ti, "rto_min", tc->rto_min_ns, twhat);
+        tc->delayed_ack_ns = tl_opt_duration_field(L, ti, "delayed_ack", tc->delayed_ack_ns, twhat);
+        tc->quickack_packets = (uint32_t)tl_opt_int_field(L, ti, "quickack", tc->quickack_packets, 0, 255, twhat);
+        lua_settop(L, 1);
+    } else {
+        lua_pop(L, 1);
+    }
 
     char buf[256];
     const char *bad = sim_world_config_check(c, buf, sizeof buf);
@@ -564,6 +605,7 @@ static int l_stats(lua_State *L) {
     F(events_executed) F(timers_fired) F(streams_connected_out) F(streams_established)
     F(streams_accepted) F(connects_refused) F(connects_timed_out) F(streams_reset)
     F(streams_timed_out) F(segments_delivered) F(segments_retransmitted) F(bytes_delivered)
+    F(packets_sent) F(packets_lost) F(packets_dropped) F(acks_sent)
     F(data_callbacks) F(datagrams_sent) F(datagrams_delivered) F(datagrams_lost)
     F(events_reported) F(host_crashes) F(host_starts)
     F(key_agreements_computed) F(key_agreements_reused)

@@ -56,6 +56,29 @@ typedef struct sim_latency {
 typedef void (*sim_event_cb)(void *arg, uint32_t host_index, int64_t time_ns,
                              const tp_event *ev);
 
+/* The TCP model of streams (simnet/README.md "Streams"): Linux's defaults. */
+typedef enum sim_tcp_cc {
+    SIM_TCP_CUBIC, /* RFC 9438, Linux's default (net/ipv4/tcp_cubic.c), without HyStart */
+    SIM_TCP_RENO,  /* RFC 5681 (net/ipv4/tcp_cong.c: tcp_reno_*) */
+} sim_tcp_cc;
+
+typedef struct sim_tcp_config {
+    sim_tcp_cc cc;                    /* congestion control: SIM_TCP_CUBIC */
+    uint32_t mss_bytes;               /* payload per packet: 1448 (1500 MTU with timestamps) */
+    uint32_t header_bytes;            /* TCP/IP headers per packet on the wire: 52 */
+    uint32_t initial_window_packets;  /* IW: 10 (RFC 6928) */
+    bool slow_start_after_idle;       /* net.ipv4.tcp_slow_start_after_idle: true */
+    uint32_t rmem_max_bytes;          /* tcp_rmem[2], the autotuned receive buffer's
+                                       * ceiling (the window is half of it): 6 MiB */
+    uint32_t wmem_max_bytes;          /* tcp_wmem[2], the autotuned send buffer's: 4 MiB */
+    uint64_t queue_bytes;             /* drop-tail queue of each host's uplink and
+                                       * downlink: 4 MiB (one flow never fills it) */
+    int64_t rto_min_ns;               /* TCP_RTO_MIN: 200 ms (also the RTO variance floor) */
+    int64_t delayed_ack_ns;           /* delayed ACK of a lone packet (TCP_ATO_MIN): 40 ms */
+    uint32_t quickack_packets;        /* packets ACKed at once at the start and after an
+                                       * idle period (TCP_MAX_QUICKACKS): 16 */
+} sim_tcp_config;
+
 typedef struct sim_world_config {
     uint64_t seed;                    /* the run seed: same seed => same run */
     uint32_t region_count;            /* >= 1, <= SIM_REGIONS_MAX */
@@ -67,16 +90,19 @@ typedef struct sim_world_config {
     int64_t loopback_latency_ns;      /* a host talking to itself: 20 us */
 
     /* TCP model (README "Streams") */
-    uint32_t segment_bytes;           /* largest segment: 16 KiB */
-    uint32_t send_buffer_bytes;       /* per stream and direction: 128 KiB */
-    uint32_t receive_buffer_bytes;    /* per stream: 128 KiB (the flow-control window) */
+    sim_tcp_config tcp;               /* packets, windows, congestion control, queues */
+    uint32_t segment_bytes;           /* unused since the packet model (issue 16): kept so
+                                       * that old configurations load; 512..1 MiB */
+    uint32_t send_buffer_bytes;       /* per stream, the floor of the autotuned send
+                                       * buffer (tcp.wmem_max_bytes): 128 KiB */
+    uint32_t receive_buffer_bytes;    /* per stream, tcp_rmem[1]: 128 KiB; the first
+                                       * advertised window is half of it */
     int64_t syn_timeout_ns;           /* unanswered connect gives up: 20 s */
     int64_t user_timeout_ns;          /* TCP_USER_TIMEOUT, Octez sets 45 s; 0 disables */
     int64_t keepalive_idle_ns;        /* Octez: 10 s; 0 disables keepalive */
     int64_t keepalive_interval_ns;    /* Octez: 5 s */
     uint32_t keepalive_count;         /* probes before giving up when user timeout is 0: 9 */
-    int64_t rto_min_ns;               /* first retransmission timeout: 200 ms */
-    int64_t rto_max_ns;               /* backoff ceiling: 60 s */
+    int64_t rto_max_ns;               /* RTO backoff ceiling: 60 s (the minimum is tcp.rto_min_ns) */
 
     /* storage: a file_write becomes durable disk_sync_delay_ns after it was made; a
      * crash before that reverts the file to its previous durable content. 0: every
@@ -168,7 +194,12 @@ typedef struct sim_stats {
     uint64_t streams_reset;           /* RSTs that reached an endpoint */
     uint64_t streams_timed_out;       /* user timeout / keepalive deaths */
     uint64_t segments_delivered;
-    uint64_t segments_retransmitted;  /* loss or stall delays */
+    uint64_t segments_retransmitted;  /* retransmissions: lost packets, stalls (RTO) */
+    uint64_t packets_sent;            /* data packets (MSS-sized or less) sent, retransmissions
+                                       * and those a full queue dropped included */
+    uint64_t packets_lost;            /* ... lost to random loss (each try) */
+    uint64_t packets_dropped;         /* ... dropped by a full drop-tail queue */
+    uint64_t acks_sent;               /* ACKs (each costs header_bytes on the reverse path) */
     uint64_t bytes_delivered;         /* stream payload bytes handed to on_data */
     uint64_t data_callbacks;          /* on_data calls */
     uint64_t datagrams_sent;          /* per destination */
@@ -325,6 +356,32 @@ void sim_host_clock_step(sim_host *h, int64_t delta_ns);
 void sim_host_clock_drift(sim_host *h, int32_t drift_ppm);
 /* Disk loss: every file of the host disappears (use on a crashed or stopped host). */
 void sim_host_disk_wipe(sim_host *h);
+
+/* ------------------------------------------------------------------------------------ */
+/* TCP model introspection (tests, benchmarks)                                          */
+
+/* What one endpoint's TCP model holds now (the sending side's congestion state and the
+ * receiving side's window), like Linux's struct tcp_info. An endpoint that never sent
+ * nor received data reports the initial values. */
+typedef struct sim_tcp_info {
+    uint32_t cwnd_packets;        /* congestion window */
+    uint32_t ssthresh_packets;    /* UINT32_MAX: infinite (still in the first slow start) */
+    uint32_t inflight_packets;    /* sent and not yet acknowledged */
+    uint32_t rcv_wnd_bytes;       /* the window this endpoint advertises */
+    int64_t srtt_ns;              /* smoothed RTT; 0 before the first sample */
+    int64_t rttvar_ns;
+    int64_t rto_ns;               /* current RTO, back-off included */
+    uint32_t backoff;             /* consecutive RTO back-offs */
+    uint64_t packets_sent;        /* data packets, retransmissions included */
+    uint64_t retransmits;         /* packets retransmitted (loss, drop, RTO) */
+    uint64_t loss_events;         /* congestion responses (multiplicative decreases) */
+    uint64_t rto_events;          /* ... of which by retransmission timeout */
+    uint64_t restarts;            /* slow-start restarts after idle */
+    uint32_t syn_retries;         /* connecting side: SYNs retransmitted */
+} sim_tcp_info;
+
+/* Fills *out for endpoint s of host h (either side of a connection). */
+void sim_stream_tcp_info(const sim_host *h, const tp_stream *s, sim_tcp_info *out);
 
 /* ------------------------------------------------------------------------------------ */
 /* Faults as timed operations (plain structs, easy to bind from Lua)                    */

@@ -3,7 +3,8 @@
  * sim_queue.c   the event queue (4-ary implicit heap of tp_timer pointers)
  * sim_world.c   world, hosts, clock, randomness, run loop, trace hash, memory, events,
  *               faults, application lifecycle
- * sim_stream.c  TCP-like streams and listeners (README "Streams")
+ * sim_stream.c  TCP streams and listeners (README "Streams")
+ * sim_tcp_cc.c  congestion control: CUBIC and Reno as tcp_congestion_ops-like tables
  * sim_dgram.c   datagram sockets and packets
  * sim_disk.c    the per-host in-memory disk
  * sim_env.c     the tp_env ops table
@@ -70,13 +71,85 @@ enum {
     SIM_SEG_SYNACK = 1u << 1,
     SIM_SEG_ACK = 1u << 2,
     SIM_SEG_RST = 1u << 3,
+    SIM_SEG_NOACK = 1u << 4,  /* sent over a cut path: its ACK is made at delivery */
 };
+
+/* A return of acknowledgements to the sending endpoint (its t_ctl runs them in time
+ * order): `packets` more packets are acknowledged (cumulatively or selectively), and/or
+ * a loss is signalled (the third duplicate ACK / SACK, a tail loss probe's answer, or a
+ * retransmission timeout). */
+enum {
+    SIM_ACK_LOSS = 1u << 0,   /* enter recovery: the algorithm's multiplicative decrease */
+    SIM_ACK_RTO = 1u << 1,    /* ... by a retransmission timeout: cwnd 1, back-off */
+    SIM_ACK_SAMPLE = 1u << 2, /* sent_ns gives an RTT sample (never for retransmissions) */
+};
+
+typedef struct sim_ack {
+    int64_t time_ns;          /* arrival at the sender */
+    int64_t sent_ns;          /* when the acknowledged packets were sent */
+    uint32_t packets;
+    uint16_t flags;           /* SIM_ACK_* */
+    uint16_t tag;             /* the train's (sim_seg.tag) for its natural ACK, else 0 */
+} sim_ack;
+
+struct sim_tcb;
+/* The congestion-control algorithm: shaped like Linux's struct tcp_congestion_ops
+ * (include/net/tcp.h), sim_tcp_cc.c. */
+typedef struct sim_tcp_cc_ops {
+    const char *name;
+    void (*init)(struct sim_tcb *t);
+    /* The slow-start threshold after a loss (and the algorithm's own bookkeeping). */
+    uint32_t (*ssthresh)(struct sim_tcb *t);
+    /* `acked` packets were acknowledged at now_ms (cwnd_limited: the window was used). */
+    void (*cong_avoid)(struct sim_tcb *t, uint32_t acked, uint32_t now_ms);
+    /* `acked` packets acknowledged at now_us, with an RTT sample rtt_us (0: none). */
+    void (*pkts_acked)(struct sim_tcb *t, uint32_t acked, uint32_t rtt_us, uint64_t now_us);
+    /* CA_EVENT_TX_START: sending again with nothing in flight, idle since idle_ms. */
+    void (*tx_start)(struct sim_tcb *t, uint32_t now_ms, uint32_t idle_ms);
+    /* A retransmission timeout (TCP_CA_Loss). */
+    void (*on_rto)(struct sim_tcb *t);
+} sim_tcp_cc_ops;
+
+const sim_tcp_cc_ops *sim_tcp_cc_find(sim_tcp_cc cc);
+
+/* The TCP model's state of one endpoint, allocated when the connection is established
+ * (README "Streams"). The sender part is about what this endpoint sends; the receiver
+ * part about what it receives. */
+typedef struct sim_tcb {
+    const sim_tcp_cc_ops *ops;
+    /* sender */
+    uint32_t cwnd, ssthresh;      /* packets */
+    uint32_t cwnd_cnt;            /* tcp_cong_avoid_ai's counter (snd_cwnd_cnt) */
+    uint32_t inflight;            /* packets out and not acknowledged */
+    uint32_t max_inflight;        /* this burst's peak (tcp_is_cwnd_limited) */
+    uint8_t cwnd_limited;         /* the last send stopped on cwnd with data waiting */
+    uint8_t backoff;              /* RTO back-off exponent */
+    uint8_t quick;                /* receiver: packets still ACKed at once */
+    uint8_t resumed;              /* receiver: the next read is a resumed reader's burst */
+    uint16_t train_tag;           /* the last data train's tag (sim_seg.tag) */
+    int64_t srtt_ns, rttvar_ns;   /* 0: no sample yet */
+    int64_t last_send_ns;         /* lsndtime */
+    int64_t recovery_end_ns;      /* losses detected before this are the same episode */
+    int64_t last_rcv_ns;          /* receiver: last data packet arrived (quickack) */
+    uint32_t rcv_wnd;             /* receiver: advertised window (rcv_ssthresh), bytes */
+    uint32_t window_clamp;        /* receiver: its ceiling, autotuned by what is read */
+    uint32_t rcv_space;           /* receiver: bytes read in the last measured RTT */
+    uint32_t copied;              /* receiver: bytes read since rcv_space_ns */
+    int64_t rcv_space_ns;         /* receiver: start of the current measurement */
+    uint32_t ack_head, ack_count, ack_cap;
+    sim_ack *acks;                /* pending ACK arrivals, sorted by time */
+    uint64_t packets_sent, retransmits, loss_events, rto_events, restarts;
+    uint64_t delivered;           /* packets acknowledged, cumulative (snd_una) */
+    /* the algorithm's private state (tcp_congestion_ops' icsk_ca_priv) */
+    uint32_t ca[16];
+} sim_tcb;
 
 typedef struct sim_seg {
     int64_t time_ns;  /* next event for this segment (arrival, downlink done, retry) */
     uint32_t len;
     uint8_t flags;    /* SIM_SEG_* */
     uint8_t stage;    /* 0: in the air, 1: through the receiver's downlink */
+    uint16_t tag;     /* data trains: matches the sim_ack of its natural ACK (0: none) */
 } sim_seg;
 
 typedef enum sim_tcp_state {
@@ -106,6 +179,7 @@ enum { /* tp_stream.ctl: what t_ctl is armed for */
     SIM_CTL_SYN,          /* our SYN arrives at the remote host */
     SIM_CTL_REFUSED,      /* the remote's RST answering our SYN */
     SIM_CTL_RST,          /* a RST answering data sent to a connection that is gone */
+    SIM_CTL_ACK,          /* established: the first pending ACK (tcb->acks) arrives */
 };
 
 struct tp_stream {
@@ -128,9 +202,10 @@ struct tp_stream {
     uint8_t syn_tries;
     uint8_t in_data_cb;         /* on_data is running: rcv must not be freed */
     uint16_t seg_cap, seg_head, seg_count;
+    uint16_t ka_unanswered;     /* saturates (fits a hole: idle streams stay 392 bytes) */
     tp_err close_reason;
     uint32_t snd_sent;          /* bytes of snd in flight (from its head) */
-    uint32_t ka_unanswered;
+    sim_tcb *tcb;               /* TCP model state, from the first data on (NULL before) */
     sim_ring snd, rcv;
     sim_seg *segs;
     int64_t last_arrival_ns;    /* in-order: no segment arrives before this */
@@ -221,6 +296,9 @@ struct sim_host {
     uint8_t app_stopping;
     uint8_t prefix_bits;
     uint16_t next_port;
+    /* ACK bytes sent since this host last sent data, charged to its uplink with the
+     * next data (saturates at 65535: it fills a hole, idle hosts stay 200 bytes) */
+    uint16_t ack_debt_bytes;
     uint32_t timers_armed;    /* host timers in the queue (crash skips the scan if 0) */
     uint32_t subnet_next;     /* next host index in the same subnet, UINT32_MAX: end */
     int32_t drift_ppm;

@@ -1,16 +1,25 @@
-/* simnet/sim_stream.c — TCP-like streams and listeners for simulated hosts
+/* simnet/sim_stream.c — TCP streams and listeners for simulated hosts
  * (env.h "Streams"; model in simnet/README.md "Streams").
  *
  * A connection is two endpoints (tp_stream), one per host, linked by `peer`. Each
- * endpoint owns its send ring (bytes taken by stream_write and not yet acknowledged),
- * its receive ring (bytes arrived and not yet handed to on_data), and a FIFO of
- * segments in flight to the peer. Four internal events are embedded in each endpoint,
- * so nothing is allocated per segment:
+ * endpoint owns its send ring (bytes taken by stream_write and not yet delivered),
+ * its receive ring (bytes arrived and not yet handed to on_data), a FIFO of segments
+ * in flight to the peer (data trains of 1-2 packets, and control segments), and, once
+ * data flows, its TCP state (sim_tcb: cwnd, RTT, the receive window, and the ACK
+ * returns still to come, computed when each train is sent). Four internal events are
+ * embedded in each endpoint, so nothing is allocated per segment:
  *   t_tx      the head segment of the FIFO arrives (or finishes the downlink, or is
- *             retransmitted after a stall);
+ *             retransmitted after a stall or a drop);
  *   t_notify  user callbacks (connect, data in random splits, eof, writable, close);
  *   t_watch   SYN timeout, TCP user timeout and keepalive;
- *   t_ctl     handshake and reset messages that have no segment FIFO to ride on.
+ *   t_ctl     handshake and reset messages that have no segment FIFO to ride on, and,
+ *             when established, the next ACK return while the sender waits on cwnd.
+ * Congestion control is in sim_tcp_cc.c (tcp_congestion_ops-like tables).
+ *
+ * Linux references for the model (read, not copied): net/ipv4/tcp_input.c
+ * (tcp_event_data_recv: quickack; tcp_grow_window; tcp_rtt_estimator), tcp_output.c
+ * (tcp_cwnd_restart, tcp_event_data_sent, tcp_schedule_loss_probe), tcp_timer.c (RTO
+ * back-off, SYN and SYN-ACK retransmission).
  * Endpoints are freed only from the graveyard, after the event that killed them, so a
  * callback may close or reset anything without pulling memory from under the loop.
  *
@@ -28,6 +37,9 @@ static void notify_fire(void *arg);
 static void watch_fire(void *arg);
 static void ctl_fire(void *arg);
 static void pump(tp_stream *s);
+static void tcb_free(sim_world *w, tp_stream *s);
+static void acks_clear(tp_stream *s);
+static uint32_t snd_max(const sim_world *w, const tp_stream *s);
 
 /* ------------------------------------------------------------------------------------ */
 /* Rings                                                                                */
@@ -198,6 +210,7 @@ void sim_streams_flush_graveyard(sim_world *w) {
         ring_buf_free(w, s->snd.buf, s->snd.cap);
         ring_buf_free(w, s->rcv.buf, s->rcv.cap);
         sim_backend_free(w, s->segs, (size_t)s->seg_cap * sizeof *s->segs);
+        tcb_free(w, s);
         sim_backend_free(w, s, sizeof *s);
     }
 }
@@ -238,6 +251,7 @@ static void fail(tp_stream *s, tp_err reason) {
     sim_disarm(w, &s->t_watch);
     sim_disarm(w, &s->t_ctl);
     s->ctl = SIM_CTL_NONE;
+    acks_clear(s);
     unlink_peer(s);
     listener_unpend(s);
     if (s->user == SIM_USER_ACTIVE || s->user == SIM_USER_CLOSING) {
@@ -283,23 +297,266 @@ static void seg_pop(tp_stream *s) {
     }
 }
 
-/* Puts a segment on the wire: it occupies the sender's uplink, flies for the one-way
- * latency, and is delayed by a retransmission timeout each time it is "lost"; it never
- * arrives before an earlier segment of the same direction. */
+/* ------------------------------------------------------------------------------------ */
+/* The TCP model: control blocks, RTO, ACK returns                                      */
+
+static uint32_t ms_of(int64_t ns) { return (uint32_t)(ns / 1000000); }
+
+static sim_tcb *tcb_get(tp_stream *s) {
+    if (s->tcb) return s->tcb;
+    sim_world *w = s->host->world;
+    sim_tcb *t = sim_backend_alloc(w, sizeof *t);
+    t->ops = sim_tcp_cc_find(w->cfg.tcp.cc);
+    t->cwnd = w->cfg.tcp.initial_window_packets;
+    t->ssthresh = UINT32_MAX;
+    t->rcv_wnd = t->window_clamp = w->cfg.receive_buffer_bytes / 2;
+    t->rcv_space = 10 * w->cfg.tcp.mss_bytes; /* tcp_init_buffer_space: TCP_INIT_CWND */
+    t->rcv_space_ns = w->now_ns;
+    /* The handshake's RTT sample: the path's base RTT (no jitter drawn). */
+    sim_host *ph = host_of(w, s->peer_host);
+    if (ph != NULL && ph != s->host) {
+        uint32_t rc = w->cfg.region_count;
+        int64_t rtt = w->latency[s->host->region * rc + ph->region].base_ns +
+                      w->latency[ph->region * rc + s->host->region].base_ns;
+        if (rtt > 0) {
+            t->srtt_ns = rtt;
+            t->rttvar_ns = rtt / 2;
+        }
+    }
+    t->ops->init(t);
+    s->tcb = t;
+    return t;
+}
+
+static void tcb_free(sim_world *w, tp_stream *s) {
+    if (s->tcb == NULL) return;
+    sim_backend_free(w, s->tcb->acks, (size_t)s->tcb->ack_cap * sizeof *s->tcb->acks);
+    sim_backend_free(w, s->tcb, sizeof *s->tcb);
+    s->tcb = NULL;
+}
+
+/* Linux's RTO (tcp_set_rto): srtt + max(4 * rttvar, rto_min), 1 s before any sample,
+ * doubled per back-off, at most rto_max. */
+static int64_t rto_ns(const sim_world *w, const sim_tcb *t, unsigned backoff) {
+    int64_t r = 1000000000LL;
+    if (t != NULL && t->srtt_ns > 0) {
+        int64_t v = 4 * t->rttvar_ns;
+        r = t->srtt_ns + (v > w->cfg.tcp.rto_min_ns ? v : w->cfg.tcp.rto_min_ns);
+    }
+    for (unsigned i = 0; i < backoff && r < w->cfg.rto_max_ns; i++) r *= 2;
+    return r < w->cfg.rto_max_ns ? r : w->cfg.rto_max_ns;
+}
+
+/* RFC 6298 / tcp_rtt_estimator: srtt += (m - srtt) / 8, rttvar += (|m - srtt| - rttvar) / 4. */
+static void rtt_sample(sim_tcb *t, int64_t m) {
+    if (m <= 0) m = 1;
+    if (t->srtt_ns == 0) {
+        t->srtt_ns = m;
+        t->rttvar_ns = m / 2;
+    } else {
+        int64_t err = m - t->srtt_ns;
+        t->srtt_ns += err / 8;
+        int64_t a = err < 0 ? -err : err;
+        t->rttvar_ns += (a - t->rttvar_ns) / 4;
+    }
+}
+
+/* ACK returns are applied lazily: before the sender sends (pump), and by an event (t_ctl)
+ * only while the sender waits for them (cwnd full with data waiting). Each is applied
+ * at its own time, in time order, so when it is applied changes nothing. */
+static void acks_arm(tp_stream *s) {
+    sim_tcb *t = s->tcb;
+    if (t == NULL || t->ack_count == 0 || s->dead || s->tcp != SIM_TCP_ESTABLISHED) return;
+    if (s->ctl != SIM_CTL_NONE && s->ctl != SIM_CTL_ACK) return;
+    int64_t at = t->acks[t->ack_head].time_ns;
+    if (s->ctl == SIM_CTL_ACK && s->t_ctl.backend_index != TP_TIMER_NOT_ARMED && s->t_ctl.deadline_ns == at)
+        return;
+    s->ctl = SIM_CTL_ACK;
+    sim_arm(s->host->world, &s->t_ctl, at);
+}
+
+/* Inserts an ACK return in time order. */
+static void ack_push(tp_stream *s, sim_ack a) {
+    sim_world *w = s->host->world;
+    sim_tcb *t = s->tcb;
+    if (s->dead || s->tcp != SIM_TCP_ESTABLISHED || t == NULL) return; /* nobody waits */
+    if (t->ack_head + t->ack_count == t->ack_cap) {
+        if (t->ack_head > 0) {
+            memmove(t->acks, t->acks + t->ack_head, (size_t)t->ack_count * sizeof *t->acks);
+            t->ack_head = 0;
+        } else {
+            uint32_t cap = t->ack_cap ? t->ack_cap * 2 : 4;
+            t->acks = sim_backend_realloc(w, t->acks, (size_t)t->ack_cap * sizeof *t->acks,
+                                          (size_t)cap * sizeof *t->acks);
+            t->ack_cap = cap;
+        }
+    }
+    sim_ack *q = t->acks + t->ack_head;
+    uint32_t i = t->ack_count;
+    while (i > 0 && q[i - 1].time_ns > a.time_ns) {
+        q[i] = q[i - 1];
+        i--;
+    }
+    q[i] = a;
+    t->ack_count++;
+    if (t->cwnd_limited) acks_arm(s); /* the sender waits for ACKs */
+}
+
+/* The natural ACK of train `tag` comes later: at `at` (the train waited in the
+ * receiver's downlink queue, or was dropped there and sent again). */
+static void ack_move(tp_stream *s, uint16_t tag, int64_t at) {
+    sim_tcb *t = s->tcb;
+    if (t == NULL || tag == 0) return;
+    sim_ack *q = t->acks + t->ack_head;
+    for (uint32_t i = 0; i < t->ack_count; i++) {
+        if (q[i].tag != tag || !(q[i].flags & SIM_ACK_SAMPLE)) continue;
+        if (q[i].time_ns >= at) return;
+        sim_ack a = q[i];
+        a.time_ns = at;
+        uint32_t j = i;
+        while (j + 1 < t->ack_count && q[j + 1].time_ns <= at) {
+            q[j] = q[j + 1];
+            j++;
+        }
+        q[j] = a;
+        if (i == 0 && t->cwnd_limited) acks_arm(s); /* the first one moved */
+        return;
+    }
+}
+
+static void acks_clear(tp_stream *s) {
+    sim_tcb *t = s->tcb;
+    if (t == NULL) return;
+    sim_backend_free(s->host->world, t->acks, (size_t)t->ack_cap * sizeof *t->acks);
+    t->acks = NULL;
+    t->ack_head = t->ack_count = t->ack_cap = 0;
+    t->inflight = 0;
+}
+
+/* The congestion response to a loss signal at time now. */
+static void on_loss(sim_tcb *t, bool rto, int64_t now) {
+    if (rto) {
+        t->ssthresh = t->ops->ssthresh(t);
+        t->cwnd = 1;
+        t->cwnd_cnt = 0;
+        t->ops->on_rto(t);
+        t->rto_events++;
+        t->loss_events++;
+        if (t->backoff < 30) t->backoff++;
+    } else if (now >= t->recovery_end_ns) {
+        /* Fast recovery: PRR ends with cwnd = ssthresh; taken at once. */
+        t->ssthresh = t->ops->ssthresh(t);
+        t->cwnd = t->ssthresh;
+        t->cwnd_cnt = 0;
+        t->loss_events++;
+    } else {
+        return;
+    }
+    /* Further losses of the same window are the same episode. */
+    t->recovery_end_ns = now + (t->srtt_ns > 0 ? t->srtt_ns : 1000000000LL);
+}
+
+/* Applies to *t the ACK returns q[0..n) due by `until`; returns how many. */
+static uint32_t acks_apply_to(sim_tcb *t, const sim_ack *q, uint32_t n, int64_t until) {
+    uint32_t k = 0;
+    for (; k < n && q[k].time_ns <= until; k++) {
+        sim_ack a = q[k];
+        int64_t at = a.time_ns;
+        t->inflight -= a.packets < t->inflight ? a.packets : t->inflight;
+        t->delivered += a.packets;
+        uint32_t rtt_us = 0;
+        if (a.flags & SIM_ACK_SAMPLE) {
+            rtt_sample(t, at - a.sent_ns);
+            t->backoff = 0;
+            int64_t us = (at - a.sent_ns) / 1000;
+            rtt_us = us < 1 ? 1 : us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+        }
+        if (a.packets > 0) t->ops->pkts_acked(t, a.packets, rtt_us, (uint64_t)at / 1000);
+        if (a.flags & SIM_ACK_LOSS)
+            on_loss(t, (a.flags & SIM_ACK_RTO) != 0, at);
+        else if (a.packets > 0 && at >= t->recovery_end_ns)
+            t->ops->cong_avoid(t, a.packets, ms_of(at));
+    }
+    return k;
+}
+
+/* Applies the ACK returns due by now. */
+static void acks_apply(tp_stream *s) {
+    sim_tcb *t = s->tcb;
+    if (t == NULL || t->ack_count == 0) return;
+    const sim_world *w = s->host->world;
+    uint32_t k = acks_apply_to(t, t->acks + t->ack_head, t->ack_count, w->now_ns);
+    t->ack_head += k;
+    t->ack_count -= k;
+    if (t->ack_count == 0) t->ack_head = 0; /* the array stays: no malloc per message */
+}
+
+static void acks_fire(tp_stream *s) {
+    sim_world *w = s->host->world;
+    int64_t now = w->now_ns;
+    pump(s); /* applies the ACKs, sends, and waits for the next ones if still blocked */
+    /* the send buffer may have grown with cwnd */
+    if (s->want_writable && s->snd.len < snd_max(w, s) && s->user == SIM_USER_ACTIVE)
+        notify(s, SIM_N_WRITABLE, now);
+}
+
+/* Receive-buffer autotuning (tcp_rcv_space_adjust): n more bytes were read by the
+ * application. Once per RTT, if more was read per RTT than in the last measurement,
+ * the window clamp grows to 2 x that + 16 packets, more while the rate grows (slow
+ * start), up to half of rmem_max. A reader that does not read keeps the first window
+ * (64 KiB). A measurement restarts when the reader pauses (sim_stream_read_pause),
+ * and the burst a resumed reader gets is not counted: simnet hands it the whole
+ * buffer at once, where a real reader reads at most its own buffer per call, so such
+ * bursts would inflate the window of a rate-limited reader (core's I/O scheduler
+ * pauses and resumes) and, connection by connection, unevenly. */
+static void rcv_adjust(tp_stream *s, uint32_t n) {
+    sim_tcb *t = s->tcb;
+    if (t == NULL || t->resumed) return;
+    const sim_world *w = s->host->world;
+    t->copied += n;
+    int64_t rtt = t->srtt_ns > 0 ? t->srtt_ns : 1000000000LL;
+    if (w->now_ns - t->rcv_space_ns < rtt) return;
+    uint32_t copied = t->copied;
+    if (copied > t->rcv_space) {
+        uint32_t mss = w->cfg.tcp.mss_bytes;
+        uint64_t win = 2ull * copied + 16ull * mss;
+        uint64_t grow = win * (copied - t->rcv_space) / t->rcv_space;
+        win += 2 * grow;
+        uint64_t max = w->cfg.tcp.rmem_max_bytes / 2;
+        if (win > max) win = max;
+        if (win > t->window_clamp) t->window_clamp = (uint32_t)win;
+        t->rcv_space = copied;
+    }
+    t->copied = 0;
+    t->rcv_space_ns = w->now_ns;
+}
+
+/* The send buffer autotunes with cwnd (tcp_sndbuf_expand), from send_buffer_bytes up to
+ * tcp.wmem_max_bytes. */
+static uint32_t snd_max(const sim_world *w, const tp_stream *s) {
+    uint32_t b = w->cfg.send_buffer_bytes;
+    if (s->tcb != NULL) {
+        uint64_t a = 2ull * s->tcb->cwnd * w->cfg.tcp.mss_bytes;
+        if (a > w->cfg.tcp.wmem_max_bytes) a = w->cfg.tcp.wmem_max_bytes;
+        if (a > b) b = (uint32_t)a;
+    }
+    return b;
+}
+
+/* Puts a control segment (no payload: SYN-ACK, handshake ACK, FIN, RST) on the wire. */
 static void emit(tp_stream *s, uint32_t len, uint8_t flags) {
     sim_world *w = s->host->world;
     sim_host *h = s->host, *to = host_of(w, s->peer_host);
     int64_t t = w->now_ns;
-    if (len > 0 && h->up_bps > 0) {
-        if (h->up_free_ns > t) t = h->up_free_ns;
-        t += sim_ser_ns(len, h->up_bps);
-        h->up_free_ns = t;
-    }
     if (to != NULL) {
         t += sim_latency_ns(w, h, to);
-        uint32_t loss = sim_loss_ppm(w, h, to);
+        uint32_t loss = (flags & SIM_SEG_ACK) ? 0 : sim_loss_ppm(w, h, to);
         for (unsigned k = 0; loss > 0 && k < 16 && sim_rng_below(w, 1000000) < loss; k++) {
-            t += sim_rto_ns(w, k);
+            /* A lost SYN-ACK is sent again after 1, 2, 4, ... s (Linux's SYN-ACK timer
+             * and the client's SYN retransmissions, whichever first); a lost FIN after
+             * the RTO. */
+            t += (flags & SIM_SEG_SYNACK) ? (1000000000LL << (k < 6 ? k : 6))
+                                          : rto_ns(w, s->tcb, k);
             w->stats.segments_retransmitted++;
         }
     } else {
@@ -307,41 +564,201 @@ static void emit(tp_stream *s, uint32_t len, uint8_t flags) {
     }
     if (t < s->last_arrival_ns) t = s->last_arrival_ns;
     s->last_arrival_ns = t;
-    sim_seg seg = {t, len, flags, 0};
+    sim_seg seg = {t, len, flags, 0, 0};
     seg_push(s, seg);
 }
 
-/* Sends what the peer's window allows. */
+/* Puts a train of 1 or 2 data packets (n payload bytes) on the wire: back to back on
+ * the sender's uplink, each lost with the path's probability. The ACK returns are
+ * computed now (README "Streams"): the receiver's delayed-ACK policy, the reverse
+ * latency, and for a lost packet its detection (three duplicate ACKs, or a tail loss
+ * probe, or the RTO) and its retransmission; the train reaches the reader in order. */
+static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
+    sim_world *w = s->host->world;
+    const sim_tcp_config *tc = &w->cfg.tcp;
+    sim_host *h = s->host, *to = host_of(w, s->peer_host);
+    sim_tcb *t = s->tcb;
+    int64_t now = w->now_ns;
+    uint32_t pk = (n + tc->mss_bytes - 1) / tc->mss_bytes;
+    uint64_t wire = n + (uint64_t)pk * tc->header_bytes;
+    int64_t done = now, pkt_ns = 0;
+    bool dropped = false;
+    if (h->up_bps > 0) {
+        int64_t start = h->up_free_ns > now ? h->up_free_ns : now;
+        uint64_t backlog = (uint64_t)(start - now) * h->up_bps / 1000000000ull;
+        if (backlog + wire > tc->queue_bytes) {
+            dropped = true; /* drop-tail: the train never takes the link */
+            w->stats.packets_dropped += pk;
+        } else {
+            start += sim_ser_ns(h->ack_debt_bytes, h->up_bps); /* ACKs sent meanwhile */
+            h->ack_debt_bytes = 0;
+            done = start + sim_ser_ns(wire, h->up_bps);
+            h->up_free_ns = done;
+            pkt_ns = sim_ser_ns(tc->mss_bytes + tc->header_bytes, h->up_bps);
+        }
+    }
+    t->packets_sent += pk;
+    w->stats.packets_sent += pk;
+    uint16_t tag = ++t->train_tag;
+    if (tag == 0) tag = t->train_tag = 1;
+    t->inflight += pk;
+    if (t->inflight > t->max_inflight) t->max_inflight = t->inflight;
+    t->last_send_ns = now;
+    if (to == NULL) {
+        seg_push(s, (sim_seg){now + w->cfg.rto_max_ns, n, flags, 0, 0});
+        return;
+    }
+    int64_t arr = done + sim_latency_ns(w, h, to);
+    uint32_t lost = 0, loss = sim_loss_ppm(w, h, to);
+    if (dropped) {
+        lost = pk;
+    } else {
+        for (uint32_t i = 0; loss > 0 && i < pk; i++)
+            if (sim_rng_below(w, 1000000) < loss) lost++;
+        w->stats.packets_lost += lost;
+    }
+    /* The receiver's ACK: at once in quickack mode (the connection's first packets and
+     * after an idle period longer than its RTO) and for every second full packet;
+     * a lone packet waits for the delayed-ACK timer. */
+    int64_t delay = 0;
+    tp_stream *r = s->peer;
+    if (r != NULL) {
+        sim_tcb *rt = tcb_get(r);
+        if (rt->last_rcv_ns == 0 || arr - rt->last_rcv_ns > rto_ns(w, rt, 0))
+            rt->quick = (uint8_t)tc->quickack_packets;
+        rt->last_rcv_ns = arr;
+        /* A lone packet with more data following is ACKed with the next one (every
+         * second packet); one that ends what the sender has waits for the timer. */
+        if (rt->quick > 0)
+            rt->quick = (uint8_t)(rt->quick > pk ? rt->quick - pk : 0);
+        else if (pk < 2 && s->snd.len == s->snd_sent)
+            delay = tc->delayed_ack_ns;
+        /* tcp_grow_window: the advertised window grows by two packets per packet while
+         * the buffer has room, up to the clamp that reading autotunes (rcv_adjust). */
+        if (r->rcv.len < rt->rcv_wnd / 2) {
+            uint64_t wnd = rt->rcv_wnd + 2ull * tc->mss_bytes * pk;
+            rt->rcv_wnd = wnd > rt->window_clamp ? rt->window_clamp : (uint32_t)wnd;
+        }
+    }
+    int64_t back = sim_latency_ns(w, to, h) + sim_ser_ns(tc->header_bytes, to->up_bps);
+    int64_t ack_at = arr + delay + back;
+    to->ack_debt_bytes = (uint16_t)(to->ack_debt_bytes + tc->header_bytes > UINT16_MAX
+                                        ? UINT16_MAX
+                                        : to->ack_debt_bytes + tc->header_bytes);
+    w->stats.acks_sent++;
+    int64_t deliver_at = arr;
+    if (!sim_path_open(w, h->index, s->peer_host)) {
+        flags |= SIM_SEG_NOACK; /* stalls at arrival; its ACK is made at delivery */
+    } else if (lost == 0) {
+        ack_push(s, (sim_ack){ack_at, now, pk, SIM_ACK_SAMPLE, tag});
+    } else {
+        if (pk > lost) ack_push(s, (sim_ack){ack_at, now, pk - lost, SIM_ACK_SAMPLE, tag});
+        /* Detection: the third duplicate ACK when enough data follows (RFC 5681,
+         * tcp_reordering = 3), else the tail loss probe (2 srtt; + rto_min with a single
+         * packet out), else the RTO. */
+        uint32_t follow = pk - 1 + (s->snd.len - s->snd_sent) / tc->mss_bytes;
+        int64_t rto = rto_ns(w, t, t->backoff);
+        int64_t detect;
+        uint32_t dflags = SIM_ACK_LOSS;
+        if (follow >= 3) {
+            detect = ack_at - delay + 3 * pkt_ns;
+        } else {
+            int64_t pto = t->srtt_ns > 0 ? 2 * t->srtt_ns + (t->inflight <= pk ? tc->rto_min_ns : 2000000)
+                                         : 1000000000LL;
+            if (pto >= rto) {
+                pto = rto;
+                dflags |= SIM_ACK_RTO;
+            }
+            detect = done + pto;
+        }
+        ack_push(s, (sim_ack){detect, 0, 0, (uint16_t)dflags, 0});
+        /* The retransmission goes at detection, behind what the uplink queue held
+         * when this train was queued; it is itself lost with the same probability,
+         * and then sent again at the RTO, doubling. */
+        int64_t send = detect + (h->up_free_ns > done ? h->up_free_ns - done : 0) + (done - now) - pkt_ns * pk;
+        if (send < detect) send = detect;
+        for (unsigned k = 0; k < 16; k++) {
+            t->retransmits += lost;
+            w->stats.segments_retransmitted++;
+            t->packets_sent += lost;
+            w->stats.packets_sent += lost;
+            if (!(loss > 0 && sim_rng_below(w, 1000000) < loss)) break;
+            w->stats.packets_lost += lost;
+            send += rto_ns(w, t, t->backoff + 1 + k);
+            ack_push(s, (sim_ack){send, 0, 0, SIM_ACK_LOSS | SIM_ACK_RTO, 0});
+        }
+        deliver_at = send + pkt_ns * lost + (arr - done);
+        ack_push(s, (sim_ack){deliver_at + back, 0, lost, 0, 0});
+    }
+    if (deliver_at < s->last_arrival_ns) deliver_at = s->last_arrival_ns;
+    s->last_arrival_ns = deliver_at;
+    seg_push(s, (sim_seg){deliver_at, n, flags, 0, tag});
+}
+
+/* Sends what the congestion window and the peer's receive window allow. */
 static void pump(tp_stream *s) {
     if (s->dead || s->tcp != SIM_TCP_ESTABLISHED) return;
     sim_world *w = s->host->world;
-    uint32_t seg_max = w->cfg.segment_bytes;
+    const sim_tcp_config *tc = &w->cfg.tcp;
     for (;;) {
         uint32_t unsent = s->snd.len - s->snd_sent;
         if (unsent == 0) {
+            if (s->tcb) s->tcb->cwnd_limited = 0;
             if (s->fin_queued && !s->fin_sent) {
                 s->fin_sent = 1;
                 emit(s, 0, SIM_SEG_FIN);
             }
             return;
         }
-        uint64_t avail;
-        if (s->peer != NULL) {
-            uint64_t used = (uint64_t)s->peer->rcv.len + s->snd_sent;
-            avail = used >= w->cfg.receive_buffer_bytes ? 0 : w->cfg.receive_buffer_bytes - used;
-        } else {
-            avail = s->snd_sent == 0 ? seg_max : 0; /* probe the dead end: one segment */
+        sim_tcb *t = tcb_get(s);
+        if (t->ack_count > 0 && t->acks[t->ack_head].time_ns <= w->now_ns) acks_apply(s);
+        if (t->inflight == 0) {
+            /* Sending again with nothing in flight (tcp_event_data_sent). */
+            int64_t idle = w->now_ns - t->last_send_ns;
+            if (t->packets_sent > 0) {
+                t->ops->tx_start(t, ms_of(w->now_ns), ms_of(idle));
+                if (tc->slow_start_after_idle && idle > rto_ns(w, t, 0)) {
+                    /* tcp_cwnd_restart: halve per RTO idle, down to the IW */
+                    uint32_t restart = tc->initial_window_packets < t->cwnd ? tc->initial_window_packets
+                                                                            : t->cwnd;
+                    uint32_t cur = (t->cwnd >> 1) + (t->cwnd >> 2);
+                    if (t->ssthresh < cur) t->ssthresh = cur;
+                    uint32_t cwnd = t->cwnd;
+                    int64_t rto = rto_ns(w, t, 0);
+                    for (int64_t d = idle - rto; d > 0 && cwnd > restart; d -= rto) cwnd >>= 1;
+                    t->cwnd = cwnd > restart ? cwnd : restart;
+                    t->restarts++;
+                }
+            }
+            t->max_inflight = 0;
         }
-        uint32_t n = unsent < seg_max ? unsent : seg_max;
-        if (n > avail) n = (uint32_t)avail;
-        if (n == 0) return;
+        uint32_t n;
+        if (s->peer == NULL) {
+            if (s->snd_sent != 0) return; /* probe the dead end: one packet */
+            n = unsent < tc->mss_bytes ? unsent : tc->mss_bytes;
+        } else {
+            if (t->inflight >= t->cwnd) {
+                t->cwnd_limited = 1;
+                acks_arm(s);
+                return;
+            }
+            uint32_t rwnd = s->peer->tcb ? s->peer->tcb->rcv_wnd : w->cfg.receive_buffer_bytes / 2;
+            uint64_t used = (uint64_t)s->peer->rcv.len + s->snd_sent;
+            if (used >= rwnd) return;
+            /* Trains of one packet while the receiver ACKs each one, else two. */
+            uint32_t pk = s->peer->tcb && s->peer->tcb->quick > 0 ? 1 : 2;
+            if (pk > t->cwnd - t->inflight) pk = t->cwnd - t->inflight;
+            n = pk * tc->mss_bytes;
+            if (n > unsent) n = unsent;
+            if (n > rwnd - used) n = (uint32_t)(rwnd - used);
+        }
         uint8_t flags = 0;
         if (n == unsent && s->fin_queued) {
             flags = SIM_SEG_FIN;
             s->fin_sent = 1;
         }
         s->snd_sent += n;
-        emit(s, n, flags);
+        emit_data(s, n, flags);
     }
 }
 
@@ -361,6 +778,11 @@ static void start_watch(tp_stream *s) {
  * reaches us after the one-way latency if the path is still open then. */
 static void answer_rst(tp_stream *s) {
     sim_world *w = s->host->world;
+    if (s->ctl == SIM_CTL_ACK) { /* the peer is gone: no more ACKs come */
+        sim_disarm(w, &s->t_ctl);
+        s->ctl = SIM_CTL_NONE;
+        acks_clear(s);
+    }
     if (s->t_ctl.backend_index != TP_TIMER_NOT_ARMED) return;
     s->ctl = SIM_CTL_RST;
     sim_arm(w, &s->t_ctl, w->now_ns + sim_latency_ns(w, host_of(w, s->peer_host), s->host));
@@ -402,9 +824,16 @@ static void deliver(tp_stream *s, sim_seg seg) {
     bool discarded = false;
     if (seg.len > 0) {
         s->snd_sent -= seg.len;
+        if ((seg.flags & SIM_SEG_NOACK) && s->tcb != NULL) {
+            /* sent over a cut path: its ACK returns now that it arrived */
+            uint32_t pk = (seg.len + w->cfg.tcp.mss_bytes - 1) / w->cfg.tcp.mss_bytes;
+            sim_host *ph = host_of(w, s->peer_host);
+            int64_t back = ph ? sim_latency_ns(w, ph, s->host) : 0;
+            ack_push(s, (sim_ack){w->now_ns + back, 0, pk, 0, 0});
+        }
         if (r != NULL && r->tcp != SIM_TCP_DEAD &&
             (r->user == SIM_USER_ACTIVE || r->user == SIM_USER_UNADOPTED)) {
-            ring_move(w, &s->snd, &r->rcv, w->cfg.receive_buffer_bytes, seg.len);
+            ring_move(w, &s->snd, &r->rcv, w->cfg.tcp.rmem_max_bytes, seg.len);
             uint32_t off;
             uint8_t mask;
             if (sim_corrupt_pick(w, r->host, seg.len, &off, &mask)) {
@@ -429,7 +858,7 @@ static void deliver(tp_stream *s, sim_seg seg) {
     }
     s->progress_ns = s->last_heard_ns = w->now_ns;
     if (r != NULL) r->last_heard_ns = w->now_ns;
-    if (s->want_writable && s->snd.len < w->cfg.send_buffer_bytes && s->user == SIM_USER_ACTIVE)
+    if (s->want_writable && s->snd.len < snd_max(w, s) && s->user == SIM_USER_ACTIVE)
         notify(s, SIM_N_WRITABLE, w->now_ns);
     if (r == NULL) return;
 
@@ -480,9 +909,13 @@ static void tx_fire(void *arg) {
                 seg_pop(s);
                 goto next;
             }
-            seg->time_ns = w->now_ns + sim_rto_ns(w, s->retries);
+            /* The RTO fires: cwnd collapses (once per stall), back-off doubles. */
+            acks_apply(s);
+            if (s->retries == 0 && s->tcb != NULL && seg->len > 0) on_loss(s->tcb, true, w->now_ns);
+            seg->time_ns = w->now_ns + rto_ns(w, s->tcb, s->retries);
             if (s->retries < 30) s->retries++;
             w->stats.segments_retransmitted++;
+            if (s->tcb != NULL && seg->len > 0) s->tcb->retransmits++;
             sim_trace(w, SIM_TRACE_RETX, s->id, seg->len, s->retries);
             sim_arm(w, &s->t_tx, seg->time_ns);
             return;
@@ -490,9 +923,55 @@ static void tx_fire(void *arg) {
         s->retries = 0;
         sim_host *to = sim_host_at(w, s->peer_host);
         if (seg->len > 0 && to->down_bps > 0) {
-            int64_t start = to->down_free_ns > w->now_ns ? to->down_free_ns : w->now_ns;
-            int64_t done = start + sim_ser_ns(seg->len, to->down_bps);
-            to->down_free_ns = done;
+            /* The train's packets came in spaced by the sender's uplink: the downlink
+             * takes them from the first one's arrival, and an idle downlink passes them
+             * through as they come (one serialization per packet, at the sender, as on
+             * one link); a busy one queues and serializes them. */
+            const sim_tcp_config *tc = &w->cfg.tcp;
+            uint32_t pk = (seg->len + tc->mss_bytes - 1) / tc->mss_bytes;
+            uint64_t wire = seg->len + (uint64_t)pk * tc->header_bytes;
+            uint64_t last = wire - (uint64_t)(pk - 1) * (tc->mss_bytes + tc->header_bytes);
+            int64_t span = sim_ser_ns(wire - last, s->host->up_bps);
+            int64_t first = w->now_ns - span;
+            int64_t start = to->down_free_ns > first ? to->down_free_ns : first;
+            /* the queue as this train found it when it came in (a stream's own earlier
+             * trains hold it back in the FIFO: its event may run later) */
+            int64_t came = seg->time_ns < w->now_ns ? seg->time_ns : w->now_ns;
+            uint64_t backlog = to->down_free_ns > came
+                                   ? (uint64_t)(to->down_free_ns - came) * to->down_bps / 1000000000ull
+                                   : 0;
+            if (backlog + wire > tc->queue_bytes && s->tcb != NULL) {
+                /* Drop-tail at the receiver's downlink: detected by duplicate ACKs, sent
+                 * again about one RTT later. */
+                sim_host *from = s->host;
+                int64_t back = sim_latency_ns(w, to, from);
+                int64_t detect = w->now_ns + back;
+                ack_push(s, (sim_ack){detect, 0, 0, SIM_ACK_LOSS, 0});
+                w->stats.packets_dropped += pk;
+                w->stats.segments_retransmitted++;
+                s->tcb->retransmits += pk;
+                seg->time_ns = detect + sim_ser_ns(wire, from->up_bps) + sim_latency_ns(w, from, to);
+                ack_move(s, seg->tag, seg->time_ns + back);
+                sim_trace(w, SIM_TRACE_RETX, s->id, seg->len, 100);
+                sim_arm(w, &s->t_tx, seg->time_ns);
+                return;
+            }
+            int64_t ser_wire = sim_ser_ns(wire, to->down_bps), ser_last = sim_ser_ns(last, to->down_bps);
+            int64_t done = start + ser_wire - ser_last;
+            if (done < w->now_ns) done = w->now_ns;
+            to->down_free_ns = start + ser_wire;
+            /* Queueing in the downlink (beyond what the train's own pace needs) delays
+             * its ACK by as much: the sender sees the queue in its RTT samples. */
+            int64_t nat = came - span + ser_wire - ser_last;
+            if (nat < came) nat = came;
+            if (done > nat && s->tcb != NULL && seg->tag != 0) {
+                sim_ack *q = s->tcb->acks + s->tcb->ack_head;
+                for (uint32_t i = 0; i < s->tcb->ack_count; i++)
+                    if (q[i].tag == seg->tag && (q[i].flags & SIM_ACK_SAMPLE)) {
+                        ack_move(s, seg->tag, q[i].time_ns + (done - nat));
+                        break;
+                    }
+            }
             if (done > w->now_ns) {
                 seg->stage = 1;
                 seg->time_ns = done;
@@ -507,7 +986,7 @@ static void tx_fire(void *arg) {
          * segment stays for retransmission in case the reset is lost. */
         answer_rst(s);
         seg->stage = 0;
-        seg->time_ns = w->now_ns + sim_rto_ns(w, s->retries);
+        seg->time_ns = w->now_ns + rto_ns(w, s->tcb, s->retries);
         if (s->retries < 30) s->retries++;
         sim_arm(w, &s->t_tx, seg->time_ns);
         return;
@@ -563,6 +1042,7 @@ static void deliver_data(tp_stream *s) {
             w->stats.bytes_delivered += run;
             w->stats.data_callbacks++;
             s->in_data_cb = 1;
+            rcv_adjust(s, run);
             s->cbs->on_data(s->arg, s, p, run);
             s->in_data_cb = 0;
             /* The bytes stay put during the callback (env.h: borrowed for its
@@ -613,6 +1093,7 @@ static void notify_fire(void *arg) {
     }
     if (!s->paused && s->rcv.len > 0) {
         deliver_data(s);
+        if (s->tcb != NULL) s->tcb->resumed = 0; /* (the memory lives until the flush) */
         if (s->dead || s->user != SIM_USER_ACTIVE) return;
     }
     if (s->eof_received && !s->eof_delivered && s->rcv.len == 0 && !s->paused &&
@@ -626,7 +1107,7 @@ static void notify_fire(void *arg) {
         }
         if (s->dead || s->user != SIM_USER_ACTIVE) return;
     }
-    if (s->want_writable && s->snd.len < w->cfg.send_buffer_bytes && s->tcp != SIM_TCP_DEAD) {
+    if (s->want_writable && s->snd.len < snd_max(w, s) && s->tcp != SIM_TCP_DEAD) {
         s->want_writable = 0;
         s->cbs->on_writable(s->arg, s);
     }
@@ -669,7 +1150,7 @@ static void watch_fire(void *arg) {
             s->last_heard_ns = now;
             s->ka_unanswered = 0;
         } else {
-            s->ka_unanswered++;
+            if (s->ka_unanswered < UINT16_MAX) s->ka_unanswered++;
             bool dead = c->user_timeout_ns > 0 ? now - s->last_heard_ns >= c->user_timeout_ns
                                                : s->ka_unanswered > c->keepalive_count;
             if (dead) {
@@ -690,25 +1171,33 @@ static void watch_fire(void *arg) {
     if (next != INT64_MAX) sim_arm(w, &s->t_watch, next <= now ? now + 1 : next);
 }
 
-/* SYN attempts: Linux retries SYNs after 1, 2, 4, ... s (simplified: one attempt per
- * backoff step until syn_timeout_ns). */
+/* SYN attempts: Linux sends the SYN at 0 and again at 1, 3, 7, 15, ... s after the
+ * connect (the timer starts at 1 s and doubles) until syn_timeout_ns. Attempt number
+ * c->syn_tries is lost with the path's random loss (the next one is then scheduled at
+ * once) or at its arrival if the path is cut or the host down. */
 static void syn_send(tp_stream *c) {
     sim_world *w = c->host->world;
     sim_host *to = host_of(w, c->peer_host);
-    int64_t at = to ? w->now_ns + sim_latency_ns(w, c->host, to) : INT64_MAX;
     c->ctl = SIM_CTL_SYN;
-    if (to) sim_arm(w, &c->t_ctl, at);
+    if (to == NULL) return;
+    uint32_t loss = sim_loss_ppm(w, c->host, to);
+    while (c->syn_tries < 12 && loss > 0 && sim_rng_below(w, 1000000) < loss) {
+        c->syn_tries++;
+        w->stats.segments_retransmitted++;
+    }
+    int64_t send = c->progress_ns + (1000000000LL << c->syn_tries) - 1000000000LL;
+    if (send < w->now_ns) send = w->now_ns;
+    sim_arm(w, &c->t_ctl, send + sim_latency_ns(w, c->host, to));
 }
 
 static void syn_arrives(tp_stream *c) {
     sim_world *w = c->host->world;
     sim_host *h = host_of(w, c->peer_host);
     if (!sim_path_open(w, c->host->index, c->peer_host)) {
-        /* Lost: retry after 1 s, 2 s, 4 s, ... from now (the SYN timeout ends it). */
-        int64_t back = 1000000000LL << (c->syn_tries < 6 ? c->syn_tries : 6);
-        c->syn_tries++;
-        c->ctl = SIM_CTL_SYN;
-        sim_arm(w, &c->t_ctl, w->now_ns + back + sim_latency_ns(w, c->host, h));
+        /* Lost: the next attempt (the SYN timeout ends it). */
+        if (c->syn_tries < 12) c->syn_tries++;
+        w->stats.segments_retransmitted++;
+        syn_send(c);
         return;
     }
     tp_listener *l = NULL;
@@ -742,12 +1231,16 @@ static void ctl_fire(void *arg) {
     sim_trace(w, SIM_TRACE_CTL, s->id, ctl, 0);
     switch (ctl) {
     case SIM_CTL_SYN: syn_arrives(s); break;
+    case SIM_CTL_ACK:
+        if (s->tcb != NULL && !s->dead) acks_fire(s);
+        break;
     case SIM_CTL_REFUSED:
         if (sim_path_open(w, s->peer_host, s->host->index) && s->tcp == SIM_TCP_SYN_SENT) {
             w->stats.connects_refused++;
             fail(s, TP_ERR_CONN_REFUSED);
         } else if (s->tcp == SIM_TCP_SYN_SENT) {
-            syn_send(s); /* the refusal was lost: the SYN is retried */
+            if (s->syn_tries < 12) s->syn_tries++; /* the refusal was lost: the SYN is retried */
+            syn_send(s);
         }
         break;
     case SIM_CTL_RST:
@@ -846,10 +1339,11 @@ tp_err sim_stream_write(sim_host *h, tp_stream *s, const uint8_t *data, size_t l
     if (s->tcp == SIM_TCP_SYN_SENT) return TP_ERR_STATE;
     if (s->tcp == SIM_TCP_DEAD || s->user == SIM_USER_CLOSING || s->fin_queued)
         return TP_ERR_CLOSED;
-    uint32_t room = w->cfg.send_buffer_bytes - s->snd.len;
+    uint32_t max = snd_max(w, s);
+    uint32_t room = s->snd.len < max ? max - s->snd.len : 0;
     uint32_t n = len < room ? (uint32_t)len : room;
     if (s->snd.len == 0 && n > 0) s->progress_ns = w->now_ns;
-    ring_push(w, &s->snd, w->cfg.send_buffer_bytes, data, n);
+    ring_push(w, &s->snd, max, data, n);
     if (n < len) s->want_writable = 1;
     pump(s);
     *taken = n;
@@ -859,12 +1353,17 @@ tp_err sim_stream_write(sim_host *h, tp_stream *s, const uint8_t *data, size_t l
 void sim_stream_read_pause(sim_host *h, tp_stream *s) {
     TP_ASSERT(s->host == h && !s->dead);
     s->paused = 1;
+    if (s->tcb != NULL) { /* receive autotuning: the measurement restarts (rcv_adjust) */
+        s->tcb->copied = 0;
+        s->tcb->rcv_space_ns = h->world->now_ns;
+    }
 }
 
 void sim_stream_read_resume(sim_host *h, tp_stream *s) {
     TP_ASSERT(s->host == h && !s->dead);
     if (!s->paused) return;
     s->paused = 0;
+    if (s->tcb != NULL && s->rcv.len > 0) s->tcb->resumed = 1; /* rcv_adjust */
     if (s->rcv.len > 0 || (s->eof_received && !s->eof_delivered))
         notify(s, SIM_N_DATA, h->world->now_ns);
 }
@@ -976,4 +1475,41 @@ void sim_streams_host_halt(sim_host *h) {
         }
         maybe_destroy(s);
     }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Introspection                                                                        */
+
+void sim_stream_tcp_info(const sim_host *h, const tp_stream *s, sim_tcp_info *out) {
+    TP_ASSERT(s->host == h);
+    const sim_world *w = h->world;
+    memset(out, 0, sizeof *out);
+    sim_tcb copy;
+    const sim_tcb *t = NULL;
+    if (s->tcb != NULL) { /* with the ACK returns due by now applied (to a copy) */
+        copy = *s->tcb;
+        acks_apply_to(&copy, s->tcb->acks + s->tcb->ack_head, s->tcb->ack_count, w->now_ns);
+        t = &copy;
+    }
+    out->syn_retries = s->syn_tries;
+    if (t == NULL) {
+        out->cwnd_packets = w->cfg.tcp.initial_window_packets;
+        out->ssthresh_packets = UINT32_MAX;
+        out->rcv_wnd_bytes = w->cfg.receive_buffer_bytes / 2;
+        out->rto_ns = rto_ns(w, NULL, 0);
+        return;
+    }
+    out->cwnd_packets = t->cwnd;
+    out->ssthresh_packets = t->ssthresh;
+    out->inflight_packets = t->inflight;
+    out->rcv_wnd_bytes = t->rcv_wnd;
+    out->srtt_ns = t->srtt_ns;
+    out->rttvar_ns = t->rttvar_ns;
+    out->backoff = t->backoff;
+    out->rto_ns = rto_ns(w, t, t->backoff);
+    out->packets_sent = t->packets_sent;
+    out->retransmits = t->retransmits;
+    out->loss_events = t->loss_events;
+    out->rto_events = t->rto_events;
+    out->restarts = t->restarts;
 }

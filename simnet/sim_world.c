@@ -32,7 +32,17 @@ void sim_world_config_default(sim_world_config *cfg) {
     cfg->keepalive_idle_ns = 10 * 1000000000LL;
     cfg->keepalive_interval_ns = 5 * 1000000000LL;
     cfg->keepalive_count = 9;
-    cfg->rto_min_ns = 200 * 1000000LL;
+    cfg->tcp.cc = SIM_TCP_CUBIC;
+    cfg->tcp.mss_bytes = 1448;
+    cfg->tcp.header_bytes = 52;
+    cfg->tcp.initial_window_packets = 10;
+    cfg->tcp.slow_start_after_idle = true;
+    cfg->tcp.rmem_max_bytes = 6u << 20;
+    cfg->tcp.wmem_max_bytes = 4u << 20;
+    cfg->tcp.queue_bytes = 4u << 20;
+    cfg->tcp.rto_min_ns = 200 * 1000000LL;
+    cfg->tcp.delayed_ack_ns = 40 * 1000000LL;
+    cfg->tcp.quickack_packets = 16;
     cfg->rto_max_ns = 60 * 1000000000LL;
     cfg->disk_sync_delay_ns = 0;
     cfg->disk_compress = false;
@@ -67,9 +77,36 @@ const char *sim_world_config_check(const sim_world_config *c, char *buf, size_t 
     CHECK(c->keepalive_idle_ns >= 0, "sim_world_config.keepalive_idle_ns must be >= 0 (0 disables)");
     CHECK(c->keepalive_idle_ns == 0 || c->keepalive_interval_ns > 0,
           "sim_world_config.keepalive_interval_ns must be > 0 when keepalive is enabled");
-    CHECK(c->rto_min_ns > 0 && c->rto_max_ns >= c->rto_min_ns,
-          "sim_world_config.rto_min_ns must be > 0 and <= rto_max_ns (got %" PRId64 ", %" PRId64 ")",
-          c->rto_min_ns, c->rto_max_ns);
+    const sim_tcp_config *t = &c->tcp;
+    CHECK(t->cc == SIM_TCP_CUBIC || t->cc == SIM_TCP_RENO,
+          "sim_world_config.tcp.cc must be SIM_TCP_CUBIC or SIM_TCP_RENO (got %d)", (int)t->cc);
+    CHECK(t->mss_bytes >= 88 && t->mss_bytes <= 65495,
+          "sim_world_config.tcp.mss_bytes must be in 88..65495 (got %" PRIu32 "; Linux: 1448)",
+          t->mss_bytes);
+    CHECK(t->header_bytes <= 1024,
+          "sim_world_config.tcp.header_bytes must be in 0..1024 (got %" PRIu32 "; Linux: 52)",
+          t->header_bytes);
+    CHECK(t->initial_window_packets >= 1 && t->initial_window_packets <= 1000,
+          "sim_world_config.tcp.initial_window_packets must be in 1..1000 (got %" PRIu32
+          "; Linux: 10)", t->initial_window_packets);
+    CHECK(t->rmem_max_bytes >= c->receive_buffer_bytes && t->rmem_max_bytes <= (1u << 30),
+          "sim_world_config.tcp.rmem_max_bytes must be in receive_buffer_bytes..1073741824 (got %"
+          PRIu32 ", receive_buffer_bytes %" PRIu32 ")", t->rmem_max_bytes, c->receive_buffer_bytes);
+    CHECK(t->wmem_max_bytes >= c->send_buffer_bytes && t->wmem_max_bytes <= (1u << 30),
+          "sim_world_config.tcp.wmem_max_bytes must be in send_buffer_bytes..1073741824 (got %"
+          PRIu32 ", send_buffer_bytes %" PRIu32 ")", t->wmem_max_bytes, c->send_buffer_bytes);
+    CHECK(t->queue_bytes >= 2u * (t->mss_bytes + t->header_bytes),
+          "sim_world_config.tcp.queue_bytes must hold two packets (>= %" PRIu32 ", got %" PRIu64 ")",
+          2u * (t->mss_bytes + t->header_bytes), t->queue_bytes);
+    CHECK(t->rto_min_ns > 0 && c->rto_max_ns >= t->rto_min_ns,
+          "sim_world_config.tcp.rto_min_ns must be > 0 and <= rto_max_ns (got %" PRId64 ", %" PRId64 ")",
+          t->rto_min_ns, c->rto_max_ns);
+    CHECK(t->delayed_ack_ns >= 0 && t->delayed_ack_ns <= 1000000000LL,
+          "sim_world_config.tcp.delayed_ack_ns must be in 0..1 s (got %" PRId64 "; Linux: 40 ms)",
+          t->delayed_ack_ns);
+    CHECK(t->quickack_packets <= 255,
+          "sim_world_config.tcp.quickack_packets must be in 0..255 (got %" PRIu32 "; Linux: 16)",
+          t->quickack_packets);
     CHECK(c->loopback_latency_ns >= 0 && c->disk_sync_delay_ns >= 0 && c->wall_start_ns >= 0,
           "sim_world_config: loopback_latency_ns, disk_sync_delay_ns and wall_start_ns must be >= 0");
     CHECK(c->default_latency.base_ns >= 0 && c->default_latency.jitter_ns >= 0,
@@ -652,7 +689,7 @@ uint32_t sim_loss_ppm(const sim_world *w, const sim_host *from, const sim_host *
 }
 
 int64_t sim_rto_ns(const sim_world *w, unsigned attempt) {
-    int64_t r = w->cfg.rto_min_ns;
+    int64_t r = w->cfg.tcp.rto_min_ns;
     for (unsigned i = 0; i < attempt && r < w->cfg.rto_max_ns; i++) r *= 2;
     return r < w->cfg.rto_max_ns ? r : w->cfg.rto_max_ns;
 }

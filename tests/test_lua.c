@@ -221,6 +221,13 @@ static void test_malformed_scenarios(void **state) {
         {"hostile2.lua",
          "sim.world{}\nlocal h = sim.hosts{count = 2}\n\nsim.hostile(h[1], {behaviour = 'stal', target = h[2]})\n",
          "hostile2.lua:4:", "unknown behaviour 'stal'"},
+        {"tcp_key.lua", "sim.world{tcp = {initial_windw = 4}}\n", "tcp_key.lua:1:",
+         "unknown key 'initial_windw' (did you mean 'initial_window'?)"},
+        {"tcp_cc.lua", "sim.world{tcp = {cc = 'vegas'}}\n", "tcp_cc.lua:1:",
+         "'cc' must be \"cubic\" or \"reno\""},
+        {"tcp_mss.lua", "sim.world{tcp = {mss = 20}}\n", "tcp_mss.lua:1:", "'mss'"},
+        {"tcp_queue.lua", "sim.world{tcp = {queue_bytes = 100}}\n", "tcp_queue.lua:1:",
+         "tcp.queue_bytes must hold two packets"},
         {"missing.lua", NULL, "missing.lua", "cannot open"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -235,6 +242,24 @@ static void test_malformed_scenarios(void **state) {
             fail_msg("%s: message '%s' lacks '%s' / '%s'", cases[i].name, r.message,
                      cases[i].expect1, cases[i].expect2);
     }
+}
+
+/* sim.world{tcp = {...}} takes every key of the TCP model (simnet/README.md "Streams"). */
+static void test_world_tcp_config(void **state) {
+    (void)state;
+    char path[300];
+    write_script("tcp.lua",
+                 "sim.world{rto_max = '30s', tcp = {cc = 'reno', mss = 1460, header_bytes = 40,\n"
+                 "  initial_window = 4, slow_start_after_idle = false, rmem_max = 8388608,\n"
+                 "  wmem_max = 8388608, queue_bytes = 1000000, rto_min = '300ms',\n"
+                 "  delayed_ack = '20ms', quickack = 8}}\n"
+                 "local h = sim.hosts{count = 2}\nrun_for('1s')\n",
+                 path, sizeof path);
+    tl_run_result r;
+    assert_int_equal(run_script(path, 1, NULL, NULL, 0, &r), TL_VERDICT_PASS);
+    write_script("tcp_bad.lua", "sim.world{tcp = {rto_min = '90s'}}\n", path, sizeof path);
+    assert_int_equal(run_script(path, 1, NULL, NULL, 0, &r), TL_VERDICT_ERROR);
+    assert_non_null(strstr(r.message, "tcp.rto_min_ns must be > 0 and <= rto_max_ns"));
 }
 
 static void test_bad_parameters(void **state) {
@@ -662,6 +687,7 @@ int main(void) {
         cmocka_unit_test(test_replay_same_seed_same_rows),
         cmocka_unit_test(test_random_is_seeded),
         cmocka_unit_test(test_malformed_scenarios),
+        cmocka_unit_test(test_world_tcp_config),
         cmocka_unit_test(test_bad_parameters),
         cmocka_unit_test(test_sandbox),
         cmocka_unit_test(test_memory_limit),

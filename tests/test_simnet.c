@@ -425,14 +425,20 @@ static void test_bandwidth_and_latency_arithmetic(void **state) {
     int64_t start = c.connect_ns;
     assert_int_equal(start, 100 * MS);
     int64_t took = r->last_data_ns - start;
-    int64_t seg_time = (int64_t)cfg.segment_bytes * SEC / 1000000;
-    printf("# 1 MB over 1 MB/s, 50 ms: %.6f s (segment time %.6f s)\n", took / 1e9,
-           seg_time / 1e9);
-    assert_true(took >= 1050 * MS);
-    assert_true(took <= 1050 * MS + seg_time);
-    /* first byte: one segment through the uplink, 50 ms, one through the downlink */
-    assert_true(r->first_data_ns - start >= 50 * MS + 2 * (seg_time - 1));
-    assert_true(r->first_data_ns - start <= 50 * MS + 2 * seg_time + MS / 2);
+    /* Packets of 1448 payload bytes + 52 header bytes (issue 16): the wire carries
+     * 1,036,188 bytes. Slow start (IW 10, RTT 100 ms, 69 packets per RTT at this rate)
+     * idles the link for a few RTTs before it is full, so the transfer takes the wire
+     * time + 50 ms + that ramp (here 3 RTTs at most). */
+    int64_t pkt_time = (int64_t)(cfg.tcp.mss_bytes + cfg.tcp.header_bytes) * SEC / 1000000;
+    int64_t wire = (int64_t)((N + (N + 1447) / 1448 * 52) * (uint64_t)SEC / 1000000);
+    printf("# 1 MB over 1 MB/s, 50 ms: %.6f s (wire time %.6f s)\n", took / 1e9, wire / 1e9);
+    assert_true(took >= 50 * MS + wire);
+    assert_true(took <= 50 * MS + wire + 300 * MS);
+    /* first byte: one packet through the uplink, 50 ms, one through the downlink */
+    printf("# first byte %.6f s\n", (r->first_data_ns - start) / 1e9);
+    assert_true(r->first_data_ns - start >= 50 * MS + 2 * (pkt_time - 1));
+    /* (+ one packet when the read merges with the next packet: README "Read splits") */
+    assert_true(r->first_data_ns - start <= 50 * MS + 3 * pkt_time + MS / 2);
     /* halving the bandwidth mid-run doubles the time of the next transfer */
     sim_host_set_bandwidth(sim_world_host(w, 0), 500000, 1000000);
     probe c2 = {0};
@@ -443,7 +449,7 @@ static void test_bandwidth_and_latency_arithmetic(void **state) {
     probe *r2 = &sv.pool[1];
     assert_int_equal(r2->rx_len, N / 2);
     int64_t took2 = r2->last_data_ns - c2.connect_ns;
-    assert_true(took2 >= 1050 * MS && took2 <= 1050 * MS + 2 * seg_time);
+    assert_true(took2 >= 50 * MS + wire && took2 <= 50 * MS + wire + 300 * MS);
     free(data);
     probe_free(&c);
     probe_free(&c2);
@@ -559,7 +565,8 @@ static void test_back_pressure(void **state) {
     server sv = {0};
     sv.pause_on_accept = true;
     server_listen(&sv, sim_world_host(w, 1), 9732, 20);
-    const size_t N = 2 * 1024 * 1024;
+    /* more than the autotuned buffers hold (tcp.wmem_max_bytes + rmem_max_bytes / 2) */
+    const size_t N = 8 * 1024 * 1024;
     uint8_t *data = pattern(N, 3);
     probe c = {0};
     c.tx = data;
@@ -568,8 +575,9 @@ static void test_back_pressure(void **state) {
     sim_run_until(w, 10 * SEC);
     probe *r = &sv.pool[0];
     assert_int_equal(r->rx_len, 0);   /* paused: nothing delivered */
-    /* the writer got at most both buffers' worth in, then writes took 0 bytes */
-    assert_true(c.tx_off <= (size_t)cfg.send_buffer_bytes + cfg.receive_buffer_bytes);
+    /* the writer got at most both buffers' worth in (the autotuned send buffer, the
+     * receive window: at most half of rmem_max), then writes took 0 bytes */
+    assert_true(c.tx_off <= (size_t)cfg.tcp.wmem_max_bytes + cfg.tcp.rmem_max_bytes / 2);
     assert_true(c.tx_off >= (size_t)cfg.send_buffer_bytes);
     size_t taken = 99;
     assert_int_equal(tp_env_stream_write(c.env, c.s, data, 100, &taken), TP_OK);
@@ -619,7 +627,7 @@ static void burst_writable(void *arg, tp_stream *s) { burst_connect(arg, s); }
 
 static void test_split_and_merged_reads(void **state) {
     (void)state;
-    /* Buffers large enough that every 1000-byte write is its own segment. */
+    /* 1000-byte writes, coalesced into trains of packets as TCP does. */
     sim_world_config cfg;
     sim_world_config_default(&cfg);
     cfg.default_latency.base_ns = 5 * MS;
@@ -647,7 +655,8 @@ static void test_split_and_merged_reads(void **state) {
     sim_world_stats(w, &st);
     printf("# %zu on_data calls for %llu segments; pieces %zu..%zu bytes\n", r->data_calls,
            (unsigned long long)st.segments_delivered, r->min_piece, r->max_piece);
-    assert_int_equal(st.segments_delivered, N / 1000);
+    assert_true(st.segments_delivered < N / 1000); /* writes share packets */
+    assert_true(st.segments_delivered >= N / (2 * 1448));
     assert_true(r->min_piece < 1000);  /* some segments were split */
     assert_true(r->max_piece > 1000);  /* some consecutive segments were merged */
     free(data);

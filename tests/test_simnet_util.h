@@ -38,7 +38,7 @@ typedef struct probe {
     int callbacks_after_close;
     tp_err reason;
     int64_t connect_ns, close_ns, eof_ns;
-    char log[64];
+    char log[256];
     size_t log_len;
     /* sending */
     const uint8_t *tx;
