@@ -699,7 +699,8 @@ static rep_err components_setup(rep_ctx *c, FILE *gp, rep_plot_result *r) {
  * (log scale: [*:clip]), a label on the plot says how many and the latest, and the
  * page's note says it per series. */
 static rep_err clip_axis(rep_ctx *c, FILE *gp, rep_plot_result *r, const char *sql_p999,
-                         const char *sql_beyond, char axis, const char *what) {
+                         const char *sql_beyond, char axis, const char *one,
+                         const char *many) {
     double clip = 0;
     bool have = false;
     for (uint32_t k = 0; k < c->nseries; k++) {
@@ -742,9 +743,10 @@ static rep_err clip_axis(rep_ctx *c, FILE *gp, rep_plot_result *r, const char *s
     fprintf(gp, "# the axis ends at the p99.9 of the plotted delays (%.9g ms)\n", clip);
     fprintf(gp, "set %crange [%s:%.9g]\n", axis, r->log_scale && r->def->log_axis == axis ? "*" : "0",
             clip);
-    fprintf(gp, "set label 101 '%" PRId64 " %s%s beyond the axis (the p99.9), the latest at %.9g "
-                "ms' at graph 0.99, graph %s right front\n",
-            total, what, total == 1 ? "" : "s", latest_all, axis == 'x' ? "0.04" : "0.96");
+    fprintf(gp, "set style textbox opaque noborder\n");
+    fprintf(gp, "set label 101 '%" PRId64 " %s beyond the axis (the p99.9), the latest at %.9g "
+                "ms' at graph 0.99, graph %s right front boxed\n",
+            total, total == 1 ? one : many, latest_all, axis == 'x' ? "0.04" : "0.96");
     size_t len = (size_t)snprintf(r->note, sizeof r->note,
                                   "Axis clipped at %.9g ms, the p99.9 of the plotted delays "
                                   "(the largest over the runs). Beyond it:",
@@ -756,8 +758,8 @@ static rep_err clip_axis(rep_ctx *c, FILE *gp, rep_plot_result *r, const char *s
         if (m == NULL) break;
         fputs(first ? " " : "; ", m);
         rep_html_escape(m, c->series[k].label);
-        fprintf(m, ": %" PRId64 " %s%s, the latest at %.9g ms", counts[k], what,
-                counts[k] == 1 ? "" : "s", latest[k]);
+        fprintf(m, ": %" PRId64 " %s, the latest at %.9g ms", counts[k],
+                counts[k] == 1 ? one : many, latest[k]);
         fclose(m);
         r->note[sizeof r->note - 1] = '\0';
         len = strlen(r->note);
@@ -772,11 +774,12 @@ static rep_err clip_axis(rep_ctx *c, FILE *gp, rep_plot_result *r, const char *s
 
 static rep_err propagation_setup(rep_ctx *c, FILE *gp, rep_plot_result *r) {
     return clip_axis(c, gp, r, REP_SQL_PROPAGATION_P999, REP_SQL_PROPAGATION_BEYOND, 'x',
-                     "delivery");
+                     "delivery", "deliveries");
 }
 
 static rep_err blocks_setup(rep_ctx *c, FILE *gp, rep_plot_result *r) {
-    return clip_axis(c, gp, r, REP_SQL_BLOCKS_P999, REP_SQL_BLOCKS_BEYOND, 'y', "block time");
+    return clip_axis(c, gp, r, REP_SQL_BLOCKS_P999, REP_SQL_BLOCKS_BEYOND, 'y', "block time",
+                     "block times");
 }
 
 static const rep_plot_def plot_defs[] = {

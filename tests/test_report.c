@@ -705,7 +705,8 @@ static void test_delay_axes_clip(void **state) {
     if (e != REP_OK) fail_msg("rep_generate: %s", err);
     char *gp = read_out(out, "propagation.gp");
     assert_has(gp, "set xrange [0:1000]\n", "propagation.gp");
-    assert_has(gp, "set label 101 '1 delivery beyond the axis (the p99.9), the latest at 5000 ms'",
+    assert_has(gp, "set label 101 '1 delivery beyond the axis (the p99.9), the latest at 5000 ms' at "
+               "graph 0.99, graph 0.04 right front boxed",
                "propagation.gp");
     free(gp);
     gp = read_out(out, "blocks.gp");
