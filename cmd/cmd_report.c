@@ -14,7 +14,7 @@ static void report_usage(FILE *out) {
     fprintf(out,
             "usage: tidepool report RESULTS.db [MORE.db ...] --out DIR [--min N]\n"
             "                       [--runs ID,...] [--buckets N] [--gnuplot PROGRAM]\n"
-            "                       [--no-plots] [--exclude-role ROLE]...\n"
+            "                       [--no-plots] [--exclude-role ROLE]... [--log-scale PLOT,...]\n"
             "\n"
             "Turns results databases (written by `tidepool sim ... --db FILE`) into plots and\n"
             "a self-contained DIR/index.html: connections per node over time, final degree\n"
@@ -37,6 +37,10 @@ static void report_usage(FILE *out) {
             "  --exclude-role R   leave the nodes of role R (sim.node(h, {role = R}); hostile\n"
             "                     nodes are 'hostile', the others 'node') and their\n"
             "                     connections and events out of every figure (repeatable)\n"
+            "  --log-scale P,...  draw these plots on a log scale: the x axis of the delay\n"
+            "                     CDFs (bootstrap, coverage, propagation), the y axis of the\n"
+            "                     others (connections, degree, components, blocks,\n"
+            "                     bandwidth, acl, events)\n"
             "\n"
             "exit codes: 0 written; 1 gnuplot failed on a plot (see DIR/NAME.log); 2 usage\n"
             "error; 3 unreadable or foreign database, unwritable DIR, or gnuplot missing\n"
@@ -93,7 +97,7 @@ int cmd_report(int argc, char **argv) {
         bool has_value = i + 1 < argc;
         if (strcmp(a, "--out") == 0 || strcmp(a, "--min") == 0 || strcmp(a, "--buckets") == 0 ||
             strcmp(a, "--gnuplot") == 0 || strcmp(a, "--runs") == 0 ||
-            strcmp(a, "--exclude-role") == 0) {
+            strcmp(a, "--exclude-role") == 0 || strcmp(a, "--log-scale") == 0) {
             if (!has_value) {
                 cmd_error("report", "%s expects a value; see 'tidepool report --help'", a);
                 return TP_EXIT_USAGE;
@@ -102,6 +106,13 @@ int cmd_report(int argc, char **argv) {
             uint64_t n = 0;
             if (strcmp(a, "--out") == 0) {
                 o.out_dir = v;
+            } else if (strcmp(a, "--log-scale") == 0) {
+                char lerr[512];
+                if (rep_check_log_scale(v, lerr, sizeof lerr) != REP_OK) {
+                    cmd_error("report", "%s", lerr);
+                    return TP_EXIT_USAGE;
+                }
+                o.log_scale = v;
             } else if (strcmp(a, "--exclude-role") == 0) {
                 if (o.exclude_role_count == sizeof exclude / sizeof exclude[0]) {
                     cmd_error("report", "--exclude-role: at most %zu roles",

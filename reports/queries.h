@@ -159,6 +159,41 @@
     "SELECT delay_ns / 1e6 AS delay_ms, k * 1.0 / n AS fraction_of_deliveries\n"           \
     "FROM ranked WHERE k % MAX(1, n / :buckets) = 0 OR k = 1 OR k = n ORDER BY k;\n"
 
+/* The p99.9 (nearest rank) of the propagation plot's delays in ms, and the deliveries
+ * beyond :clip (ms): the delay axis is clipped there (reports/README.md). */
+#define REP_SQL_PROPAGATION_P999                                                           \
+    "WITH ranked AS (\n"                                                                   \
+    "  SELECT delay_ns, ROW_NUMBER() OVER (ORDER BY delay_ns) AS k,\n"                     \
+    "         COUNT(*) OVER () AS n\n"                                                     \
+    "  FROM deliveries WHERE run_id = :run\n"                                              \
+    ")\n"                                                                                  \
+    "SELECT MIN(CASE WHEN k * 1000 >= n * 999 THEN delay_ns END) / 1e6 AS p999_ms\n"       \
+    "FROM ranked;\n"
+
+#define REP_SQL_PROPAGATION_BEYOND                                                         \
+    "SELECT COUNT(*) AS beyond, MAX(delay_ns) / 1e6 AS latest_ms FROM deliveries\n"        \
+    "WHERE run_id = :run AND delay_ns / 1e6 > :clip;\n"
+
+/* The same for the blocks plot, over every time it plots (t50 .. t100 of each block). */
+#define REP_SQL_BLOCKS_VALUES                                                              \
+    REP_SQL_BLOCKS_CTE                                                                     \
+    ", v AS (\n"                                                                           \
+    "  SELECT t50_ms AS ms FROM per_block UNION ALL SELECT t90_ms FROM per_block\n"        \
+    "  UNION ALL SELECT t99_ms FROM per_block UNION ALL SELECT t100_ms FROM per_block\n"   \
+    ")\n"
+
+#define REP_SQL_BLOCKS_P999                                                                \
+    REP_SQL_BLOCKS_VALUES                                                                  \
+    ", vranked AS (\n"                                                                     \
+    "  SELECT ms, ROW_NUMBER() OVER (ORDER BY ms) AS k, COUNT(*) OVER () AS n\n"           \
+    "  FROM v WHERE ms IS NOT NULL\n"                                                      \
+    ")\n"                                                                                  \
+    "SELECT MIN(CASE WHEN k * 1000 >= n * 999 THEN ms END) AS p999_ms FROM vranked;\n"
+
+#define REP_SQL_BLOCKS_BEYOND                                                              \
+    REP_SQL_BLOCKS_VALUES                                                                  \
+    "SELECT COUNT(*) AS beyond, MAX(ms) AS latest_ms FROM v WHERE ms > :clip;\n"
+
 /* bandwidth: per bucket the sum over nodes of each node's latest cumulative counter,
  * then the rate between consecutive buckets' last sample times (a counter that went
  * down, e.g. reset by a restart, gives 0 for that step). */

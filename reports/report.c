@@ -64,8 +64,10 @@ typedef rep_err (*rep_data_fn)(struct rep_ctx *c, const struct rep_plot_def *p,
 /* Writes the plot clauses of one series (after "plot " or ", \"). */
 typedef void (*rep_clause_fn)(struct rep_ctx *c, FILE *gp, const char *dat, uint32_t k,
                               const rep_series *s, bool *first);
-/* Extra gnuplot settings before the plot command (fault windows). */
-typedef rep_err (*rep_setup_fn)(struct rep_ctx *c, FILE *gp, const bool *has_data);
+struct rep_plot_result;
+/* Extra gnuplot settings before the plot command (fault windows, clipped axes); may add
+ * an HTML note to the result. */
+typedef rep_err (*rep_setup_fn)(struct rep_ctx *c, FILE *gp, struct rep_plot_result *r);
 
 typedef struct rep_plot_def {
     const char *name, *title, *caption, *xlabel, *ylabel;
@@ -76,6 +78,8 @@ typedef struct rep_plot_def {
     rep_setup_fn setup;          /* may be NULL */
     const char *settings;        /* extra literal gnuplot lines, may be NULL */
     bool per_series;             /* one plot per series (NAME_K.gp) */
+    char log_axis;               /* the axis --log-scale NAME makes logarithmic: 'x' (the
+                                  * delay CDFs), 'y' (the others) */
 } rep_plot_def;
 
 typedef struct rep_plot_result {
@@ -85,6 +89,8 @@ typedef struct rep_plot_result {
     int series;       /* per-series plots: the series index, else -1 */
     plot_status status;
     bool has_data[REP_SERIES_MAX];
+    bool log_scale;   /* --log-scale named this plot */
+    char note[2048];  /* HTML (escaped) shown under the plot, e.g. the clipped outliers */
 } rep_plot_result;
 
 typedef struct rep_ctx {
@@ -605,12 +611,58 @@ static void events_clause(rep_ctx *c, FILE *gp, const char *dat, uint32_t k,
     }
 }
 
-/* components: shade the windows where a series' 'fault_active' sample is > 0. */
-static rep_err components_setup(rep_ctx *c, FILE *gp, const bool *has_data) {
-    uint32_t object = 1;
+/* The colours of linetypes 1..12 (series k + 1 is drawn in series_colors[k % 12]). */
+static const char *const series_colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                            "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                                            "#bcbd22", "#17becf", "#393b79", "#637939"};
+#define REP_COLORS (sizeof series_colors / sizeof series_colors[0])
+
+/* Whether a series has any 'fault_active' sample (so it gets a strip of its own). */
+static rep_err has_faults(rep_ctx *c, rep_series *s, bool *any) {
+    sqlite3_stmt *st = NULL;
+    rep_err e = prepare(c, s, REP_SQL_FAULTS, &st);
+    if (e != REP_OK) return e;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return step_error(c, s, st);
+    *any = rc == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return REP_OK;
+}
+
+static void fault_rect(FILE *gp, uint32_t *object, int64_t from_ns, int64_t to_ns, double y0,
+                       double y1, const char *fill) {
+    fprintf(gp, "set object %" PRIu32 " rect from %.9g, graph %.9g to %.9g, graph %.9g %s\n",
+            (*object)++, seconds(from_ns), y0, seconds(to_ns), y1, fill);
+}
+
+/* components: shade the windows where a series' 'fault_active' sample is > 0. One run
+ * with fault samples: its windows span the plot's height. Several: each run's windows
+ * fill its own horizontal strip (the first such run at the bottom), in the run's
+ * colour, so overlaid runs' faults stay apart even when they coincide. */
+static rep_err components_setup(rep_ctx *c, FILE *gp, rep_plot_result *r) {
+    bool faulty[REP_SERIES_MAX] = {0};
+    uint32_t strips = 0;
     for (uint32_t k = 0; k < c->nseries; k++) {
-        if (!has_data[k]) continue;
+        if (!r->has_data[k]) continue;
+        rep_err e = has_faults(c, &c->series[k], &faulty[k]);
+        if (e != REP_OK) return e;
+        if (faulty[k]) strips++;
+    }
+    uint32_t object = 1, strip = 0;
+    for (uint32_t k = 0; k < c->nseries; k++) {
+        if (!faulty[k]) continue;
         rep_series *s = &c->series[k];
+        char fill[96];
+        double y0 = 0, y1 = 1;
+        if (strips == 1) {
+            snprintf(fill, sizeof fill, "behind fc rgb '#f4c7c3' fs solid 0.5 noborder");
+        } else {
+            snprintf(fill, sizeof fill, "behind fc rgb '%s' fs transparent solid 0.25 noborder",
+                     series_colors[k % REP_COLORS]);
+            y0 = (double)strip / strips;
+            y1 = (double)(strip + 1) / strips;
+            strip++;
+        }
         sqlite3_stmt *st = NULL;
         rep_err e = prepare(c, s, REP_SQL_FAULTS, &st);
         if (e != REP_OK) return e;
@@ -622,21 +674,112 @@ static rep_err components_setup(rep_ctx *c, FILE *gp, const bool *has_data) {
             bool active = sqlite3_column_double(st, 1) > 0;
             if (active && start < 0) start = t;
             if (!active && start >= 0) {
-                fprintf(gp, "set object %" PRIu32 " rect from %.9g, graph 0 to %.9g, graph 1 "
-                            "behind fc rgb '#f4c7c3' fs solid 0.5 noborder\n",
-                        object++, seconds(start), seconds(t));
+                fault_rect(gp, &object, start, t, y0, y1, fill);
                 windows++;
                 start = -1;
             }
         }
         if (rc != SQLITE_DONE && rc != SQLITE_ROW) return step_error(c, s, st);
         sqlite3_finalize(st);
-        if (start >= 0)
-            fprintf(gp, "set object %" PRIu32 " rect from %.9g, graph 0 to %.9g, graph 1 "
-                        "behind fc rgb '#f4c7c3' fs solid 0.5 noborder\n",
-                    object++, seconds(start), seconds(s->duration_ns));
+        if (start >= 0) fault_rect(gp, &object, start, s->duration_ns, y0, y1, fill);
+    }
+    if (strips > 1) {
+        snprintf(r->note, sizeof r->note,
+                 "Fault windows of %" PRIu32 " runs: each run's in its own horizontal strip "
+                 "(the first at the bottom), in its colour.",
+                 strips);
     }
     return REP_OK;
+}
+
+/* Clipping a delay axis at the p99.9 of the plotted delays (nearest rank, per series;
+ * the axis ends at the largest over the series). sql_p999 returns one row, the p99.9
+ * in ms (NULL: no values); sql_beyond, given :clip (ms), the count of plotted delays
+ * above it and the largest. When some delay lies beyond, the axis is set to [0:clip]
+ * (log scale: [*:clip]), a label on the plot says how many and the latest, and the
+ * page's note says it per series. */
+static rep_err clip_axis(rep_ctx *c, FILE *gp, rep_plot_result *r, const char *sql_p999,
+                         const char *sql_beyond, char axis, const char *one,
+                         const char *many) {
+    double clip = 0;
+    bool have = false;
+    for (uint32_t k = 0; k < c->nseries; k++) {
+        if (!r->has_data[k]) continue;
+        sqlite3_stmt *st = NULL;
+        rep_err e = prepare(c, &c->series[k], sql_p999, &st);
+        if (e != REP_OK) return e;
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return step_error(c, &c->series[k], st);
+        if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+            double v = sqlite3_column_double(st, 0);
+            if (!have || v > clip) clip = v;
+            have = true;
+        }
+        sqlite3_finalize(st);
+    }
+    if (!have) return REP_OK;
+    int64_t counts[REP_SERIES_MAX] = {0};
+    double latest[REP_SERIES_MAX] = {0};
+    int64_t total = 0;
+    double latest_all = 0;
+    for (uint32_t k = 0; k < c->nseries; k++) {
+        if (!r->has_data[k]) continue;
+        sqlite3_stmt *st = NULL;
+        rep_err e = prepare(c, &c->series[k], sql_beyond, &st);
+        if (e != REP_OK) return e;
+        int idx = sqlite3_bind_parameter_index(st, ":clip");
+        if (idx > 0) sqlite3_bind_double(st, idx, clip);
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return step_error(c, &c->series[k], st);
+        if (rc == SQLITE_ROW) {
+            counts[k] = sqlite3_column_int64(st, 0);
+            latest[k] = sqlite3_column_double(st, 1);
+        }
+        sqlite3_finalize(st);
+        total += counts[k];
+        if (counts[k] > 0 && latest[k] > latest_all) latest_all = latest[k];
+    }
+    if (total == 0) return REP_OK;
+    fprintf(gp, "# the axis ends at the p99.9 of the plotted delays (%.9g ms)\n", clip);
+    fprintf(gp, "set %crange [%s:%.9g]\n", axis, r->log_scale && r->def->log_axis == axis ? "*" : "0",
+            clip);
+    fprintf(gp, "set style textbox opaque noborder\n");
+    fprintf(gp, "set label 101 '%" PRId64 " %s beyond the axis (the p99.9), the latest at %.9g "
+                "ms' at graph 0.99, graph %s right front boxed\n",
+            total, total == 1 ? one : many, latest_all, axis == 'x' ? "0.04" : "0.96");
+    size_t len = (size_t)snprintf(r->note, sizeof r->note,
+                                  "Axis clipped at %.9g ms, the p99.9 of the plotted delays "
+                                  "(the largest over the runs). Beyond it:",
+                                  clip);
+    bool first = true;
+    for (uint32_t k = 0; k < c->nseries && len < sizeof r->note; k++) {
+        if (counts[k] == 0) continue;
+        FILE *m = fmemopen(r->note + len, sizeof r->note - len, "w");
+        if (m == NULL) break;
+        fputs(first ? " " : "; ", m);
+        rep_html_escape(m, c->series[k].label);
+        fprintf(m, ": %" PRId64 " %s, the latest at %.9g ms", counts[k],
+                counts[k] == 1 ? one : many, latest[k]);
+        fclose(m);
+        r->note[sizeof r->note - 1] = '\0';
+        len = strlen(r->note);
+        first = false;
+    }
+    if (len + 1 < sizeof r->note) {
+        r->note[len] = '.';
+        r->note[len + 1] = '\0';
+    }
+    return REP_OK;
+}
+
+static rep_err propagation_setup(rep_ctx *c, FILE *gp, rep_plot_result *r) {
+    return clip_axis(c, gp, r, REP_SQL_PROPAGATION_P999, REP_SQL_PROPAGATION_BEYOND, 'x',
+                     "delivery", "deliveries");
+}
+
+static rep_err blocks_setup(rep_ctx *c, FILE *gp, rep_plot_result *r) {
+    return clip_axis(c, gp, r, REP_SQL_BLOCKS_P999, REP_SQL_BLOCKS_BEYOND, 'y', "block time",
+                     "block times");
 }
 
 static const rep_plot_def plot_defs[] = {
@@ -647,12 +790,13 @@ static const rep_plot_def plot_defs[] = {
      "virtual time (s)", "connections per node", REP_SQL_CONNECTIONS,
      REP_SQL_CONNECTIONS_NODES,
      "the runs have no rows in <code>connections</code> (written at --log info and above).",
-     connections_data, connections_clause, NULL, "set xrange [0:*]\nset yrange [0:*]", false},
+     connections_data, connections_clause, NULL, "set xrange [0:*]\nset yrange [0:*]", false,
+     'y'},
     {"degree", "degree histogram at the end",
      "Open connections per node at the end of the run, as a fraction of all nodes.",
      "connections (degree)", "fraction of nodes", REP_SQL_DEGREE, NULL,
      "the runs have no nodes.", NULL, degree_clause, NULL,
-     "set boxwidth 0.8\nset yrange [0:*]\nset xrange [-0.5:*]", false},
+     "set boxwidth 0.8\nset yrange [0:*]\nset xrange [-0.5:*]", false, 'y'},
     {"bootstrap", "time to bootstrap (min connections) CDF",
      "For each start of a node (its <code>node_started</code> events: the first start, a "
      "delayed <code>start()</code>, each restart; else its creation), the time until it "
@@ -663,37 +807,45 @@ static const rep_plot_def plot_defs[] = {
      "seconds after the node (re)started", "fraction of (re)starts", REP_SQL_BOOTSTRAP, NULL,
      "no node reached its minimum number of connections (or no <code>connections</code> "
      "rows).",
-     NULL, bootstrap_clause, NULL, "set xrange [0:*]\nset yrange [0:1.05]", false},
+     NULL, bootstrap_clause, NULL, "set xrange [0:*]\nset yrange [0:1.05]", false, 'x'},
     {"components", "connected components over time",
      "Number of components of the overlay (sample <code>components</code>, written by "
      "<code>sim.sample_overlay</code>); the largest value in each time bucket, on a log "
      "scale (while nodes join, each new node is its own component: a later partition into "
      "2 to 4 components stays readable next to that). Shaded: fault windows (global sample "
-     "<code>fault_active</code> &gt; 0).",
+     "<code>fault_active</code> &gt; 0); when several runs have them, each run's fill a "
+     "horizontal strip of their own in the run's colour.",
      "virtual time (s)", "components (log scale)", REP_SQL_COMPONENTS, REP_SQL_FAULTS,
      "no <code>components</code> samples: call <code>sim.sample_overlay{every = \"1s\"}</code> "
      "in the scenario.",
      NULL, steps_clause, components_setup,
-     "set xrange [0:*]\nset logscale y 2\nset yrange [0.9:*]", false},
+     "set xrange [0:*]\nset logscale y 2\nset yrange [0.9:*]", false, 'y'},
     {"coverage", "broadcast coverage over time",
      "Mean fraction of the other nodes that have received a broadcast message, by time "
      "since it was sent (<code>deliveries</code>: every message, every receiver).",
      "milliseconds since sent", "mean coverage", REP_SQL_COVERAGE, NULL,
      "no rows in <code>deliveries</code> (no broadcast workload in these runs).", NULL,
-     lines_clause, NULL, "set xrange [0:*]\nset yrange [0:1.05]", false},
+     lines_clause, NULL, "set xrange [0:*]\nset yrange [0:1.05]", false, 'x'},
     {"propagation", "propagation delay CDF",
      "Distribution of the delay from a message's origin to its first receipt at a node, "
-     "over all deliveries.",
-     "delay (ms)", "fraction of deliveries", REP_SQL_PROPAGATION, NULL,
+     "over all deliveries. The delay axis ends at the p99.9 of the delays (the largest "
+     "over the runs) when later deliveries exist; they are counted on the plot and below.",
+     "delay (ms)", "fraction of deliveries", REP_SQL_PROPAGATION,
+     "-- the axis clip (the p99.9) and the deliveries beyond it:\n" REP_SQL_PROPAGATION_P999
+     REP_SQL_PROPAGATION_BEYOND,
      "no rows in <code>deliveries</code> (no broadcast workload in these runs).", NULL,
-     steps_clause, NULL, "set xrange [0:*]\nset yrange [0:1.05]", false},
+     steps_clause, propagation_setup, "set xrange [0:*]\nset yrange [0:1.05]", false, 'x'},
     {"blocks", "block propagation: time to 50 / 90 / 99 / 100 % of the nodes",
      "Per block (x: block id), the time from its production to its validation by 50, 90, "
      "99 and 100 % of the nodes running when it was produced, the producer included "
-     "(<code>blocks</code> and <code>deliveries</code>; a missing point: never reached).",
-     "block", "ms since produced", REP_SQL_BLOCKS, NULL,
+     "(<code>blocks</code> and <code>deliveries</code>; a missing point: never reached). "
+     "The time axis ends at the p99.9 of the plotted times (the largest over the runs) "
+     "when later ones exist; they are counted on the plot and below.",
+     "block", "ms since produced", REP_SQL_BLOCKS,
+     "-- the axis clip (the p99.9) and the times beyond it:\n" REP_SQL_BLOCKS_P999
+     REP_SQL_BLOCKS_BEYOND,
      "no rows in <code>blocks</code> (no block workload in these runs).", NULL,
-     blocks_clause, NULL, "set xrange [*:*]\nset yrange [0:*]", false},
+     blocks_clause, blocks_setup, "set xrange [*:*]\nset yrange [0:*]", false, 'y'},
     {"bandwidth", "bandwidth in and out (all nodes)",
      "Bytes per second received (solid) and sent (dashed), summed over nodes, from the "
      "cumulative samples <code>bytes_in</code> and <code>bytes_out</code>.",
@@ -702,19 +854,19 @@ static const rep_plot_def plot_defs[] = {
      "each node's cumulative byte counters periodically, e.g. <code>sample(\"bytes_in\", "
      "n:stat().bytes_in, n)</code> for tidepool nodes (<code>n:stats()</code> for demo "
      "nodes).",
-     NULL, bandwidth_clause, NULL, "set xrange [0:*]\nset yrange [0:*]", false},
+     NULL, bandwidth_clause, NULL, "set xrange [0:*]\nset yrange [0:*]", false, 'y'},
     {"acl", "greylist and ban counts (cumulative)",
      "Cumulative number of <code>greylist_ip</code> (solid), <code>greylist_peer</code> "
      "(dashed) and <code>ban</code> (dotted) events.",
      "virtual time (s)", "events so far", REP_SQL_BANS, NULL,
      "no greylist or ban events in these runs.", NULL, bans_clause, NULL,
-     "set xrange [0:*]\nset yrange [0:*]", false},
+     "set xrange [0:*]\nset yrange [0:*]", false, 'y'},
     {"events", "event kinds over time",
      "Events per second of the 8 most frequent kinds (the rest as <code>other</code>), "
      "one plot per run.",
      "virtual time (s)", "events per second", REP_SQL_EVENTS, REP_SQL_EVENT_KINDS,
      "no rows in <code>events</code> (written at --log info and above).", events_data,
-     events_clause, NULL, "set xrange [0:*]\nset yrange [0:*]", true},
+     events_clause, NULL, "set xrange [0:*]\nset yrange [0:*]", true, 'y'},
 };
 
 static const char *const figure_sql[] = {
@@ -1083,10 +1235,8 @@ static rep_err write_sql_file(rep_ctx *c, const rep_plot_def *p) {
 }
 
 static void gp_header(rep_ctx *c, FILE *gp, const rep_plot_def *p, const char *name,
-                      const char *plot_title) {
-    static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
-                                         "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                                         "#bcbd22", "#17becf", "#393b79", "#637939"};
+                      const char *plot_title, bool log_scale) {
+    const char *const *colors = series_colors;
     fprintf(gp, "# %s.gp: ", name);
     rep_gp_escape(gp, plot_title);
     fprintf(gp, "\n# written by tidepool report; data: %s_K.dat (one per series), query: "
@@ -1099,9 +1249,9 @@ static void gp_header(rep_ctx *c, FILE *gp, const rep_plot_def *p, const char *n
           "}\n",
           gp);
     fprintf(gp, "set output '%s.png'\n", name);
-    for (size_t i = 0; i < sizeof colors / sizeof colors[0]; i++)
+    for (size_t i = 0; i < REP_COLORS; i++)
         fprintf(gp, "set linetype %zu lc rgb '%s' lw 2\n", i + 1, colors[i]);
-    fprintf(gp, "set linetype cycle %zu\n", sizeof colors / sizeof colors[0]);
+    fprintf(gp, "set linetype cycle %zu\n", REP_COLORS);
     fputs("set title '", gp);
     rep_gp_escape(gp, plot_title);
     fputs("'\nset xlabel '", gp);
@@ -1110,6 +1260,9 @@ static void gp_header(rep_ctx *c, FILE *gp, const rep_plot_def *p, const char *n
     rep_gp_escape(gp, p->ylabel);
     fputs("'\nset grid\nset key below\nset offsets graph 0, graph 0, graph 0.05, graph 0\n", gp);
     if (p->settings != NULL) fprintf(gp, "%s\n", p->settings);
+    if (log_scale && strstr(p->settings ? p->settings : "", "logscale") == NULL)
+        fprintf(gp, "# --log-scale %s\nset logscale %c\nset %crange [*:*]\n", p->name,
+                p->log_axis, p->log_axis);
 }
 
 static void gp_footer(FILE *gp, const char *name) {
@@ -1122,6 +1275,50 @@ static void gp_footer(FILE *gp, const char *name) {
             name);
 }
 
+/* Whether the comma-separated list names plot `name` (NULL: no). */
+static bool log_scale_named(const char *list, const char *name) {
+    size_t len = strlen(name);
+    for (const char *p = list; p != NULL && *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n == len && strncmp(p, name, len) == 0) return true;
+        p += n;
+        if (*p == ',') p++;
+    }
+    return false;
+}
+
+rep_err rep_check_log_scale(const char *list, char *errbuf, size_t errlen) {
+    if (errlen > 0) errbuf[0] = '\0';
+    if (list == NULL) return REP_OK;
+    const size_t ndefs = sizeof plot_defs / sizeof plot_defs[0];
+    const char *p = list;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        bool known = false;
+        for (size_t i = 0; i < ndefs && !known; i++)
+            known = strlen(plot_defs[i].name) == n && strncmp(p, plot_defs[i].name, n) == 0;
+        if (!known) {
+            if (errlen == 0) return REP_ERR_USAGE;
+            FILE *m = fmemopen(errbuf, errlen, "w");
+            if (m == NULL) return REP_ERR_USAGE;
+            if (n == 0)
+                fputs("--log-scale: empty plot name in '", m);
+            else
+                fprintf(m, "--log-scale: unknown plot '%.*s' in '", (int)(n > 64 ? 64 : n), p);
+            put_line_safe(m, list);
+            fputs("'; plots:", m);
+            for (size_t i = 0; i < ndefs; i++)
+                fprintf(m, "%s %s", i ? "," : "", plot_defs[i].name);
+            fputs(" (comma-separated)", m);
+            fclose(m);
+            errbuf[errlen - 1] = '\0';
+            return REP_ERR_USAGE;
+        }
+        if (p[n] == '\0') return REP_OK;
+        p += n + 1;
+    }
+}
+
 /* Writes the data of series [k0, k1) for plot p under stem `name`, then the script and
  * the drawing. */
 static rep_err do_plot(rep_ctx *c, const rep_plot_def *p, const char *name, const char *title_text,
@@ -1131,6 +1328,7 @@ static rep_err do_plot(rep_ctx *c, const rep_plot_def *p, const char *name, cons
     memset(r, 0, sizeof *r);
     r->def = p;
     r->series = series;
+    r->log_scale = log_scale_named(c->opts->log_scale, p->name);
     snprintf(r->name, sizeof r->name, "%s", name);
     snprintf(r->title, sizeof r->title, "%s", title_text);
     bool any = false;
@@ -1176,9 +1374,9 @@ static rep_err do_plot(rep_ctx *c, const rep_plot_def *p, const char *name, cons
     FILE *gp = NULL;
     rep_err e = open_out(c, gp_name, &gp);
     if (e != REP_OK) return e;
-    gp_header(c, gp, p, name, title_text);
+    gp_header(c, gp, p, name, title_text, r->log_scale);
     if (p->setup != NULL) {
-        e = p->setup(c, gp, r->has_data);
+        e = p->setup(c, gp, r);
         if (e != REP_OK) {
             fclose(gp);
             return e;
@@ -1442,6 +1640,7 @@ static void write_plot_section(rep_ctx *c, FILE *html, const rep_plot_result *r)
         missing = true;
     }
     if (missing) fputs(".</p>\n", html);
+    if (r->note[0] != '\0') fprintf(html, "<p class=\"note\">%s</p>\n", r->note);
 }
 
 static const char html_style[] =
@@ -1555,6 +1754,7 @@ rep_err rep_generate(const rep_options *opts, rep_summary *summary, char *errbuf
         e = fail(c, REP_ERR_USAGE, "--buckets %" PRIu32 ": at most %d", c->buckets,
                  REP_BUCKETS_MAX);
     }
+    if (e == REP_OK) e = rep_check_log_scale(opts->log_scale, errbuf, errlen);
     if (e == REP_OK) e = open_databases(c);
     if (e == REP_OK) e = load_runs(c);
     if (e == REP_OK) label_differing_params(c);

@@ -58,6 +58,9 @@ typedef struct rep_options {
     const char *const *exclude_roles; /* node roles left out of every figure (nodes and
                                        * their connections); see reports/README.md */
     size_t exclude_role_count;
+    const char *log_scale; /* comma-separated plot names drawn on a log scale (y; x for
+                            * the delay CDFs bootstrap, coverage, propagation); NULL =
+                            * none; checked by rep_check_log_scale */
 } rep_options;
 
 /* Fills the defaults: gnuplot "gnuplot", REP_BUCKETS_DEFAULT, min_connections -1,
@@ -84,6 +87,11 @@ rep_err rep_generate(const rep_options *opts, rep_summary *summary, char *errbuf
  * generator reads; REP_ERR_INPUT with a message naming the file and the fix otherwise
  * (the same checks and messages as rep_generate). Writes nothing. */
 rep_err rep_check_database(const char *path, char *errbuf, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Checks a --log-scale list ("propagation,degree"): REP_OK, or REP_ERR_USAGE with a
+ * message naming the unknown plot and listing the plot names. NULL is fine. */
+rep_err rep_check_log_scale(const char *list, char *errbuf, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* Static text for an error code. */

@@ -33,6 +33,13 @@ expect 2 "--buckets 0: expected 1..10000" -- "$tp" report fixture.db --out r --b
 expect 2 "--min expects a non-negative integer" -- "$tp" report fixture.db --out r --min -1
 expect 2 "--runs expects run ids separated by commas (got '1,,2')" -- "$tp" report fixture.db --out r --runs 1,,2
 expect 2 "--runs expects a non-negative integer (got 'x')" -- "$tp" report fixture.db --out r --runs x
+expect 2 "--log-scale: unknown plot 'bogus' in 'degree,bogus'; plots: connections, degree, bootstrap, components, coverage, propagation, blocks, bandwidth, acl, events" -- "$tp" report fixture.db --out rl --log-scale degree,bogus
+expect 2 "--log-scale expects a value" -- "$tp" report fixture.db --out rl --log-scale
+[ ! -e rl ] || { echo "FAIL: a --log-scale usage error created its directory" >&2; fail=1; }
+expect 0 "report: rl/index.html (2 runs; 16 plots" -- "$tp" report fixture.db --out rl --no-plots --log-scale propagation,degree
+grep -q '^set logscale x$' rl/propagation.gp && grep -q '^set logscale y$' rl/degree.gp &&
+  ! grep -q 'logscale' rl/connections.gp ||
+  { echo "FAIL: --log-scale propagation,degree did not set exactly those plots' log axes" >&2; fail=1; }
 expect 3 "holds none of the runs given with --runs" -- "$tp" report fixture.db --out r --runs 9
 expect 3 "missing.db: cannot read" -- "$tp" report missing.db --out r
 expect 3 "notes.db: not a tidepool results database" -- "$tp" report notes.db --out r

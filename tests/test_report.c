@@ -366,6 +366,22 @@ static void test_overlay_two_databases(void **state) {
         if (strstr(gp, titles[i]) == NULL) fail_msg("connections.gp lacks %s", titles[i]);
     assert_non_null(strstr(gp, "'connections_4.dat' using 1:4 with lines lc 4"));
     free(gp);
+    /* run 1 of each database has a fault window (5.5 .. 7.5 s): each gets its own strip
+     * (series 1 at the bottom, series 3 on top) in its colour, not one shared shade */
+    join(p, out, "components.gp");
+    gp = read_file(p, NULL);
+    assert_non_null(gp);
+    assert_non_null(strstr(gp, "set object 1 rect from 5.5, graph 0 to 7.5, graph 0.5 behind "
+                               "fc rgb '#1f77b4' fs transparent solid 0.25 noborder"));
+    assert_non_null(strstr(gp, "set object 2 rect from 5.5, graph 0.5 to 7.5, graph 1 behind "
+                               "fc rgb '#2ca02c' fs transparent solid 0.25 noborder"));
+    assert_null(strstr(gp, "set object 3 "));
+    free(gp);
+    join(p, out, "index.html");
+    char *html = read_file(p, NULL);
+    assert_non_null(html);
+    assert_non_null(strstr(html, "Fault windows of 2 runs: each run's in its own horizontal strip"));
+    free(html);
     /* the series' data are the same bytes apart from the header naming the series */
     char p1[PATH_LEN], p3[PATH_LEN];
     join(p1, out, "degree_1.dat");
@@ -632,6 +648,155 @@ static void test_bad_options(void **state) {
     assert_non_null(strstr(err, "--out"));
 }
 
+/* The fixture with run 1's deliveries and blocks replaced: 1000 blocks of 3 running
+ * nodes, block i validated by one node after i ms (its t50 = i ms, t90 .. t100 never),
+ * and one ping delivered after 5000 ms. */
+static void make_clip_db(const char *path) {
+    make_db(path, true);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *err = NULL;
+    int rc = sqlite3_exec(
+        db,
+        "DELETE FROM deliveries; DELETE FROM blocks;"
+        "WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM i WHERE k < 1000)"
+        " INSERT INTO blocks(run_id, block, origin_node, created_ns, predecessor, level,"
+        " header_bytes, ops_bytes, nodes_running, holders, bytes_useful, bytes_duplicate,"
+        " bytes_requests) SELECT 1, k, 0, k * 1000000, NULL, k, 300, 0, 3, 2, 0, 0, 0 FROM i;"
+        "INSERT INTO deliveries(run_id, message, node, origin_node, sent_ns, received_ns,"
+        " delay_ns, header_ns) SELECT 1, 'block:' || block, 1, 0, created_ns,"
+        " created_ns + block * 1000000, block * 1000000, NULL FROM blocks;"
+        "INSERT INTO deliveries(run_id, message, node, origin_node, sent_ns, received_ns,"
+        " delay_ns, header_ns) VALUES (1, 'ping:1', 2, 0, 0, 5000000000, 5000000000, NULL);",
+        NULL, NULL, &err);
+    if (rc != SQLITE_OK) fail_msg("clip fixture: %s", err ? err : "?");
+    sqlite3_close(db);
+}
+
+static char *read_out(const char *dir, const char *name) {
+    char p[PATH_LEN];
+    join(p, dir, name);
+    char *text = read_file(p, NULL);
+    if (text == NULL) fail_msg("%s: missing", p);
+    return text;
+}
+
+static void assert_has(const char *text, const char *needle, const char *where) {
+    if (strstr(text, needle) == NULL) fail_msg("%s lacks: %s", where, needle);
+}
+
+/* One late delivery no longer stretches the propagation axis, nor one late block time
+ * the blocks axis: each ends at the p99.9 (nearest rank) of the plotted delays and the
+ * outliers are counted on the plot and in the page. propagation: 1001 deliveries (1 ..
+ * 1000 ms and 5000 ms): rank ceil(0.999 * 1001) = 1000, 1000 ms; 1 beyond. blocks: the
+ * 1000 plotted times 1 .. 1000 ms: rank 999, 999 ms; 1 beyond (1000 ms). */
+static void test_delay_axes_clip(void **state) {
+    (void)state;
+    tmp_dir t;
+    tmp_make(&t);
+    char db[PATH_LEN], out[PATH_LEN];
+    in_dir(db, &t, "fixture.db");
+    in_dir(out, &t, "report");
+    make_clip_db(db);
+    const char *dbs[] = {db};
+    rep_summary sum;
+    char err[512];
+    rep_err e = generate(dbs, 1, out, false, &sum, err, sizeof err);
+    if (e != REP_OK) fail_msg("rep_generate: %s", err);
+    char *gp = read_out(out, "propagation.gp");
+    assert_has(gp, "set xrange [0:1000]\n", "propagation.gp");
+    assert_has(gp, "set label 101 '1 delivery beyond the axis (the p99.9), the latest at 5000 ms' at "
+               "graph 0.99, graph 0.04 right front boxed",
+               "propagation.gp");
+    free(gp);
+    gp = read_out(out, "blocks.gp");
+    assert_has(gp, "set yrange [0:999]\n", "blocks.gp");
+    assert_has(gp, "'1 block time beyond the axis (the p99.9), the latest at 1000 ms'",
+               "blocks.gp");
+    free(gp);
+    char *html = read_out(out, "index.html");
+    assert_has(html, "Axis clipped at 1000 ms, the p99.9 of the plotted delays (the largest "
+                     "over the runs). Beyond it: fixture.db #1 seed 1 min_conn=2 nodes=5: 1 "
+                     "delivery, the latest at 5000 ms.",
+               "index.html");
+    assert_has(html, "Axis clipped at 999 ms", "index.html");
+    free(html);
+    /* the fixture as it is (7 deliveries, 2 blocks): p99.9 = the largest, no clip */
+    make_db(db, true);
+    e = generate(dbs, 1, out, false, &sum, err, sizeof err);
+    if (e != REP_OK) fail_msg("rep_generate: %s", err);
+    gp = read_out(out, "propagation.gp");
+    assert_null(strstr(gp, "set label 101"));
+    assert_has(gp, "set xrange [0:*]\n", "propagation.gp");
+    free(gp);
+    remove_tree(t.path);
+}
+
+/* --log-scale: the named plots get gnuplot's logscale on their axis (x for the delay
+ * CDFs, y otherwise), the clip keeps its upper end; every plot on a log scale still
+ * draws; an unknown name is a usage error listing the names. */
+static void test_log_scale(void **state) {
+    (void)state;
+    tmp_dir t;
+    tmp_make(&t);
+    char db[PATH_LEN], out[PATH_LEN];
+    in_dir(db, &t, "fixture.db");
+    in_dir(out, &t, "report");
+    make_clip_db(db);
+    const char *dbs[] = {db};
+    rep_options o;
+    rep_options_default(&o);
+    o.db_paths = dbs;
+    o.db_count = 1;
+    o.out_dir = out;
+    o.buckets = 50;
+    o.render = gnuplot_available();
+    o.log_scale = "propagation,degree,blocks";
+    rep_summary sum;
+    char err[512];
+    rep_err e = rep_generate(&o, &sum, err, sizeof err);
+    if (e != REP_OK) fail_msg("rep_generate: %s", err);
+    char *gp = read_out(out, "propagation.gp");
+    assert_has(gp, "set logscale x\nset xrange [*:*]\n", "propagation.gp");
+    assert_has(gp, "set xrange [*:1000]\n", "propagation.gp");
+    free(gp);
+    gp = read_out(out, "degree.gp");
+    assert_has(gp, "set logscale y\nset yrange [*:*]\n", "degree.gp");
+    free(gp);
+    gp = read_out(out, "blocks.gp");
+    assert_has(gp, "set yrange [*:999]\n", "blocks.gp");
+    free(gp);
+    gp = read_out(out, "connections.gp"); /* not named */
+    assert_null(strstr(gp, "logscale"));
+    free(gp);
+    /* every plot on a log scale: gnuplot draws them all (zeros are dropped, not fatal) */
+    o.log_scale = "connections,degree,bootstrap,components,coverage,propagation,blocks,"
+                  "bandwidth,acl,events";
+    e = rep_generate(&o, &sum, err, sizeof err);
+    if (e != REP_OK) fail_msg("rep_generate (all on log scales): %s", err);
+    assert_int_equal(sum.plots_failed, 0);
+    if (o.render) {
+        char p[PATH_LEN];
+        const char *pngs[] = {"connections.png", "degree.png", "bootstrap.png", "coverage.png",
+                              "propagation.png", "blocks.png", "events_1.png"};
+        for (size_t i = 0; i < sizeof pngs / sizeof pngs[0]; i++) {
+            join(p, out, pngs[i]);
+            assert_valid_png(p);
+        }
+    }
+    o.log_scale = "propagation,bogus";
+    assert_int_equal(rep_generate(&o, &sum, err, sizeof err), REP_ERR_USAGE);
+    assert_has(err, "--log-scale: unknown plot 'bogus' in 'propagation,bogus'; plots: "
+                    "connections, degree, bootstrap, components, coverage, propagation, "
+                    "blocks, bandwidth, acl, events",
+               "the error");
+    assert_int_equal(rep_check_log_scale("degree,,events", err, sizeof err), REP_ERR_USAGE);
+    assert_has(err, "empty plot name", "the error");
+    assert_int_equal(rep_check_log_scale("events", err, sizeof err), REP_OK);
+    assert_int_equal(rep_check_log_scale(NULL, err, sizeof err), REP_OK);
+    remove_tree(t.path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_percentile),          cmocka_unit_test(test_escape),
@@ -640,6 +805,7 @@ int main(void) {
         cmocka_unit_test(test_gnuplot_fails),       cmocka_unit_test(test_bad_databases),
         cmocka_unit_test(test_bad_options),         cmocka_unit_test(test_hostile_text),
         cmocka_unit_test(test_run_selection_and_labels),
+        cmocka_unit_test(test_delay_axes_clip), cmocka_unit_test(test_log_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
