@@ -474,7 +474,7 @@ static int64_t num_arg(const char *opt, const char *v, int64_t lo, int64_t hi) {
     return (int64_t)x;
 }
 
-static void usage(void) {
+_Noreturn static void usage(void) {
     fprintf(stderr, "usage: bench_tcp_sim --case connect|fresh|bursts|handshake|flood [--bytes N] --rtt-ms R "
                     "[--rate-mbit M] [--loss-ppm L] [--trials 5] [--seed 1] [--bursts 4] "
                     "[--idle-ms 2000] [--label TEXT]\n"

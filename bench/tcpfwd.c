@@ -274,7 +274,7 @@ static double late_quantile_us(const fwd *f, double q) {
     return (double)LATE_BUCKETS_US;
 }
 
-static void usage(void) {
+_Noreturn static void usage(void) {
     fprintf(stderr, "usage: tcpfwd --ns-a NAME --ns-b NAME [--delay-ab-us N] [--delay-ba-us N]\n"
                     "       tcpfwd --ns NAME:REGION --ns ... (3 to 64) [--region-delay-us FROM,TO,US]...\n"
                     "       common: [--dev tpb0] [--jitter-us N] [--loss-ppm N] [--seed N]\n"

@@ -181,7 +181,7 @@ static int64_t num_arg(const char *opt, const char *v, int64_t lo, int64_t hi) {
     return (int64_t)x;
 }
 
-static void usage(void) {
+_Noreturn static void usage(void) {
     fprintf(stderr, "usage: tcpprobe --client-ns NAME --server-ns NAME --server-ip A.B.C.D "
                     "[--port 5201] --case connect|fresh|bursts [--bytes N] [--trials 5] "
                     "[--bursts 4] [--idle-ms 2000] [--pause-ms 300] [--label TEXT]\n");
