@@ -1,1 +1,0 @@
-return { scenario = "sentinel.lua", out = "sent", params = { x = {1, 10} }, seeds = 6 }
