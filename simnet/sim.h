@@ -122,8 +122,15 @@ typedef struct sim_world_config {
      * nonces and decisions; no secrecy). Default false: real crypto. */
     bool crypto_fast;
 
-    sim_event_cb event_cb;            /* may be NULL: events only feed the trace hash */
+    /* Every tp_env_event, handed over on the calling thread at a barrier (never inside a
+     * host's event), in (time, host index, the host's order) order. May be NULL: events
+     * then only feed the trace hash. */
+    sim_event_cb event_cb;
     void *event_arg;
+    /* Called at every barrier between windows and when a sim_run_* call returns, on the
+     * calling thread with every worker parked (README "Parallel runs"). May be NULL. */
+    void (*barrier_cb)(void *arg, sim_world *w);
+    void *barrier_arg;
 } sim_world_config;
 
 #define SIM_REGIONS_MAX 64u
@@ -216,6 +223,37 @@ typedef struct sim_stats {
 } sim_stats;
 
 void sim_world_stats(const sim_world *w, sim_stats *out);
+
+/* ------------------------------------------------------------------------------------ */
+/* Parallel runs (README "Parallel runs")                                                */
+
+/* Runs the world's hosts on `threads` worker threads (1..SIM_THREADS_MAX; default 1).
+ * Only before the first sim_run_* call. The run is the same at any thread count: same
+ * trace hash, same events, same reports. A world whose lookahead is 0 (two hosts with
+ * a zero-latency path) runs on one thread, and sim_world_threads_note says so. */
+#define SIM_THREADS_MAX 256u
+tp_err sim_world_set_threads(sim_world *w, uint32_t threads);
+uint32_t sim_world_part_count(const sim_world *w);   /* partitions (= threads in use) */
+uint32_t sim_host_part_index(const sim_host *h);     /* 0 .. part_count - 1 */
+/* The window length: the smallest one-way base latency between two distinct hosts. */
+int64_t sim_world_lookahead_ns(const sim_world *w);
+/* Why the run uses fewer threads than asked ("" when it does not). */
+const char *sim_world_threads_note(const sim_world *w);
+
+/* Wall-clock figures of a run, per partition (for --stats; never part of a result). */
+typedef struct sim_part_stats {
+    uint64_t busy_ns;   /* running events */
+    uint64_t wait_ns;   /* waiting at barriers for the other partitions */
+    uint64_t events;    /* events run */
+    uint32_t hosts;
+} sim_part_stats;
+typedef struct sim_run_stats {
+    uint64_t windows;   /* windows run */
+    uint64_t barriers;  /* barriers (windows, world events, returns) */
+    uint32_t parts;
+    sim_part_stats part[SIM_THREADS_MAX];
+} sim_run_stats;
+void sim_world_run_stats(const sim_world *w, sim_run_stats *out);
 
 /* Bytes simnet itself holds for hosts, streams, buffers, files and packets (excluding
  * the applications' tp_env_realloc memory), for memory budgets in benchmarks. */

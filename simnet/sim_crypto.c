@@ -43,7 +43,7 @@ static uint64_t load64(const uint8_t *p) {
     return v;
 }
 
-static struct sim_kx *kx_of(sim_world *w) {
+static struct sim_kx *kx_of(sim_part *w) {
     if (w->kx == NULL) {
         w->kx = sim_backend_alloc(w, sizeof *w->kx);
         w->kx->pairs = sim_backend_alloc(w, KX_SLOTS * sizeof(kx_slot));
@@ -52,7 +52,7 @@ static struct sim_kx *kx_of(sim_world *w) {
     return w->kx;
 }
 
-void sim_kx_free(sim_world *w) {
+void sim_kx_free(sim_part *w) {
     if (w->kx == NULL) return;
     sodium_memzero(w->kx->pairs, KX_SLOTS * sizeof(kx_slot));
     sodium_memzero(w->kx->keys, PK_SLOTS * sizeof(pk_slot));
@@ -75,7 +75,7 @@ static void public_of(struct sim_kx *kx, const uint8_t sk[32], uint8_t pk[32]) {
     memcpy(pk, s->pk, 32);
 }
 
-tp_err sim_key_agreement(sim_world *w, uint8_t out[32], const uint8_t remote_pk[32],
+tp_err sim_key_agreement(sim_part *w, uint8_t out[32], const uint8_t remote_pk[32],
                          const uint8_t local_sk[32]) {
     struct sim_kx *kx = kx_of(w);
     uint8_t local_pk[32];

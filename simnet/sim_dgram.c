@@ -4,7 +4,8 @@
  * the one-way latency to each recipient, and is delivered whole or not at all: it is
  * lost with the path's loss probability (decided at send time), or when at arrival the
  * path is cut (partition), the recipient is down, or no socket is bound to the port.
- * Packets come from a free list owned by the world; each embeds its queue entry. */
+ * Packets come from free lists owned by the partitions (taken by the sender's, returned
+ * to the receiver's); each embeds its queue entry and is a message of the receiver. */
 #include <string.h>
 
 #include "simnet/sim_impl.h"
@@ -14,13 +15,13 @@
 
 static void packet_fire(void *arg);
 
-static sim_packet *packet_get(sim_world *w, uint32_t len) {
+static sim_packet *packet_get(sim_part *w, uint32_t len) {
     sim_packet *p = w->packet_free;
     if (p) {
         w->packet_free = p->next_free;
     } else {
         p = sim_backend_alloc(w, sizeof *p);
-        p->world = w;
+        p->world = w->world;
         tp_timer_init(&p->t, packet_fire, p);
     }
     if (p->cap < len) {
@@ -32,7 +33,7 @@ static sim_packet *packet_get(sim_world *w, uint32_t len) {
     return p;
 }
 
-static void packet_put(sim_world *w, sim_packet *p) {
+static void packet_put(sim_part *w, sim_packet *p) {
     p->next_free = w->packet_free;
     w->packet_free = p;
 }
@@ -42,7 +43,7 @@ static bool packet_queued(const tp_timer *t, void *arg) {
     return t->cb == packet_fire;
 }
 
-void sim_packets_free(sim_world *w) {
+void sim_packets_free(sim_part *w) {
     /* Packets in flight are referenced by the queue only: bring them back first. */
     for (uint32_t i = 0; i < sim_queue_len(&w->q); i++) {
         tp_timer *t = w->q.ent[i].timer;
@@ -66,23 +67,24 @@ static void packet_fire(void *arg) {
         for (tp_dgram *x = to->dgrams; x; x = x->next)
             if (x->local.port == p->to_port) d = x;
     }
-    sim_trace(w, SIM_TRACE_DGRAM, p->to_host, p->to_port, d ? p->len : UINT64_MAX);
+    sim_part *part = to->part;
+    sim_trace(to, SIM_TRACE_DGRAM, p->to_host, p->to_port, d ? p->len : UINT64_MAX);
     if (d == NULL) {
-        w->stats.datagrams_lost++;
-        packet_put(w, p);
+        part->stats.datagrams_lost++;
+        packet_put(part, p);
         return;
     }
-    w->stats.datagrams_delivered++;
+    part->stats.datagrams_delivered++;
     uint32_t off;
     uint8_t mask;
-    if (sim_corrupt_pick(w, to, p->len, &off, &mask)) p->data[off] ^= mask;
-    sim_trace_bytes(w, p->data, p->len);
+    if (sim_corrupt_pick(to, to, p->len, &off, &mask)) p->data[off] ^= mask;
+    sim_trace_bytes(to, p->data, p->len);
     tp_point from = p->from;
     /* The packet goes back to the free list only after the callback, so the bytes
      * stay valid during it even if the callback sends datagrams itself. */
-    w->cb_host = to;
+    part->cb_host = to;
     d->cb(d->arg, d, &from, p->data, p->len);
-    packet_put(w, p);
+    packet_put(part, p);
 }
 
 tp_err sim_dgram_open(sim_host *h, const tp_point *local, tp_dgram_cb cb, void *arg,
@@ -92,7 +94,7 @@ tp_err sim_dgram_open(sim_host *h, const tp_point *local, tp_dgram_cb cb, void *
     if (!sim_host_ip_matches(h, &local->ip)) return TP_ERR_ADDR_NOT_AVAILABLE;
     for (tp_dgram *x = h->dgrams; x; x = x->next)
         if (x->local.port == local->port) return TP_ERR_ADDR_IN_USE;
-    tp_dgram *d = sim_backend_alloc(h->world, sizeof *d);
+    tp_dgram *d = sim_backend_alloc(h->part, sizeof *d);
     d->host = h;
     d->local.ip = h->ip;
     d->local.port = local->port;
@@ -107,20 +109,20 @@ tp_err sim_dgram_open(sim_host *h, const tp_point *local, tp_dgram_cb cb, void *
 static void send_one(sim_host *h, sim_host *to, const tp_point *from, uint16_t port,
                      const uint8_t *data, size_t len, int64_t depart_ns) {
     sim_world *w = h->world;
-    w->stats.datagrams_sent++;
+    h->part->stats.datagrams_sent++;
     uint32_t loss = sim_loss_ppm(w, h, to);
-    if (loss > 0 && sim_rng_below(w, 1000000) < loss) {
-        w->stats.datagrams_lost++;
-        sim_trace(w, SIM_TRACE_DGRAM, to->index, port, UINT64_MAX - 1);
+    if (loss > 0 && sim_host_rng_below(h, 1000000) < loss) {
+        h->part->stats.datagrams_lost++;
+        sim_trace(h, SIM_TRACE_DGRAM, to->index, port, UINT64_MAX - 1);
         return;
     }
-    sim_packet *p = packet_get(w, (uint32_t)len);
+    sim_packet *p = packet_get(h->part, (uint32_t)len);
     p->from_host = h->index;
     p->to_host = to->index;
     p->from = *from;
     p->to_port = port;
     if (len) memcpy(p->data, data, len);
-    sim_arm(w, &p->t, depart_ns + sim_latency_ns(w, h, to));
+    sim_post(h, to, &p->t, depart_ns + sim_latency_ns(h, h, to));
 }
 
 tp_err sim_dgram_send(sim_host *h, tp_dgram *d, const tp_point *to, const uint8_t *data,
@@ -131,7 +133,7 @@ tp_err sim_dgram_send(sim_host *h, tp_dgram *d, const tp_point *to, const uint8_
     tp_ip limited = tp_ip_from_v4(0xffffffffu);
     bool broadcast = tp_ip_eq(&to->ip, &limited) || sim_is_subnet_broadcast(h, &to->ip);
     if (broadcast && !tp_ip_is_v4mapped(&h->ip)) return TP_ERR_UNREACHABLE;
-    int64_t depart = w->now_ns;
+    int64_t depart = sim_now(h);
     if (h->up_bps > 0) {
         if (h->up_free_ns > depart) depart = h->up_free_ns;
         depart += sim_ser_ns(len + 28, h->up_bps); /* + IP and UDP headers */
@@ -141,8 +143,8 @@ tp_err sim_dgram_send(sim_host *h, tp_dgram *d, const tp_point *to, const uint8_
     if (!broadcast) {
         sim_host *dst = sim_world_host_by_ip(w, &to->ip);
         if (dst == NULL) { /* nobody there: silently gone, as UDP does */
-            w->stats.datagrams_sent++;
-            w->stats.datagrams_lost++;
+            h->part->stats.datagrams_sent++;
+            h->part->stats.datagrams_lost++;
             return TP_OK;
         }
         send_one(h, dst, &from, to->port, data, len, depart);
@@ -163,7 +165,7 @@ void sim_dgram_close(sim_host *h, tp_dgram *d) {
         pp = &(*pp)->next;
     }
     *pp = d->next;
-    sim_backend_free(h->world, d, sizeof *d);
+    sim_backend_free(h->part, d, sizeof *d);
 }
 
 void sim_dgrams_host_drop(sim_host *h) {

@@ -26,12 +26,12 @@ static sim_file *find(sim_host *h, const char *name) {
     return NULL;
 }
 
-static void content_free(sim_world *w, sim_content *c) {
+static void content_free(sim_part *w, sim_content *c) {
     sim_backend_free(w, c->bytes, c->stored_len);
     *c = (sim_content){0};
 }
 
-static void file_free(sim_world *w, sim_file *f) {
+static void file_free(sim_part *w, sim_file *f) {
     content_free(w, &f->data);
     content_free(w, &f->old);
     sim_backend_free(w, f->name, strlen(f->name) + 1);
@@ -44,7 +44,7 @@ static void unlink_file(sim_host *h, sim_file *f) {
     *pp = f->next;
 }
 
-static uint8_t *dup_bytes(sim_world *w, const uint8_t *data, size_t len) {
+static uint8_t *dup_bytes(sim_part *w, const uint8_t *data, size_t len) {
     if (len == 0) return NULL;
     uint8_t *p = sim_backend_alloc(w, len);
     memcpy(p, data, len);
@@ -54,9 +54,9 @@ static uint8_t *dup_bytes(sim_world *w, const uint8_t *data, size_t len) {
 /* Files below this are stored as they are: too small to gain. */
 #define COMPRESS_MIN 256u
 
-static sim_content content_make(sim_world *w, const uint8_t *data, size_t len) {
+static sim_content content_make(sim_part *w, const uint8_t *data, size_t len) {
     sim_content c = {.len = len, .stored_len = len};
-    if (w->cfg.disk_compress && len >= COMPRESS_MIN) {
+    if (w->world->cfg.disk_compress && len >= COMPRESS_MIN) {
         size_t bound = ZSTD_compressBound(len);
         if (w->zbuf_cap < bound) {
             free(w->zbuf);
@@ -83,7 +83,7 @@ static sim_content content_make(sim_world *w, const uint8_t *data, size_t len) {
 }
 
 /* Copies the content into buf (cap >= c->len). */
-static void content_read(sim_world *w, const sim_content *c, uint8_t *buf) {
+static void content_read(sim_part *w, const sim_content *c, uint8_t *buf) {
     if (!c->compressed) {
         if (c->len) memcpy(buf, c->bytes, c->len);
         return;
@@ -97,7 +97,7 @@ static void content_read(sim_world *w, const sim_content *c, uint8_t *buf) {
     TP_ASSERT(!ZSTD_isError(n) && n == c->len);
 }
 
-void sim_disk_free_codec(sim_world *w) {
+void sim_disk_free_codec(sim_part *w) {
     ZSTD_freeCCtx(w->zstd_cctx);
     ZSTD_freeDCtx(w->zstd_dctx);
     free(w->zbuf);
@@ -114,18 +114,18 @@ tp_err sim_disk_read(sim_host *h, const char *name, uint8_t *buf, size_t cap, si
         *len = f->data.len;
         return TP_ERR_TOO_BIG;
     }
-    content_read(h->world, &f->data, buf);
+    content_read(h->part, &f->data, buf);
     *len = f->data.len;
     return TP_OK;
 }
 
-static bool durable(const sim_world *w, const sim_file *f) {
-    return w->cfg.disk_sync_delay_ns == 0 || w->now_ns - f->written_ns >= w->cfg.disk_sync_delay_ns;
+static bool durable(const sim_part *w, const sim_file *f) {
+    return w->world->cfg.disk_sync_delay_ns == 0 || w->now_ns - f->written_ns >= w->world->cfg.disk_sync_delay_ns;
 }
 
 tp_err sim_disk_write(sim_host *h, const char *name, const uint8_t *data, size_t len) {
     TP_ASSERT(name_ok(name));
-    sim_world *w = h->world;
+    sim_part *w = h->part;
     if (len > SIM_FILE_BYTES_MAX) return TP_ERR_IO;
     sim_file *f = find(h, name);
     if (f == NULL) {
@@ -150,7 +150,7 @@ tp_err sim_disk_write(sim_host *h, const char *name, const uint8_t *data, size_t
     }
     f->data = content_make(w, data, len);
     f->written_ns = w->now_ns;
-    if (w->cfg.disk_sync_delay_ns == 0) {
+    if (w->world->cfg.disk_sync_delay_ns == 0) {
         content_free(w, &f->old);
         f->old_exists = false;
     }
@@ -159,7 +159,7 @@ tp_err sim_disk_write(sim_host *h, const char *name, const uint8_t *data, size_t
 
 tp_err sim_disk_rename(sim_host *h, const char *from, const char *to) {
     TP_ASSERT(name_ok(from) && name_ok(to));
-    sim_world *w = h->world;
+    sim_part *w = h->part;
     sim_file *f = find(h, from);
     if (f == NULL) return TP_ERR_NOT_FOUND;
     if (strcmp(from, to) == 0) return TP_OK;
@@ -177,7 +177,7 @@ tp_err sim_disk_rename(sim_host *h, const char *from, const char *to) {
 }
 
 void sim_disk_crash(sim_host *h) {
-    sim_world *w = h->world;
+    sim_part *w = h->part;
     for (sim_file *f = h->files, *next; f; f = next) {
         next = f->next;
         if (durable(w, f)) continue;
@@ -198,6 +198,6 @@ void sim_disk_wipe(sim_host *h) {
     while (h->files) {
         sim_file *f = h->files;
         h->files = f->next;
-        file_free(h->world, f);
+        file_free(h->part, f);
     }
 }

@@ -6,7 +6,7 @@
 
 static int64_t env_now_ns(void *ctx) {
     sim_host *h = ctx;
-    return h->world->now_ns;
+    return h->part->now_ns;
 }
 
 static int64_t env_wall_ns(void *ctx) { return sim_host_wall_ns(ctx); }
@@ -93,15 +93,21 @@ static void *env_realloc(void *ctx, void *ptr, size_t old_size, size_t new_size)
 
 static void env_event(void *ctx, const tp_event *ev) {
     sim_host *h = ctx;
-    sim_world *w = h->world;
-    w->stats.events_reported++;
-    sim_trace(w, SIM_TRACE_EVENT, h->index, (uint64_t)ev->kind, (uint64_t)(int64_t)ev->code);
-    if (ev->flags & TP_EVENT_HAS_PEER) sim_trace_bytes(w, ev->peer_id, sizeof ev->peer_id);
+    h->part->stats.events_reported++;
+    sim_trace(h, SIM_TRACE_EVENT, h->index, (uint64_t)ev->kind, (uint64_t)(int64_t)ev->code);
+    if (ev->flags & TP_EVENT_HAS_PEER) sim_trace_bytes(h, ev->peer_id, sizeof ev->peer_id);
     if (ev->flags & TP_EVENT_HAS_POINT) {
-        sim_trace_bytes(w, ev->point.ip.bytes, 16);
-        sim_trace(w, SIM_TRACE_EVENT, ev->point.port, 0, 0);
+        sim_trace_bytes(h, ev->point.ip.bytes, 16);
+        sim_trace(h, SIM_TRACE_EVENT, ev->point.port, 0, 0);
     }
-    if (w->cfg.event_cb) w->cfg.event_cb(w->cfg.event_arg, h->index, w->now_ns, ev);
+    /* from a host's event: handed to event_cb at the barrier, in (time, host, host
+     * order) order; from world-level code (between windows): at once */
+    sim_world *w = h->world;
+    if (w->cfg.event_cb == NULL) return;
+    if (w->in_events)
+        sim_report_add(h, ev);
+    else
+        w->cfg.event_cb(w->cfg.event_arg, h->index, h->part->now_ns, ev);
 }
 
 static bool env_sim_crypto_fast(void *ctx) {
@@ -112,7 +118,7 @@ static bool env_sim_crypto_fast(void *ctx) {
 static tp_err env_sim_key_agreement(void *ctx, uint8_t out[32], const uint8_t remote_pk[32],
                                     const uint8_t local_sk[32]) {
     sim_host *h = ctx;
-    return sim_key_agreement(h->world, out, remote_pk, local_sk);
+    return sim_key_agreement(h->part, out, remote_pk, local_sk);
 }
 
 const tp_env_ops sim_env_ops = {

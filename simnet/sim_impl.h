@@ -12,6 +12,7 @@
 #ifndef TP_SIM_IMPL_H
 #define TP_SIM_IMPL_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -284,7 +285,11 @@ typedef struct sim_host_rng {
 
 struct sim_host {
     sim_world *world;
+    struct sim_part *part;    /* the partition whose thread runs this host's events */
     tp_env env;
+    uint64_t seq;             /* this host's own sequence: event keys, stream ids */
+    uint64_t trace;           /* this host's trace accumulator (0: nothing yet) */
+    uint64_t mrng;            /* this host's model stream (splitmix64: jitter, loss, splits) */
     uint32_t index;
     uint32_t region;
     uint32_t as_number;
@@ -327,24 +332,59 @@ typedef struct sim_partition {
 #define SIM_HOST_CHUNK_SHIFT 10u
 #define SIM_HOST_CHUNK (1u << SIM_HOST_CHUNK_SHIFT)
 
+/* A partition: a share of the hosts whose events one thread runs within a window, with
+ * everything those events write that is not a host's own (README "Parallel runs"). The
+ * world-level code at a barrier runs with every worker parked and uses parts[0]. */
+typedef struct sim_part {
+    sim_world *world;
+    uint32_t index;
+    int64_t now_ns;           /* this partition's clock (every clock equal at a barrier) */
+    sim_queue q;              /* events of this partition's hosts */
+    sim_stats stats;          /* summed over partitions by sim_world_stats */
+    int64_t backend_bytes;    /* simnet memory allocated here minus freed here (may be < 0) */
+    sim_host *cb_host;        /* whose callbacks the running event delivers (asserts) */
+    tp_stream *graveyard;
+    sim_packet *packet_free;
+    uint8_t *ring_cache;      /* drained stream buffers for reuse (sim_stream.c) */
+    uint32_t ring_cache_count;
+    struct sim_kx *kx;        /* key-agreement memo (sim_crypto.c), on first use */
+    void *zstd_cctx, *zstd_dctx; /* disk_compress: created on first use */
+    uint8_t *zbuf;            /* compression scratch */
+    size_t zbuf_cap;
+    tp_timer **out;           /* events for hosts of other partitions, moved at the barrier */
+    uint32_t out_len, out_cap;
+    struct sim_report *rep;   /* tp_env_event reports, handed to event_cb at the barrier */
+    uint32_t rep_len, rep_cap;
+    char *rep_text;           /* their detail strings */
+    size_t rep_text_len, rep_text_cap;
+    int64_t last_event_ns;    /* time of the last event this partition ran */
+    /* run statistics (sim_world_run_stats; wall clock, never part of the simulation) */
+    uint64_t busy_ns, wait_ns, events_run;
+} sim_part;
+
 struct sim_world {
     sim_world_config cfg;
-    int64_t now_ns;
-    uint64_t seq;
-    uint64_t rng[4];          /* xoshiro256** */
-    uint64_t trace;
-    bool stop;
-    sim_queue q;
-    sim_stats stats;
-    uint64_t backend_bytes;
-    void *zstd_cctx, *zstd_dctx; /* disk_compress: created on first use */
-    uint8_t *zbuf;               /* compression scratch */
-    size_t zbuf_cap;
-    uint64_t next_stream_id;
+    int64_t now_ns;           /* the world's clock: at a barrier, or of the last event */
+    uint64_t seq;             /* world events' sequence */
+    uint64_t trace;           /* the world's own trace accumulator (faults, world timers) */
+    _Atomic bool stop;        /* sim_world_stop: the run returns at the next barrier */
+    sim_queue wq;             /* world events: world timers, scheduled faults */
+    sim_part **parts;         /* part_count partitions (at least one), SIM_THREADS_MAX slots */
+    uint32_t part_count;
+    uint32_t threads_wanted;  /* sim_world_set_threads */
+    bool started;             /* the first run fixed the partitions */
+    bool in_window;           /* workers are running a window: cross-partition posts queue */
+    bool in_events;           /* hosts' events are running (any thread count): reports wait */
+    int64_t window_end_ns;    /* the running window's end (exclusive) */
+    int64_t lookahead_ns;     /* smallest one-way base latency between two distinct hosts */
+    char threads_note[160];   /* why a run uses fewer threads than asked, or "" */
+    uint64_t windows, barriers;
+    struct sim_pool *pool;    /* worker threads (sim_thread.c), NULL with one partition */
 
     sim_latency *latency;     /* region_count^2 */
     uint32_t *region_loss;    /* region_count^2, symmetric */
     uint32_t region_auto_count[SIM_REGIONS_MAX];
+    uint32_t *region_hosts;   /* hosts per region (for the lookahead) */
 
     sim_host **chunks;        /* chunks of SIM_HOST_CHUNK hosts: hosts never move */
     uint32_t chunk_count;
@@ -360,13 +400,6 @@ struct sim_world {
     sim_cut *partitions;         /* partitions, by id - 1 */
     uint32_t partition_count, partition_cap;
 
-    struct sim_kx *kx;           /* key-agreement memo (sim_crypto.c), on first use */
-    uint8_t *ring_cache;         /* drained stream buffers for reuse (sim_stream.c) */
-    uint32_t ring_cache_count;
-
-    sim_packet *packet_free;
-    tp_stream *graveyard;
-    sim_host *cb_host;        /* whose callbacks the running event delivers (asserts) */
     struct sim_sched *scheds; /* scheduled faults not yet run */
 };
 
@@ -388,29 +421,44 @@ static inline sim_host *sim_host_at(const sim_world *w, uint32_t index) {
     return &w->chunks[index >> SIM_HOST_CHUNK_SHIFT][index & (SIM_HOST_CHUNK - 1)];
 }
 
-uint64_t sim_rng_next(sim_world *w);
-uint64_t sim_rng_below(sim_world *w, uint64_t bound);
-void sim_trace(sim_world *w, uint64_t kind, uint64_t a, uint64_t b, uint64_t c);
-void sim_trace_bytes(sim_world *w, const uint8_t *data, size_t len);
-void sim_arm(sim_world *w, tp_timer *t, int64_t time_ns); /* internal event */
-void sim_disarm(sim_world *w, tp_timer *t);
+/* The clock of the partition running h's events. */
+static inline int64_t sim_now(const sim_host *h) { return h->part->now_ns; }
+/* h's model stream (jitter, loss, corruption, read splits): drawn only by h's events. */
+uint64_t sim_host_rng_next(sim_host *h);
+uint64_t sim_host_rng_below(sim_host *h, uint64_t bound);
+/* Trace: an event of host h (mixed into h->trace with h's clock), or of the world. */
+void sim_trace(sim_host *h, uint64_t kind, uint64_t a, uint64_t b, uint64_t c);
+void sim_trace_bytes(sim_host *h, const uint8_t *data, size_t len);
+void sim_wtrace(sim_world *w, uint64_t kind, uint64_t a, uint64_t b, uint64_t c);
+/* A simnet-internal event of host h (its queue, its key). */
+void sim_arm(sim_host *h, tp_timer *t, int64_t time_ns);
+void sim_disarm(sim_host *h, tp_timer *t);
+/* A message: an event of host `to` created by an event of host `from`, at a time at
+ * least the lookahead after from's clock (to == from: any time). Keyed by from's
+ * sequence; crosses partitions at the next barrier. Never cancelled. */
+void sim_post(sim_host *from, sim_host *to, tp_timer *t, int64_t time_ns);
+/* A simnet-internal world event (scheduled faults): runs at a barrier. */
+void sim_warm(sim_world *w, tp_timer *t, int64_t time_ns);
+void sim_wdisarm(sim_world *w, tp_timer *t);
 /* sim_crypto.c: the env's key agreement (tp_env_ops.sim_key_agreement) and its memo. */
-tp_err sim_key_agreement(sim_world *w, uint8_t out[32], const uint8_t remote_pk[32],
+tp_err sim_key_agreement(sim_part *p, uint8_t out[32], const uint8_t remote_pk[32],
                          const uint8_t local_sk[32]);
-void sim_kx_free(sim_world *w);
-void sim_ring_cache_free(sim_world *w); /* sim_stream.c */
+void sim_kx_free(sim_part *p);
+void sim_ring_cache_free(sim_part *p); /* sim_stream.c */
 
-void *sim_backend_alloc(sim_world *w, size_t size);   /* zeroed; aborts on OOM */
-void *sim_backend_realloc(sim_world *w, void *p, size_t old_size, size_t new_size);
-void sim_backend_free(sim_world *w, void *p, size_t size);
+/* simnet's own memory, accounted to the partition that allocates or frees it. */
+void *sim_backend_alloc(sim_part *p, size_t size);   /* zeroed; aborts on OOM */
+void *sim_backend_realloc(sim_part *p, void *ptr, size_t old_size, size_t new_size);
+void sim_backend_free(sim_part *p, void *ptr, size_t size);
 bool sim_path_open(const sim_world *w, uint32_t from, uint32_t to);
-int64_t sim_latency_ns(sim_world *w, const sim_host *from, const sim_host *to);
+/* One-way latency from -> to, jitter drawn from the acting host's stream. */
+int64_t sim_latency_ns(sim_host *actor, const sim_host *from, const sim_host *to);
 uint32_t sim_loss_ppm(const sim_world *w, const sim_host *from, const sim_host *to);
 int64_t sim_rto_ns(const sim_world *w, unsigned attempt);
 int64_t sim_ser_ns(uint64_t bytes, uint64_t bytes_per_s);
 /* The offset and xor mask of a corruption for a len-byte message received by `to`, or
  * false (most of the time). */
-bool sim_corrupt_pick(sim_world *w, const sim_host *to, uint32_t len, uint32_t *offset,
+bool sim_corrupt_pick(sim_host *actor, const sim_host *to, uint32_t len, uint32_t *offset,
                       uint8_t *mask);
 uint16_t sim_host_ephemeral_port(sim_host *h);
 bool sim_host_ip_matches(const sim_host *h, const tp_ip *ip); /* :: or the host's ip */
@@ -421,6 +469,13 @@ void sim_host_random(sim_host *h, void *buf, size_t len);
 /* Host (flags = index + 1) and world (flags = 0) timers. */
 void sim_timer_start_flags(sim_world *w, tp_timer *t, int64_t deadline_ns, uint32_t flags);
 void sim_timer_stop_flags(sim_world *w, tp_timer *t);
+
+/* ---- run loop (sim_world.c) and worker threads (sim_thread.c) ---- */
+void sim_part_run_window(sim_part *p, int64_t end);
+void sim_report_add(sim_host *h, const tp_event *ev); /* a tp_env_event, for the barrier */
+void sim_pool_start(sim_world *w);          /* part_count - 1 workers */
+void sim_pool_run(sim_world *w, int64_t end); /* every partition runs its window */
+void sim_pool_stop(sim_world *w);
 
 /* trace kinds */
 enum {
@@ -458,7 +513,7 @@ void sim_stream_addresses(sim_host *h, tp_stream *s, tp_point *local, tp_point *
  * streams are closed gracefully as orphans (end of a clean stop). */
 void sim_streams_host_crash(sim_host *h);
 void sim_streams_host_halt(sim_host *h);
-void sim_streams_flush_graveyard(sim_world *w);
+void sim_streams_flush_graveyard(sim_part *p);
 
 /* ---- datagrams (sim_dgram.c) ---- */
 tp_err sim_dgram_open(sim_host *h, const tp_point *local, tp_dgram_cb cb, void *arg,
@@ -467,7 +522,7 @@ tp_err sim_dgram_send(sim_host *h, tp_dgram *d, const tp_point *to, const uint8_
                       size_t len);
 void sim_dgram_close(sim_host *h, tp_dgram *d);
 void sim_dgrams_host_drop(sim_host *h);
-void sim_packets_free(sim_world *w);
+void sim_packets_free(sim_part *p);
 
 /* ---- disk (sim_disk.c) ---- */
 tp_err sim_disk_read(sim_host *h, const char *name, uint8_t *buf, size_t cap, size_t *len);
@@ -475,7 +530,7 @@ tp_err sim_disk_write(sim_host *h, const char *name, const uint8_t *data, size_t
 tp_err sim_disk_rename(sim_host *h, const char *from, const char *to);
 void sim_disk_crash(sim_host *h);  /* unsynced writes are lost */
 void sim_disk_wipe(sim_host *h);
-void sim_disk_free_codec(sim_world *w); /* the compression contexts (world teardown) */
+void sim_disk_free_codec(sim_part *p); /* the compression contexts (world teardown) */
 
 /* ---- env (sim_env.c) ---- */
 extern const tp_env_ops sim_env_ops;

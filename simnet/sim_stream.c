@@ -37,7 +37,7 @@ static void notify_fire(void *arg);
 static void watch_fire(void *arg);
 static void ctl_fire(void *arg);
 static void pump(tp_stream *s);
-static void tcb_free(sim_world *w, tp_stream *s);
+static void tcb_free(sim_part *w, tp_stream *s);
 static void acks_clear(tp_stream *s);
 static uint32_t snd_max(const sim_world *w, const tp_stream *s);
 
@@ -52,7 +52,7 @@ static uint32_t snd_max(const sim_world *w, const tp_stream *s);
  * per-world free list instead of malloc (calloc and free of 2 KiB were ~8 % of a
  * 1,000-node run). Cached buffers stay counted in sim_world_backend_bytes; their
  * contents are not cleared (a ring never reads past its length). */
-static uint8_t *ring_buf_alloc(sim_world *w, uint32_t cap) {
+static uint8_t *ring_buf_alloc(sim_part *w, uint32_t cap) {
     if (cap == RING_MIN && w->ring_cache != NULL) {
         uint8_t *b = w->ring_cache;
         memcpy(&w->ring_cache, b, sizeof w->ring_cache);
@@ -62,7 +62,7 @@ static uint8_t *ring_buf_alloc(sim_world *w, uint32_t cap) {
     return sim_backend_alloc(w, cap);
 }
 
-static void ring_buf_free(sim_world *w, uint8_t *buf, uint32_t cap) {
+static void ring_buf_free(sim_part *w, uint8_t *buf, uint32_t cap) {
     if (buf == NULL) return;
     if (cap == RING_MIN && w->ring_cache_count < RING_CACHE_MAX) {
         memcpy(buf, &w->ring_cache, sizeof w->ring_cache);
@@ -73,7 +73,7 @@ static void ring_buf_free(sim_world *w, uint8_t *buf, uint32_t cap) {
     sim_backend_free(w, buf, cap);
 }
 
-void sim_ring_cache_free(sim_world *w) {
+void sim_ring_cache_free(sim_part *w) {
     while (w->ring_cache != NULL) {
         uint8_t *b = w->ring_cache;
         memcpy(&w->ring_cache, b, sizeof w->ring_cache);
@@ -82,7 +82,7 @@ void sim_ring_cache_free(sim_world *w) {
     w->ring_cache_count = 0;
 }
 
-static void ring_push(sim_world *w, sim_ring *r, uint32_t max, const uint8_t *data, uint32_t n) {
+static void ring_push(sim_part *w, sim_ring *r, uint32_t max, const uint8_t *data, uint32_t n) {
     if (n == 0) return;
     TP_ASSERT(r->len + n <= max);
     if (r->len + n > r->cap) {
@@ -115,7 +115,7 @@ static void ring_peek(const sim_ring *r, uint32_t off, uint8_t *out, uint32_t n)
     memcpy(out + first, r->buf, n - first);
 }
 
-static void ring_drop(sim_world *w, sim_ring *r, uint32_t n) {
+static void ring_drop(sim_part *w, sim_ring *r, uint32_t n) {
     TP_ASSERT(n <= r->len);
     r->len -= n;
     r->head += n;
@@ -128,7 +128,7 @@ static void ring_drop(sim_world *w, sim_ring *r, uint32_t n) {
 }
 
 /* Moves n bytes from the head of `from` to the tail of `to`. */
-static void ring_move(sim_world *w, sim_ring *from, sim_ring *to, uint32_t to_max, uint32_t n) {
+static void ring_move(sim_part *w, sim_ring *from, sim_ring *to, uint32_t to_max, uint32_t n) {
     uint8_t tmp[4096];
     uint32_t done = 0;
     while (done < n) {
@@ -148,10 +148,9 @@ static sim_host *host_of(sim_world *w, uint32_t index) {
 }
 
 static tp_stream *stream_new(sim_host *h) {
-    sim_world *w = h->world;
-    tp_stream *s = sim_backend_alloc(w, sizeof *s);
+    tp_stream *s = sim_backend_alloc(h->part, sizeof *s);
     s->host = h;
-    s->id = w->next_stream_id++;
+    s->id = ((uint64_t)(h->index + 1) << 40) | (++h->seq & ((1ull << 40) - 1)); /* per host */
     s->peer_host = NO_HOST;
     s->close_reason = TP_OK;
     s->host_next = h->streams;
@@ -161,7 +160,7 @@ static tp_stream *stream_new(sim_host *h) {
     tp_timer_init(&s->t_notify, notify_fire, s);
     tp_timer_init(&s->t_watch, watch_fire, s);
     tp_timer_init(&s->t_ctl, ctl_fire, s);
-    s->last_heard_ns = s->progress_ns = w->now_ns;
+    s->last_heard_ns = s->progress_ns = sim_now(s->host);
     return s;
 }
 
@@ -183,15 +182,14 @@ static void listener_unpend(tp_stream *s) {
 /* Removes s from the world now (no callback) and frees it after the current event. */
 static void destroy(tp_stream *s) {
     if (s->dead) return;
-    sim_world *w = s->host->world;
     s->dead = 1;
     s->user = SIM_USER_DETACHED;
     unlink_peer(s);
     listener_unpend(s);
-    sim_disarm(w, &s->t_tx);
-    sim_disarm(w, &s->t_notify);
-    sim_disarm(w, &s->t_watch);
-    sim_disarm(w, &s->t_ctl);
+    sim_disarm(s->host, &s->t_tx);
+    sim_disarm(s->host, &s->t_notify);
+    sim_disarm(s->host, &s->t_watch);
+    sim_disarm(s->host, &s->t_ctl);
     sim_host *h = s->host;
     if (s->host_prev)
         s->host_prev->host_next = s->host_next;
@@ -199,11 +197,11 @@ static void destroy(tp_stream *s) {
         h->streams = s->host_next;
     if (s->host_next) s->host_next->host_prev = s->host_prev;
     s->host_prev = s->host_next = NULL;
-    s->grave_next = w->graveyard;
-    w->graveyard = s;
+    s->grave_next = s->host->part->graveyard;
+    s->host->part->graveyard = s;
 }
 
-void sim_streams_flush_graveyard(sim_world *w) {
+void sim_streams_flush_graveyard(sim_part *w) {
     while (w->graveyard) {
         tp_stream *s = w->graveyard;
         w->graveyard = s->grave_next;
@@ -229,27 +227,24 @@ static void maybe_destroy(tp_stream *s) {
 
 static void notify(tp_stream *s, uint8_t what, int64_t at_ns) {
     s->notify |= what;
-    sim_world *w = s->host->world;
     if (s->t_notify.backend_index == TP_TIMER_NOT_ARMED || s->t_notify.deadline_ns > at_ns)
-        sim_arm(w, &s->t_notify, at_ns);
+        sim_arm(s->host, &s->t_notify, at_ns);
 }
 
 static void clear_segments(tp_stream *s) {
-    sim_world *w = s->host->world;
-    sim_backend_free(w, s->segs, (size_t)s->seg_cap * sizeof *s->segs);
+    sim_backend_free(s->host->part, s->segs, (size_t)s->seg_cap * sizeof *s->segs);
     s->segs = NULL;
     s->seg_count = s->seg_cap = s->seg_head = 0;
-    sim_disarm(w, &s->t_tx);
+    sim_disarm(s->host, &s->t_tx);
 }
 
 /* The connection is over for this endpoint: tell the user (if it still listens), or
  * disappear. */
 static void fail(tp_stream *s, tp_err reason) {
-    sim_world *w = s->host->world;
     s->tcp = SIM_TCP_DEAD;
     clear_segments(s);
-    sim_disarm(w, &s->t_watch);
-    sim_disarm(w, &s->t_ctl);
+    sim_disarm(s->host, &s->t_watch);
+    sim_disarm(s->host, &s->t_ctl);
     s->ctl = SIM_CTL_NONE;
     acks_clear(s);
     unlink_peer(s);
@@ -257,7 +252,7 @@ static void fail(tp_stream *s, tp_err reason) {
     if (s->user == SIM_USER_ACTIVE || s->user == SIM_USER_CLOSING) {
         if (s->close_reason == TP_OK) s->close_reason = reason;
         s->notify = SIM_N_CLOSE;
-        notify(s, SIM_N_CLOSE, w->now_ns);
+        notify(s, SIM_N_CLOSE, sim_now(s->host));
     } else {
         destroy(s);
     }
@@ -267,21 +262,20 @@ static void fail(tp_stream *s, tp_err reason) {
 /* Sending segments                                                                     */
 
 static void seg_push(tp_stream *s, sim_seg seg) {
-    sim_world *w = s->host->world;
     if (s->seg_count == s->seg_cap) {
         uint16_t cap = s->seg_cap ? (uint16_t)(s->seg_cap * 2) : 4;
         TP_ASSERT(cap > s->seg_cap);
-        sim_seg *segs = sim_backend_alloc(w, (size_t)cap * sizeof *segs);
+        sim_seg *segs = sim_backend_alloc(s->host->part, (size_t)cap * sizeof *segs);
         for (uint16_t i = 0; i < s->seg_count; i++)
             segs[i] = s->segs[(s->seg_head + i) % s->seg_cap];
-        sim_backend_free(w, s->segs, (size_t)s->seg_cap * sizeof *s->segs);
+        sim_backend_free(s->host->part, s->segs, (size_t)s->seg_cap * sizeof *s->segs);
         s->segs = segs;
         s->seg_cap = cap;
         s->seg_head = 0;
     }
     s->segs[(s->seg_head + s->seg_count) % s->seg_cap] = seg;
     s->seg_count++;
-    if (s->seg_count == 1) sim_arm(w, &s->t_tx, seg.time_ns);
+    if (s->seg_count == 1) sim_arm(s->host, &s->t_tx, seg.time_ns);
 }
 
 static sim_seg *seg_head(tp_stream *s) { return &s->segs[s->seg_head]; }
@@ -290,8 +284,7 @@ static void seg_pop(tp_stream *s) {
     s->seg_head = (uint16_t)((s->seg_head + 1) % s->seg_cap);
     s->seg_count--;
     if (s->seg_count == 0) { /* idle connections keep no segment array */
-        sim_world *w = s->host->world;
-        sim_backend_free(w, s->segs, (size_t)s->seg_cap * sizeof *s->segs);
+        sim_backend_free(s->host->part, s->segs, (size_t)s->seg_cap * sizeof *s->segs);
         s->segs = NULL;
         s->seg_cap = s->seg_head = 0;
     }
@@ -305,13 +298,13 @@ static uint32_t ms_of(int64_t ns) { return (uint32_t)(ns / 1000000); }
 static sim_tcb *tcb_get(tp_stream *s) {
     if (s->tcb) return s->tcb;
     sim_world *w = s->host->world;
-    sim_tcb *t = sim_backend_alloc(w, sizeof *t);
+    sim_tcb *t = sim_backend_alloc(s->host->part, sizeof *t);
     t->ops = sim_tcp_cc_find(w->cfg.tcp.cc);
     t->cwnd = w->cfg.tcp.initial_window_packets;
     t->ssthresh = UINT32_MAX;
     t->rcv_wnd = t->window_clamp = w->cfg.receive_buffer_bytes / 2;
     t->rcv_space = 10 * w->cfg.tcp.mss_bytes; /* tcp_init_buffer_space: TCP_INIT_CWND */
-    t->rcv_space_ns = w->now_ns;
+    t->rcv_space_ns = sim_now(s->host);
     /* The handshake's RTT sample: the path's base RTT (no jitter drawn). */
     sim_host *ph = host_of(w, s->peer_host);
     if (ph != NULL && ph != s->host) {
@@ -328,10 +321,10 @@ static sim_tcb *tcb_get(tp_stream *s) {
     return t;
 }
 
-static void tcb_free(sim_world *w, tp_stream *s) {
+static void tcb_free(sim_part *w, tp_stream *s) {
     if (s->tcb == NULL) return;
-    sim_backend_free(w, s->tcb->acks, (size_t)s->tcb->ack_cap * sizeof *s->tcb->acks);
-    sim_backend_free(w, s->tcb, sizeof *s->tcb);
+    sim_backend_free(s->host->part, s->tcb->acks, (size_t)s->tcb->ack_cap * sizeof *s->tcb->acks);
+    sim_backend_free(s->host->part, s->tcb, sizeof *s->tcb);
     s->tcb = NULL;
 }
 
@@ -372,12 +365,11 @@ static void acks_arm(tp_stream *s) {
     if (s->ctl == SIM_CTL_ACK && s->t_ctl.backend_index != TP_TIMER_NOT_ARMED && s->t_ctl.deadline_ns == at)
         return;
     s->ctl = SIM_CTL_ACK;
-    sim_arm(s->host->world, &s->t_ctl, at);
+    sim_arm(s->host, &s->t_ctl, at);
 }
 
 /* Inserts an ACK return in time order. */
 static void ack_push(tp_stream *s, sim_ack a) {
-    sim_world *w = s->host->world;
     sim_tcb *t = s->tcb;
     if (s->dead || s->tcp != SIM_TCP_ESTABLISHED || t == NULL) return; /* nobody waits */
     if (t->ack_head + t->ack_count == t->ack_cap) {
@@ -386,7 +378,7 @@ static void ack_push(tp_stream *s, sim_ack a) {
             t->ack_head = 0;
         } else {
             uint32_t cap = t->ack_cap ? t->ack_cap * 2 : 4;
-            t->acks = sim_backend_realloc(w, t->acks, (size_t)t->ack_cap * sizeof *t->acks,
+            t->acks = sim_backend_realloc(s->host->part, t->acks, (size_t)t->ack_cap * sizeof *t->acks,
                                           (size_t)cap * sizeof *t->acks);
             t->ack_cap = cap;
         }
@@ -427,7 +419,7 @@ static void ack_move(tp_stream *s, uint16_t tag, int64_t at) {
 static void acks_clear(tp_stream *s) {
     sim_tcb *t = s->tcb;
     if (t == NULL) return;
-    sim_backend_free(s->host->world, t->acks, (size_t)t->ack_cap * sizeof *t->acks);
+    sim_backend_free(s->host->part, t->acks, (size_t)t->ack_cap * sizeof *t->acks);
     t->acks = NULL;
     t->ack_head = t->ack_count = t->ack_cap = 0;
     t->inflight = 0;
@@ -484,8 +476,7 @@ static uint32_t acks_apply_to(sim_tcb *t, const sim_ack *q, uint32_t n, int64_t 
 static void acks_apply(tp_stream *s) {
     sim_tcb *t = s->tcb;
     if (t == NULL || t->ack_count == 0) return;
-    const sim_world *w = s->host->world;
-    uint32_t k = acks_apply_to(t, t->acks + t->ack_head, t->ack_count, w->now_ns);
+    uint32_t k = acks_apply_to(t, t->acks + t->ack_head, t->ack_count, sim_now(s->host));
     t->ack_head += k;
     t->ack_count -= k;
     if (t->ack_count == 0) t->ack_head = 0; /* the array stays: no malloc per message */
@@ -493,7 +484,7 @@ static void acks_apply(tp_stream *s) {
 
 static void acks_fire(tp_stream *s) {
     sim_world *w = s->host->world;
-    int64_t now = w->now_ns;
+    int64_t now = sim_now(s->host);
     pump(s); /* applies the ACKs, sends, and waits for the next ones if still blocked */
     /* the send buffer may have grown with cwnd */
     if (s->want_writable && s->snd.len < snd_max(w, s) && s->user == SIM_USER_ACTIVE)
@@ -515,7 +506,7 @@ static void rcv_adjust(tp_stream *s, uint32_t n) {
     const sim_world *w = s->host->world;
     t->copied += n;
     int64_t rtt = t->srtt_ns > 0 ? t->srtt_ns : 1000000000LL;
-    if (w->now_ns - t->rcv_space_ns < rtt) return;
+    if (sim_now(s->host) - t->rcv_space_ns < rtt) return;
     uint32_t copied = t->copied;
     if (copied > t->rcv_space) {
         uint32_t mss = w->cfg.tcp.mss_bytes;
@@ -528,7 +519,7 @@ static void rcv_adjust(tp_stream *s, uint32_t n) {
         t->rcv_space = copied;
     }
     t->copied = 0;
-    t->rcv_space_ns = w->now_ns;
+    t->rcv_space_ns = sim_now(s->host);
 }
 
 /* The send buffer autotunes with cwnd (tcp_sndbuf_expand), from send_buffer_bytes up to
@@ -547,17 +538,17 @@ static uint32_t snd_max(const sim_world *w, const tp_stream *s) {
 static void emit(tp_stream *s, uint32_t len, uint8_t flags) {
     sim_world *w = s->host->world;
     sim_host *h = s->host, *to = host_of(w, s->peer_host);
-    int64_t t = w->now_ns;
+    int64_t t = sim_now(s->host);
     if (to != NULL) {
-        t += sim_latency_ns(w, h, to);
+        t += sim_latency_ns(s->host, h, to);
         uint32_t loss = (flags & SIM_SEG_ACK) ? 0 : sim_loss_ppm(w, h, to);
-        for (unsigned k = 0; loss > 0 && k < 16 && sim_rng_below(w, 1000000) < loss; k++) {
+        for (unsigned k = 0; loss > 0 && k < 16 && sim_host_rng_below(s->host, 1000000) < loss; k++) {
             /* A lost SYN-ACK is sent again after 1, 2, 4, ... s (Linux's SYN-ACK timer
              * and the client's SYN retransmissions, whichever first); a lost FIN after
              * the RTO. */
             t += (flags & SIM_SEG_SYNACK) ? (1000000000LL << (k < 6 ? k : 6))
                                           : rto_ns(w, s->tcb, k);
-            w->stats.segments_retransmitted++;
+            s->host->part->stats.segments_retransmitted++;
         }
     } else {
         t += w->cfg.rto_max_ns; /* no such host: never answered; only timeouts matter */
@@ -578,7 +569,7 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
     const sim_tcp_config *tc = &w->cfg.tcp;
     sim_host *h = s->host, *to = host_of(w, s->peer_host);
     sim_tcb *t = s->tcb;
-    int64_t now = w->now_ns;
+    int64_t now = sim_now(s->host);
     uint32_t pk = (n + tc->mss_bytes - 1) / tc->mss_bytes;
     uint64_t wire = n + (uint64_t)pk * tc->header_bytes;
     int64_t done = now, pkt_ns = 0;
@@ -588,7 +579,7 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
         uint64_t backlog = (uint64_t)(start - now) * h->up_bps / 1000000000ull;
         if (backlog + wire > tc->queue_bytes) {
             dropped = true; /* drop-tail: the train never takes the link */
-            w->stats.packets_dropped += pk;
+            s->host->part->stats.packets_dropped += pk;
         } else {
             start += sim_ser_ns(h->ack_debt_bytes, h->up_bps); /* ACKs sent meanwhile */
             h->ack_debt_bytes = 0;
@@ -598,7 +589,7 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
         }
     }
     t->packets_sent += pk;
-    w->stats.packets_sent += pk;
+    s->host->part->stats.packets_sent += pk;
     uint16_t tag = ++t->train_tag;
     if (tag == 0) tag = t->train_tag = 1;
     t->inflight += pk;
@@ -608,14 +599,14 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
         seg_push(s, (sim_seg){now + w->cfg.rto_max_ns, n, flags, 0, 0});
         return;
     }
-    int64_t arr = done + sim_latency_ns(w, h, to);
+    int64_t arr = done + sim_latency_ns(s->host, h, to);
     uint32_t lost = 0, loss = sim_loss_ppm(w, h, to);
     if (dropped) {
         lost = pk;
     } else {
         for (uint32_t i = 0; loss > 0 && i < pk; i++)
-            if (sim_rng_below(w, 1000000) < loss) lost++;
-        w->stats.packets_lost += lost;
+            if (sim_host_rng_below(s->host, 1000000) < loss) lost++;
+        s->host->part->stats.packets_lost += lost;
     }
     /* The receiver's ACK: at once in quickack mode (the connection's first packets and
      * after an idle period longer than its RTO) and for every second full packet;
@@ -640,12 +631,12 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
             rt->rcv_wnd = wnd > rt->window_clamp ? rt->window_clamp : (uint32_t)wnd;
         }
     }
-    int64_t back = sim_latency_ns(w, to, h) + sim_ser_ns(tc->header_bytes, to->up_bps);
+    int64_t back = sim_latency_ns(s->host, to, h) + sim_ser_ns(tc->header_bytes, to->up_bps);
     int64_t ack_at = arr + delay + back;
     to->ack_debt_bytes = (uint16_t)(to->ack_debt_bytes + tc->header_bytes > UINT16_MAX
                                         ? UINT16_MAX
                                         : to->ack_debt_bytes + tc->header_bytes);
-    w->stats.acks_sent++;
+    s->host->part->stats.acks_sent++;
     int64_t deliver_at = arr;
     if (!sim_path_open(w, h->index, s->peer_host)) {
         flags |= SIM_SEG_NOACK; /* stalls at arrival; its ACK is made at delivery */
@@ -679,11 +670,11 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
         if (send < detect) send = detect;
         for (unsigned k = 0; k < 16; k++) {
             t->retransmits += lost;
-            w->stats.segments_retransmitted++;
+            s->host->part->stats.segments_retransmitted++;
             t->packets_sent += lost;
-            w->stats.packets_sent += lost;
-            if (!(loss > 0 && sim_rng_below(w, 1000000) < loss)) break;
-            w->stats.packets_lost += lost;
+            s->host->part->stats.packets_sent += lost;
+            if (!(loss > 0 && sim_host_rng_below(s->host, 1000000) < loss)) break;
+            s->host->part->stats.packets_lost += lost;
             send += rto_ns(w, t, t->backoff + 1 + k);
             ack_push(s, (sim_ack){send, 0, 0, SIM_ACK_LOSS | SIM_ACK_RTO, 0});
         }
@@ -711,12 +702,12 @@ static void pump(tp_stream *s) {
             return;
         }
         sim_tcb *t = tcb_get(s);
-        if (t->ack_count > 0 && t->acks[t->ack_head].time_ns <= w->now_ns) acks_apply(s);
+        if (t->ack_count > 0 && t->acks[t->ack_head].time_ns <= sim_now(s->host)) acks_apply(s);
         if (t->inflight == 0) {
             /* Sending again with nothing in flight (tcp_event_data_sent). */
-            int64_t idle = w->now_ns - t->last_send_ns;
+            int64_t idle = sim_now(s->host) - t->last_send_ns;
             if (t->packets_sent > 0) {
-                t->ops->tx_start(t, ms_of(w->now_ns), ms_of(idle));
+                t->ops->tx_start(t, ms_of(sim_now(s->host)), ms_of(idle));
                 if (tc->slow_start_after_idle && idle > rto_ns(w, t, 0)) {
                     /* tcp_cwnd_restart: halve per RTO idle, down to the IW */
                     uint32_t restart = tc->initial_window_packets < t->cwnd ? tc->initial_window_packets
@@ -768,10 +759,10 @@ static void pump(tp_stream *s) {
 static void start_watch(tp_stream *s) {
     sim_world *w = s->host->world;
     int64_t next = INT64_MAX;
-    if (w->cfg.keepalive_idle_ns > 0) next = w->now_ns + w->cfg.keepalive_idle_ns;
-    if (w->cfg.user_timeout_ns > 0 && w->now_ns + w->cfg.user_timeout_ns < next)
-        next = w->now_ns + w->cfg.user_timeout_ns;
-    if (next != INT64_MAX) sim_arm(w, &s->t_watch, next);
+    if (w->cfg.keepalive_idle_ns > 0) next = sim_now(s->host) + w->cfg.keepalive_idle_ns;
+    if (w->cfg.user_timeout_ns > 0 && sim_now(s->host) + w->cfg.user_timeout_ns < next)
+        next = sim_now(s->host) + w->cfg.user_timeout_ns;
+    if (next != INT64_MAX) sim_arm(s->host, &s->t_watch, next);
 }
 
 /* The peer answers a segment addressed to a connection it does not have: RST, which
@@ -779,38 +770,36 @@ static void start_watch(tp_stream *s) {
 static void answer_rst(tp_stream *s) {
     sim_world *w = s->host->world;
     if (s->ctl == SIM_CTL_ACK) { /* the peer is gone: no more ACKs come */
-        sim_disarm(w, &s->t_ctl);
+        sim_disarm(s->host, &s->t_ctl);
         s->ctl = SIM_CTL_NONE;
         acks_clear(s);
     }
     if (s->t_ctl.backend_index != TP_TIMER_NOT_ARMED) return;
     s->ctl = SIM_CTL_RST;
-    sim_arm(w, &s->t_ctl, w->now_ns + sim_latency_ns(w, host_of(w, s->peer_host), s->host));
+    sim_arm(s->host, &s->t_ctl, sim_now(s->host) + sim_latency_ns(s->host, host_of(w, s->peer_host), s->host));
 }
 
 static void accept_stream(tp_stream *a) {
-    sim_world *w = a->host->world;
     tp_listener *l = a->listener;
     TP_ASSERT(l != NULL);
     listener_unpend(a);
     a->tcp = SIM_TCP_ESTABLISHED;
     start_watch(a);
-    w->stats.streams_accepted++;
-    sim_trace(w, SIM_TRACE_ACCEPT, a->id, a->host->index, 0);
+    a->host->part->stats.streams_accepted++;
+    sim_trace(a->host, SIM_TRACE_ACCEPT, a->id, a->host->index, 0);
     tp_point remote = a->remote;
-    sim_host *prev = w->cb_host;
-    w->cb_host = a->host;
+    sim_host *prev = a->host->part->cb_host;
+    a->host->part->cb_host = a->host;
     l->cb(l->arg, l, a, &remote);
-    w->cb_host = prev;
+    a->host->part->cb_host = prev;
     /* env.h: the accept callback adopts the stream or closes/resets it. */
     TP_ASSERT(a->user != SIM_USER_UNADOPTED);
 }
 
 static void reset_received(tp_stream *r) {
-    sim_world *w = r->host->world;
-    w->stats.streams_reset++;
+    r->host->part->stats.streams_reset++;
     if (r->tcp == SIM_TCP_SYN_SENT) {
-        w->stats.connects_refused++;
+        r->host->part->stats.connects_refused++;
         fail(r, TP_ERR_CONN_REFUSED);
     } else {
         fail(r, TP_ERR_CONN_RESET);
@@ -828,15 +817,15 @@ static void deliver(tp_stream *s, sim_seg seg) {
             /* sent over a cut path: its ACK returns now that it arrived */
             uint32_t pk = (seg.len + w->cfg.tcp.mss_bytes - 1) / w->cfg.tcp.mss_bytes;
             sim_host *ph = host_of(w, s->peer_host);
-            int64_t back = ph ? sim_latency_ns(w, ph, s->host) : 0;
-            ack_push(s, (sim_ack){w->now_ns + back, 0, pk, 0, 0});
+            int64_t back = ph ? sim_latency_ns(s->host, ph, s->host) : 0;
+            ack_push(s, (sim_ack){sim_now(s->host) + back, 0, pk, 0, 0});
         }
         if (r != NULL && r->tcp != SIM_TCP_DEAD &&
             (r->user == SIM_USER_ACTIVE || r->user == SIM_USER_UNADOPTED)) {
-            ring_move(w, &s->snd, &r->rcv, w->cfg.tcp.rmem_max_bytes, seg.len);
+            ring_move(s->host->part, &s->snd, &r->rcv, w->cfg.tcp.rmem_max_bytes, seg.len);
             uint32_t off;
             uint8_t mask;
-            if (sim_corrupt_pick(w, r->host, seg.len, &off, &mask)) {
+            if (sim_corrupt_pick(s->host, r->host, seg.len, &off, &mask)) {
                 /* the byte at `off` within the segment just appended */
                 uint32_t k = r->rcv.head + r->rcv.len - seg.len + off;
                 while (k >= r->rcv.cap) k -= r->rcv.cap;
@@ -845,42 +834,42 @@ static void deliver(tp_stream *s, sim_seg seg) {
             /* Merging: when the next segment of this stream is due within 200 us,
              * the reader is sometimes woken just after it instead, so both arrive in
              * one on_data. The last segment of a burst is never delayed. */
-            int64_t at = w->now_ns;
+            int64_t at = sim_now(s->host);
             if (s->seg_count > 0 && seg_head(s)->time_ns - at <= 200000 &&
-                sim_rng_below(w, 2) == 0)
+                sim_host_rng_below(s->host, 2) == 0)
                 at = seg_head(s)->time_ns + 1;
             notify(r, SIM_N_DATA, at);
         } else {
-            ring_drop(w, &s->snd, seg.len); /* the reader closed: discarded */
+            ring_drop(s->host->part, &s->snd, seg.len); /* the reader closed: discarded */
             discarded = true;
         }
-        w->stats.segments_delivered++;
+        s->host->part->stats.segments_delivered++;
     }
-    s->progress_ns = s->last_heard_ns = w->now_ns;
-    if (r != NULL) r->last_heard_ns = w->now_ns;
+    s->progress_ns = s->last_heard_ns = sim_now(s->host);
+    if (r != NULL) r->last_heard_ns = sim_now(s->host);
     if (s->want_writable && s->snd.len < snd_max(w, s) && s->user == SIM_USER_ACTIVE)
-        notify(s, SIM_N_WRITABLE, w->now_ns);
+        notify(s, SIM_N_WRITABLE, sim_now(s->host));
     if (r == NULL) return;
 
     if (seg.flags & SIM_SEG_SYNACK) {
         if (r->tcp == SIM_TCP_SYN_SENT) {
-            sim_disarm(w, &r->t_watch);
-            sim_disarm(w, &r->t_ctl);
+            sim_disarm(r->host, &r->t_watch);
+            sim_disarm(r->host, &r->t_ctl);
             r->ctl = SIM_CTL_NONE;
             r->tcp = SIM_TCP_ESTABLISHED;
-            w->stats.streams_established++;
+            s->host->part->stats.streams_established++;
             start_watch(r);
             emit(r, 0, SIM_SEG_ACK);
-            notify(r, SIM_N_CONNECT, w->now_ns);
+            notify(r, SIM_N_CONNECT, sim_now(s->host));
             pump(r); /* a FIN queued by shutdown_write before the connection came up */
         }
     }
     if (seg.flags & SIM_SEG_FIN) {
         s->fin_acked = 1;
         r->eof_received = 1;
-        if (r->user == SIM_USER_ACTIVE) notify(r, SIM_N_EOF, w->now_ns);
+        if (r->user == SIM_USER_ACTIVE) notify(r, SIM_N_EOF, sim_now(s->host));
         if (s->user == SIM_USER_CLOSING && s->close_reason == TP_OK && s->tcp != SIM_TCP_DEAD)
-            notify(s, SIM_N_CLOSE, w->now_ns);
+            notify(s, SIM_N_CLOSE, sim_now(s->host));
     }
     if (seg.flags & SIM_SEG_RST) {
         reset_received(r);
@@ -911,13 +900,13 @@ static void tx_fire(void *arg) {
             }
             /* The RTO fires: cwnd collapses (once per stall), back-off doubles. */
             acks_apply(s);
-            if (s->retries == 0 && s->tcb != NULL && seg->len > 0) on_loss(s->tcb, true, w->now_ns);
-            seg->time_ns = w->now_ns + rto_ns(w, s->tcb, s->retries);
+            if (s->retries == 0 && s->tcb != NULL && seg->len > 0) on_loss(s->tcb, true, sim_now(s->host));
+            seg->time_ns = sim_now(s->host) + rto_ns(w, s->tcb, s->retries);
             if (s->retries < 30) s->retries++;
-            w->stats.segments_retransmitted++;
+            s->host->part->stats.segments_retransmitted++;
             if (s->tcb != NULL && seg->len > 0) s->tcb->retransmits++;
-            sim_trace(w, SIM_TRACE_RETX, s->id, seg->len, s->retries);
-            sim_arm(w, &s->t_tx, seg->time_ns);
+            sim_trace(s->host, SIM_TRACE_RETX, s->id, seg->len, s->retries);
+            sim_arm(s->host, &s->t_tx, seg->time_ns);
             return;
         }
         s->retries = 0;
@@ -932,11 +921,11 @@ static void tx_fire(void *arg) {
             uint64_t wire = seg->len + (uint64_t)pk * tc->header_bytes;
             uint64_t last = wire - (uint64_t)(pk - 1) * (tc->mss_bytes + tc->header_bytes);
             int64_t span = sim_ser_ns(wire - last, s->host->up_bps);
-            int64_t first = w->now_ns - span;
+            int64_t first = sim_now(s->host) - span;
             int64_t start = to->down_free_ns > first ? to->down_free_ns : first;
             /* the queue as this train found it when it came in (a stream's own earlier
              * trains hold it back in the FIFO: its event may run later) */
-            int64_t came = seg->time_ns < w->now_ns ? seg->time_ns : w->now_ns;
+            int64_t came = seg->time_ns < sim_now(s->host) ? seg->time_ns : sim_now(s->host);
             uint64_t backlog = to->down_free_ns > came
                                    ? (uint64_t)(to->down_free_ns - came) * to->down_bps / 1000000000ull
                                    : 0;
@@ -944,21 +933,21 @@ static void tx_fire(void *arg) {
                 /* Drop-tail at the receiver's downlink: detected by duplicate ACKs, sent
                  * again about one RTT later. */
                 sim_host *from = s->host;
-                int64_t back = sim_latency_ns(w, to, from);
-                int64_t detect = w->now_ns + back;
+                int64_t back = sim_latency_ns(s->host, to, from);
+                int64_t detect = sim_now(s->host) + back;
                 ack_push(s, (sim_ack){detect, 0, 0, SIM_ACK_LOSS, 0});
-                w->stats.packets_dropped += pk;
-                w->stats.segments_retransmitted++;
+                s->host->part->stats.packets_dropped += pk;
+                s->host->part->stats.segments_retransmitted++;
                 s->tcb->retransmits += pk;
-                seg->time_ns = detect + sim_ser_ns(wire, from->up_bps) + sim_latency_ns(w, from, to);
+                seg->time_ns = detect + sim_ser_ns(wire, from->up_bps) + sim_latency_ns(s->host, from, to);
                 ack_move(s, seg->tag, seg->time_ns + back);
-                sim_trace(w, SIM_TRACE_RETX, s->id, seg->len, 100);
-                sim_arm(w, &s->t_tx, seg->time_ns);
+                sim_trace(s->host, SIM_TRACE_RETX, s->id, seg->len, 100);
+                sim_arm(s->host, &s->t_tx, seg->time_ns);
                 return;
             }
             int64_t ser_wire = sim_ser_ns(wire, to->down_bps), ser_last = sim_ser_ns(last, to->down_bps);
             int64_t done = start + ser_wire - ser_last;
-            if (done < w->now_ns) done = w->now_ns;
+            if (done < sim_now(s->host)) done = sim_now(s->host);
             to->down_free_ns = start + ser_wire;
             /* Queueing in the downlink (beyond what the train's own pace needs) delays
              * its ACK by as much: the sender sees the queue in its RTT samples. */
@@ -972,23 +961,23 @@ static void tx_fire(void *arg) {
                         break;
                     }
             }
-            if (done > w->now_ns) {
+            if (done > sim_now(s->host)) {
                 seg->stage = 1;
                 seg->time_ns = done;
-                sim_arm(w, &s->t_tx, done);
+                sim_arm(s->host, &s->t_tx, done);
                 return;
             }
         }
     }
-    sim_trace(w, SIM_TRACE_SEG, s->id, seg->len, seg->flags);
+    sim_trace(s->host, SIM_TRACE_SEG, s->id, seg->len, seg->flags);
     if (s->peer == NULL && !(seg->flags & SIM_SEG_RST)) {
         /* Nobody has this connection at the other end: it answers with a reset; the
          * segment stays for retransmission in case the reset is lost. */
         answer_rst(s);
         seg->stage = 0;
-        seg->time_ns = w->now_ns + rto_ns(w, s->tcb, s->retries);
+        seg->time_ns = sim_now(s->host) + rto_ns(w, s->tcb, s->retries);
         if (s->retries < 30) s->retries++;
-        sim_arm(w, &s->t_tx, seg->time_ns);
+        sim_arm(s->host, &s->t_tx, seg->time_ns);
         return;
     }
     sim_seg copy = *seg;
@@ -997,7 +986,7 @@ static void tx_fire(void *arg) {
 next:
     if (s->dead) return;
     if (s->seg_count > 0)
-        sim_arm(w, &s->t_tx, seg_head(s)->time_ns);
+        sim_arm(s->host, &s->t_tx, seg_head(s)->time_ns);
     else
         maybe_destroy(s);
 }
@@ -1006,11 +995,10 @@ next:
 /* Callbacks to the user                                                                */
 
 static void deliver_data(tp_stream *s) {
-    sim_world *w = s->host->world;
     /* Split the buffered bytes into 1..3 on_data calls at random cut points. */
     uint32_t total = s->rcv.len;
     uint32_t pieces = 1;
-    uint64_t r = sim_rng_below(w, 8);
+    uint64_t r = sim_host_rng_below(s->host, 8);
     if (r >= 6 && total >= 3)
         pieces = 3;
     else if (r >= 4 && total >= 2)
@@ -1019,11 +1007,11 @@ static void deliver_data(tp_stream *s) {
     if (pieces == 1) {
         cuts[0] = total;
     } else if (pieces == 2) {
-        cuts[0] = 1 + (uint32_t)sim_rng_below(w, total - 1);
+        cuts[0] = 1 + (uint32_t)sim_host_rng_below(s->host, total - 1);
         cuts[1] = total - cuts[0];
     } else {
-        uint32_t a = 1 + (uint32_t)sim_rng_below(w, total - 2);
-        uint32_t b = 1 + (uint32_t)sim_rng_below(w, total - a - 1);
+        uint32_t a = 1 + (uint32_t)sim_host_rng_below(s->host, total - 2);
+        uint32_t b = 1 + (uint32_t)sim_host_rng_below(s->host, total - a - 1);
         cuts[0] = a;
         cuts[1] = b;
         cuts[2] = total - a - b;
@@ -1037,10 +1025,10 @@ static void deliver_data(tp_stream *s) {
             uint32_t run = s->rcv.cap - s->rcv.head;
             if (run > n) run = n;
             const uint8_t *p = s->rcv.buf + s->rcv.head;
-            sim_trace(w, SIM_TRACE_DATA, s->id, run, 0);
-            sim_trace_bytes(w, p, run);
-            w->stats.bytes_delivered += run;
-            w->stats.data_callbacks++;
+            sim_trace(s->host, SIM_TRACE_DATA, s->id, run, 0);
+            sim_trace_bytes(s->host, p, run);
+            s->host->part->stats.bytes_delivered += run;
+            s->host->part->stats.data_callbacks++;
             s->in_data_cb = 1;
             rcv_adjust(s, run);
             s->cbs->on_data(s->arg, s, p, run);
@@ -1049,11 +1037,11 @@ static void deliver_data(tp_stream *s) {
              * duration): close/reset inside it leave the ring to us. */
             if (s->dead) return;
             if (s->user != SIM_USER_ACTIVE || s->tcp == SIM_TCP_DEAD) {
-                ring_drop(w, &s->rcv, s->rcv.len); /* closed or reset meanwhile */
+                ring_drop(s->host->part, &s->rcv, s->rcv.len); /* closed or reset meanwhile */
                 if (s->peer) pump(s->peer);
                 return;
             }
-            ring_drop(w, &s->rcv, run);
+            ring_drop(s->host->part, &s->rcv, run);
             n -= run;
             if (s->peer) pump(s->peer); /* the window opened */
         }
@@ -1063,8 +1051,8 @@ static void deliver_data(tp_stream *s) {
 static void notify_fire(void *arg) {
     tp_stream *s = arg;
     sim_world *w = s->host->world;
-    w->cb_host = s->host;
-    sim_trace(w, SIM_TRACE_NOTIFY, s->id, s->notify, s->user);
+    s->host->part->cb_host = s->host;
+    sim_trace(s->host, SIM_TRACE_NOTIFY, s->id, s->notify, s->user);
     if (s->user == SIM_USER_CLOSING || s->tcp == SIM_TCP_DEAD || (s->notify & SIM_N_CLOSE)) {
         /* Only on_close remains: it is delivered once the reason is known (a failure,
          * or the FIN of a close acknowledged). */
@@ -1120,10 +1108,10 @@ static void watch_fire(void *arg) {
     tp_stream *s = arg;
     sim_world *w = s->host->world;
     const sim_world_config *c = &w->cfg;
-    int64_t now = w->now_ns;
-    sim_trace(w, SIM_TRACE_WATCH, s->id, s->tcp, 0);
+    int64_t now = sim_now(s->host);
+    sim_trace(s->host, SIM_TRACE_WATCH, s->id, s->tcp, 0);
     if (s->tcp == SIM_TCP_SYN_SENT || s->tcp == SIM_TCP_SYN_RCVD) {
-        if (s->tcp == SIM_TCP_SYN_SENT) w->stats.connects_timed_out++;
+        if (s->tcp == SIM_TCP_SYN_SENT) s->host->part->stats.connects_timed_out++;
         fail(s, TP_ERR_TIMEOUT);
         return;
     }
@@ -1135,7 +1123,7 @@ static void watch_fire(void *arg) {
     }
     bool pending = s->snd.len > 0 || (s->fin_queued && !s->fin_acked);
     if (pending && c->user_timeout_ns > 0 && now - s->progress_ns >= c->user_timeout_ns) {
-        w->stats.streams_timed_out++;
+        s->host->part->stats.streams_timed_out++;
         fail(s, TP_ERR_TIMEOUT);
         return;
     }
@@ -1143,7 +1131,7 @@ static void watch_fire(void *arg) {
         /* A keepalive probe; its answer is taken as immediate (README). */
         if (sim_path_open(w, s->host->index, s->peer_host)) {
             if (s->peer == NULL) {
-                w->stats.streams_reset++;
+                s->host->part->stats.streams_reset++;
                 fail(s, TP_ERR_CONN_RESET);
                 return;
             }
@@ -1154,7 +1142,7 @@ static void watch_fire(void *arg) {
             bool dead = c->user_timeout_ns > 0 ? now - s->last_heard_ns >= c->user_timeout_ns
                                                : s->ka_unanswered > c->keepalive_count;
             if (dead) {
-                w->stats.streams_timed_out++;
+                s->host->part->stats.streams_timed_out++;
                 fail(s, TP_ERR_TIMEOUT);
                 return;
             }
@@ -1168,7 +1156,7 @@ static void watch_fire(void *arg) {
         if (ka < next) next = ka;
     }
     if (lingering && s->progress_ns + SIM_FIN_WAIT_NS < next) next = s->progress_ns + SIM_FIN_WAIT_NS;
-    if (next != INT64_MAX) sim_arm(w, &s->t_watch, next <= now ? now + 1 : next);
+    if (next != INT64_MAX) sim_arm(s->host, &s->t_watch, next <= now ? now + 1 : next);
 }
 
 /* SYN attempts: Linux sends the SYN at 0 and again at 1, 3, 7, 15, ... s after the
@@ -1181,13 +1169,13 @@ static void syn_send(tp_stream *c) {
     c->ctl = SIM_CTL_SYN;
     if (to == NULL) return;
     uint32_t loss = sim_loss_ppm(w, c->host, to);
-    while (c->syn_tries < 12 && loss > 0 && sim_rng_below(w, 1000000) < loss) {
+    while (c->syn_tries < 12 && loss > 0 && sim_host_rng_below(c->host, 1000000) < loss) {
         c->syn_tries++;
-        w->stats.segments_retransmitted++;
+        c->host->part->stats.segments_retransmitted++;
     }
     int64_t send = c->progress_ns + (1000000000LL << c->syn_tries) - 1000000000LL;
-    if (send < w->now_ns) send = w->now_ns;
-    sim_arm(w, &c->t_ctl, send + sim_latency_ns(w, c->host, to));
+    if (send < sim_now(c->host)) send = sim_now(c->host);
+    sim_arm(c->host, &c->t_ctl, send + sim_latency_ns(c->host, c->host, to));
 }
 
 static void syn_arrives(tp_stream *c) {
@@ -1196,7 +1184,7 @@ static void syn_arrives(tp_stream *c) {
     if (!sim_path_open(w, c->host->index, c->peer_host)) {
         /* Lost: the next attempt (the SYN timeout ends it). */
         if (c->syn_tries < 12) c->syn_tries++;
-        w->stats.segments_retransmitted++;
+        c->host->part->stats.segments_retransmitted++;
         syn_send(c);
         return;
     }
@@ -1205,7 +1193,7 @@ static void syn_arrives(tp_stream *c) {
         if (x->local.port == c->remote.port) l = x;
     if (l == NULL || l->pending >= l->backlog) {
         c->ctl = SIM_CTL_REFUSED;
-        sim_arm(w, &c->t_ctl, w->now_ns + sim_latency_ns(w, h, c->host));
+        sim_arm(c->host, &c->t_ctl, sim_now(c->host) + sim_latency_ns(c->host, h, c->host));
         return;
     }
     tp_stream *a = stream_new(h);
@@ -1219,7 +1207,7 @@ static void syn_arrives(tp_stream *c) {
     a->peer = c;
     c->peer = a;
     /* The accepted side gives up if the final ACK never comes. */
-    sim_arm(w, &a->t_watch, w->now_ns + w->cfg.syn_timeout_ns);
+    sim_arm(a->host, &a->t_watch, sim_now(c->host) + w->cfg.syn_timeout_ns);
     emit(a, 0, SIM_SEG_SYNACK);
 }
 
@@ -1228,7 +1216,7 @@ static void ctl_fire(void *arg) {
     sim_world *w = s->host->world;
     uint8_t ctl = s->ctl;
     s->ctl = SIM_CTL_NONE;
-    sim_trace(w, SIM_TRACE_CTL, s->id, ctl, 0);
+    sim_trace(s->host, SIM_TRACE_CTL, s->id, ctl, 0);
     switch (ctl) {
     case SIM_CTL_SYN: syn_arrives(s); break;
     case SIM_CTL_ACK:
@@ -1236,7 +1224,7 @@ static void ctl_fire(void *arg) {
         break;
     case SIM_CTL_REFUSED:
         if (sim_path_open(w, s->peer_host, s->host->index) && s->tcp == SIM_TCP_SYN_SENT) {
-            w->stats.connects_refused++;
+            s->host->part->stats.connects_refused++;
             fail(s, TP_ERR_CONN_REFUSED);
         } else if (s->tcp == SIM_TCP_SYN_SENT) {
             if (s->syn_tries < 12) s->syn_tries++; /* the refusal was lost: the SYN is retried */
@@ -1263,7 +1251,7 @@ tp_err sim_stream_listen(sim_host *h, const tp_point *local, int backlog, tp_acc
     for (tp_listener *l = h->listeners; l; l = l->next)
         if (port != 0 && l->local.port == port) return TP_ERR_ADDR_IN_USE;
     if (port == 0) port = sim_host_ephemeral_port(h);
-    tp_listener *l = sim_backend_alloc(h->world, sizeof *l);
+    tp_listener *l = sim_backend_alloc(h->part, sizeof *l);
     l->host = h;
     l->local.ip = h->ip;
     l->local.port = port;
@@ -1292,11 +1280,11 @@ void sim_stream_listener_close(sim_host *h, tp_listener *l) {
             if (s->peer) emit(s, 0, SIM_SEG_RST);
             s->tcp = SIM_TCP_DEAD;
             s->user = SIM_USER_DETACHED;
-            sim_disarm(h->world, &s->t_watch);
+            sim_disarm(h, &s->t_watch);
             maybe_destroy(s);
         }
     }
-    sim_backend_free(h->world, l, sizeof *l);
+    sim_backend_free(h->part, l, sizeof *l);
 }
 
 tp_err sim_stream_connect(sim_host *h, const tp_point *remote, const tp_stream_cbs *cbs,
@@ -1314,10 +1302,10 @@ tp_err sim_stream_connect(sim_host *h, const tp_point *remote, const tp_stream_c
     c->local.port = sim_host_ephemeral_port(h);
     c->remote = *remote;
     c->peer_host = to ? to->index : NO_HOST;
-    sim_arm(w, &c->t_watch, w->now_ns + w->cfg.syn_timeout_ns);
+    sim_arm(c->host, &c->t_watch, sim_now(h) + w->cfg.syn_timeout_ns);
     syn_send(c);
-    w->stats.streams_connected_out++;
-    sim_trace(w, SIM_TRACE_CTL, c->id, 100, c->peer_host);
+    h->part->stats.streams_connected_out++;
+    sim_trace(h, SIM_TRACE_CTL, c->id, 100, c->peer_host);
     *out = c;
     return TP_OK;
 }
@@ -1342,8 +1330,8 @@ tp_err sim_stream_write(sim_host *h, tp_stream *s, const uint8_t *data, size_t l
     uint32_t max = snd_max(w, s);
     uint32_t room = s->snd.len < max ? max - s->snd.len : 0;
     uint32_t n = len < room ? (uint32_t)len : room;
-    if (s->snd.len == 0 && n > 0) s->progress_ns = w->now_ns;
-    ring_push(w, &s->snd, max, data, n);
+    if (s->snd.len == 0 && n > 0) s->progress_ns = sim_now(s->host);
+    ring_push(s->host->part, &s->snd, max, data, n);
     if (n < len) s->want_writable = 1;
     pump(s);
     *taken = n;
@@ -1379,7 +1367,6 @@ void sim_stream_close(sim_host *h, tp_stream *s) {
     TP_ASSERT(s->host == h && !s->dead);
     /* env.h: closing twice, or after reset, is a programmer error. */
     TP_ASSERT(s->user == SIM_USER_ACTIVE || s->user == SIM_USER_UNADOPTED);
-    sim_world *w = h->world;
     bool had_user = s->user == SIM_USER_ACTIVE;
     s->user = had_user ? SIM_USER_CLOSING : SIM_USER_DETACHED;
     if (s->tcp == SIM_TCP_SYN_SENT) {
@@ -1390,20 +1377,19 @@ void sim_stream_close(sim_host *h, tp_stream *s) {
         if (!had_user) destroy(s);
         return;
     }
-    if (!s->in_data_cb) ring_drop(w, &s->rcv, s->rcv.len); /* else after on_data */
+    if (!s->in_data_cb) ring_drop(s->host->part, &s->rcv, s->rcv.len); /* else after on_data */
     if (s->peer) pump(s->peer);
     if (!s->fin_queued) {
         s->fin_queued = 1;
         pump(s);
     }
-    if (s->fin_acked && had_user) notify(s, SIM_N_CLOSE, w->now_ns);
+    if (s->fin_acked && had_user) notify(s, SIM_N_CLOSE, sim_now(s->host));
     maybe_destroy(s);
 }
 
 void sim_stream_reset(sim_host *h, tp_stream *s) {
     TP_ASSERT(s->host == h && !s->dead);
     TP_ASSERT(s->user != SIM_USER_DETACHED); /* reset after on_close */
-    sim_world *w = h->world;
     bool had_user = s->user == SIM_USER_ACTIVE || s->user == SIM_USER_CLOSING;
     s->user = had_user ? SIM_USER_CLOSING : SIM_USER_DETACHED;
     s->close_reason = TP_ERR_CANCELLED;
@@ -1416,20 +1402,20 @@ void sim_stream_reset(sim_host *h, tp_stream *s) {
     uint32_t unsent = s->snd.len - s->snd_sent;
     if (unsent > 0) {
         s->snd.len -= unsent;
-        if (s->snd.len == 0) ring_drop(w, &s->snd, 0);
+        if (s->snd.len == 0) ring_drop(s->host->part, &s->snd, 0);
     }
-    if (!s->in_data_cb) ring_drop(w, &s->rcv, s->rcv.len); /* else after on_data */
+    if (!s->in_data_cb) ring_drop(s->host->part, &s->rcv, s->rcv.len); /* else after on_data */
     listener_unpend(s);
     tp_stream *peer = s->peer;
     s->tcp = SIM_TCP_DEAD;
-    sim_disarm(w, &s->t_watch);
-    sim_disarm(w, &s->t_ctl);
+    sim_disarm(s->host, &s->t_watch);
+    sim_disarm(s->host, &s->t_ctl);
     if (peer) {
         emit(s, 0, SIM_SEG_RST);
     }
     if (had_user) {
         s->notify = SIM_N_CLOSE;
-        notify(s, SIM_N_CLOSE, w->now_ns);
+        notify(s, SIM_N_CLOSE, sim_now(s->host));
     } else {
         maybe_destroy(s);
     }
@@ -1449,12 +1435,11 @@ void sim_streams_host_crash(sim_host *h) {
     while (h->listeners) {
         tp_listener *l = h->listeners;
         h->listeners = l->next;
-        sim_backend_free(h->world, l, sizeof *l);
+        sim_backend_free(h->part, l, sizeof *l);
     }
 }
 
 void sim_streams_host_halt(sim_host *h) {
-    sim_world *w = h->world;
     /* Listeners first: their pending handshakes are reset. */
     while (h->listeners) sim_stream_listener_close(h, h->listeners);
     for (tp_stream *s = h->streams, *next; s; s = next) {
@@ -1467,8 +1452,8 @@ void sim_streams_host_halt(sim_host *h) {
         /* Closed gracefully, as an orphan: the peer gets the data, then EOF. */
         s->user = SIM_USER_DETACHED;
         s->notify = 0;
-        sim_disarm(w, &s->t_notify);
-        ring_drop(w, &s->rcv, s->rcv.len);
+        sim_disarm(s->host, &s->t_notify);
+        ring_drop(s->host->part, &s->rcv, s->rcv.len);
         if (!s->fin_queued) {
             s->fin_queued = 1;
             pump(s);
@@ -1488,7 +1473,7 @@ void sim_stream_tcp_info(const sim_host *h, const tp_stream *s, sim_tcp_info *ou
     const sim_tcb *t = NULL;
     if (s->tcb != NULL) { /* with the ACK returns due by now applied (to a copy) */
         copy = *s->tcb;
-        acks_apply_to(&copy, s->tcb->acks + s->tcb->ack_head, s->tcb->ack_count, w->now_ns);
+        acks_apply_to(&copy, s->tcb->acks + s->tcb->ack_head, s->tcb->ack_count, sim_now(s->host));
         t = &copy;
     }
     out->syn_retries = s->syn_tries;

@@ -5,6 +5,7 @@
  *
  * Octez has no simulator; this is tidepool's own (DESIGN.md "simnet/"). */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -132,26 +133,15 @@ static uint64_t splitmix64(uint64_t *x) {
     return z ^ (z >> 31);
 }
 
-static inline uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+/* A host's model stream: splitmix64 from BLAKE-free seeding (the seed and the host
+ * index), so each host draws its jitter, loss and splits alone, in its own order. */
+uint64_t sim_host_rng_next(sim_host *h) { return splitmix64(&h->mrng); }
 
-uint64_t sim_rng_next(sim_world *w) {
-    uint64_t *s = w->rng;
-    uint64_t r = rotl64(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl64(s[3], 45);
-    return r;
-}
-
-uint64_t sim_rng_below(sim_world *w, uint64_t bound) {
+uint64_t sim_host_rng_below(sim_host *h, uint64_t bound) {
     TP_ASSERT(bound > 0);
     uint64_t limit = UINT64_MAX - UINT64_MAX % bound;
     for (;;) {
-        uint64_t x = sim_rng_next(w);
+        uint64_t x = sim_host_rng_next(h);
         if (x < limit) return x % bound;
     }
 }
@@ -162,26 +152,34 @@ static inline uint64_t mix(uint64_t h, uint64_t v) {
     return h ^ (h >> 29);
 }
 
-void sim_trace(sim_world *w, uint64_t kind, uint64_t a, uint64_t b, uint64_t c) {
-    uint64_t h = w->trace;
-    h = mix(h, (uint64_t)w->now_ns);
+static uint64_t trace_mix(uint64_t h, int64_t now_ns, uint64_t kind, uint64_t a, uint64_t b,
+                          uint64_t c) {
+    h = mix(h, (uint64_t)now_ns);
     h = mix(h, kind);
     h = mix(h, a);
     h = mix(h, b);
-    w->trace = mix(h, c);
+    return mix(h, c);
 }
 
-void sim_trace_bytes(sim_world *w, const uint8_t *data, size_t len) {
-    uint64_t h = w->trace;
+void sim_trace(sim_host *h, uint64_t kind, uint64_t a, uint64_t b, uint64_t c) {
+    h->trace = trace_mix(h->trace, h->part->now_ns, kind, a, b, c);
+}
+
+void sim_wtrace(sim_world *w, uint64_t kind, uint64_t a, uint64_t b, uint64_t c) {
+    w->trace = trace_mix(w->trace, w->now_ns, kind, a, b, c);
+}
+
+void sim_trace_bytes(sim_host *h, const uint8_t *data, size_t len) {
+    uint64_t x = h->trace;
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
         uint64_t v;
         memcpy(&v, data + i, 8);
-        h = mix(h, v);
+        x = mix(x, v);
     }
     uint64_t tail = 0;
     for (; i < len; i++) tail = tail << 8 | data[i];
-    w->trace = mix(mix(h, tail), len);
+    h->trace = mix(mix(x, tail), len);
 }
 
 /* The host's stream: ChaCha20 keyed by BLAKE2b-256("tidepool simnet host" || seed ||
@@ -189,7 +187,7 @@ void sim_trace_bytes(sim_world *w, const uint8_t *data, size_t len) {
  * that idle hosts stay small. */
 static void host_rng_fill(sim_host *h, uint8_t *out, size_t len) {
     if (h->rng == NULL) {
-        h->rng = sim_backend_alloc(h->world, sizeof *h->rng);
+        h->rng = sim_backend_alloc(h->part, sizeof *h->rng);
         uint8_t msg[20 + 16];
         memcpy(msg, "tidepool simnet host", 20);
         uint64_t seed = h->world->cfg.seed, idx = h->index;
@@ -223,30 +221,47 @@ void sim_host_random(sim_host *h, void *buf, size_t len) { host_rng_fill(h, buf,
 /* ------------------------------------------------------------------------------------ */
 /* Backend memory (accounted, so benchmarks can report bytes per host)                  */
 
-void *sim_backend_alloc(sim_world *w, size_t size) {
-    void *p = calloc(1, size);
-    TP_ASSERT(p != NULL); /* simnet's own bookkeeping: out of memory ends the run */
-    w->backend_bytes += size;
-    return p;
+void *sim_backend_alloc(sim_part *p, size_t size) {
+    void *ptr = calloc(1, size);
+    TP_ASSERT(ptr != NULL); /* simnet's own bookkeeping: out of memory ends the run */
+    p->backend_bytes += (int64_t)size;
+    return ptr;
 }
 
-void *sim_backend_realloc(sim_world *w, void *p, size_t old_size, size_t new_size) {
-    void *n = realloc(p, new_size);
+void *sim_backend_realloc(sim_part *p, void *ptr, size_t old_size, size_t new_size) {
+    void *n = realloc(ptr, new_size);
     TP_ASSERT(n != NULL);
-    w->backend_bytes += new_size;
-    w->backend_bytes -= old_size;
+    p->backend_bytes += (int64_t)new_size - (int64_t)old_size;
     return n;
 }
 
-void sim_backend_free(sim_world *w, void *p, size_t size) {
-    if (p == NULL) return;
-    TP_ASSERT(w->backend_bytes >= size);
-    w->backend_bytes -= size;
-    free(p);
+void sim_backend_free(sim_part *p, void *ptr, size_t size) {
+    if (ptr == NULL) return;
+    p->backend_bytes -= (int64_t)size;
+    free(ptr);
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* World                                                                                */
+
+static sim_part *part_new(sim_world *w, uint32_t index) {
+    /* its own cache lines: partitions are written by different threads */
+    size_t bytes = (sizeof(sim_part) + 63) & ~(size_t)63;
+    sim_part *p = aligned_alloc(64, bytes);
+    if (p == NULL) return NULL;
+    memset(p, 0, bytes);
+    p->world = w;
+    p->index = index;
+    p->now_ns = w->now_ns;
+    return p;
+}
+
+static void part_free(sim_part *p) {
+    free(p->out);
+    free(p->rep);
+    free(p->rep_text);
+    free(p);
+}
 
 tp_err sim_world_create(const sim_world_config *cfg, sim_world **out) {
     char msg[200];
@@ -259,18 +274,25 @@ tp_err sim_world_create(const sim_world_config *cfg, sim_world **out) {
     uint32_t rc = cfg->region_count;
     w->latency = calloc((size_t)rc * rc, sizeof *w->latency);
     w->region_loss = calloc((size_t)rc * rc, sizeof *w->region_loss);
-    if (w->latency == NULL || w->region_loss == NULL) {
+    w->region_hosts = calloc(rc, sizeof *w->region_hosts);
+    w->parts = calloc(SIM_THREADS_MAX, sizeof *w->parts);
+    if (w->parts) w->parts[0] = part_new(w, 0);
+    if (w->latency == NULL || w->region_loss == NULL || w->region_hosts == NULL ||
+        w->parts == NULL || w->parts[0] == NULL) {
         free(w->latency);
         free(w->region_loss);
+        free(w->region_hosts);
+        if (w->parts) free(w->parts[0]);
+        free(w->parts);
         free(w);
         return TP_ERR_NOMEM;
     }
+    w->part_count = 1;
+    w->threads_wanted = 1;
     for (uint32_t i = 0; i < rc * rc; i++)
         w->latency[i] = cfg->latency ? cfg->latency[i] : cfg->default_latency;
-    uint64_t x = cfg->seed ^ 0x74696465706f6f6cULL; /* "tidepool" */
-    for (int i = 0; i < 4; i++) w->rng[i] = splitmix64(&x);
     w->trace = mix(0x6a09e667f3bcc908ULL, cfg->seed);
-    w->next_stream_id = 1;
+    w->lookahead_ns = INT64_MAX / 4;
     *out = w;
     return TP_OK;
 }
@@ -302,9 +324,14 @@ static void sched_free(sim_world *w, sim_sched *s) {
 
 void sim_world_destroy(sim_world *w) {
     if (w == NULL) return;
-    sim_kx_free(w);
-    sim_packets_free(w); /* needs the queue: in-flight packets live only there */
-    sim_queue_deinit(&w->q);
+    sim_pool_stop(w);
+    for (uint32_t i = 0; i < w->part_count; i++) {
+        sim_part *p = w->parts[i];
+        sim_kx_free(p);
+        sim_packets_free(p); /* needs the queue: in-flight packets live only there */
+        sim_queue_deinit(&p->q);
+    }
+    sim_queue_deinit(&w->wq);
     for (uint32_t i = 0; i < w->host_count; i++) {
         sim_host *h = sim_host_at(w, i);
         sim_streams_host_crash(h);
@@ -313,10 +340,13 @@ void sim_world_destroy(sim_world *w) {
         free(h->rng);
         free(h->halt);
     }
-    sim_disk_free_codec(w);
-    sim_streams_flush_graveyard(w);
-    sim_ring_cache_free(w);
-    sim_packets_free(w);
+    for (uint32_t i = 0; i < w->part_count; i++) {
+        sim_part *p = w->parts[i];
+        sim_disk_free_codec(p);
+        sim_streams_flush_graveyard(p);
+        sim_ring_cache_free(p);
+        sim_packets_free(p);
+    }
     while (w->scheds) sched_free(w, w->scheds);
     for (uint32_t i = 0; i < w->chunk_count; i++) free(w->chunks[i]);
     free(w->chunks);
@@ -329,29 +359,129 @@ void sim_world_destroy(sim_world *w) {
     free(w->partitions);
     free(w->latency);
     free(w->region_loss);
+    free(w->region_hosts);
+    for (uint32_t i = 0; i < w->part_count; i++) part_free(w->parts[i]);
+    free(w->parts);
     free(w);
 }
 
 int64_t sim_world_now_ns(const sim_world *w) { return w->now_ns; }
 uint64_t sim_world_seed(const sim_world *w) { return w->cfg.seed; }
-uint64_t sim_world_trace_hash(const sim_world *w) { return w->trace; }
-void sim_world_stats(const sim_world *w, sim_stats *out) { *out = w->stats; }
-uint64_t sim_world_backend_bytes(const sim_world *w) { return w->backend_bytes; }
-size_t sim_world_pending_events(const sim_world *w) { return sim_queue_len(&w->q); }
-void sim_world_stop(sim_world *w) { w->stop = true; }
+
+/* The run's hash: the world's accumulator, then every host's that saw an event, in host
+ * order. Each host's own accumulator depends only on its events in its order, so the
+ * hash is the same however the hosts were spread over threads. */
+uint64_t sim_world_trace_hash(const sim_world *w) {
+    uint64_t x = w->trace;
+    for (uint32_t i = 0; i < w->host_count; i++) {
+        const sim_host *h = sim_host_at(w, i);
+        if (h->trace != 0) x = mix(mix(x, i), h->trace);
+    }
+    return x;
+}
+
+void sim_world_stats(const sim_world *w, sim_stats *out) {
+    memset(out, 0, sizeof *out);
+    uint64_t *o = (uint64_t *)out;
+    for (uint32_t i = 0; i < w->part_count; i++) {
+        const uint64_t *s = (const uint64_t *)&w->parts[i]->stats;
+        for (size_t k = 0; k < sizeof *out / sizeof(uint64_t); k++) o[k] += s[k];
+    }
+}
+
+uint64_t sim_world_backend_bytes(const sim_world *w) {
+    int64_t b = 0;
+    for (uint32_t i = 0; i < w->part_count; i++) b += w->parts[i]->backend_bytes;
+    return b > 0 ? (uint64_t)b : 0;
+}
+
+size_t sim_world_pending_events(const sim_world *w) {
+    size_t n = sim_queue_len(&w->wq);
+    for (uint32_t i = 0; i < w->part_count; i++) n += sim_queue_len(&w->parts[i]->q);
+    return n;
+}
+
+void sim_world_stop(sim_world *w) { atomic_store_explicit(&w->stop, true, memory_order_relaxed); }
+
+uint32_t sim_world_part_count(const sim_world *w) { return w->part_count; }
+uint32_t sim_host_part_index(const sim_host *h) { return h->part->index; }
+int64_t sim_world_lookahead_ns(const sim_world *w) { return w->lookahead_ns; }
+const char *sim_world_threads_note(const sim_world *w) { return w->threads_note; }
+
+tp_err sim_world_set_threads(sim_world *w, uint32_t threads) {
+    if (threads < 1 || threads > SIM_THREADS_MAX || w->started) return TP_ERR_INVAL;
+    w->threads_wanted = threads;
+    return TP_OK;
+}
+
+void sim_world_run_stats(const sim_world *w, sim_run_stats *out) {
+    memset(out, 0, sizeof *out);
+    out->windows = w->windows;
+    out->barriers = w->barriers;
+    out->parts = w->part_count;
+    for (uint32_t i = 0; i < w->part_count; i++) {
+        const sim_part *p = w->parts[i];
+        out->part[i].busy_ns = p->busy_ns;
+        out->part[i].wait_ns = p->wait_ns;
+        out->part[i].events = p->events_run;
+    }
+    for (uint32_t i = 0; i < w->host_count; i++) out->part[sim_host_at(w, i)->part->index].hosts++;
+}
 
 /* ------------------------------------------------------------------------------------ */
 /* Queue front-ends                                                                     */
 
-void sim_arm(sim_world *w, tp_timer *t, int64_t time_ns) {
+/* The key of an event created by host h: h's index, then h's own sequence. Events of a
+ * host are thereby ordered by (time, creator, creator's order), a function of the
+ * simulated world alone. */
+static inline uint64_t host_key(sim_host *h) {
+    return ((uint64_t)(h->index + 1) << 40) | (++h->seq & ((1ull << 40) - 1));
+}
+
+void sim_arm(sim_host *h, tp_timer *t, int64_t time_ns) {
+    sim_part *p = h->part;
+    if (time_ns < p->now_ns) time_ns = p->now_ns;
+    t->deadline_ns = time_ns;
+    t->backend_flags = SIM_TF_INTERNAL | (h->index + 1);
+    t->backend_seq = host_key(h);
+    sim_queue_put(&p->q, t, time_ns);
+}
+
+void sim_disarm(sim_host *h, tp_timer *t) { sim_queue_remove(&h->part->q, t); }
+
+void sim_post(sim_host *from, sim_host *to, tp_timer *t, int64_t time_ns) {
+    sim_world *w = from->world;
+    sim_part *p = from->part;
+    TP_ASSERT(t->backend_index == TP_TIMER_NOT_ARMED);
+    if (time_ns < p->now_ns) time_ns = p->now_ns;
+    t->deadline_ns = time_ns;
+    t->backend_flags = SIM_TF_INTERNAL | (to->index + 1);
+    t->backend_seq = host_key(from);
+    if (to->part != p && w->in_window) {
+        /* another thread's queue: at the barrier, which comes before its time */
+        TP_ASSERT(time_ns >= w->window_end_ns && "a message faster than the lookahead");
+        if (p->out_len == p->out_cap) {
+            uint32_t cap = p->out_cap ? p->out_cap * 2 : 256;
+            tp_timer **o = realloc(p->out, cap * sizeof *o);
+            TP_ASSERT(o != NULL);
+            p->out = o;
+            p->out_cap = cap;
+        }
+        p->out[p->out_len++] = t;
+        return;
+    }
+    sim_queue_put(&to->part->q, t, time_ns);
+}
+
+void sim_warm(sim_world *w, tp_timer *t, int64_t time_ns) {
     if (time_ns < w->now_ns) time_ns = w->now_ns;
     t->deadline_ns = time_ns;
     t->backend_flags = SIM_TF_INTERNAL;
     t->backend_seq = ++w->seq;
-    sim_queue_put(&w->q, t, time_ns);
+    sim_queue_put(&w->wq, t, time_ns);
 }
 
-void sim_disarm(sim_world *w, tp_timer *t) { sim_queue_remove(&w->q, t); }
+void sim_wdisarm(sim_world *w, tp_timer *t) { sim_queue_remove(&w->wq, t); }
 
 /* A host or world timer (flags = host index + 1, or 0). The queue key is clamped to
  * now so a past deadline runs on the next turn without moving the clock back. */
@@ -364,16 +494,27 @@ void sim_timer_start_flags(sim_world *w, tp_timer *t, int64_t deadline_ns, uint3
     }
     t->deadline_ns = deadline_ns;
     t->backend_flags = flags;
-    t->backend_seq = ++w->seq;
-    sim_queue_put(&w->q, t, deadline_ns < w->now_ns ? w->now_ns : deadline_ns);
+    if (flags != 0) {
+        sim_host *h = sim_host_at(w, flags - 1);
+        t->backend_seq = host_key(h);
+        sim_queue_put(&h->part->q, t, deadline_ns < h->part->now_ns ? h->part->now_ns : deadline_ns);
+    } else {
+        t->backend_seq = ++w->seq;
+        sim_queue_put(&w->wq, t, deadline_ns < w->now_ns ? w->now_ns : deadline_ns);
+    }
 }
 
 void sim_timer_stop_flags(sim_world *w, tp_timer *t) {
     if (t->backend_index == TP_TIMER_NOT_ARMED) return;
     TP_ASSERT((t->backend_flags & SIM_TF_INTERNAL) == 0);
     uint32_t flags = t->backend_flags;
-    sim_queue_remove(&w->q, t);
-    if (flags != 0) sim_host_at(w, flags - 1)->timers_armed--;
+    if (flags != 0) {
+        sim_host *h = sim_host_at(w, flags - 1);
+        sim_queue_remove(&h->part->q, t);
+        h->timers_armed--;
+    } else {
+        sim_queue_remove(&w->wq, t);
+    }
 }
 
 void sim_world_timer_start(sim_world *w, tp_timer *t, int64_t deadline_ns) {
@@ -384,48 +525,308 @@ void sim_world_timer_start(sim_world *w, tp_timer *t, int64_t deadline_ns) {
 void sim_world_timer_stop(sim_world *w, tp_timer *t) { sim_timer_stop_flags(w, t); }
 
 /* ------------------------------------------------------------------------------------ */
-/* Run loop                                                                             */
+/* Run loop: windows and barriers (README "Parallel runs")                              */
 
-static void step_one(sim_world *w) {
-    sim_qent e = sim_queue_begin_pop(&w->q);
-    TP_ASSERT(e.time_ns >= w->now_ns);
-    w->now_ns = e.time_ns;
-    w->stats.events_executed++;
-    tp_timer *t = e.timer;
-    uint32_t flags = t->backend_flags;
-    uint64_t seq = t->backend_seq;
-    if ((flags & SIM_TF_INTERNAL) == 0) {
-        w->stats.timers_fired++;
-        if (flags != 0) {
-            sim_host *h = sim_host_at(w, flags - 1);
-            h->timers_armed--;
-            w->cb_host = h;
-            sim_trace(w, SIM_TRACE_TIMER, flags, seq, 0);
-        } else {
-            sim_trace(w, SIM_TRACE_WORLD_TIMER, 0, seq, 0);
+/* The smallest one-way base latency between two distinct hosts: the window length.
+ * Jitter only adds to it; a host talking to itself stays in its own partition. */
+static void lookahead_update(sim_world *w) {
+    uint32_t rc = w->cfg.region_count;
+    int64_t l = INT64_MAX / 4;
+    for (uint32_t a = 0; a < rc; a++) {
+        if (w->region_hosts[a] == 0) continue;
+        for (uint32_t b = 0; b < rc; b++) {
+            if (w->region_hosts[b] == 0 || (a == b && w->region_hosts[a] < 2)) continue;
+            int64_t base = w->latency[a * rc + b].base_ns;
+            if (base < l) l = base;
         }
     }
+    w->lookahead_ns = l;
+}
+
+/* Runs one event of partition p (its clock moves to the event's time). */
+static void step_part(sim_part *p) {
+    sim_qent e = sim_queue_begin_pop(&p->q);
+    TP_ASSERT(e.time_ns >= p->now_ns);
+    p->now_ns = e.time_ns;
+    p->last_event_ns = e.time_ns;
+    p->stats.events_executed++;
+    p->events_run++;
+    tp_timer *t = e.timer;
+    uint32_t flags = t->backend_flags;
+    if ((flags & SIM_TF_INTERNAL) == 0) {
+        p->stats.timers_fired++;
+        sim_host *h = sim_host_at(p->world, flags - 1);
+        h->timers_armed--;
+        p->cb_host = h;
+        sim_trace(h, SIM_TRACE_TIMER, flags, t->backend_seq & ((1ull << 40) - 1), 0);
+    }
     t->cb(t->arg);
-    w->cb_host = NULL;
-    sim_queue_end_pop(&w->q); /* before the graveyard: the zombie may point into it */
-    if (w->graveyard) sim_streams_flush_graveyard(w);
+    p->cb_host = NULL;
+    sim_queue_end_pop(&p->q); /* before the graveyard: the zombie may point into it */
+    if (p->graveyard) sim_streams_flush_graveyard(p);
+}
+
+/* Runs partition p's events due before `end`. */
+void sim_part_run_window(sim_part *p, int64_t end) {
+    while (p->q.len > 0 && p->q.ent[0].time_ns < end) step_part(p);
+}
+
+static int64_t parts_next_ns(const sim_world *w) {
+    int64_t t = INT64_MAX;
+    for (uint32_t i = 0; i < w->part_count; i++) {
+        const sim_part *p = w->parts[i];
+        if (p->q.len > 0 && p->q.ent[0].time_ns < t) t = p->q.ent[0].time_ns;
+    }
+    return t;
+}
+
+static int64_t world_next_ns(const sim_world *w) {
+    return w->wq.len > 0 ? w->wq.ent[0].time_ns : INT64_MAX;
+}
+
+static void set_now_all(sim_world *w, int64_t t) {
+    w->now_ns = t;
+    for (uint32_t i = 0; i < w->part_count; i++) w->parts[i]->now_ns = t;
+}
+
+/* Reports: tp_env_event calls wait in their partition, in (time, host, host order)
+ * order once sorted, for the barrier. */
+typedef struct sim_report {
+    int64_t time_ns;
+    uint32_t host;
+    uint32_t detail_off; /* into the partition's rep_text; UINT32_MAX: no detail */
+    uint64_t seq;
+    tp_event ev;
+} sim_report;
+
+void sim_report_add(sim_host *h, const tp_event *ev) {
+    sim_part *p = h->part;
+    if (p->rep_len == p->rep_cap) {
+        uint32_t cap = p->rep_cap ? p->rep_cap * 2 : 256;
+        sim_report *r = realloc(p->rep, cap * sizeof *r);
+        TP_ASSERT(r != NULL);
+        p->rep = r;
+        p->rep_cap = cap;
+    }
+    sim_report *r = &p->rep[p->rep_len++];
+    r->time_ns = p->now_ns;
+    r->host = h->index;
+    r->seq = ++h->seq;
+    r->ev = *ev;
+    r->ev.detail = NULL;
+    r->detail_off = UINT32_MAX;
+    if (ev->detail != NULL) {
+        size_t n = strlen(ev->detail) + 1;
+        if (p->rep_text_len + n > p->rep_text_cap) {
+            size_t cap = p->rep_text_cap ? p->rep_text_cap * 2 : 4096;
+            while (cap < p->rep_text_len + n) cap *= 2;
+            char *tx = realloc(p->rep_text, cap);
+            TP_ASSERT(tx != NULL);
+            p->rep_text = tx;
+            p->rep_text_cap = cap;
+        }
+        memcpy(p->rep_text + p->rep_text_len, ev->detail, n);
+        r->detail_off = (uint32_t)p->rep_text_len;
+        p->rep_text_len += n;
+    }
+}
+
+static int report_cmp(const void *a, const void *b) {
+    const sim_report *x = *(const sim_report *const *)a, *y = *(const sim_report *const *)b;
+    if (x->time_ns != y->time_ns) return x->time_ns < y->time_ns ? -1 : 1;
+    if (x->host != y->host) return x->host < y->host ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void reports_flush(sim_world *w) {
+    size_t n = 0;
+    for (uint32_t i = 0; i < w->part_count; i++) n += w->parts[i]->rep_len;
+    if (n == 0) return;
+    if (w->cfg.event_cb != NULL) {
+        const sim_report **all = malloc(n * sizeof *all);
+        TP_ASSERT(all != NULL);
+        size_t k = 0;
+        for (uint32_t i = 0; i < w->part_count; i++)
+            for (uint32_t j = 0; j < w->parts[i]->rep_len; j++) all[k++] = &w->parts[i]->rep[j];
+        qsort(all, n, sizeof *all, report_cmp);
+        for (size_t j = 0; j < n; j++) {
+            const sim_report *r = all[j];
+            tp_event ev = r->ev;
+            if (r->detail_off != UINT32_MAX) {
+                const sim_part *p = sim_host_at(w, r->host)->part;
+                ev.detail = p->rep_text + r->detail_off;
+            }
+            w->cfg.event_cb(w->cfg.event_arg, r->host, r->time_ns, &ev);
+        }
+        free(all);
+    }
+    for (uint32_t i = 0; i < w->part_count; i++) {
+        w->parts[i]->rep_len = 0;
+        w->parts[i]->rep_text_len = 0;
+    }
+}
+
+/* Between windows, with every worker parked: messages cross partitions, reports are
+ * handed over, the scenario's barrier hook runs. */
+static void barrier(sim_world *w) {
+    for (uint32_t i = 0; i < w->part_count; i++) {
+        sim_part *p = w->parts[i];
+        for (uint32_t k = 0; k < p->out_len; k++) {
+            tp_timer *t = p->out[k];
+            sim_host *to = sim_host_at(w, (t->backend_flags & SIM_TF_HOST_MASK) - 1);
+            sim_queue_put(&to->part->q, t, t->deadline_ns);
+        }
+        p->out_len = 0;
+    }
+    reports_flush(w);
+    w->barriers++;
+    if (w->cfg.barrier_cb) w->cfg.barrier_cb(w->cfg.barrier_arg, w);
+}
+
+/* Runs the world events due at time t (and those they schedule for t), every partition's
+ * clock at t. */
+static void run_world_at(sim_world *w, int64_t t) {
+    set_now_all(w, t);
+    while (w->wq.len > 0 && w->wq.ent[0].time_ns == t) {
+        sim_qent e = sim_queue_begin_pop(&w->wq);
+        tp_timer *tm = e.timer;
+        w->parts[0]->stats.events_executed++;
+        if ((tm->backend_flags & SIM_TF_INTERNAL) == 0) {
+            w->parts[0]->stats.timers_fired++;
+            sim_wtrace(w, SIM_TRACE_WORLD_TIMER, 0, tm->backend_seq, 0);
+        }
+        tm->cb(tm->arg);
+        sim_queue_end_pop(&w->wq);
+        for (uint32_t i = 0; i < w->part_count; i++)
+            if (w->parts[i]->graveyard) sim_streams_flush_graveyard(w->parts[i]);
+    }
+}
+
+/* The first run fixes the partitions: hosts go to partition index % P, with the events
+ * already queued for them. */
+static void start(sim_world *w) {
+    if (w->started) return;
+    w->started = true;
+    lookahead_update(w);
+    uint32_t n = w->threads_wanted;
+    if (n > w->host_count) n = w->host_count > 0 ? w->host_count : 1;
+    if (n > 1 && w->lookahead_ns <= 0) {
+        snprintf(w->threads_note, sizeof w->threads_note,
+                 "one thread: two hosts have a zero-latency path, so no window can run in "
+                 "parallel (lookahead 0)");
+        n = 1;
+    } else if (n < w->threads_wanted) {
+        snprintf(w->threads_note, sizeof w->threads_note,
+                 "%u threads: the world has %u hosts", n, w->host_count);
+    }
+    if (n <= 1) return;
+    for (uint32_t i = 1; i < n; i++) {
+        w->parts[i] = part_new(w, i);
+        TP_ASSERT(w->parts[i] != NULL);
+    }
+    w->part_count = n;
+    for (uint32_t i = 0; i < w->host_count; i++) {
+        sim_host *h = sim_host_at(w, i);
+        h->part = w->parts[i % n];
+    }
+    /* move the queued events of other partitions' hosts out of partition 0 */
+    sim_queue *q0 = &w->parts[0]->q;
+    uint32_t len = q0->len;
+    sim_qent *ents = malloc((len ? len : 1) * sizeof *ents);
+    TP_ASSERT(ents != NULL);
+    memcpy(ents, q0->ent, len * sizeof *ents);
+    for (uint32_t i = 0; i < len; i++) {
+        uint32_t owner = ents[i].timer->backend_flags & SIM_TF_HOST_MASK;
+        TP_ASSERT(owner != 0);
+        sim_host *h = sim_host_at(w, owner - 1);
+        if (h->part != w->parts[0]) {
+            sim_queue_remove(q0, ents[i].timer);
+            sim_queue_put(&h->part->q, ents[i].timer, ents[i].time_ns);
+        }
+    }
+    free(ents);
+    sim_pool_start(w);
+}
+
+/* One window: every partition runs its events before `end`, in parallel when there are
+ * worker threads. Returns the time of the last event run (or -1). */
+static void run_window(sim_world *w, int64_t end) {
+    w->windows++;
+    w->window_end_ns = end;
+    w->in_events = true;
+    if (w->part_count == 1) {
+        sim_part *p = w->parts[0];
+        p->last_event_ns = -1;
+        sim_part_run_window(p, end);
+    } else {
+        for (uint32_t i = 0; i < w->part_count; i++) w->parts[i]->last_event_ns = -1;
+        w->in_window = true;
+        sim_pool_run(w, end);
+        w->in_window = false;
+    }
+    w->in_events = false;
+    int64_t last = -1;
+    for (uint32_t i = 0; i < w->part_count; i++)
+        if (w->parts[i]->last_event_ns > last) last = w->parts[i]->last_event_ns;
+    if (last >= 0) set_now_all(w, last);
+}
+
+/* The common loop of sim_run_until and sim_run_until_pred. */
+static bool run_loop(sim_world *w, int64_t t_end, bool (*pred)(void *arg), void *arg) {
+    start(w);
+    atomic_store_explicit(&w->stop, false, memory_order_relaxed);
+    if (pred && pred(arg)) return true;
+    for (;;) {
+        int64_t th = parts_next_ns(w), tw = world_next_ns(w);
+        int64_t t = th < tw ? th : tw;
+        if (t > t_end) break;
+        if (tw <= th) {
+            run_world_at(w, tw); /* world events first at an equal time */
+        } else {
+            int64_t end = w->lookahead_ns < INT64_MAX / 4 ? th + w->lookahead_ns : INT64_MAX / 2;
+            if (w->lookahead_ns <= 0) end = th + 1;
+            if (end > tw) end = tw;
+            if (end > t_end) end = t_end + 1;
+            run_window(w, end);
+        }
+        barrier(w);
+        if (pred && pred(arg)) return true;
+        if (atomic_load_explicit(&w->stop, memory_order_relaxed)) return pred ? pred(arg) : false;
+    }
+    if (t_end > w->now_ns) set_now_all(w, t_end);
+    return pred ? pred(arg) : false;
 }
 
 bool sim_step(sim_world *w) {
-    w->stop = false;
-    if (w->q.len == 0) return false;
-    step_one(w);
+    start(w);
+    TP_ASSERT(w->part_count == 1 && "sim_step runs one event: worlds with one thread only");
+    atomic_store_explicit(&w->stop, false, memory_order_relaxed);
+    int64_t th = parts_next_ns(w), tw = world_next_ns(w);
+    if (th == INT64_MAX && tw == INT64_MAX) return false;
+    if (tw <= th) {
+        /* one world event */
+        set_now_all(w, tw);
+        sim_qent e = sim_queue_begin_pop(&w->wq);
+        tp_timer *tm = e.timer;
+        w->parts[0]->stats.events_executed++;
+        if ((tm->backend_flags & SIM_TF_INTERNAL) == 0) {
+            w->parts[0]->stats.timers_fired++;
+            sim_wtrace(w, SIM_TRACE_WORLD_TIMER, 0, tm->backend_seq, 0);
+        }
+        tm->cb(tm->arg);
+        sim_queue_end_pop(&w->wq);
+        if (w->parts[0]->graveyard) sim_streams_flush_graveyard(w->parts[0]);
+    } else {
+        w->in_events = true;
+        step_part(w->parts[0]);
+        w->in_events = false;
+        set_now_all(w, w->parts[0]->now_ns);
+    }
+    barrier(w);
     return true;
 }
 
-void sim_run_until(sim_world *w, int64_t t_ns) {
-    w->stop = false;
-    while (w->q.len > 0 && w->q.ent[0].time_ns <= t_ns) {
-        step_one(w);
-        if (w->stop) return;
-    }
-    if (t_ns > w->now_ns) w->now_ns = t_ns;
-}
+void sim_run_until(sim_world *w, int64_t t_ns) { (void)run_loop(w, t_ns, NULL, NULL); }
 
 void sim_run_for(sim_world *w, int64_t duration_ns) {
     TP_ASSERT(duration_ns >= 0);
@@ -433,15 +834,7 @@ void sim_run_for(sim_world *w, int64_t duration_ns) {
 }
 
 bool sim_run_until_pred(sim_world *w, bool (*pred)(void *arg), void *arg, int64_t deadline_ns) {
-    w->stop = false;
-    for (;;) {
-        if (pred(arg)) return true;
-        if (w->q.len == 0 || w->q.ent[0].time_ns > deadline_ns) break;
-        step_one(w);
-        if (w->stop) return pred(arg);
-    }
-    if (deadline_ns > w->now_ns) w->now_ns = deadline_ns;
-    return pred(arg);
+    return run_loop(w, deadline_ns, pred, arg);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -472,8 +865,8 @@ static void ip_map_insert(sim_world *w, uint32_t index) {
 static void ip_map_grow(sim_world *w) {
     uint32_t old_cap = w->ip_map_cap;
     uint32_t cap = old_cap ? old_cap * 2 : 1024;
-    sim_backend_free(w, w->ip_map, (size_t)old_cap * sizeof *w->ip_map);
-    w->ip_map = sim_backend_alloc(w, (size_t)cap * sizeof *w->ip_map);
+    sim_backend_free(w->parts[0], w->ip_map, (size_t)old_cap * sizeof *w->ip_map);
+    w->ip_map = sim_backend_alloc(w->parts[0], (size_t)cap * sizeof *w->ip_map);
     w->ip_map_cap = cap;
     for (uint32_t i = 0; i < w->host_count; i++) ip_map_insert(w, i);
 }
@@ -518,7 +911,7 @@ static sim_subnet *subnet_find(sim_world *w, const tp_ip *net, uint8_t prefix, b
         uint32_t old_cap = w->subnet_cap;
         sim_subnet *old = w->subnets;
         uint32_t cap = old_cap ? old_cap * 2 : 64;
-        w->subnets = sim_backend_alloc(w, (size_t)cap * sizeof *w->subnets);
+        w->subnets = sim_backend_alloc(w->parts[0], (size_t)cap * sizeof *w->subnets);
         w->subnet_cap = cap;
         for (uint32_t i = 0; i < old_cap; i++) {
             if (!old[i].used) continue;
@@ -526,7 +919,7 @@ static sim_subnet *subnet_find(sim_world *w, const tp_ip *net, uint8_t prefix, b
             while (w->subnets[j].used) j = (j + 1) & (cap - 1);
             w->subnets[j] = old[i];
         }
-        sim_backend_free(w, old, (size_t)old_cap * sizeof *old);
+        sim_backend_free(w->parts[0], old, (size_t)old_cap * sizeof *old);
     }
     uint32_t mask = w->subnet_cap - 1;
     uint32_t i = subnet_hash(net, prefix) & mask;
@@ -576,14 +969,20 @@ tp_err sim_host_add(sim_world *w, const sim_host_config *cfg, sim_host **out) {
     uint32_t index = w->host_count;
     if ((index >> SIM_HOST_CHUNK_SHIFT) >= w->chunk_count) {
         uint32_t n = w->chunk_count + 1;
-        w->chunks = sim_backend_realloc(w, w->chunks, (size_t)w->chunk_count * sizeof *w->chunks,
+        w->chunks = sim_backend_realloc(w->parts[0], w->chunks, (size_t)w->chunk_count * sizeof *w->chunks,
                                         (size_t)n * sizeof *w->chunks);
-        w->chunks[w->chunk_count] = sim_backend_alloc(w, SIM_HOST_CHUNK * sizeof(sim_host));
+        w->chunks[w->chunk_count] = sim_backend_alloc(w->parts[0], SIM_HOST_CHUNK * sizeof(sim_host));
         w->chunk_count = n;
     }
     sim_host *h = sim_host_at(w, index);
     memset(h, 0, sizeof *h);
     h->world = w;
+    h->part = w->parts[index % w->part_count];
+    {
+        uint64_t x = w->cfg.seed ^ 0x6d6f64656c000000ULL; /* "model" */
+        x = splitmix64(&x) ^ ((uint64_t)index * 0x9e3779b97f4a7c15ULL);
+        h->mrng = splitmix64(&x);
+    }
     h->env.ctx = h;
     h->env.ops = &sim_env_ops;
     h->index = index;
@@ -601,6 +1000,8 @@ tp_err sim_host_add(sim_world *w, const sim_host_config *cfg, sim_host **out) {
     h->wall_anchor_now_ns = w->now_ns;
     h->wall_anchor_wall_ns = w->cfg.wall_start_ns + w->now_ns + cfg->clock_offset_ns;
     w->host_count++;
+    w->region_hosts[h->region]++;
+    lookahead_update(w);
     if ((w->host_count) * 2 > w->ip_map_cap)
         ip_map_grow(w);
     else
@@ -674,10 +1075,11 @@ uint16_t sim_host_ephemeral_port(sim_host *h) {
 /* ------------------------------------------------------------------------------------ */
 /* Network model: latency, loss, serialization                                          */
 
-int64_t sim_latency_ns(sim_world *w, const sim_host *from, const sim_host *to) {
+int64_t sim_latency_ns(sim_host *actor, const sim_host *from, const sim_host *to) {
+    const sim_world *w = actor->world;
     if (from == to) return w->cfg.loopback_latency_ns;
     const sim_latency *l = &w->latency[from->region * w->cfg.region_count + to->region];
-    int64_t j = l->jitter_ns > 0 ? (int64_t)sim_rng_below(w, (uint64_t)l->jitter_ns + 1) : 0;
+    int64_t j = l->jitter_ns > 0 ? (int64_t)sim_host_rng_below(actor, (uint64_t)l->jitter_ns + 1) : 0;
     return l->base_ns + j;
 }
 
@@ -767,7 +1169,7 @@ static tp_err partition_make(sim_world *w, const uint32_t *a, size_t na, const u
 tp_err sim_partition(sim_world *w, const uint32_t *a, size_t a_count, const uint32_t *b,
                      size_t b_count, uint32_t *id) {
     TP_TRY(partition_make(w, a, a_count, b, b_count, true, id));
-    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_PARTITION, *id, a_count);
+    sim_wtrace(w, SIM_TRACE_FAULT, SIM_FAULT_PARTITION, *id, a_count);
     return TP_OK;
 }
 
@@ -776,37 +1178,37 @@ void sim_heal(sim_world *w, uint32_t id) {
     sim_cut *p = &w->partitions[id - 1];
     if (!p->active) return;
     p->active = false;
-    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_HEAL, id, 0);
+    sim_wtrace(w, SIM_TRACE_FAULT, SIM_FAULT_HEAL, id, 0);
 }
 
 void sim_heal_all(sim_world *w) {
     for (uint32_t i = 0; i < w->partition_count; i++) w->partitions[i].active = false;
-    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_HEAL_ALL, 0, 0);
+    sim_wtrace(w, SIM_TRACE_FAULT, SIM_FAULT_HEAL_ALL, 0, 0);
 }
 
 void sim_host_set_bandwidth(sim_host *h, uint64_t up, uint64_t down) {
     h->up_bps = up;
     h->down_bps = down;
-    sim_trace(h->world, SIM_TRACE_FAULT, SIM_FAULT_BANDWIDTH, up, down);
+    sim_wtrace(h->world, SIM_TRACE_FAULT, SIM_FAULT_BANDWIDTH, up, down);
 }
 
 void sim_host_set_loss(sim_host *h, uint32_t loss_ppm) {
     h->loss_ppm = loss_ppm > 1000000 ? 1000000 : loss_ppm;
-    sim_trace(h->world, SIM_TRACE_FAULT, SIM_FAULT_HOST_LOSS, h->index, loss_ppm);
+    sim_wtrace(h->world, SIM_TRACE_FAULT, SIM_FAULT_HOST_LOSS, h->index, loss_ppm);
 }
 
 void sim_host_set_corruption(sim_host *h, uint32_t corrupt_ppm) {
     h->corrupt_ppm = corrupt_ppm > 1000000 ? 1000000 : corrupt_ppm;
-    sim_trace(h->world, SIM_TRACE_FAULT, SIM_FAULT_CORRUPTION, h->index, corrupt_ppm);
+    sim_wtrace(h->world, SIM_TRACE_FAULT, SIM_FAULT_CORRUPTION, h->index, corrupt_ppm);
 }
 
-bool sim_corrupt_pick(sim_world *w, const sim_host *to, uint32_t len, uint32_t *offset,
+bool sim_corrupt_pick(sim_host *actor, const sim_host *to, uint32_t len, uint32_t *offset,
                       uint8_t *mask) {
     if (to->corrupt_ppm == 0 || len == 0) return false;
-    if (sim_rng_below(w, 1000000) >= to->corrupt_ppm) return false;
-    *offset = (uint32_t)sim_rng_below(w, len);
-    *mask = (uint8_t)(1 + sim_rng_below(w, 255));
-    w->stats.messages_corrupted++;
+    if (sim_host_rng_below(actor, 1000000) >= to->corrupt_ppm) return false;
+    *offset = (uint32_t)sim_host_rng_below(actor, len);
+    *mask = (uint8_t)(1 + sim_host_rng_below(actor, 255));
+    actor->part->stats.messages_corrupted++;
     return true;
 }
 
@@ -814,7 +1216,11 @@ void sim_set_latency(sim_world *w, uint32_t from, uint32_t to, sim_latency lat) 
     TP_ASSERT(from < w->cfg.region_count && to < w->cfg.region_count);
     TP_ASSERT(lat.base_ns >= 0 && lat.jitter_ns >= 0);
     w->latency[from * w->cfg.region_count + to] = lat;
-    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_LATENCY, (uint64_t)lat.base_ns,
+    lookahead_update(w);
+    /* partitions run in parallel only while every path takes time (README) */
+    TP_ASSERT((w->part_count == 1 || w->lookahead_ns > 0) &&
+              "a zero-latency path between hosts in a run with several threads: use one thread");
+    sim_wtrace(w, SIM_TRACE_FAULT, SIM_FAULT_LATENCY, (uint64_t)lat.base_ns,
               (uint64_t)lat.jitter_ns);
 }
 
@@ -823,7 +1229,7 @@ void sim_set_region_loss(sim_world *w, uint32_t ra, uint32_t rb, uint32_t loss_p
     if (loss_ppm > 1000000) loss_ppm = 1000000;
     w->region_loss[ra * w->cfg.region_count + rb] = loss_ppm;
     w->region_loss[rb * w->cfg.region_count + ra] = loss_ppm;
-    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_REGION_LOSS, ra * 256u + rb, loss_ppm);
+    sim_wtrace(w, SIM_TRACE_FAULT, SIM_FAULT_REGION_LOSS, ra * 256u + rb, loss_ppm);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -836,25 +1242,25 @@ static int64_t scale_ppm(int64_t d, int32_t ppm) {
 }
 
 int64_t sim_host_wall_ns(const sim_host *h) {
-    int64_t d = h->world->now_ns - h->wall_anchor_now_ns;
+    int64_t d = h->part->now_ns - h->wall_anchor_now_ns;
     return h->wall_anchor_wall_ns + d + scale_ppm(d, h->drift_ppm);
 }
 
 void sim_host_clock_step(sim_host *h, int64_t delta_ns) {
     h->wall_anchor_wall_ns += delta_ns;
-    sim_trace(h->world, SIM_TRACE_FAULT, SIM_FAULT_CLOCK_STEP, h->index, (uint64_t)delta_ns);
+    sim_wtrace(h->world, SIM_TRACE_FAULT, SIM_FAULT_CLOCK_STEP, h->index, (uint64_t)delta_ns);
 }
 
 void sim_host_clock_drift(sim_host *h, int32_t drift_ppm) {
     h->wall_anchor_wall_ns = sim_host_wall_ns(h);
-    h->wall_anchor_now_ns = h->world->now_ns;
+    h->wall_anchor_now_ns = h->part->now_ns;
     h->drift_ppm = drift_ppm;
-    sim_trace(h->world, SIM_TRACE_FAULT, SIM_FAULT_CLOCK_DRIFT, h->index, (uint64_t)drift_ppm);
+    sim_wtrace(h->world, SIM_TRACE_FAULT, SIM_FAULT_CLOCK_DRIFT, h->index, (uint64_t)drift_ppm);
 }
 
 void sim_host_disk_wipe(sim_host *h) {
     sim_disk_wipe(h);
-    sim_trace(h->world, SIM_TRACE_FAULT, SIM_FAULT_DISK_WIPE, h->index, 0);
+    sim_wtrace(h->world, SIM_TRACE_FAULT, SIM_FAULT_DISK_WIPE, h->index, 0);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -873,13 +1279,13 @@ static bool drop_host_timer(const tp_timer *t, void *arg) {
 
 static void drop_host_timers(sim_host *h) {
     if (h->timers_armed == 0) return;
-    sim_queue_filter(&h->world->q, drop_host_timer, h);
+    sim_queue_filter(&h->part->q, drop_host_timer, h);
     h->timers_armed = 0;
 }
 
 static void cancel_halt(sim_host *h) {
     if (h->halt == NULL) return;
-    sim_disarm(h->world, &h->halt->t);
+    sim_disarm(h, &h->halt->t);
     free(h->halt);
     h->halt = NULL;
 }
@@ -887,15 +1293,15 @@ static void cancel_halt(sim_host *h) {
 /* Runs an app hook with `h` as the host whose code is running (for the asserts). */
 #define APP_HOOK(h, hook)                                                                \
     do {                                                                                 \
-        sim_host *prev_ = (h)->world->cb_host;                                           \
-        (h)->world->cb_host = (h);                                                       \
+        sim_host *prev_ = (h)->part->cb_host;                                            \
+        (h)->part->cb_host = (h);                                                        \
         (h)->app_ops->hook((h)->app, (h), &(h)->env);                                    \
-        (h)->world->cb_host = prev_;                                                     \
+        (h)->part->cb_host = prev_;                                                      \
     } while (0)
 
 /* Crash, start and stop re-enter the app: never from inside that host's own code. */
 #define ASSERT_NOT_OWN_CALLBACK(h)                                                       \
-    TP_ASSERT((h)->world->cb_host != (h) &&                                              \
+    TP_ASSERT((h)->part->cb_host != (h) &&                                               \
               "host lifecycle call from inside the host's own callback: use sim_fault_at")
 
 static void app_halt(sim_host *h) {
@@ -911,12 +1317,12 @@ void sim_host_start(sim_host *h) {
     if (booted) {
         h->state = SIM_HOST_UP;
         /* The host's links are idle again after a reboot. */
-        h->up_free_ns = h->down_free_ns = w->now_ns;
+        h->up_free_ns = h->down_free_ns = h->part->now_ns;
     }
     bool app = h->app_ops != NULL && !h->app_running;
     if (!booted && !app) return; /* already up and running */
-    w->stats.host_starts++;
-    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_START, h->index, 0);
+    h->part->stats.host_starts++;
+    sim_wtrace(w, SIM_TRACE_FAULT, SIM_FAULT_START, h->index, 0);
     if (!app) return;
     h->app_running = 1;
     if (h->app_ops->start) APP_HOOK(h, start);
@@ -926,8 +1332,8 @@ void sim_host_crash(sim_host *h) {
     ASSERT_NOT_OWN_CALLBACK(h);
     sim_world *w = h->world;
     if (h->state == SIM_HOST_DOWN) return;
-    w->stats.host_crashes++;
-    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_CRASH, h->index, 0);
+    h->part->stats.host_crashes++;
+    sim_wtrace(w, SIM_TRACE_FAULT, SIM_FAULT_CRASH, h->index, 0);
     h->state = SIM_HOST_DOWN;
     cancel_halt(h);
     drop_host_timers(h);
@@ -946,8 +1352,10 @@ static bool drop_running_app_timer(const tp_timer *t, void *arg) {
 }
 
 void sim_world_crash_running_apps(sim_world *w) {
-    TP_ASSERT(w->cb_host == NULL);
-    sim_queue_filter(&w->q, drop_running_app_timer, w);
+    for (uint32_t i = 0; i < w->part_count; i++) {
+        TP_ASSERT(w->parts[i]->cb_host == NULL);
+        sim_queue_filter(&w->parts[i]->q, drop_running_app_timer, w);
+    }
     for (uint32_t i = 0; i < w->host_count; i++) {
         sim_host *h = sim_host_at(w, i);
         if (h->state == SIM_HOST_DOWN || !h->app_running) continue;
@@ -961,7 +1369,7 @@ static void halt_fire(void *arg) {
     sim_host *h = hl->host;
     free(h->halt);
     h->halt = NULL;
-    sim_trace(h->world, SIM_TRACE_APP, 2, h->index, 0);
+    sim_trace(h, SIM_TRACE_APP, 2, h->index, 0);
     drop_host_timers(h);
     sim_streams_host_halt(h);
     sim_dgrams_host_drop(h);
@@ -972,7 +1380,7 @@ void sim_host_stop(sim_host *h, int64_t grace_ns) {
     TP_ASSERT(grace_ns >= 0);
     ASSERT_NOT_OWN_CALLBACK(h);
     sim_world *w = h->world;
-    sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_STOP, h->index, (uint64_t)grace_ns);
+    sim_wtrace(w, SIM_TRACE_FAULT, SIM_FAULT_STOP, h->index, (uint64_t)grace_ns);
     if (h->state == SIM_HOST_DOWN || !h->app_running || h->app_stopping) return;
     h->app_stopping = 1;
     if (h->app_ops->stop) APP_HOOK(h, stop);
@@ -981,7 +1389,7 @@ void sim_host_stop(sim_host *h, int64_t grace_ns) {
     TP_ASSERT(h->halt != NULL);
     h->halt->host = h;
     tp_timer_init(&h->halt->t, halt_fire, h->halt);
-    sim_arm(w, &h->halt->t, w->now_ns + grace_ns);
+    sim_arm(h, &h->halt->t, h->part->now_ns + grace_ns);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -992,7 +1400,7 @@ static void sched_apply(sim_world *w, const sim_fault *f, const sim_sched *s) {
     case SIM_FAULT_PARTITION: {
         sim_cut *p = &w->partitions[f->partition_id - 1];
         p->active = true;
-        sim_trace(w, SIM_TRACE_FAULT, SIM_FAULT_PARTITION, p->id, f->host_count);
+        sim_wtrace(w, SIM_TRACE_FAULT, SIM_FAULT_PARTITION, p->id, f->host_count);
         break;
     }
     case SIM_FAULT_HEAL: sim_heal(w, f->partition_id); break;
@@ -1081,6 +1489,6 @@ tp_err sim_fault_at(sim_world *w, int64_t at_ns, const sim_fault *f, uint32_t *p
     if (w->scheds) w->scheds->prev = s;
     w->scheds = s;
     tp_timer_init(&s->t, sched_fire, s);
-    sim_arm(w, &s->t, at_ns);
+    sim_warm(w, &s->t, at_ns);
     return TP_OK;
 }

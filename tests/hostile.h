@@ -118,7 +118,13 @@ static void hostile_on_data(void *arg, tp_stream *s, const uint8_t *data, size_t
     while (k < len || x->sock.state == TP_SOCKET_RUNNING) {
         size_t n = 0;
         tp_socket_event ev;
-        if (tp_socket_feed(&x->sock, data + k, len - k, &n, &ev) != TP_OK) return;
+        if (tp_socket_feed(&x->sock, data + k, len - k, &n, &ev) != TP_OK) {
+            /* what the socket queued before the failure still goes out (a peer sends
+             * its metadata as soon as it has read the connection message, whether or
+             * not what follows in the same read decrypts) */
+            hostile_flush(x);
+            return;
+        }
         k += n;
         if (ev == TP_SOCKET_EV_NONE) break;
         if (ev == TP_SOCKET_EV_AUTHENTICATED && x->mode == HOSTILE_BAD_ACK) {
