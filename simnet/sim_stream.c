@@ -1246,6 +1246,8 @@ static void ctl_fire(void *arg) {
 tp_err sim_stream_listen(sim_host *h, const tp_point *local, int backlog, tp_accept_cb cb,
                          void *arg, tp_listener **out) {
     TP_ASSERT(h->state == SIM_HOST_UP);
+    TP_ASSERT((SIM_STREAMS_CAUSAL || h->world->part_count == 1) &&
+              "streams in a run on several threads need the causal stream model");
     if (!sim_host_ip_matches(h, &local->ip)) return TP_ERR_ADDR_NOT_AVAILABLE;
     uint16_t port = local->port;
     for (tp_listener *l = h->listeners; l; l = l->next)
@@ -1290,6 +1292,8 @@ void sim_stream_listener_close(sim_host *h, tp_listener *l) {
 tp_err sim_stream_connect(sim_host *h, const tp_point *remote, const tp_stream_cbs *cbs,
                           void *arg, tp_stream **out) {
     TP_ASSERT(h->state == SIM_HOST_UP);
+    TP_ASSERT((SIM_STREAMS_CAUSAL || h->world->part_count == 1) &&
+              "streams in a run on several threads need the causal stream model");
     sim_world *w = h->world;
     if (remote->port == 0) return TP_ERR_INVAL;
     sim_host *to = sim_world_host_by_ip(w, &remote->ip);

@@ -702,6 +702,14 @@ static void run_world_at(sim_world *w, int64_t t) {
     }
 }
 
+static bool sim_world_has_streams(const sim_world *w) {
+    for (uint32_t i = 0; i < w->host_count; i++) {
+        const sim_host *h = sim_host_at(w, i);
+        if (h->streams != NULL || h->listeners != NULL) return true;
+    }
+    return false;
+}
+
 /* The first run fixes the partitions: hosts go to partition index % P, with the events
  * already queued for them. */
 static void start(sim_world *w) {
@@ -714,6 +722,11 @@ static void start(sim_world *w) {
         snprintf(w->threads_note, sizeof w->threads_note,
                  "one thread: two hosts have a zero-latency path, so no window can run in "
                  "parallel (lookahead 0)");
+        n = 1;
+    } else if (n > 1 && !SIM_STREAMS_CAUSAL && sim_world_has_streams(w)) {
+        snprintf(w->threads_note, sizeof w->threads_note,
+                 "one thread: the stream model does not yet keep to its partition (README "
+                 "\"Parallel runs\")");
         n = 1;
     } else if (n < w->threads_wanted) {
         snprintf(w->threads_note, sizeof w->threads_note,
