@@ -22,6 +22,7 @@ static void sim_usage(FILE *out) {
             "usage: tidepool sim SCRIPT.lua [--seed N] [--db FILE] [--set KEY=VALUE ...]\n"
             "                    [--log none|info|debug] [--crypto real|fast] [--quiet]\n"
             "                    [--expect-build ID] [--max-wall SECONDS] [--max-events N]\n"
+            "                    [--threads N] [--stats]\n"
             "\n"
             "Runs a Lua scenario in the deterministic network simulator. The same script,\n"
             "seed and --set values give the same run, bit for bit (same trace hash).\n"
@@ -47,6 +48,14 @@ static void sim_usage(FILE *out) {
             "                      (an endless loop in a scenario; default: no limit)\n"
             "  --max-events N      stop the run with verdict error before simulator event\n"
             "                      N+1 (deterministic; default: no limit)\n"
+            "  --threads N         run the simulator on N threads, 1..256 (default: the\n"
+            "                      TIDEPOOL_THREADS environment variable, else this machine's\n"
+            "                      cores). The run is the same at any count (same trace hash,\n"
+            "                      same database rows); a world whose hosts have a\n"
+            "                      zero-latency path, or that uses streams before the stream\n"
+            "                      model keeps to its partition, runs on one (it says why)\n"
+            "  --stats             print, at the end, each thread's busy time and barrier wait\n"
+            "                      and the windows run (stderr)\n"
             "  --quiet             no progress line\n"
             "\n"
             "output: a progress line on stderr when it is a terminal, print() output of the\n"
@@ -60,6 +69,28 @@ static void sim_usage(FILE *out) {
             "\n"
             "example:\n"
             "  tidepool sim scenarios/bootstrap.lua --seed 7 --db out.db --set nodes=200\n");
+}
+
+/* --stats: where the wall time went, per thread. Busy is running events; wait is the
+ * barrier (waiting for the slowest partition, then the world-level work done there). */
+static void print_run_stats(const tl_run_result *r) {
+    const sim_run_stats *s = &r->run_stats;
+    fprintf(stderr, "tidepool sim: %u thread%s, lookahead %.3f ms, %" PRIu64 " windows, %" PRIu64
+                    " barriers, wall %.3f s\n",
+            s->parts, s->parts == 1 ? "" : "s", (double)r->lookahead_ns / 1e6, s->windows,
+            s->barriers, r->wall_s);
+    uint64_t busy_max = 0, busy_sum = 0;
+    for (uint32_t i = 0; i < s->parts; i++) {
+        busy_sum += s->part[i].busy_ns;
+        if (s->part[i].busy_ns > busy_max) busy_max = s->part[i].busy_ns;
+    }
+    fprintf(stderr, "  thread     hosts       events    busy s    wait s\n");
+    for (uint32_t i = 0; i < s->parts; i++)
+        fprintf(stderr, "  %6u %9u %12" PRIu64 " %9.3f %9.3f\n", i, s->part[i].hosts,
+                s->part[i].events, (double)s->part[i].busy_ns / 1e9, (double)s->part[i].wait_ns / 1e9);
+    if (s->parts > 1 && busy_sum > 0)
+        fprintf(stderr, "  imbalance: the busiest thread ran %.1f %% above the mean\n",
+                100.0 * ((double)busy_max * s->parts / (double)busy_sum - 1.0));
 }
 
 typedef struct progress_state {
@@ -151,6 +182,8 @@ int cmd_sim(int argc, char **argv) {
     size_t nparams = 0;
     const char *script = NULL;
     bool quiet = false;
+    bool stats = false;
+    bool threads_given = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -229,12 +262,26 @@ int cmd_sim(int argc, char **argv) {
                 return TP_EXIT_USAGE;
             }
             i++;
+        } else if (strcmp(a, "--threads") == 0) {
+            if (!v) goto missing;
+            uint64_t n = 0;
+            if (!cmd_parse_u64("sim", "--threads", v, &n)) return TP_EXIT_USAGE;
+            if (n < 1 || n > SIM_THREADS_MAX) {
+                cmd_error("sim", "--threads must be in 1..%u (got %s)", SIM_THREADS_MAX, v);
+                return TP_EXIT_USAGE;
+            }
+            cfg.threads = (uint32_t)n;
+            threads_given = true;
+            i++;
+        } else if (strcmp(a, "--stats") == 0) {
+            stats = true;
         } else if (strcmp(a, "--quiet") == 0) {
             quiet = true;
         } else if (a[0] == '-' && a[1] != '\0') {
             static const char *const known[] = {"--seed", "--db", "--log", "--set", "--crypto",
                                                 "--expect-build", "--max-wall", "--max-events",
-                                                "--quiet", "--help", NULL};
+                                                "--threads", "--stats", "--quiet", "--help",
+                                                NULL};
             return cmd_unknown_option("sim", a, known);
         } else if (!script) {
             script = a;
@@ -250,6 +297,21 @@ int cmd_sim(int argc, char **argv) {
     if (!script) {
         cmd_error("sim", "missing the scenario script, e.g. tidepool sim scenarios/bootstrap.lua");
         return TP_EXIT_USAGE;
+    }
+    if (!threads_given) {
+        const char *env = getenv("TIDEPOOL_THREADS");
+        if (env != NULL && env[0] != '\0') {
+            uint64_t n = 0;
+            if (!cmd_parse_u64("sim", "TIDEPOOL_THREADS", env, &n) || n < 1 || n > SIM_THREADS_MAX) {
+                cmd_error("sim", "TIDEPOOL_THREADS must be a thread count in 1..%u (got '%s')",
+                          SIM_THREADS_MAX, env);
+                return TP_EXIT_USAGE;
+            }
+            cfg.threads = (uint32_t)n;
+        } else {
+            long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+            cfg.threads = cpus < 1 ? 1 : cpus > (long)SIM_THREADS_MAX ? SIM_THREADS_MAX : (uint32_t)cpus;
+        }
     }
     cfg.script_path = script;
     cfg.params = params;
@@ -327,6 +389,9 @@ int cmd_sim(int argc, char **argv) {
                 r.message[0] ? r.message : "(no message)");
         fprintf(stderr, "seed %" PRIu64 "; replay with:\n  %s\n", cfg.seed, command);
     }
+    if (r.threads_note[0] && cfg.threads > 1)
+        fprintf(stderr, "tidepool sim: note: %s\n", r.threads_note);
+    if (stats) print_run_stats(&r);
     double eps = r.wall_s > 0 ? (double)r.events_executed / r.wall_s : 0;
     printf("{\"scenario\":");
     json_string(stdout, script);
@@ -336,6 +401,7 @@ int cmd_sim(int argc, char **argv) {
            ",\"checks_passed\":%" PRIu32 ",\"checks_failed\":%" PRIu32,
            cfg.seed, tl_verdict_name(v), r.trace_hash, (double)r.virtual_ns / 1e9, r.wall_s,
            r.events_executed, eps, r.hosts, r.nodes, r.checks_passed, r.checks_failed);
+    printf(",\"threads\":%" PRIu32, r.threads);
     if (cfg.db_path) {
         printf(",\"db\":");
         json_string(stdout, cfg.db_path);

@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "simnet/sim.h"
+
 #include "lua/results.h"
 
 /* A --set key=value pair. */
@@ -65,6 +67,8 @@ typedef struct tl_run_config {
     bool crypto_fast;            /* simulation-only fast channel crypto (`--crypto fast`,
                                     simnet's crypto_fast); recorded in runs.parameters
                                     as "crypto": "fast" */
+    uint32_t threads;            /* `--threads`: worker threads of the simulator (0 or 1:
+                                    one); the run is the same at any count */
 } tl_run_config;
 
 typedef enum tl_verdict {
@@ -87,6 +91,10 @@ typedef struct tl_run_result {
     bool param_error;        /* the error is a --set value (unknown parameter, wrong
                                 type): a usage error of the command line */
     double wall_s;
+    uint32_t threads;        /* threads the simulator used (fewer than asked: see note) */
+    char threads_note[160];  /* why, or "" */
+    int64_t lookahead_ns;    /* the window length */
+    sim_run_stats run_stats; /* per-thread busy and barrier-wait time (--stats) */
 } tl_run_result;
 
 void tl_run_config_default(tl_run_config *cfg);

@@ -222,6 +222,9 @@ static int l_world(lua_State *L) {
     if (bad) return luaL_error(L, "%s: %s", what, bad);
     if (sim_world_create(c, &run->w) != TP_OK)
         return luaL_error(L, "%s: cannot create the world (out of memory)", what);
+    if (sim_world_set_threads(run->w, run->cfg->threads > 1 ? run->cfg->threads : 1) != TP_OK)
+        return luaL_error(L, "%s: --threads must be in 1..%u (got %u)", what, SIM_THREADS_MAX,
+                          run->cfg->threads);
 
     /* region_loss = {{"eu", "us", 0.01}, ...} */
     if (tl_field(L, 1, "region_loss") == LUA_TTABLE) {

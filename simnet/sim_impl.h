@@ -476,6 +476,7 @@ void sim_report_add(sim_host *h, const tp_event *ev); /* a tp_env_event, for the
 void sim_pool_start(sim_world *w);          /* part_count - 1 workers */
 void sim_pool_run(sim_world *w, int64_t end); /* every partition runs its window */
 void sim_pool_stop(sim_world *w);
+uint64_t sim_mono_ns(void); /* wall clock for run statistics only */
 
 /* trace kinds */
 enum {

@@ -54,7 +54,7 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static uint64_t mono_ns(void) {
+uint64_t sim_mono_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -65,7 +65,7 @@ static void *worker_main(void *arg) {
     struct sim_pool *pool = wk->pool;
     uint32_t seen = 0;
     for (;;) {
-        uint64_t t0 = mono_ns();
+        uint64_t t0 = sim_mono_ns();
         uint32_t g;
         int spins = 0;
         while ((g = atomic_load_explicit(&pool->gen, memory_order_acquire)) == seen) {
@@ -78,11 +78,11 @@ static void *worker_main(void *arg) {
             atomic_fetch_sub(&pool->sleepers, 1);
         }
         seen = g;
-        uint64_t t1 = mono_ns();
+        uint64_t t1 = sim_mono_ns();
         wk->part->wait_ns += t1 - t0;
         if (atomic_load_explicit(&pool->quit, memory_order_acquire)) return NULL;
         sim_part_run_window(wk->part, atomic_load_explicit(&pool->end, memory_order_relaxed));
-        wk->part->busy_ns += mono_ns() - t1;
+        wk->part->busy_ns += sim_mono_ns() - t1;
         if (atomic_fetch_add_explicit(&pool->done, 1, memory_order_seq_cst) + 1 == pool->n &&
             atomic_load(&pool->main_asleep))
             futex_wake(&pool->done, 1);
@@ -118,9 +118,9 @@ void sim_pool_run(sim_world *w, int64_t end) {
     atomic_fetch_add_explicit(&pool->gen, 1, memory_order_seq_cst);
     if (atomic_load(&pool->sleepers) > 0) futex_wake(&pool->gen, INT_MAX);
     sim_part *p0 = w->parts[0];
-    uint64_t t1 = mono_ns();
+    uint64_t t1 = sim_mono_ns();
     sim_part_run_window(p0, end);
-    uint64_t t2 = mono_ns();
+    uint64_t t2 = sim_mono_ns();
     p0->busy_ns += t2 - t1;
     uint32_t d;
     int spins = 0;
@@ -133,7 +133,7 @@ void sim_pool_run(sim_world *w, int64_t end) {
         if ((d = atomic_load(&pool->done)) != pool->n) futex_wait(&pool->done, d);
         atomic_store(&pool->main_asleep, 0);
     }
-    p0->wait_ns += mono_ns() - t2;
+    p0->wait_ns += sim_mono_ns() - t2;
 }
 
 void sim_pool_stop(sim_world *w) {

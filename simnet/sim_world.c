@@ -770,7 +770,9 @@ static void run_window(sim_world *w, int64_t end) {
     if (w->part_count == 1) {
         sim_part *p = w->parts[0];
         p->last_event_ns = -1;
+        uint64_t t0 = sim_mono_ns();
         sim_part_run_window(p, end);
+        p->busy_ns += sim_mono_ns() - t0;
     } else {
         for (uint32_t i = 0; i < w->part_count; i++) w->parts[i]->last_event_ns = -1;
         w->in_window = true;

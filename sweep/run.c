@@ -361,7 +361,7 @@ static pid_t spawn_task(const sw_sweep *s, const char *out_dir, const sw_task *t
     if (!reset_dir(dir)) return -1;
     char seed[32];
     snprintf(seed, sizeof seed, "%" PRIu64, t->seed);
-    size_t argc_max = 12 + 2 * t->param_count;
+    size_t argc_max = 14 + 2 * t->param_count;
     char **argv = calloc(argc_max, sizeof *argv);
     char (*sets)[SW_NAME_MAX + SW_VALUE_MAX] = calloc(t->param_count + 1, sizeof *sets);
     if (!argv || !sets) {
@@ -378,6 +378,8 @@ static pid_t spawn_task(const sw_sweep *s, const char *out_dir, const sw_task *t
     argv[n++] = "--db";
     argv[n++] = db;
     argv[n++] = "--quiet";
+    argv[n++] = "--threads"; /* one thread per task: the sweep runs tasks side by side */
+    argv[n++] = "1";
     if (s->log_level[0]) {
         argv[n++] = "--log";
         argv[n++] = (char *)s->log_level;
