@@ -15,13 +15,18 @@
  * - Config structs and host-index arrays passed in are copied; nothing is borrowed
  *   beyond the call.
  *
- * Threading: one world is used from one thread. Different worlds are independent.
+ * Threading: one world is used from one thread. sim_world_set_threads makes a run use
+ * worker threads of its own (README "Parallel runs"); the API is still called from
+ * one thread, and every callback of world-level code (world timers, event_cb,
+ * barrier_cb, app hooks of starts and crashes) runs on that thread. Host callbacks may
+ * run on a worker. Different worlds are independent.
  *
- * Determinism: the event queue is ordered by (time, insertion sequence); every random
- * choice comes from the world stream (a xoshiro256** generator seeded from the run
- * seed) or from a host's stream (ChaCha20 keyed by BLAKE2b(seed, host index)); no
- * decision depends on pointer values, hash-table order or the host's real clock. Same
- * seed and same calls => same run, same trace hash (sim_world_trace_hash).
+ * Determinism: events are ordered by (time, creator host, creator's sequence); every
+ * random choice comes from a host's model stream (splitmix64 of the seed and the host
+ * index) or its tp_env_random stream (ChaCha20 keyed by BLAKE2b(seed, host index)); no
+ * decision depends on pointer values, hash-table order, the host's real clock or the
+ * thread count. Same seed and same calls => same run, same trace hash
+ * (sim_world_trace_hash), at any thread count.
  *
  * Time: virtual nanoseconds since the start of the run. tp_env_now_ns is the exact
  * world time for every host; only tp_env_wall_ns carries a host's clock offset/drift.
@@ -44,7 +49,7 @@ typedef struct sim_host sim_host;
 /* World                                                                                */
 
 /* One-way latency between two regions: base + a uniform jitter in [0, jitter_ns]
- * drawn from the world stream for every segment/datagram (in-order delivery on a
+ * drawn from the sender's model stream for every segment/datagram (in-order delivery on a
  * stream is preserved regardless of jitter). */
 typedef struct sim_latency {
     int64_t base_ns;
