@@ -15,6 +15,8 @@
 #   -l LEVEL     results-database log level: info (default, the standard), debug, none
 #   -o DIR       keep the results databases and logs in DIR (default: a temporary
 #                directory, removed at the end)
+#   -t THREADS   simulator threads (tidepool sim --threads; default 1, as every figure
+#                recorded before issue 21; bench/run_parallel.sh compares counts)
 #   -x ARGS      extra arguments for tidepool sim (e.g. "--set ops_bytes=8192")
 #
 # Output: one line per run, then a `median` line and a JSON summary line (prefix
@@ -31,8 +33,9 @@ crypto=real
 level=info
 outdir=
 extra=
+threads=1
 usage() { sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; }
-while getopts "b:n:r:s:d:c:l:o:x:h" opt; do
+while getopts "b:n:r:s:d:c:l:o:t:x:h" opt; do
   case "$opt" in
     b) build=$OPTARG ;;
     n) nodes=$OPTARG ;;
@@ -42,6 +45,7 @@ while getopts "b:n:r:s:d:c:l:o:x:h" opt; do
     c) crypto=$OPTARG ;;
     l) level=$OPTARG ;;
     o) outdir=$OPTARG ;;
+    t) threads=$OPTARG ;;
     x) extra=$OPTARG ;;
     h) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
@@ -69,7 +73,7 @@ fi
 
 crypto_args=()
 [ "$crypto" = fast ] && crypto_args=(--crypto fast)
-echo "standard workload: nodes=$nodes duration=$dur crypto=$crypto log=$level seed=$seed runs=$runs"
+echo "standard workload: nodes=$nodes duration=$dur crypto=$crypto log=$level seed=$seed runs=$runs threads=$threads"
 echo "binary: $bin ($(git -C "$src" describe --always --dirty 2>/dev/null || echo unknown))"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"\
      "$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -82,7 +86,7 @@ for i in $(seq 1 "$runs"); do
   rm -f "$db"
   # shellcheck disable=SC2086
   /usr/bin/time -v -o "$outdir/time$i.txt" "$bin" sim "$src/bench/standard.lua" --quiet \
-    --seed "$seed" --db "$db" --log "$level" "${crypto_args[@]}" \
+    --seed "$seed" --db "$db" --log "$level" "${crypto_args[@]}" --threads "$threads" \
     --set nodes="$nodes" --set duration="$dur" $extra \
     >"$outdir/out$i.json" 2>"$outdir/err$i.txt"
   rc=$?
