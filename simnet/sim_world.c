@@ -710,6 +710,10 @@ static bool sim_world_has_streams(const sim_world *w) {
     return false;
 }
 
+/* Below this lookahead a window holds too little work for the barrier's cost (a few
+ * microseconds): such a world runs on one thread (the run is the same either way). */
+#define SIM_LOOKAHEAD_MIN_NS 50000
+
 /* The first run fixes the partitions: hosts go to partition index % P, with the events
  * already queued for them. */
 static void start(sim_world *w) {
@@ -722,6 +726,12 @@ static void start(sim_world *w) {
         snprintf(w->threads_note, sizeof w->threads_note,
                  "one thread: two hosts have a zero-latency path, so no window can run in "
                  "parallel (lookahead 0)");
+        n = 1;
+    } else if (n > 1 && w->lookahead_ns < SIM_LOOKAHEAD_MIN_NS) {
+        snprintf(w->threads_note, sizeof w->threads_note,
+                 "one thread: the smallest latency between two hosts (%" PRId64 " ns) makes "
+                 "windows too short to gain from threads (less than %d us)",
+                 w->lookahead_ns, SIM_LOOKAHEAD_MIN_NS / 1000);
         n = 1;
     } else if (n > 1 && !SIM_STREAMS_CAUSAL && sim_world_has_streams(w)) {
         snprintf(w->threads_note, sizeof w->threads_note,

@@ -373,6 +373,16 @@ static void test_zero_latency_runs_on_one_thread(void **state) {
     /* the thread count is fixed by the first run */
     assert_int_equal(sim_world_set_threads(w, 2), TP_ERR_INVAL);
     sim_world_destroy(w);
+    /* a lookahead too short to gain from threads: one thread, and it says why */
+    cfg.default_latency.base_ns = 20000;
+    assert_int_equal(sim_world_create(&cfg, &w), TP_OK);
+    assert_int_equal(sim_hosts_add_in_region(w, 0, 4, NULL, &first), TP_OK);
+    assert_int_equal(sim_world_set_threads(w, 2), TP_OK);
+    sim_run_until(w, SEC);
+    assert_int_equal(sim_world_part_count(w), 1);
+    assert_int_equal(sim_world_lookahead_ns(w), 20000);
+    assert_non_null(strstr(sim_world_threads_note(w), "too short"));
+    sim_world_destroy(w);
     /* bad counts */
     assert_int_equal(sim_world_create(&cfg, &w), TP_OK);
     assert_int_equal(sim_world_set_threads(w, 0), TP_ERR_INVAL);
