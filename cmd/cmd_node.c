@@ -76,9 +76,11 @@ static void usage(FILE *out) {
             "environment: OCTEZ_P2P_TCP_USER_TIMEOUT (ms, 0 off), OCTEZ_P2P_TCP_KEEPALIVE\n"
             "(idle_ms[,interval_ms], 0 off) as Octez.\n"
             "\n"
-            "exit codes: 0 stopped cleanly on a signal; 2 usage error (an unknown or bad\n"
-            "option); 3 cannot start: a bad config, identity or --peer, a data directory\n"
-            "or port that cannot be used (the message names it).\n",
+            "exit codes: 0 stopped cleanly on a signal; 1 stopped, but peers.json could not\n"
+            "be saved (the previous file is kept; the log says why) or the connections did\n"
+            "not close in time; 2 usage error (an unknown or bad option); 3 cannot start: a\n"
+            "bad config, identity or --peer, a data directory or port that cannot be used\n"
+            "(the message names it).\n",
             DM_CHAIN_NAME_DEFAULT);
 }
 
@@ -677,12 +679,18 @@ shutdown:
             log_line(d->loop, "peers.json saved");
         else if (se == TP_ERR_STATE)
             log_line(d->loop, "peers.json left as it was (the node did not start)");
-        else
+        else {
             log_line(d->loop, "peers.json NOT saved: %s (%s)", tp_strerror(se),
                      dm_p2p_peers_error(d->p2p));
+            /* the node ran, but what it learnt is lost: not a clean stop */
+            if (exit_code == TP_EXIT_OK) exit_code = TP_EXIT_FAIL;
+        }
         dm_p2p_destroy(d->p2p);
         if (exit_code == TP_EXIT_OK)
             log_line(d->loop, "stopped cleanly");
+        else if (exit_code == TP_EXIT_FAIL && se != TP_OK && se != TP_ERR_STATE)
+            log_line(d->loop, "stopped, but peers.json was not saved (exit %d): the previous "
+                              "file is kept as it was", exit_code);
         else
             log_line(d->loop, "stopped: the node could not run (exit %d)", exit_code);
     } else {

@@ -6,7 +6,8 @@
 #   (a) full: identity.json at first start -> exit 3, "cannot write DIR/identity.json:
 #       no space left on the device", no file and no temporary left behind; peers.json at
 #       shutdown (a node that knows one peer, restarted on the full disk) -> "peers.json:
-#       not saved: no space left on the device", the previous peers.json byte for byte;
+#       not saved: no space left on the device", exit 1 (not "stopped cleanly"), the
+#       previous peers.json byte for byte;
 #   (b) remounted read-only: the same two writes say "the file system is read-only";
 #   (c) a directory the node's user may not write (the node run as `nobody` through
 #       setpriv: root bypasses permissions): "permission denied" for both files.
@@ -113,7 +114,8 @@ check "... no 'stopped cleanly'" hasnt "$TMP/err" "stopped cleanly"
 check "... no identity.json and no temporary file left" test -z "$(ls -A "$M/a-first")"
 run_stop "$A" "$TMP/full.log"
 rc=$?
-check "full disk, a node that knows a peer stops (rc=$rc)" test $rc -eq 0
+check "full disk, a node that knows a peer stops with exit 1: peers.json not saved (rc=$rc)" test $rc -eq 1
+check "... no 'stopped cleanly'" hasnt "$TMP/full.log" "stopped cleanly"
 check "... it loaded B from peers.json" has "$TMP/full.log" "peers.json: 1 peer loaded"
 check "... peers.json not saved, and says: $NOSPACE" has "$TMP/full.log" "peers.json: not saved: $NOSPACE"
 check "... not 'input/output error'" hasnt "$TMP/full.log" "input/output"
@@ -131,7 +133,8 @@ if mount -o remount,ro "$M" 2>"$TMP/err"; then
   check "... no 'stopped cleanly'" hasnt "$TMP/err" "stopped cleanly"
   run_stop "$A" "$TMP/ro.log"
   rc=$?
-  check "read-only, a node that knows a peer stops (rc=$rc)" test $rc -eq 0
+  check "read-only, a node that knows a peer stops with exit 1 (rc=$rc)" test $rc -eq 1
+  check "... no 'stopped cleanly'" hasnt "$TMP/ro.log" "stopped cleanly"
   check "... peers.json not saved, and says: $ROFS" has "$TMP/ro.log" "peers.json: not saved: $ROFS"
   check "... identity.json and peers.json as they were" sha256sum --quiet -c "$TMP/sums"
   mount -o remount,rw "$M"
@@ -150,7 +153,8 @@ if command -v setpriv >/dev/null; then
   chmod 644 "$A/identity.json" "$A/peers.json" # readable, in a directory nobody may not write
   run_stop "$A" "$TMP/perm.log" "${as_nobody[@]}"
   rc=$?
-  check "not writable by the node's user, a node stops (rc=$rc)" test $rc -eq 0
+  check "not writable by the node's user, a node stops with exit 1 (rc=$rc)" test $rc -eq 1
+  check "... no 'stopped cleanly'" hasnt "$TMP/perm.log" "stopped cleanly"
   check "... it loaded B from peers.json" has "$TMP/perm.log" "peers.json: 1 peer loaded"
   check "... peers.json not saved, and says: $EPERMS" has "$TMP/perm.log" "peers.json: not saved: $EPERMS"
   check "... identity.json and peers.json as they were" sha256sum --quiet -c "$TMP/sums"
