@@ -288,6 +288,7 @@ tp_err sim_world_create(const sim_world_config *cfg, sim_world **out) {
         return TP_ERR_NOMEM;
     }
     w->part_count = 1;
+    w->part_block = 1;
     w->threads_wanted = 1;
     for (uint32_t i = 0; i < rc * rc; i++)
         w->latency[i] = cfg->latency ? cfg->latency[i] : cfg->default_latency;
@@ -714,8 +715,8 @@ static bool sim_world_has_streams(const sim_world *w) {
  * microseconds): such a world runs on one thread (the run is the same either way). */
 #define SIM_LOOKAHEAD_MIN_NS 50000
 
-/* The first run fixes the partitions: hosts go to partition index % P, with the events
- * already queued for them. */
+/* The first run fixes the partitions: blocks of consecutive hosts dealt round-robin
+ * (sim_part_of_index, README), with the events already queued for them. */
 static void start(sim_world *w) {
     if (w->started) return;
     w->started = true;
@@ -748,9 +749,11 @@ static void start(sim_world *w) {
         TP_ASSERT(w->parts[i] != NULL);
     }
     w->part_count = n;
+    uint32_t block = w->host_count / (8 * n);
+    w->part_block = block < 1 ? 1 : block > SIM_PART_BLOCK_MAX ? SIM_PART_BLOCK_MAX : block;
     for (uint32_t i = 0; i < w->host_count; i++) {
         sim_host *h = sim_host_at(w, i);
-        h->part = w->parts[i % n];
+        h->part = w->parts[sim_part_of_index(i, w->part_block, n)];
     }
     /* move the queued events of other partitions' hosts out of partition 0 */
     sim_queue *q0 = &w->parts[0]->q;
@@ -1002,7 +1005,7 @@ tp_err sim_host_add(sim_world *w, const sim_host_config *cfg, sim_host **out) {
     sim_host *h = sim_host_at(w, index);
     memset(h, 0, sizeof *h);
     h->world = w;
-    h->part = w->parts[index % w->part_count];
+    h->part = w->parts[sim_part_of_index(index, w->part_block, w->part_count)];
     {
         uint64_t x = w->cfg.seed ^ 0x6d6f64656c000000ULL; /* "model" */
         x = splitmix64(&x) ^ ((uint64_t)index * 0x9e3779b97f4a7c15ULL);
