@@ -51,10 +51,10 @@ echo "parallel: standard workload nodes=$nodes duration=$dur crypto=$crypto seed
 echo "binary: $bin ($(git -C "$src" describe --always --dirty 2>/dev/null || echo unknown))"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"\
      "load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-4s %3s %9s %8s %9s %9s %9s %8s %s\n' run thr wall_s cpu_s rss_MiB busy_max_s wait_max_s windows trace_hash
+printf '%-4s %3s %9s %8s %9s %9s %9s %9s %8s %s\n' run thr wall_s cpu_s rss_MiB busy_max_s wait_max_s serial_s windows trace_hash
 
 status=0
-declare -A walls cpus rsss busys waits
+declare -A walls cpus rsss busys waits serials
 hashes=()
 for i in $(seq 1 "$runs"); do
   for t in $counts; do
@@ -78,8 +78,9 @@ for i in $(seq 1 "$runs"); do
     busy=$(awk '/^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+$/ {if ($4 > m) m = $4} END {printf "%.2f", m}' "$base.err")
     wait=$(awk '/^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+$/ {if ($5 > m) m = $5} END {printf "%.2f", m}' "$base.err")
     windows=$(sed -n 's/.* \([0-9]*\) windows.*/\1/p' "$base.err" | head -n 1)
-    printf '%-4s %3s %9.2f %8s %9s %9s %9s %8s %s\n' "$i" "$t" "$wall" "$cpu" "$rss" "$busy" "$wait" "$windows" "$hash"
-    walls[$t]+="$wall " cpus[$t]+="$cpu " rsss[$t]+="$rss " busys[$t]+="$busy " waits[$t]+="$wait "
+    serial=$(sed -n 's/^  serial: \([0-9.]*\) s.*/\1/p' "$base.err" | head -n 1)
+    printf '%-4s %3s %9.2f %8s %9s %9s %9s %9s %8s %s\n' "$i" "$t" "$wall" "$cpu" "$rss" "$busy" "$wait" "$serial" "$windows" "$hash"
+    walls[$t]+="$wall " cpus[$t]+="$cpu " rsss[$t]+="$rss " busys[$t]+="$busy " waits[$t]+="$wait " serials[$t]+="$serial "
     hashes+=("$hash")
   done
 done
@@ -90,13 +91,13 @@ json="{\"nodes\":$nodes,\"duration\":\"$dur\",\"crypto\":\"$crypto\",\"runs\":$r
 sep=""
 for t in $counts; do
   mw=$(median "${walls[$t]}") mc=$(median "${cpus[$t]}") mr=$(median "${rsss[$t]}")
-  mb=$(median "${busys[$t]}") mwt=$(median "${waits[$t]}")
+  mb=$(median "${busys[$t]}") mwt=$(median "${waits[$t]}") ms=$(median "${serials[$t]}")
   [ -z "$ref" ] && ref=$mw ref_rss=$mr
   sp=$(awk -v a="$ref" -v b="$mw" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
   eff=$(awk -v s="$sp" -v t="$t" 'BEGIN {printf "%.0f", 100 * s / t}')
   mem=$(awk -v a="$ref_rss" -v b="$mr" 'BEGIN {printf "%.2f", (a > 0 ? b / a : 0)}')
-  printf 'median %3s %9s %8s %9s %9s %9s  speed-up %sx, efficiency %s %%, memory x%s\n' "$t" "$mw" "$mc" "$mr" "$mb" "$mwt" "$sp" "$eff" "$mem"
-  json+="$sep{\"threads\":$t,\"median_wall_s\":$mw,\"median_cpu_s\":$mc,\"median_rss_mib\":$mr,\"median_busy_max_s\":$mb,\"median_wait_max_s\":$mwt,\"speedup\":$sp,\"efficiency_pct\":$eff,\"memory_ratio\":$mem}"
+  printf 'median %3s %9s %8s %9s %9s %9s %9s  speed-up %sx, efficiency %s %%, memory x%s\n' "$t" "$mw" "$mc" "$mr" "$mb" "$mwt" "$ms" "$sp" "$eff" "$mem"
+  json+="$sep{\"threads\":$t,\"median_wall_s\":$mw,\"median_cpu_s\":$mc,\"median_rss_mib\":$mr,\"median_busy_max_s\":$mb,\"median_wait_max_s\":$mwt,\"median_serial_s\":$ms,\"speedup\":$sp,\"efficiency_pct\":$eff,\"memory_ratio\":$mem}"
   sep=","
 done
 distinct=$(printf '%s\n' "${hashes[@]}" | sort -u | wc -l)

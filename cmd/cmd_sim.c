@@ -91,6 +91,9 @@ static void print_run_stats(const tl_run_result *r) {
     if (s->parts > 1 && busy_sum > 0)
         fprintf(stderr, "  imbalance: the busiest thread ran %.1f %% above the mean\n",
                 100.0 * ((double)busy_max * s->parts / (double)busy_sum - 1.0));
+    fprintf(stderr, "  serial: %.3f s between windows (barriers and world events: %.1f %% of "
+                    "the wall time)\n",
+            (double)s->serial_ns / 1e9, r->wall_s > 0 ? 100.0 * (double)s->serial_ns / 1e9 / r->wall_s : 0.0);
 }
 
 typedef struct progress_state {

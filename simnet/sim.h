@@ -255,6 +255,9 @@ typedef struct sim_part_stats {
 typedef struct sim_run_stats {
     uint64_t windows;   /* windows run */
     uint64_t barriers;  /* barriers (windows, world events, returns) */
+    uint64_t serial_ns; /* wall time on the calling thread between windows: barriers
+                           (messages moved, reports handed over, barrier_cb) and world
+                           events; no worker runs meanwhile (Amdahl's serial part) */
     uint32_t parts;
     sim_part_stats part[SIM_THREADS_MAX];
 } sim_run_stats;

@@ -380,6 +380,7 @@ struct sim_world {
     int64_t lookahead_ns;     /* smallest one-way base latency between two distinct hosts */
     char threads_note[160];   /* why a run uses fewer threads than asked, or "" */
     uint64_t windows, barriers;
+    uint64_t serial_ns;       /* run statistics: time in barriers and world events */
     struct sim_pool *pool;    /* worker threads (sim_thread.c), NULL with one partition */
 
     sim_latency *latency;     /* region_count^2 */

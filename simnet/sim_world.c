@@ -419,6 +419,7 @@ void sim_world_run_stats(const sim_world *w, sim_run_stats *out) {
     memset(out, 0, sizeof *out);
     out->windows = w->windows;
     out->barriers = w->barriers;
+    out->serial_ns = w->serial_ns;
     out->parts = w->part_count;
     for (uint32_t i = 0; i < w->part_count; i++) {
         const sim_part *p = w->parts[i];
@@ -808,7 +809,9 @@ static bool run_loop(sim_world *w, int64_t t_end, bool (*pred)(void *arg), void 
         int64_t th = parts_next_ns(w), tw = world_next_ns(w);
         int64_t t = th < tw ? th : tw;
         if (t > t_end) break;
+        uint64_t s0 = 0;
         if (tw <= th) {
+            s0 = sim_mono_ns();
             run_world_at(w, tw); /* world events first at an equal time */
         } else {
             int64_t end = w->lookahead_ns < INT64_MAX / 4 ? th + w->lookahead_ns : INT64_MAX / 2;
@@ -816,8 +819,10 @@ static bool run_loop(sim_world *w, int64_t t_end, bool (*pred)(void *arg), void 
             if (end > tw) end = tw;
             if (end > t_end) end = t_end + 1;
             run_window(w, end);
+            s0 = sim_mono_ns();
         }
         barrier(w);
+        w->serial_ns += sim_mono_ns() - s0;
         if (pred && pred(arg)) return true;
         if (atomic_load_explicit(&w->stop, memory_order_relaxed)) return pred ? pred(arg) : false;
     }
