@@ -75,7 +75,6 @@ struct tl_state {
     /* --max-wall / --max-events (tl_run_config): wall_deadline_s is a CLOCK_MONOTONIC
      * time, 0 without a limit; limit_hit once either was passed (the run is an error). */
     double wall_deadline_s;
-    uint64_t limit_check_count;
     bool limit_hit;
     bool param_error; /* a --set value the script rejected or never read (usage error) */
     /* Teardown (tl_run after the outcome is known): the world and nodes are gone; a
