@@ -75,6 +75,34 @@ enum {
     SIM_SEG_NOACK = 1u << 4,  /* sent over a cut path: its ACK is made at delivery */
 };
 
+/* A message between hosts about a connection (sim_stream.c): an event of the receiving
+ * host, created by an event of the sender at least one path latency earlier
+ * (PARALLEL.md). Endpoints are named by (host, slot, id), never by pointer. Messages
+ * come from the free list of the sender's partition and go back to the receiver's. */
+typedef struct sim_smsg {
+    tp_timer t;
+    struct sim_smsg *next_free;
+    sim_host *to;
+    uint64_t from_id, to_id;  /* endpoint ids (0: none, e.g. a SYN's destination) */
+    uint32_t from_host, from_slot, to_slot;
+    uint8_t kind;             /* SIM_M_* (sim_stream.c) */
+    uint8_t flags;            /* segments: SIM_SEG_* */
+    uint16_t tag;             /* data trains: sim_seg.tag */
+    uint16_t epoch;           /* segments: the sender's retransmission epoch */
+    uint16_t port, from_port; /* SYN: the destination port, the client's port */
+    uint32_t seq;             /* segments: sequence number of the first byte */
+    uint32_t len, cap;        /* payload bytes in data, its capacity */
+    int64_t v1;               /* kind-specific */
+    uint8_t *data;
+} sim_smsg;
+
+/* A host's endpoints by slot (sim_stream.c): e[i] is a tp_stream pointer, or
+ * (next free slot + 1) << 1 | 1. */
+typedef struct sim_slots {
+    uint32_t cap, count, free1;
+    uintptr_t e[];
+} sim_slots;
+
 /* A return of acknowledgements to the sending endpoint (its t_ctl runs them in time
  * order): `packets` more packets are acknowledged (cumulatively or selectively), and/or
  * a loss is signalled (the third duplicate ACK / SACK, a tail loss probe's answer, or a
@@ -125,14 +153,24 @@ typedef struct sim_tcb {
     uint32_t max_inflight;        /* this burst's peak (tcp_is_cwnd_limited) */
     uint8_t cwnd_limited;         /* the last send stopped on cwnd with data waiting */
     uint8_t backoff;              /* RTO back-off exponent */
-    uint8_t quick;                /* receiver: packets still ACKed at once */
+    uint8_t quick;                /* sender's model of the peer: packets it still ACKs at once */
     uint8_t resumed;              /* receiver: the next read is a resumed reader's burst */
     uint16_t train_tag;           /* the last data train's tag (sim_seg.tag) */
     int64_t srtt_ns, rttvar_ns;   /* 0: no sample yet */
     int64_t last_send_ns;         /* lsndtime */
     int64_t recovery_end_ns;      /* losses detected before this are the same episode */
-    int64_t last_rcv_ns;          /* receiver: last data packet arrived (quickack) */
-    uint32_t rcv_wnd;             /* receiver: advertised window (rcv_ssthresh), bytes */
+    int64_t last_rcv_ns;          /* sender's model: our last packet's arrival (quickack) */
+    uint32_t rcv_wnd;             /* sender's model: the peer's advertised window (rcv_ssthresh) */
+    uint32_t peer_clamp;          /* sender: the peer's window clamp as last reported */
+    uint32_t peer_arrived;        /* sender: bytes of ours the peer received (wrapping) */
+    uint32_t peer_read;           /* sender: ... it reported consumed (window updates) */
+    uint32_t snd_seq;             /* sender: sequence number of the first byte of snd */
+    uint32_t rcv_nxt;             /* receiver: bytes received in order (next expected seq) */
+    uint32_t rd_total;            /* receiver: bytes consumed (read, or discarded) */
+    uint32_t rd_reported;         /* receiver: rd_total as last reported to the sender */
+    uint32_t clamp_reported;      /* receiver: window_clamp as last reported */
+    uint32_t rcv_hold;            /* receiver: bytes at rcv's tail still in the downlink */
+    struct sim_rxq *rxq;          /* receiver: trains held in the downlink (on demand) */
     uint32_t window_clamp;        /* receiver: its ceiling, autotuned by what is read */
     uint32_t rcv_space;           /* receiver: bytes read in the last measured RTT */
     uint32_t copied;              /* receiver: bytes read since rcv_space_ns */
@@ -185,7 +223,7 @@ enum { /* tp_stream.ctl: what t_ctl is armed for */
 
 struct tp_stream {
     sim_host *host;
-    tp_stream *peer;            /* the other endpoint, NULL once it is gone */
+    uint64_t peer_id;           /* the peer endpoint's id (0: not known yet) */
     tp_stream *host_prev, *host_next;
     tp_listener *listener;      /* SYN_RCVD: the listener it is pending in */
     const tp_stream_cbs *cbs;
@@ -193,6 +231,8 @@ struct tp_stream {
     uint64_t id;                /* world-unique, in creation order (trace hash) */
     tp_point local, remote;
     uint32_t peer_host;         /* index of the remote host; UINT32_MAX: no such host */
+    uint32_t slot, peer_slot;   /* this endpoint's and the peer's in their hosts' tables */
+    uint16_t tx_epoch, rx_epoch; /* retransmission epochs: ours, and the peer's as seen */
     uint8_t tcp;                /* sim_tcp_state */
     uint8_t user;               /* sim_user_state */
     uint8_t notify;             /* SIM_N_* */
@@ -314,6 +354,7 @@ struct sim_host {
     const sim_app_ops *app_ops;
     void *app;
     tp_stream *streams;
+    sim_slots *slots;         /* endpoints by slot (messages name them so), on demand */
     tp_listener *listeners;
     tp_dgram *dgrams;
     sim_file *files;
@@ -345,6 +386,8 @@ typedef struct sim_part {
     sim_host *cb_host;        /* whose callbacks the running event delivers (asserts) */
     tp_stream *graveyard;
     sim_packet *packet_free;
+    sim_smsg *smsg_free;      /* stream messages for reuse (sim_stream.c) */
+    uint64_t ctx_checks;      /* host-context checks made (sim_stream.c, a debug count) */
     uint8_t *ring_cache;      /* drained stream buffers for reuse (sim_stream.c) */
     uint32_t ring_cache_count;
     struct sim_kx *kx;        /* key-agreement memo (sim_crypto.c), on first use */
@@ -492,12 +535,13 @@ enum {
     SIM_TRACE_EVENT,
     SIM_TRACE_FAULT,
     SIM_TRACE_APP,
+    SIM_TRACE_MSG,
 };
 
 /* ---- streams (sim_stream.c) ---- */
 /* 1 once every stream event touches only its own host's state (README "Parallel runs");
  * until then a world with streams runs on one thread. */
-#define SIM_STREAMS_CAUSAL 0
+#define SIM_STREAMS_CAUSAL 1
 tp_err sim_stream_listen(sim_host *h, const tp_point *local, int backlog, tp_accept_cb cb,
                          void *arg, tp_listener **out);
 void sim_stream_listener_close(sim_host *h, tp_listener *l);
@@ -517,6 +561,10 @@ void sim_stream_addresses(sim_host *h, tp_stream *s, tp_point *local, tp_point *
 void sim_streams_host_crash(sim_host *h);
 void sim_streams_host_halt(sim_host *h);
 void sim_streams_flush_graveyard(sim_part *p);
+void sim_smsgs_free(sim_part *p); /* messages in flight and the free list (teardown) */
+/* The host whose event this thread runs (NULL at a barrier): stream functions check
+ * that they touch only its endpoints (sim_stream.c). */
+extern _Thread_local sim_host *sim_ctx_host;
 
 /* ---- datagrams (sim_dgram.c) ---- */
 tp_err sim_dgram_open(sim_host *h, const tp_point *local, tp_dgram_cb cb, void *arg,

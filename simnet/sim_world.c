@@ -329,6 +329,7 @@ void sim_world_destroy(sim_world *w) {
         sim_part *p = w->parts[i];
         sim_kx_free(p);
         sim_packets_free(p); /* needs the queue: in-flight packets live only there */
+        sim_smsgs_free(p);   /* the same for stream messages */
         sim_queue_deinit(&p->q);
     }
     sim_queue_deinit(&w->wq);
@@ -346,6 +347,7 @@ void sim_world_destroy(sim_world *w) {
         sim_streams_flush_graveyard(p);
         sim_ring_cache_free(p);
         sim_packets_free(p);
+        sim_smsgs_free(p);
     }
     while (w->scheds) sched_free(w, w->scheds);
     for (uint32_t i = 0; i < w->chunk_count; i++) free(w->chunks[i]);
@@ -560,7 +562,12 @@ static void step_part(sim_part *p) {
         p->cb_host = h;
         sim_trace(h, SIM_TRACE_TIMER, flags, t->backend_seq & ((1ull << 40) - 1), 0);
     }
+    /* every event in a partition's queue is one host's: stream code checks it touches
+     * only that host's endpoints (sim_stream.c, OWN) */
+    uint32_t owner = flags & SIM_TF_HOST_MASK;
+    sim_ctx_host = owner != 0 ? sim_host_at(p->world, owner - 1) : NULL;
     t->cb(t->arg);
+    sim_ctx_host = NULL;
     p->cb_host = NULL;
     sim_queue_end_pop(&p->q); /* before the graveyard: the zombie may point into it */
     if (p->graveyard) sim_streams_flush_graveyard(p);
