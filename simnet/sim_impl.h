@@ -77,18 +77,17 @@ enum {
 
 /* A message between hosts about a connection (sim_stream.c): an event of the receiving
  * host, created by an event of the sender at least one path latency earlier
- * (PARALLEL.md). Endpoints are named by (host, slot, id), never by pointer. Messages
+ * (PARALLEL.md). Endpoints are named by (host, id), never by pointer. Messages
  * come from the free list of the sender's partition and go back to the receiver's. */
 typedef struct sim_smsg {
     tp_timer t;
     struct sim_smsg *next_free;
     sim_host *to;
     uint64_t from_id, to_id;  /* endpoint ids (0: none, e.g. a SYN's destination) */
-    uint32_t from_host, from_slot, to_slot;
+    uint32_t from_host;
     uint8_t kind;             /* SIM_M_* (sim_stream.c) */
     uint8_t flags;            /* segments: SIM_SEG_* */
     uint16_t tag;             /* data trains: sim_seg.tag */
-    uint16_t epoch;           /* segments: the sender's retransmission epoch */
     uint16_t port, from_port; /* SYN: the destination port, the client's port */
     uint32_t seq;             /* segments: sequence number of the first byte */
     uint32_t len, cap;        /* payload bytes in data, its capacity */
@@ -96,12 +95,12 @@ typedef struct sim_smsg {
     uint8_t *data;
 } sim_smsg;
 
-/* A host's endpoints by slot (sim_stream.c): e[i] is a tp_stream pointer, or
- * (next free slot + 1) << 1 | 1. */
-typedef struct sim_slots {
-    uint32_t cap, count, free1;
-    uintptr_t e[];
-} sim_slots;
+/* A host's endpoints by id (sim_stream.c): open addressing with linear probing, at
+ * most 3/4 full, a power-of-two capacity. */
+typedef struct sim_stab {
+    uint32_t cap, count;
+    tp_stream *e[];
+} sim_stab;
 
 /* A return of acknowledgements to the sending endpoint (its t_ctl runs them in time
  * order): `packets` more packets are acknowledged (cumulatively or selectively), and/or
@@ -231,8 +230,6 @@ struct tp_stream {
     uint64_t id;                /* world-unique, in creation order (trace hash) */
     tp_point local, remote;
     uint32_t peer_host;         /* index of the remote host; UINT32_MAX: no such host */
-    uint32_t slot, peer_slot;   /* this endpoint's and the peer's in their hosts' tables */
-    uint16_t tx_epoch, rx_epoch; /* retransmission epochs: ours, and the peer's as seen */
     uint8_t tcp;                /* sim_tcp_state */
     uint8_t user;               /* sim_user_state */
     uint8_t notify;             /* SIM_N_* */
@@ -354,7 +351,7 @@ struct sim_host {
     const sim_app_ops *app_ops;
     void *app;
     tp_stream *streams;
-    sim_slots *slots;         /* endpoints by slot (messages name them so), on demand */
+    sim_stab *stab;           /* endpoints by id (messages name them so), on demand */
     tp_listener *listeners;
     tp_dgram *dgrams;
     sim_file *files;
@@ -387,6 +384,7 @@ typedef struct sim_part {
     tp_stream *graveyard;
     sim_packet *packet_free;
     sim_smsg *smsg_free;      /* stream messages for reuse (sim_stream.c) */
+    uint32_t smsg_free_count;
     uint64_t ctx_checks;      /* host-context checks made (sim_stream.c, a debug count) */
     uint8_t *ring_cache;      /* drained stream buffers for reuse (sim_stream.c) */
     uint32_t ring_cache_count;

@@ -2,7 +2,7 @@
  * (env.h "Streams"; model in simnet/README.md "Streams").
  *
  * A connection is two endpoints (tp_stream), one per host. They know each other only
- * by (host index, slot, stream id), never by pointer: an event of a host touches that
+ * by (host index, stream id), never by pointer: an event of a host touches that
  * host's endpoints only, and reaches the other end by a message (sim_smsg, an event of
  * the other host at least one path latency later; simnet/README.md "Parallel runs").
  *
@@ -21,9 +21,9 @@
  * Both ends decide whether a segment got through from world state at its arrival time
  * (the path open, both hosts up: it changes only at barriers): the receiver drops what
  * arrives over a cut path, and the sender, at the same instant, sees the stall and
- * retransmits after its RTO (re-sending the segment and those behind it, in a new
- * "epoch" so that the receiver drops the stale copies; in-order delivery is checked
- * by sequence number). Endpoint events:
+ * retransmits after its RTO (re-sending the segment and those behind it that would
+ * have arrived before it; the receiver takes a segment only in sequence, so it drops
+ * the copies sent before). Endpoint events:
  *   t_tx      the head segment of the FIFO arrives (the sender's half: confirm, or
  *             stall and retransmit);
  *   t_notify  user callbacks (connect, data in random splits, eof, writable, close);
@@ -184,6 +184,7 @@ static sim_smsg *smsg_get(sim_part *p, uint32_t len) {
     sim_smsg *m = p->smsg_free;
     if (m != NULL) {
         p->smsg_free = m->next_free;
+        p->smsg_free_count--;
     } else {
         m = sim_backend_alloc(p, sizeof *m);
         tp_timer_init(&m->t, smsg_fire, m);
@@ -196,16 +197,29 @@ static sim_smsg *smsg_get(sim_part *p, uint32_t len) {
     m->len = len;
     m->flags = 0;
     m->tag = 0;
-    m->epoch = 0;
     m->seq = 0;
     m->v1 = 0;
     return m;
 }
 
-/* Back to the free list of the partition that ran it (its receiver's). */
+#define SMSG_CACHE_MAX 1024u   /* free messages kept per partition */
+#define SMSG_KEEP_BYTES 4096u  /* ... with a payload buffer at most this large */
+
+/* Back to the free list of the partition that ran it (its receiver's), or freed. */
 static void smsg_put(sim_part *p, sim_smsg *m) {
+    if (p->smsg_free_count >= SMSG_CACHE_MAX) {
+        sim_backend_free(p, m->data, m->cap);
+        sim_backend_free(p, m, sizeof *m);
+        return;
+    }
+    if (m->cap > SMSG_KEEP_BYTES) {
+        sim_backend_free(p, m->data, m->cap);
+        m->data = NULL;
+        m->cap = 0;
+    }
     m->next_free = p->smsg_free;
     p->smsg_free = m;
+    p->smsg_free_count++;
 }
 
 static bool smsg_queued(const tp_timer *t, void *arg) {
@@ -226,6 +240,7 @@ void sim_smsgs_free(sim_part *p) {
         sim_backend_free(p, m->data, m->cap);
         sim_backend_free(p, m, sizeof *m);
     }
+    p->smsg_free_count = 0;
 }
 
 /* A message from endpoint s to its peer endpoint, arriving at `at`. */
@@ -233,9 +248,7 @@ static sim_smsg *smsg_to_peer(tp_stream *s, uint8_t kind, uint32_t len) {
     sim_smsg *m = smsg_get(s->host->part, len);
     m->kind = kind;
     m->from_host = s->host->index;
-    m->from_slot = s->slot;
     m->from_id = s->id;
-    m->to_slot = s->peer_slot;
     m->to_id = s->peer_id;
     return m;
 }
@@ -258,50 +271,67 @@ static sim_host *host_of(sim_world *w, uint32_t index) {
     return index == NO_HOST ? NULL : sim_host_at(w, index);
 }
 
-/* Each host's endpoints by slot: messages name (slot, id), and the id check makes a
- * reused slot safe. Free slots hold (next free + 1) << 1 | 1. Allocated on the first
- * endpoint, freed with the last. */
-static uint32_t slot_take(sim_host *h, tp_stream *s) {
-    sim_slots *t = h->slots;
-    if (t == NULL || t->free1 == 0) {
-        uint32_t old = t ? t->cap : 0, cap = old ? old * 2 : 8;
-        sim_slots *n = sim_backend_alloc(h->part, sizeof *n + (size_t)cap * sizeof n->e[0]);
-        if (t) {
-            memcpy(n->e, t->e, (size_t)old * sizeof t->e[0]);
-            n->count = t->count;
-            sim_backend_free(h->part, t, sizeof *t + (size_t)old * sizeof t->e[0]);
-        }
-        n->cap = cap;
-        for (uint32_t i = cap; i-- > old;) {
-            n->e[i] = ((uintptr_t)n->free1 << 1) | 1u;
-            n->free1 = i + 1;
-        }
-        h->slots = t = n;
-    }
-    uint32_t i = t->free1 - 1;
-    t->free1 = (uint32_t)(t->e[i] >> 1);
-    t->e[i] = (uintptr_t)s;
-    t->count++;
-    return i;
+/* Each host's endpoints by id (messages name them so): open addressing with linear
+ * probing, at most 3/4 full, allocated with the first endpoint and freed with the
+ * last. O(1) per message at any number of connections. */
+static uint32_t stab_hash(uint64_t id, uint32_t cap) {
+    return (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
 }
 
-static void slot_release(sim_host *h, uint32_t i) {
-    sim_slots *t = h->slots;
-    TP_ASSERT(t != NULL && i < t->cap && !(t->e[i] & 1u));
-    t->e[i] = ((uintptr_t)t->free1 << 1) | 1u;
-    t->free1 = i + 1;
+static void stab_put(sim_stab *t, tp_stream *s) {
+    uint32_t i = stab_hash(s->id, t->cap);
+    while (t->e[i] != NULL) i = (i + 1) & (t->cap - 1);
+    t->e[i] = s;
+    t->count++;
+}
+
+static void stab_add(sim_host *h, tp_stream *s) {
+    sim_stab *t = h->stab;
+    if (t == NULL || (t->count + 1) * 4 > t->cap * 3) {
+        uint32_t cap = t ? t->cap * 2 : 8;
+        sim_stab *n = sim_backend_alloc(h->part, sizeof *n + (size_t)cap * sizeof n->e[0]);
+        n->cap = cap;
+        if (t != NULL) {
+            for (uint32_t i = 0; i < t->cap; i++)
+                if (t->e[i] != NULL) stab_put(n, t->e[i]);
+            sim_backend_free(h->part, t, sizeof *t + (size_t)t->cap * sizeof t->e[0]);
+        }
+        h->stab = t = n;
+    }
+    stab_put(t, s);
+}
+
+static void stab_remove(sim_host *h, tp_stream *s) {
+    sim_stab *t = h->stab;
+    TP_ASSERT(t != NULL);
+    uint32_t mask = t->cap - 1, i = stab_hash(s->id, t->cap);
+    while (t->e[i] != s) {
+        TP_ASSERT(t->e[i] != NULL);
+        i = (i + 1) & mask;
+    }
+    /* backward-shift deletion: no tombstones */
+    for (uint32_t j = (i + 1) & mask; t->e[j] != NULL; j = (j + 1) & mask) {
+        uint32_t home = stab_hash(t->e[j]->id, t->cap);
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            t->e[i] = t->e[j];
+            i = j;
+        }
+    }
+    t->e[i] = NULL;
     if (--t->count == 0) {
         sim_backend_free(h->part, t, sizeof *t + (size_t)t->cap * sizeof t->e[0]);
-        h->slots = NULL;
+        h->stab = NULL;
     }
 }
 
-/* The live endpoint of host h at (slot, id), or NULL. */
-static tp_stream *stream_find(sim_host *h, uint32_t slot, uint64_t id) {
-    sim_slots *t = h->slots;
-    if (t == NULL || slot >= t->cap || (t->e[slot] & 1u)) return NULL;
-    tp_stream *s = (tp_stream *)t->e[slot];
-    return s->id == id ? s : NULL;
+/* The live endpoint of host h with this id, or NULL. */
+static tp_stream *stream_find(sim_host *h, uint64_t id) {
+    const sim_stab *t = h->stab;
+    if (t == NULL || id == 0) return NULL;
+    for (uint32_t i = stab_hash(id, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        tp_stream *s = t->e[i];
+        if (s == NULL || s->id == id) return s;
+    }
 }
 
 static tp_stream *stream_new(sim_host *h) {
@@ -313,7 +343,7 @@ static tp_stream *stream_new(sim_host *h) {
     s->host_next = h->streams;
     if (h->streams) h->streams->host_prev = s;
     h->streams = s;
-    s->slot = slot_take(h, s);
+    stab_add(h, s);
     tp_timer_init(&s->t_tx, tx_fire, s);
     tp_timer_init(&s->t_notify, notify_fire, s);
     tp_timer_init(&s->t_watch, watch_fire, s);
@@ -343,7 +373,7 @@ static void destroy(tp_stream *s) {
     sim_disarm(s->host, &s->t_ctl);
     rxq_free(s);
     sim_host *h = s->host;
-    slot_release(h, s->slot);
+    stab_remove(h, s);
     if (s->host_prev)
         s->host_prev->host_next = s->host_next;
     else
@@ -453,13 +483,12 @@ static void seg_pop(tp_stream *s) {
 static uint32_t snd_seq(const tp_stream *s) { return s->tcb != NULL ? s->tcb->snd_seq : 0; }
 
 /* Sends segment `seg` (its bytes `off` bytes into snd) to the peer as a message for its
- * arrival time, in the current epoch. */
+ * arrival time. */
 static void seg_post(tp_stream *s, const sim_seg *seg, uint32_t off) {
     if (s->peer_host == NO_HOST) return; /* no such host: nothing arrives anywhere */
     sim_smsg *m = smsg_to_peer(s, SIM_M_SEG, seg->len);
     m->flags = seg->flags;
     m->tag = seg->tag;
-    m->epoch = s->tx_epoch;
     m->seq = snd_seq(s) + off;
     if (seg->len > 0) ring_peek(&s->snd, off, m->data, seg->len);
     smsg_post(s->host, s->peer_host, m, seg->time_ns);
@@ -964,8 +993,10 @@ static void seg_confirmed(tp_stream *s, sim_seg seg) {
         notify(s, SIM_N_WRITABLE, now);
 }
 
-/* After a stall: every segment from the head on is sent again in a new epoch, the head
- * arriving at `at` and the others behind it (the receiver drops the old copies). */
+/* After a stall: the head segment is sent again to arrive at `at`, with every segment
+ * behind it that would have arrived by then (the receiver takes segments only in
+ * sequence, so it drops those copies, which come before the head). Later ones keep
+ * their copies; their times stay after the head's, so the order is kept. */
 static void resend_from_head(tp_stream *s, int64_t at) {
     sim_world *w = s->host->world;
     sim_host *to = host_of(w, s->peer_host);
@@ -973,12 +1004,13 @@ static void resend_from_head(tp_stream *s, int64_t at) {
         int64_t min = sim_now(s->host) + base_ns(w, s->host, to);
         if (at < min) at = min;
     }
-    s->tx_epoch++;
     uint32_t off = 0;
     for (uint16_t i = 0; i < s->seg_count; i++) {
         sim_seg *g = &s->segs[(s->seg_head + i) % s->seg_cap];
-        if (g->time_ns < at) g->time_ns = at;
-        at = g->time_ns;
+        /* (a copy due at `at` exactly was sent before the head's new one: it would be
+         * taken first, out of sequence, so it is sent again too) */
+        if (i > 0 && g->time_ns > at) break;
+        g->time_ns = at;
         seg_post(s, g, off);
         off += g->len;
     }
@@ -1107,9 +1139,7 @@ static void answer_rst(sim_host *h, const sim_smsg *q) {
     sim_smsg *m = smsg_get(h->part, 0);
     m->kind = SIM_M_RST;
     m->from_host = h->index;
-    m->from_slot = q->to_slot;
     m->from_id = q->to_id;
-    m->to_slot = q->from_slot;
     m->to_id = q->from_id;
     sim_host *to = sim_host_at(h->world, q->from_host);
     smsg_post(h, q->from_host, m, sim_now(h) + sim_latency_ns(h, h, to));
@@ -1317,24 +1347,19 @@ static void seg_arrives(sim_host *h, sim_smsg *m) {
     /* Lost on a cut path or at a host that is down: the sender sees the same and
      * retransmits. */
     if (!sim_path_open(w, m->from_host, h->index)) return;
-    tp_stream *r = stream_find(h, m->to_slot, m->to_id);
+    tp_stream *r = stream_find(h, m->to_id);
     if (r == NULL) {
         /* Nobody has this connection here (it is gone, or the host restarted). */
         if (!(m->flags & SIM_SEG_RST)) answer_rst(h, m);
         return;
     }
     OWN(r);
-    if (m->epoch != r->rx_epoch) {
-        if ((int16_t)(m->epoch - r->rx_epoch) < 0) return; /* a stale copy */
-        r->rx_epoch = m->epoch;
-    }
-    if (m->seq != (r->tcb != NULL ? r->tcb->rcv_nxt : 0)) return; /* behind a missing one */
+    /* in sequence only: a copy behind a missing segment is dropped (the sender sends
+     * it again after the missing one) */
+    if (m->seq != (r->tcb != NULL ? r->tcb->rcv_nxt : 0)) return;
     int64_t now = sim_now(h);
     r->last_heard_ns = now;
-    if ((m->flags & SIM_SEG_SYNACK) && r->tcp == SIM_TCP_SYN_SENT) {
-        r->peer_id = m->from_id;
-        r->peer_slot = m->from_slot;
-    }
+    if ((m->flags & SIM_SEG_SYNACK) && r->tcp == SIM_TCP_SYN_SENT) r->peer_id = m->from_id;
     uint8_t flags = m->flags & (SIM_SEG_FIN | SIM_SEG_SYNACK | SIM_SEG_ACK | SIM_SEG_RST);
     sim_tcb *t = r->tcb;
     bool hold = (t != NULL && t->rxq != NULL) ||
@@ -1386,9 +1411,7 @@ static void syn_arrives(sim_host *h, sim_smsg *m) {
         sim_smsg *a = smsg_get(h->part, 0);
         a->kind = SIM_M_REFUSED;
         a->from_host = h->index;
-        a->from_slot = UINT32_MAX;
         a->from_id = 0;
-        a->to_slot = m->from_slot;
         a->to_id = m->from_id;
         smsg_post(h, m->from_host, a, sim_now(h) + sim_latency_ns(h, h, from));
         return;
@@ -1403,7 +1426,6 @@ static void syn_arrives(sim_host *h, sim_smsg *m) {
     a->remote.ip = from->ip;
     a->remote.port = m->from_port;
     a->peer_host = m->from_host;
-    a->peer_slot = m->from_slot;
     a->peer_id = m->from_id;
     /* The accepted side gives up if the final ACK never comes. */
     sim_arm(h, &a->t_watch, sim_now(h) + w->cfg.syn_timeout_ns);
@@ -1422,7 +1444,7 @@ static void smsg_fire(void *arg) {
         case SIM_M_SEG: seg_arrives(h, m); break;
         case SIM_M_SYN: syn_arrives(h, m); break;
         case SIM_M_REFUSED:
-            s = stream_find(h, m->to_slot, m->to_id);
+            s = stream_find(h, m->to_id);
             if (s == NULL || s->tcp != SIM_TCP_SYN_SENT) break;
             OWN(s);
             if (sim_path_open(w, m->from_host, h->index)) {
@@ -1434,14 +1456,14 @@ static void smsg_fire(void *arg) {
             }
             break;
         case SIM_M_RST:
-            s = stream_find(h, m->to_slot, m->to_id);
+            s = stream_find(h, m->to_id);
             if (s != NULL && s->tcp != SIM_TCP_DEAD && sim_path_open(w, m->from_host, h->index)) {
                 OWN(s);
                 reset_received(s);
             }
             break;
         case SIM_M_FINACK:
-            s = stream_find(h, m->to_slot, m->to_id);
+            s = stream_find(h, m->to_id);
             if (s == NULL) break;
             OWN(s);
             s->fin_acked = 1;
@@ -1451,7 +1473,7 @@ static void smsg_fire(void *arg) {
             maybe_destroy(s);
             break;
         case SIM_M_WND:
-            s = stream_find(h, m->to_slot, m->to_id);
+            s = stream_find(h, m->to_id);
             if (s == NULL || s->tcb == NULL) break;
             OWN(s);
             {
@@ -1463,27 +1485,26 @@ static void smsg_fire(void *arg) {
             break;
         case SIM_M_KA:
             if (!sim_path_open(w, m->from_host, h->index)) break; /* unanswered */
-            s = stream_find(h, m->to_slot, m->to_id);
+            s = stream_find(h, m->to_id);
             if (s == NULL) {
                 answer_rst(h, m);
             } else {
                 OWN(s);
                 sim_smsg *a = smsg_to_peer(s, SIM_M_KA_ACK, 0);
-                a->to_slot = m->from_slot;
                 a->to_id = m->from_id;
                 smsg_post(h, m->from_host, a, now + sim_latency_ns(h, h, sim_host_at(w, m->from_host)));
             }
             break;
         case SIM_M_KA_ACK:
             if (!sim_path_open(w, m->from_host, h->index)) break;
-            s = stream_find(h, m->to_slot, m->to_id);
+            s = stream_find(h, m->to_id);
             if (s == NULL) break;
             OWN(s);
             s->last_heard_ns = now;
             s->ka_unanswered = 0;
             break;
         case SIM_M_DROP:
-            s = stream_find(h, m->to_slot, m->to_id);
+            s = stream_find(h, m->to_id);
             if (s == NULL || s->tcb == NULL || s->tcp != SIM_TCP_ESTABLISHED) break;
             OWN(s);
             ack_push(s, (sim_ack){now, 0, 0, SIM_ACK_LOSS, 0});
@@ -1491,7 +1512,7 @@ static void smsg_fire(void *arg) {
             ack_move(s, m->tag, m->v1);
             break;
         case SIM_M_QUEUED:
-            s = stream_find(h, m->to_slot, m->to_id);
+            s = stream_find(h, m->to_id);
             if (s == NULL || s->tcb == NULL) break;
             OWN(s);
             {
@@ -1706,9 +1727,7 @@ static void syn_send(tp_stream *c) {
     sim_smsg *m = smsg_get(c->host->part, 0);
     m->kind = SIM_M_SYN;
     m->from_host = c->host->index;
-    m->from_slot = c->slot;
     m->from_id = c->id;
-    m->to_slot = UINT32_MAX;
     m->to_id = 0;
     m->port = c->remote.port;
     m->from_port = c->local.port;
