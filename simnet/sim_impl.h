@@ -239,6 +239,7 @@ struct tp_stream {
     uint8_t retries;            /* consecutive stalls of the head segment */
     uint8_t syn_tries;
     uint8_t in_data_cb;         /* on_data is running: rcv must not be freed */
+    uint8_t tx_exact;           /* t_tx watches each segment's arrival (else: lazily) */
     uint16_t seg_cap, seg_head, seg_count;
     uint16_t ka_unanswered;     /* saturates (fits a hole: idle streams stay 392 bytes) */
     tp_err close_reason;
@@ -417,6 +418,10 @@ struct sim_world {
     bool in_window;           /* workers are running a window: cross-partition posts queue */
     bool in_events;           /* hosts' events are running (any thread count): reports wait */
     int64_t window_end_ns;    /* the running window's end (exclusive) */
+    bool net_dirty;           /* cuts or host states changed since host events last ran */
+    int64_t host_ran_ns;      /* the time of the last host event run (-1: none yet) */
+    int64_t net_change_ns;    /* host_ran_ns at the first such change: host events up to
+                               * it saw the old state (sim_streams_net_changed) */
     int64_t lookahead_ns;     /* smallest one-way base latency between two distinct hosts */
     char threads_note[160];   /* why a run uses fewer threads than asked, or "" */
     uint64_t windows, barriers;
@@ -560,6 +565,10 @@ void sim_streams_host_crash(sim_host *h);
 void sim_streams_host_halt(sim_host *h);
 void sim_streams_flush_graveyard(sim_part *p);
 void sim_smsgs_free(sim_part *p); /* messages in flight and the free list (teardown) */
+/* Cuts or host states changed (at a barrier, before host events run again): streams
+ * with segments in flight confirm those that arrived before, and watch the others'
+ * arrivals one by one (sim_stream.c, "lazy confirmation"). */
+void sim_streams_net_changed(sim_world *w);
 /* The host whose event this thread runs (NULL at a barrier): stream functions check
  * that they touch only its endpoints (sim_stream.c). */
 extern _Thread_local sim_host *sim_ctx_host;

@@ -25,7 +25,8 @@
  * have arrived before it; the receiver takes a segment only in sequence, so it drops
  * the copies sent before). Endpoint events:
  *   t_tx      the head segment of the FIFO arrives (the sender's half: confirm, or
- *             stall and retransmit);
+ *             stall and retransmit), for "exact" endpoints; else the lazy drain of
+ *             segments that arrived (see "Lazy confirmation" below);
  *   t_notify  user callbacks (connect, data in random splits, eof, writable, close);
  *   t_watch   SYN timeout, TCP user timeout and keepalive;
  *   t_ctl     the SYN's arrival (retry if lost) and, when established, the next ACK
@@ -58,6 +59,8 @@ static void pump(tp_stream *s);
 static void tcb_free(sim_part *w, tp_stream *s);
 static void acks_clear(tp_stream *s);
 static void rxq_free(tp_stream *s);
+static void confirm_due(tp_stream *s);
+static void tx_watch(tp_stream *s);
 static uint32_t snd_max(const sim_world *w, const tp_stream *s);
 
 /* ------------------------------------------------------------------------------------ */
@@ -450,6 +453,18 @@ static void fail(tp_stream *s, tp_err reason) {
 /* ------------------------------------------------------------------------------------ */
 /* Sending segments                                                                     */
 
+/* Lazy confirmation. The sender's half of a segment's arrival (its bytes leave the
+ * send buffer, progress, the peer's unread bytes as the sender counts them) needs no
+ * event at the arrival time unless something depends on that instant: a stall (the
+ * path cut at the arrival: the sender retransmits), a writer waiting for room, an
+ * endpoint closing or gone from its user (it ends when its last segment is out). Such
+ * an endpoint is "exact": t_tx runs at each segment's arrival. Otherwise segments are
+ * confirmed when the sender next acts (write, pump, timers, messages from the peer),
+ * and by t_tx at most SIM_LAZY_NS after the first is due (so that buffers drain). The
+ * path's state changes only at barriers: sim_streams_net_changed makes every endpoint
+ * with segments in flight exact before host events run again. */
+#define SIM_LAZY_NS (100 * 1000000LL)
+
 static void seg_push(tp_stream *s, sim_seg seg) {
     if (s->seg_count == s->seg_cap) {
         uint16_t cap = s->seg_cap ? (uint16_t)(s->seg_cap * 2) : 4;
@@ -464,7 +479,7 @@ static void seg_push(tp_stream *s, sim_seg seg) {
     }
     s->segs[(s->seg_head + s->seg_count) % s->seg_cap] = seg;
     s->seg_count++;
-    if (s->seg_count == 1) sim_arm(s->host, &s->t_tx, seg.time_ns);
+    if (s->seg_count == 1) sim_arm(s->host, &s->t_tx, s->tx_exact ? seg.time_ns : seg.time_ns + SIM_LAZY_NS);
 }
 
 static sim_seg *seg_head(tp_stream *s) { return &s->segs[s->seg_head]; }
@@ -761,6 +776,7 @@ static void emit(tp_stream *s, uint32_t len, uint8_t flags) {
     }
     if (t < s->last_arrival_ns) t = s->last_arrival_ns;
     s->last_arrival_ns = t;
+    if (!sim_path_open(w, h->index, s->peer_host)) tx_watch(s); /* it will stall */
     sim_seg seg = {t, len, flags, 0, 0};
     seg_push(s, seg);
     seg_post(s, &seg, s->snd_sent);
@@ -805,6 +821,7 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
     if (t->inflight > t->max_inflight) t->max_inflight = t->inflight;
     t->last_send_ns = now;
     if (to == NULL) {
+        tx_watch(s);
         seg_push(s, (sim_seg){now + w->cfg.rto_max_ns, n, flags, 0, 0});
         return;
     }
@@ -843,6 +860,7 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
     int64_t deliver_at = arr;
     if (!sim_path_open(w, h->index, s->peer_host)) {
         flags |= SIM_SEG_NOACK; /* stalls at arrival; its ACK is made at delivery */
+        tx_watch(s);
     } else if (lost == 0) {
         ack_push(s, (sim_ack){ack_at, now, pk, SIM_ACK_SAMPLE, tag});
     } else {
@@ -898,6 +916,7 @@ static void emit_data(tp_stream *s, uint32_t n, uint8_t flags) {
 static void pump(tp_stream *s) {
     if (s->dead || s->tcp != SIM_TCP_ESTABLISHED) return;
     OWN(s);
+    confirm_due(s);
     sim_world *w = s->host->world;
     const sim_tcp_config *tc = &w->cfg.tcp;
     for (;;) {
@@ -973,6 +992,7 @@ static void start_watch(tp_stream *s) {
 static void seg_confirmed(tp_stream *s, sim_seg seg) {
     sim_world *w = s->host->world;
     int64_t now = sim_now(s->host);
+    sim_trace(s->host, SIM_TRACE_SEG, s->id, seg.len, seg.flags);
     if (seg.len > 0) {
         sim_tcb *t = s->tcb;
         TP_ASSERT(t != NULL);
@@ -988,9 +1008,59 @@ static void seg_confirmed(tp_stream *s, sim_seg seg) {
         t->snd_seq += seg.len;
         t->peer_arrived += seg.len;
     }
-    s->progress_ns = s->last_heard_ns = now;
+    /* (confirmed lazily, it arrived at seg.time_ns; exact, that is now) */
+    if (seg.time_ns > s->progress_ns) s->progress_ns = seg.time_ns;
+    if (seg.time_ns > s->last_heard_ns) s->last_heard_ns = seg.time_ns;
     if (s->want_writable && s->snd.len < snd_max(w, s) && s->user == SIM_USER_ACTIVE)
         notify(s, SIM_N_WRITABLE, now);
+}
+
+/* Confirms the segments that arrived by `until` (a lazy endpoint's: the path was open
+ * at their arrival, as it was when they were sent). */
+static void confirm_until(tp_stream *s, int64_t until) {
+    while (s->seg_count > 0 && !s->tx_exact && seg_head(s)->time_ns <= until) {
+        s->retries = 0;
+        sim_seg copy = *seg_head(s);
+        seg_pop(s);
+        seg_confirmed(s, copy);
+    }
+}
+
+static void confirm_due(tp_stream *s) {
+    if (s->tx_exact || s->seg_count == 0) return;
+    /* world code at a barrier that changed cuts or hosts, then acts on a stream: the
+     * change first (host events run only after it was taken in) */
+    if (s->host->world->net_dirty) {
+        sim_streams_net_changed(s->host->world);
+        if (s->tx_exact) return;
+    }
+    confirm_until(s, sim_now(s->host));
+    if (s->seg_count == 0) sim_disarm(s->host, &s->t_tx);
+}
+
+/* From now on t_tx watches each segment's arrival. */
+static void tx_watch(tp_stream *s) {
+    if (s->tx_exact || s->dead) return;
+    confirm_due(s);
+    s->tx_exact = 1;
+    if (s->seg_count > 0) sim_arm(s->host, &s->t_tx, seg_head(s)->time_ns);
+}
+
+void sim_streams_net_changed(sim_world *w) {
+    w->net_dirty = false;
+    for (uint32_t i = 0; i < w->host_count; i++) {
+        for (tp_stream *s = sim_host_at(w, i)->streams; s != NULL; s = s->host_next) {
+            if (s->tx_exact || s->seg_count == 0) continue;
+            /* those whose arrival ran before the change got through */
+            confirm_until(s, w->net_change_ns);
+            if (s->seg_count == 0) {
+                sim_disarm(s->host, &s->t_tx);
+                continue;
+            }
+            s->tx_exact = 1;
+            sim_arm(s->host, &s->t_tx, seg_head(s)->time_ns);
+        }
+    }
 }
 
 /* After a stall: the head segment is sent again to arrive at `at`, with every segment
@@ -1023,6 +1093,11 @@ static void tx_fire(void *arg) {
     sim_world *w = s->host->world;
     int64_t now = sim_now(s->host);
     TP_ASSERT(s->seg_count > 0);
+    if (!s->tx_exact) { /* the lazy drain */
+        confirm_until(s, now);
+        if (s->seg_count > 0) sim_arm(s->host, &s->t_tx, seg_head(s)->time_ns + SIM_LAZY_NS);
+        return;
+    }
     sim_seg *seg = seg_head(s);
     if (!sim_path_open(w, s->host->index, s->peer_host)) {
         /* The receiver dropped it at this same instant (seg_arrives). */
@@ -1043,16 +1118,18 @@ static void tx_fire(void *arg) {
         return;
     }
     s->retries = 0;
-    sim_trace(s->host, SIM_TRACE_SEG, s->id, seg->len, seg->flags);
     sim_seg copy = *seg;
     seg_pop(s);
     seg_confirmed(s, copy);
 next:
     if (s->dead) return;
-    if (s->seg_count > 0)
+    if (s->seg_count > 0) {
         sim_arm(s->host, &s->t_tx, seg_head(s)->time_ns);
-    else
+    } else {
+        /* nothing in flight: lazy again unless something still waits on arrivals */
+        if (!s->want_writable && s->user == SIM_USER_ACTIVE && s->tcp != SIM_TCP_DEAD) s->tx_exact = 0;
         maybe_destroy(s);
+    }
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1466,6 +1543,7 @@ static void smsg_fire(void *arg) {
             s = stream_find(h, m->to_id);
             if (s == NULL) break;
             OWN(s);
+            confirm_due(s);
             s->fin_acked = 1;
             s->progress_ns = now;
             if (s->user == SIM_USER_CLOSING && s->close_reason == TP_OK && s->tcp != SIM_TCP_DEAD)
@@ -1662,6 +1740,7 @@ static void watch_fire(void *arg) {
         return;
     }
     if (s->tcp != SIM_TCP_ESTABLISHED) return;
+    confirm_due(s);
     bool lingering = s->user == SIM_USER_DETACHED && s->fin_acked;
     if (lingering && now - s->progress_ns >= SIM_FIN_WAIT_NS) {
         destroy(s); /* the peer never closed its side */
@@ -1795,6 +1874,7 @@ void sim_stream_listener_close(sim_host *h, tp_listener *l) {
         next = s->host_next;
         if (s->listener == l) {
             listener_unpend(s);
+            tx_watch(s);
             if (s->peer_id != 0) emit(s, 0, SIM_SEG_RST);
             s->tcp = SIM_TCP_DEAD;
             s->user = SIM_USER_DETACHED;
@@ -1848,12 +1928,16 @@ tp_err sim_stream_write(sim_host *h, tp_stream *s, const uint8_t *data, size_t l
     if (s->tcp == SIM_TCP_SYN_SENT) return TP_ERR_STATE;
     if (s->tcp == SIM_TCP_DEAD || s->user == SIM_USER_CLOSING || s->fin_queued)
         return TP_ERR_CLOSED;
+    confirm_due(s); /* the room that arrivals freed */
     uint32_t max = snd_max(w, s);
     uint32_t room = s->snd.len < max ? max - s->snd.len : 0;
     uint32_t n = len < room ? (uint32_t)len : room;
     if (s->snd.len == 0 && n > 0) s->progress_ns = sim_now(s->host);
     ring_push(s->host->part, &s->snd, max, data, n);
-    if (n < len) s->want_writable = 1;
+    if (n < len) {
+        s->want_writable = 1;
+        tx_watch(s); /* on_writable comes when an arrival frees room */
+    }
     pump(s);
     *taken = n;
     return TP_OK;
@@ -1908,6 +1992,7 @@ void sim_stream_close(sim_host *h, tp_stream *s) {
         rcv_consumed(s, k);
         wnd_report(s);
     }
+    tx_watch(s); /* its end depends on its last segments' arrivals */
     if (!s->fin_queued) {
         s->fin_queued = 1;
         pump(s);
@@ -1943,6 +2028,7 @@ void sim_stream_reset(sim_host *h, tp_stream *s) {
     s->tcp = SIM_TCP_DEAD;
     sim_disarm(s->host, &s->t_watch);
     sim_disarm(s->host, &s->t_ctl);
+    tx_watch(s);
     if (s->peer_id != 0) emit(s, 0, SIM_SEG_RST);
     if (had_user) {
         s->notify = SIM_N_CLOSE;
@@ -1982,6 +2068,7 @@ void sim_streams_host_halt(sim_host *h) {
         }
         /* Closed gracefully, as an orphan: the peer gets the data, then EOF. */
         s->user = SIM_USER_DETACHED;
+        tx_watch(s);
         s->notify = 0;
         sim_disarm(s->host, &s->t_notify);
         uint32_t k = rcv_ready(s);
