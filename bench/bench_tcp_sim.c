@@ -130,7 +130,9 @@ static void s_data(void *arg, tp_stream *s, const uint8_t *d, size_t n) {
     run *r = arg;
     r->got += n;
     while (r->got >= r->next && r->done_count < BURSTS_MAX) {
-        r->done_ns[r->done_count++] = sim_world_now_ns(r->w);
+        /* the server host's clock: inside an event, sim_world_now_ns is the last
+         * barrier's time (issue 21), not the event's */
+        r->done_ns[r->done_count++] = tp_env_now_ns(sim_host_env(sim_world_host(r->w, 1)));
         r->next += r->bytes;
         if (r->kind == CASE_FRESH || r->done_count >= r->bursts) r->finished = true;
         else tp_env_timer_start_in(r->cenv, &r->idle_timer, r->idle_ns);

@@ -413,7 +413,7 @@ typedef struct sim_tcp_info {
     uint32_t cwnd_packets;        /* congestion window */
     uint32_t ssthresh_packets;    /* UINT32_MAX: infinite (still in the first slow start) */
     uint32_t inflight_packets;    /* sent and not yet acknowledged */
-    uint32_t rcv_wnd_bytes;       /* the window this endpoint advertises */
+    uint32_t rcv_wnd_bytes;       /* the peer's advertised window as this sender models it */
     int64_t srtt_ns;              /* smoothed RTT; 0 before the first sample */
     int64_t rttvar_ns;
     int64_t rto_ns;               /* current RTO, back-off included */
@@ -428,6 +428,12 @@ typedef struct sim_tcp_info {
 
 /* Fills *out for endpoint s of host h (either side of a connection). */
 void sim_stream_tcp_info(const sim_host *h, const tp_stream *s, sim_tcp_info *out);
+
+/* Host-context checks made so far: every function that changes a stream endpoint
+ * asserts that the running event is an event of the endpoint's host (simnet/README.md
+ * "Streams": causality; a failed check aborts). A count, so that a test can see that
+ * the checks ran. */
+uint64_t sim_world_context_checks(const sim_world *w);
 
 /* ------------------------------------------------------------------------------------ */
 /* Faults as timed operations (plain structs, easy to bind from Lua)                    */

@@ -75,6 +75,33 @@ enum {
     SIM_SEG_NOACK = 1u << 4,  /* sent over a cut path: its ACK is made at delivery */
 };
 
+/* A message between hosts about a connection (sim_stream.c): an event of the receiving
+ * host, created by an event of the sender at least one path latency earlier
+ * (PARALLEL.md). Endpoints are named by (host, id), never by pointer. Messages
+ * come from the free list of the sender's partition and go back to the receiver's. */
+typedef struct sim_smsg {
+    tp_timer t;
+    struct sim_smsg *next_free;
+    sim_host *to;
+    uint64_t from_id, to_id;  /* endpoint ids (0: none, e.g. a SYN's destination) */
+    uint32_t from_host;
+    uint8_t kind;             /* SIM_M_* (sim_stream.c) */
+    uint8_t flags;            /* segments: SIM_SEG_* */
+    uint16_t tag;             /* data trains: sim_seg.tag */
+    uint16_t port, from_port; /* SYN: the destination port, the client's port */
+    uint32_t seq;             /* segments: sequence number of the first byte */
+    uint32_t len, cap;        /* payload bytes in data, its capacity */
+    int64_t v1;               /* kind-specific */
+    uint8_t *data;
+} sim_smsg;
+
+/* A host's endpoints by id (sim_stream.c): open addressing with linear probing, at
+ * most 3/4 full, a power-of-two capacity. */
+typedef struct sim_stab {
+    uint32_t cap, count;
+    tp_stream *e[];
+} sim_stab;
+
 /* A return of acknowledgements to the sending endpoint (its t_ctl runs them in time
  * order): `packets` more packets are acknowledged (cumulatively or selectively), and/or
  * a loss is signalled (the third duplicate ACK / SACK, a tail loss probe's answer, or a
@@ -125,14 +152,24 @@ typedef struct sim_tcb {
     uint32_t max_inflight;        /* this burst's peak (tcp_is_cwnd_limited) */
     uint8_t cwnd_limited;         /* the last send stopped on cwnd with data waiting */
     uint8_t backoff;              /* RTO back-off exponent */
-    uint8_t quick;                /* receiver: packets still ACKed at once */
+    uint8_t quick;                /* sender's model of the peer: packets it still ACKs at once */
     uint8_t resumed;              /* receiver: the next read is a resumed reader's burst */
     uint16_t train_tag;           /* the last data train's tag (sim_seg.tag) */
     int64_t srtt_ns, rttvar_ns;   /* 0: no sample yet */
     int64_t last_send_ns;         /* lsndtime */
     int64_t recovery_end_ns;      /* losses detected before this are the same episode */
-    int64_t last_rcv_ns;          /* receiver: last data packet arrived (quickack) */
-    uint32_t rcv_wnd;             /* receiver: advertised window (rcv_ssthresh), bytes */
+    int64_t last_rcv_ns;          /* sender's model: our last packet's arrival (quickack) */
+    uint32_t rcv_wnd;             /* sender's model: the peer's advertised window (rcv_ssthresh) */
+    uint32_t peer_clamp;          /* sender: the peer's window clamp as last reported */
+    uint32_t peer_arrived;        /* sender: bytes of ours the peer received (wrapping) */
+    uint32_t peer_read;           /* sender: ... it reported consumed (window updates) */
+    uint32_t snd_seq;             /* sender: sequence number of the first byte of snd */
+    uint32_t rcv_nxt;             /* receiver: bytes received in order (next expected seq) */
+    uint32_t rd_total;            /* receiver: bytes consumed (read, or discarded) */
+    uint32_t rd_reported;         /* receiver: rd_total as last reported to the sender */
+    uint32_t clamp_reported;      /* receiver: window_clamp as last reported */
+    uint32_t rcv_hold;            /* receiver: bytes at rcv's tail still in the downlink */
+    struct sim_rxq *rxq;          /* receiver: trains held in the downlink (on demand) */
     uint32_t window_clamp;        /* receiver: its ceiling, autotuned by what is read */
     uint32_t rcv_space;           /* receiver: bytes read in the last measured RTT */
     uint32_t copied;              /* receiver: bytes read since rcv_space_ns */
@@ -185,7 +222,7 @@ enum { /* tp_stream.ctl: what t_ctl is armed for */
 
 struct tp_stream {
     sim_host *host;
-    tp_stream *peer;            /* the other endpoint, NULL once it is gone */
+    uint64_t peer_id;           /* the peer endpoint's id (0: not known yet) */
     tp_stream *host_prev, *host_next;
     tp_listener *listener;      /* SYN_RCVD: the listener it is pending in */
     const tp_stream_cbs *cbs;
@@ -202,6 +239,7 @@ struct tp_stream {
     uint8_t retries;            /* consecutive stalls of the head segment */
     uint8_t syn_tries;
     uint8_t in_data_cb;         /* on_data is running: rcv must not be freed */
+    uint8_t tx_exact;           /* t_tx watches each segment's arrival (else: lazily) */
     uint16_t seg_cap, seg_head, seg_count;
     uint16_t ka_unanswered;     /* saturates (fits a hole: idle streams stay 392 bytes) */
     tp_err close_reason;
@@ -314,6 +352,7 @@ struct sim_host {
     const sim_app_ops *app_ops;
     void *app;
     tp_stream *streams;
+    sim_stab *stab;           /* endpoints by id (messages name them so), on demand */
     tp_listener *listeners;
     tp_dgram *dgrams;
     sim_file *files;
@@ -345,6 +384,9 @@ typedef struct sim_part {
     sim_host *cb_host;        /* whose callbacks the running event delivers (asserts) */
     tp_stream *graveyard;
     sim_packet *packet_free;
+    sim_smsg *smsg_free;      /* stream messages for reuse (sim_stream.c) */
+    uint32_t smsg_free_count;
+    uint64_t ctx_checks;      /* host-context checks made (sim_stream.c, a debug count) */
     uint8_t *ring_cache;      /* drained stream buffers for reuse (sim_stream.c) */
     uint32_t ring_cache_count;
     struct sim_kx *kx;        /* key-agreement memo (sim_crypto.c), on first use */
@@ -377,6 +419,10 @@ struct sim_world {
     bool in_window;           /* workers are running a window: cross-partition posts queue */
     bool in_events;           /* hosts' events are running (any thread count): reports wait */
     int64_t window_end_ns;    /* the running window's end (exclusive) */
+    bool net_dirty;           /* cuts or host states changed since host events last ran */
+    int64_t host_ran_ns;      /* the time of the last host event run (-1: none yet) */
+    int64_t net_change_ns;    /* host_ran_ns at the first such change: host events up to
+                               * it saw the old state (sim_streams_net_changed) */
     int64_t lookahead_ns;     /* smallest one-way base latency between two distinct hosts */
     char threads_note[160];   /* why a run uses fewer threads than asked, or "" */
     uint64_t windows, barriers;
@@ -504,12 +550,13 @@ enum {
     SIM_TRACE_EVENT,
     SIM_TRACE_FAULT,
     SIM_TRACE_APP,
+    SIM_TRACE_MSG,
 };
 
 /* ---- streams (sim_stream.c) ---- */
 /* 1 once every stream event touches only its own host's state (README "Parallel runs");
  * until then a world with streams runs on one thread. */
-#define SIM_STREAMS_CAUSAL 0
+#define SIM_STREAMS_CAUSAL 1
 tp_err sim_stream_listen(sim_host *h, const tp_point *local, int backlog, tp_accept_cb cb,
                          void *arg, tp_listener **out);
 void sim_stream_listener_close(sim_host *h, tp_listener *l);
@@ -529,6 +576,14 @@ void sim_stream_addresses(sim_host *h, tp_stream *s, tp_point *local, tp_point *
 void sim_streams_host_crash(sim_host *h);
 void sim_streams_host_halt(sim_host *h);
 void sim_streams_flush_graveyard(sim_part *p);
+void sim_smsgs_free(sim_part *p); /* messages in flight and the free list (teardown) */
+/* Cuts or host states changed (at a barrier, before host events run again): streams
+ * with segments in flight confirm those that arrived before, and watch the others'
+ * arrivals one by one (sim_stream.c, "lazy confirmation"). */
+void sim_streams_net_changed(sim_world *w);
+/* The host whose event this thread runs (NULL at a barrier): stream functions check
+ * that they touch only its endpoints (sim_stream.c). */
+extern _Thread_local sim_host *sim_ctx_host;
 
 /* ---- datagrams (sim_dgram.c) ---- */
 tp_err sim_dgram_open(sim_host *h, const tp_point *local, tp_dgram_cb cb, void *arg,

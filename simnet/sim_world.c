@@ -294,6 +294,7 @@ tp_err sim_world_create(const sim_world_config *cfg, sim_world **out) {
         w->latency[i] = cfg->latency ? cfg->latency[i] : cfg->default_latency;
     w->trace = mix(0x6a09e667f3bcc908ULL, cfg->seed);
     w->lookahead_ns = INT64_MAX / 4;
+    w->host_ran_ns = -1;
     *out = w;
     return TP_OK;
 }
@@ -330,6 +331,7 @@ void sim_world_destroy(sim_world *w) {
         sim_part *p = w->parts[i];
         sim_kx_free(p);
         sim_packets_free(p); /* needs the queue: in-flight packets live only there */
+        sim_smsgs_free(p);   /* the same for stream messages */
         sim_queue_deinit(&p->q);
     }
     sim_queue_deinit(&w->wq);
@@ -347,6 +349,7 @@ void sim_world_destroy(sim_world *w) {
         sim_streams_flush_graveyard(p);
         sim_ring_cache_free(p);
         sim_packets_free(p);
+        sim_smsgs_free(p);
     }
     while (w->scheds) sched_free(w, w->scheds);
     for (uint32_t i = 0; i < w->chunk_count; i++) free(w->chunks[i]);
@@ -562,7 +565,12 @@ static void step_part(sim_part *p) {
         p->cb_host = h;
         sim_trace(h, SIM_TRACE_TIMER, flags, t->backend_seq & ((1ull << 40) - 1), 0);
     }
+    /* every event in a partition's queue is one host's: stream code checks it touches
+     * only that host's endpoints (sim_stream.c, OWN) */
+    uint32_t owner = flags & SIM_TF_HOST_MASK;
+    sim_ctx_host = owner != 0 ? sim_host_at(p->world, owner - 1) : NULL;
     t->cb(t->arg);
+    sim_ctx_host = NULL;
     p->cb_host = NULL;
     sim_queue_end_pop(&p->q); /* before the graveyard: the zombie may point into it */
     if (p->graveyard) sim_streams_flush_graveyard(p);
@@ -778,6 +786,7 @@ static void start(sim_world *w) {
 /* One window: every partition runs its events before `end`, in parallel when there are
  * worker threads. Returns the time of the last event run (or -1). */
 static void run_window(sim_world *w, int64_t end) {
+    if (w->net_dirty) sim_streams_net_changed(w);
     w->windows++;
     w->window_end_ns = end;
     w->in_events = true;
@@ -798,6 +807,7 @@ static void run_window(sim_world *w, int64_t end) {
     for (uint32_t i = 0; i < w->part_count; i++)
         if (w->parts[i]->last_event_ns > last) last = w->parts[i]->last_event_ns;
     if (last >= 0) set_now_all(w, last);
+    if (last > w->host_ran_ns) w->host_ran_ns = last;
 }
 
 /* The common loop of sim_run_until and sim_run_until_pred. */
@@ -850,9 +860,11 @@ bool sim_step(sim_world *w) {
         sim_queue_end_pop(&w->wq);
         if (w->parts[0]->graveyard) sim_streams_flush_graveyard(w->parts[0]);
     } else {
+        if (w->net_dirty) sim_streams_net_changed(w);
         w->in_events = true;
         step_part(w->parts[0]);
         w->in_events = false;
+        w->host_ran_ns = w->parts[0]->now_ns;
         set_now_all(w, w->parts[0]->now_ns);
     }
     barrier(w);
@@ -1163,6 +1175,14 @@ bool sim_reachable(const sim_world *w, uint32_t from, uint32_t to) {
 /* ------------------------------------------------------------------------------------ */
 /* Partitions and link parameters                                                       */
 
+/* The world state that decides whether a path is open (cuts, hosts up or down) changed:
+ * streams confirm their segments lazily only while it does not (sim_stream.c), so
+ * they are told before the next host event runs. */
+static void net_changed(sim_world *w) {
+    if (!w->net_dirty) w->net_change_ns = w->host_ran_ns;
+    w->net_dirty = true;
+}
+
 static tp_err partition_make(sim_world *w, const uint32_t *a, size_t na, const uint32_t *b,
                              size_t nb, bool active, uint32_t *id) {
     if (na == 0) return TP_ERR_INVAL;
@@ -1191,6 +1211,7 @@ static tp_err partition_make(sim_world *w, const uint32_t *a, size_t na, const u
     sim_cut *p = &w->partitions[w->partition_count];
     p->id = w->partition_count + 1;
     p->active = active;
+    if (active) net_changed(w);
     p->bits_len = len;
     p->a_bits = ab;
     p->b_bits = bb;
@@ -1211,11 +1232,13 @@ void sim_heal(sim_world *w, uint32_t id) {
     sim_cut *p = &w->partitions[id - 1];
     if (!p->active) return;
     p->active = false;
+    net_changed(w);
     sim_wtrace(w, SIM_TRACE_FAULT, SIM_FAULT_HEAL, id, 0);
 }
 
 void sim_heal_all(sim_world *w) {
     for (uint32_t i = 0; i < w->partition_count; i++) w->partitions[i].active = false;
+    net_changed(w);
     sim_wtrace(w, SIM_TRACE_FAULT, SIM_FAULT_HEAL_ALL, 0, 0);
 }
 
@@ -1349,6 +1372,7 @@ void sim_host_start(sim_host *h) {
     bool booted = h->state == SIM_HOST_DOWN;
     if (booted) {
         h->state = SIM_HOST_UP;
+        net_changed(w);
         /* The host's links are idle again after a reboot. */
         h->up_free_ns = h->down_free_ns = h->part->now_ns;
     }
@@ -1368,6 +1392,7 @@ void sim_host_crash(sim_host *h) {
     h->part->stats.host_crashes++;
     sim_wtrace(w, SIM_TRACE_FAULT, SIM_FAULT_CRASH, h->index, 0);
     h->state = SIM_HOST_DOWN;
+    net_changed(w);
     cancel_halt(h);
     drop_host_timers(h);
     sim_streams_host_crash(h);
@@ -1433,6 +1458,7 @@ static void sched_apply(sim_world *w, const sim_fault *f, const sim_sched *s) {
     case SIM_FAULT_PARTITION: {
         sim_cut *p = &w->partitions[f->partition_id - 1];
         p->active = true;
+        net_changed(w);
         sim_wtrace(w, SIM_TRACE_FAULT, SIM_FAULT_PARTITION, p->id, f->host_count);
         break;
     }

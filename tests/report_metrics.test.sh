@@ -87,8 +87,13 @@ check "restart scenario: 7 node_started events (6 nodes + 1 restart)" \
   [ "$(sqlite3 rs.db "SELECT count(*) FROM events WHERE kind = 'node_started'")" -eq 7 ]
 "$TP" report rs.db --out rsr --no-plots --min 2 >rsr.log 2>&1
 check "bootstrap CDF: one point per (re)start (7)" [ "$(grep -vc '^#' rsr/bootstrap_1.dat)" -eq 7 ]
-check "bootstrap CDF: every (re)start bootstraps within 1 s of it (the delayed start counts from 10 s, not 0)" \
-  awk '!/^#/ && $1 >= 1 {bad = 1} END {exit bad}' rsr/bootstrap_1.dat
+# Counted from 0, the delayed start (10 s) and the restart (25 s) would be >= 10 s. Each
+# (re)start bootstraps within ~0.15 s, except that with seed 1 (the causal stream model,
+# issue 21) the restarted node meets four peers whose old connection to it has not yet
+# met an RST ("already connected") and bootstraps at its next maintenance, 5.2 s later:
+# what Octez does too, so the bound is the one that tells the two countings apart.
+check "bootstrap CDF: every (re)start bootstraps within 10 s of it (the delayed start counts from 10 s, not 0)" \
+  awk '!/^#/ && $1 >= 10 {bad = 1} END {exit bad}' rsr/bootstrap_1.dat
 check "bootstrap CDF reaches 1 over the starts" [ "$(tail -1 rsr/bootstrap_1.dat | cut -d' ' -f2)" = 1 ]
 
 # Roles: sim.node(h, {role = ...}), figures per role, --exclude-role.

@@ -2,6 +2,10 @@
  * keepalive), crashes seen by peers as timeouts or resets, the application hooks
  * (start/stop/halt, clean stop with graceful closes, restart with the disk), scheduled
  * faults, and lossy or slow links. Every test prints its seed. */
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "tests/test_simnet_util.h"
 
 static void test_partition_stalls_then_heals(void **state) {
@@ -176,8 +180,11 @@ static void test_keepalive_finds_restarted_peer(void **state) {
     sim_run_until(w, 60 * SEC);
     assert_int_equal(c.closes, 1);
     assert_int_equal(c.reason, TP_ERR_CONN_RESET);
-    /* the last exchange: the handshake's ACK reaching the server (acknowledged then) */
-    assert_int_equal(c.close_ns, sv.accept_ns + 10 * SEC);
+    /* the last exchange: the handshake's ACK reaching the server (acknowledged then).
+     * The probe goes 10 s later; the restarted host answers it with an RST that takes
+     * the reverse latency (40 ms round trip: the probe is a message now, where the
+     * god's-eye model saw the missing connection at the probe's own instant). */
+    assert_int_equal(c.close_ns, sv.accept_ns + 10 * SEC + 40 * MS);
     probe_free(&c);
     server_free(&sv);
     sim_world_destroy(w);
@@ -667,6 +674,156 @@ static void test_corruption_flips_one_byte_per_message(void **state) {
     sim_world_destroy(w);
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* Causality (PARALLEL.md, simnet/README.md "Streams"): an event of a host touches only  */
+/* that host's endpoints; the other end is reached by messages.                         */
+
+typedef struct ctx_outcome {
+    uint64_t hash, checks;
+    sim_stats st;
+    size_t echo_rx, stalled_rx;
+    int64_t stalled_first_ns;
+    tp_err echo_reason, reset_reason, reset_peer_reason, restarted_reason, ka_reason;
+    int64_t ka_close_ns, ka_last_ns;
+    uint32_t parts;
+} ctx_outcome;
+
+/* Connects, transfers, an echo and a close, a reset, a transfer across a partition and
+ * its heal, a crash and restart (the peer's next segment meets an RST) and a keepalive
+ * timeout (a peer that crashed for good). */
+static void ctx_workload(uint32_t threads, ctx_outcome *o) {
+    sim_world *w = make_world(121, 6, 10 * MS, 2 * MS, NULL);
+    if (threads > 1) assert_int_equal(sim_world_set_threads(w, threads), TP_OK);
+    server echo = {0}, plain = {0}, far = {0};
+    echo.echo = true;
+    server_listen(&echo, sim_world_host(w, 1), 9732, 20);
+    server_listen(&plain, sim_world_host(w, 2), 9732, 20);
+    server_listen(&far, sim_world_host(w, 5), 9732, 20);
+    const size_t N = 200000;
+    uint8_t *data = pattern(N, 21);
+    probe a = {0}, b = {0}, c = {0}, d = {0}, e = {0};
+    a.tx = data; /* echo, then close */
+    a.tx_len = N;
+    probe_connect(&a, sim_world_host(w, 0), sim_world_host(w, 1), 9732);
+    b.tx = data; /* reset mid-transfer */
+    b.tx_len = N;
+    probe_connect(&b, sim_world_host(w, 3), sim_world_host(w, 2), 9732);
+    probe_connect(&c, sim_world_host(w, 4), sim_world_host(w, 2), 9732); /* idle; its peer restarts */
+    probe_connect(&d, sim_world_host(w, 5), sim_world_host(w, 1), 9732); /* stalled by a partition */
+    probe_connect(&e, sim_world_host(w, 3), sim_world_host(w, 5), 9732); /* its client crashes */
+    sim_run_until(w, SEC);
+    assert_int_equal(a.connects + b.connects + c.connects + d.connects + e.connects, 5);
+    uint32_t pa = 5, pb = 1, id;
+    assert_int_equal(sim_partition(w, &pa, 1, &pb, 1, &id), TP_OK);
+    d.tx = data;
+    d.tx_len = N;
+    probe_pump(&d);
+    sim_run_until(w, 1100 * MS);
+    tp_env_stream_reset(b.env, b.s);
+    sim_run_until(w, 2 * SEC);
+    sim_heal(w, id);
+    /* host 2 restarts at 3 s without its connections (and its listener) */
+    sim_host_crash(sim_world_host(w, 2));
+    sim_run_until(w, 3 * SEC);
+    sim_host_start(sim_world_host(w, 2));
+    uint8_t small[100] = {7};
+    c.tx = small;
+    c.tx_len = sizeof small;
+    probe_pump(&c);
+    sim_run_until(w, 4 * SEC);
+    sim_host_crash(sim_world_host(w, 3)); /* e's client, for good */
+    sim_run_until(w, 80 * SEC);
+    o->hash = sim_world_trace_hash(w);
+    sim_world_stats(w, &o->st);
+    o->checks = sim_world_context_checks(w);
+    o->parts = sim_world_part_count(w);
+    o->echo_rx = a.rx_len;
+    o->echo_reason = a.closes ? a.reason : TP_ERR_STATE;
+    o->reset_reason = b.closes ? b.reason : TP_ERR_STATE;
+    o->reset_peer_reason = plain.pool[0].closes ? plain.pool[0].reason : TP_ERR_STATE;
+    o->restarted_reason = c.closes ? c.reason : TP_ERR_STATE;
+    o->stalled_rx = d.rx_len; /* the echo of what waited for the heal */
+    o->stalled_first_ns = d.first_data_ns;
+    o->ka_reason = far.pool[0].closes ? far.pool[0].reason : TP_ERR_STATE;
+    o->ka_close_ns = far.pool[0].close_ns;
+    o->ka_last_ns = far.accept_ns; /* the last it heard: its client crashed before a probe */
+    assert_true(memcmp(a.rx, data, a.rx_len) == 0);
+    free(data);
+    probe_free(&a);
+    probe_free(&b);
+    probe_free(&c);
+    probe_free(&d);
+    probe_free(&e);
+    server_free(&echo);
+    server_free(&plain);
+    server_free(&far);
+    sim_world_destroy(w);
+}
+
+static void test_streams_touch_only_their_host(void **state) {
+    (void)state;
+    ctx_outcome one = {0}, two = {0};
+    ctx_workload(1, &one);
+    printf("# %llu context checks, %llu segments delivered, trace %016llx\n",
+           (unsigned long long)one.checks, (unsigned long long)one.st.segments_delivered,
+           (unsigned long long)one.hash);
+    /* every stream function ran its check (an aborted run never gets here) */
+    assert_true(one.checks > one.st.segments_delivered);
+    assert_int_equal(one.echo_rx, 200000);
+    assert_int_equal(one.echo_reason, TP_ERR_STATE); /* still open: a only echoes */
+    assert_int_equal(one.reset_reason, TP_ERR_CANCELLED);
+    assert_int_equal(one.reset_peer_reason, TP_ERR_CONN_RESET);
+    assert_int_equal(one.restarted_reason, TP_ERR_CONN_RESET);
+    assert_int_equal(one.ka_reason, TP_ERR_TIMEOUT);
+    /* keepalive probes unanswered for the user timeout (45 s), probing every 5 s */
+    assert_true(one.ka_close_ns >= one.ka_last_ns + 45 * SEC && one.ka_close_ns <= one.ka_last_ns + 50 * SEC);
+    assert_true(one.st.segments_retransmitted > 0); /* the partition stalled d */
+    assert_int_equal(one.stalled_rx, 200000);
+    assert_true(one.stalled_first_ns > 2 * SEC);
+    /* the same run with the hosts on two threads: the same run */
+    ctx_workload(2, &two);
+    assert_int_equal(one.parts, 1);
+    assert_int_equal(two.parts, 2); /* its messages crossed partitions at barriers */
+    assert_int_equal(two.hash, one.hash);
+    assert_memory_equal(&two.st, &one.st, sizeof one.st);
+    assert_int_equal(two.checks, one.checks);
+}
+
+/* The check itself: host 0's callback writing on host 1's stream aborts the process. */
+static probe *ctx_victim;
+
+static void ctx_bad_data(void *arg, tp_stream *s, const uint8_t *d, size_t n) {
+    (void)arg, (void)s, (void)d, (void)n;
+    size_t taken;
+    if (tp_env_stream_write(ctx_victim->env, ctx_victim->s, d, n, &taken) != TP_OK) _exit(4); /* host 1's */
+}
+
+static void test_cross_host_touch_aborts(void **state) {
+    (void)state;
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        sim_world *w = make_world(122, 2, 10 * MS, 0, NULL);
+        server sv = {0};
+        sv.tx = (const uint8_t *)"hello";
+        sv.tx_len = 5;
+        server_listen(&sv, sim_world_host(w, 1), 9732, 20);
+        ctx_victim = &sv.pool[0];
+        static const tp_stream_cbs bad = {cb_connect, ctx_bad_data, cb_eof, cb_writable, cb_close};
+        probe c = {0};
+        c.env = sim_host_env(sim_world_host(w, 0));
+        tp_point to = {sim_host_ip(sim_world_host(w, 1)), 9732};
+        if (tp_env_stream_connect(c.env, &to, &bad, &c, &c.s) != TP_OK) _exit(3);
+        sim_run_until(w, SEC);
+        _exit(0); /* the check did not fire */
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGABRT);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_partition_stalls_then_heals),
@@ -686,6 +843,8 @@ int main(void) {
         cmocka_unit_test(test_scheduled_partition_and_heal),
         cmocka_unit_test(test_lossy_link_delays_but_keeps_order),
         cmocka_unit_test(test_corruption_flips_one_byte_per_message),
+        cmocka_unit_test(test_streams_touch_only_their_host),
+        cmocka_unit_test(test_cross_host_touch_aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

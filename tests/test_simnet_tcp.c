@@ -365,6 +365,50 @@ static void test_queue_overflow_drops(void **state) {
     sim_world_destroy(w);
 }
 
+/* The receiver's window reaches the sender by window updates that take the reverse
+ * latency, as in TCP, where the window travels in ACKs (simnet/README.md "Streams").
+ * A reader paused from the start: the sender fills the window it models for the peer
+ * and stops. The reader resumes at R and reads it all at once; the sender learns that
+ * one one-way latency later (25 ms) and sends again then, not at R (where the old
+ * god's-eye model, which read the receiver's buffer directly, sent at once). */
+static void test_window_update_takes_reverse_latency(void **state) {
+    (void)state;
+    sim_world *w = pair_world(27, 25 * MS, 0, NULL);
+    xfer x;
+    xfer_start(&x, w, 1 << 20);
+    x.sv.pause_on_accept = true;
+    connect_now(&x);
+    x.cl.tx_len = 1 << 20;
+    probe_pump(&x.cl);
+    sim_run_until(w, 2 * SEC);
+    sim_tcp_info full = info_of(w, 0, x.cl.s);
+    assert_int_equal(full.inflight_packets, 0); /* all acknowledged: the kernel ACKs */
+    assert_true(full.packets_sent > 0);
+    sim_run_until(w, 3 * SEC);
+    assert_int_equal(info_of(w, 0, x.cl.s).packets_sent, full.packets_sent); /* stopped */
+    probe *r = &x.sv.pool[0];
+    assert_int_equal(r->rx_len, 0);
+    const int64_t R = 3 * SEC;
+    tp_env_stream_read_resume(x.sv.env, r->s);
+    sim_run_until(w, R + 25 * MS - 1);
+    /* the reader got exactly the window the sender filled */
+    printf("# window %u bytes, read at %.3f s; sender still at %llu packets\n", full.rcv_wnd_bytes,
+           r->first_data_ns / 1e9, (unsigned long long)info_of(w, 0, x.cl.s).packets_sent);
+    assert_int_equal(r->first_data_ns, R);
+    assert_int_equal(r->rx_len, full.rcv_wnd_bytes);
+    assert_int_equal(info_of(w, 0, x.cl.s).packets_sent, full.packets_sent);
+    size_t before = r->rx_len;
+    sim_run_until(w, R + 25 * MS);
+    assert_true(info_of(w, 0, x.cl.s).packets_sent > full.packets_sent); /* the update came */
+    assert_int_equal(r->rx_len, before);
+    sim_run_until(w, R + 50 * MS);
+    assert_true(r->rx_len > before); /* the new data, one more latency later */
+    assert_true(sim_run_until_pred(w, received_pred, &x, 60 * SEC));
+    assert_memory_equal(r->rx, x.data, 1 << 20);
+    xfer_free(&x);
+    sim_world_destroy(w);
+}
+
 /* Bad TCP settings are refused with the field named. */
 static void test_tcp_config_errors(void **state) {
     (void)state;
@@ -405,6 +449,7 @@ int main(void) {
         cmocka_unit_test(test_rto_backoff),
         cmocka_unit_test(test_syn_retransmission_times),
         cmocka_unit_test(test_queue_overflow_drops),
+        cmocka_unit_test(test_window_update_takes_reverse_latency),
         cmocka_unit_test(test_figures_against_linux),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
