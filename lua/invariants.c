@@ -489,8 +489,8 @@ static checker *checker_of(tl_state *run) {
     return k;
 }
 
-void tl_inv_on_event(tl_state *run, uint32_t host, const tp_event *ev) {
-    if (ev->kind != TP_EVENT_BAN || run->L == NULL || host >= run->apps_cap) return;
+void tl_inv_note_ban(tl_state *run, uint32_t host) {
+    if (run->L == NULL || host >= run->apps_cap) return;
     tl_app *a = run->apps[host];
     if (a == NULL || a->kind != TL_APP_TIDEPOOL || a->node == NULL) return;
     checker *k = checker_of(run);
