@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
     --no-build) do_build=0 ;;
     --prefix) prefix=$2; shift ;;
     --no-install) do_install=0 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
