@@ -575,10 +575,15 @@ static uint32_t check_all(checker *k) {
     return after - before;
 }
 
+/* A world timer: world context (it reads every node, at a barrier of the parallel
+ * simulator), marked as such for tl_world_context like the Lua callbacks. */
 static void timer_fire(void *arg) {
     checker *k = arg;
     tl_state *run = k->run;
+    bool was = run->in_callback;
+    run->in_callback = true;
     uint32_t found = check_all(k);
+    run->in_callback = was;
     if (found > 0 && k->stop && run->verdict == TL_VERDICT_FAIL) {
         /* stop the run: the fail() sentinel, raised from the next run_* return */
         lua_rawgeti(run->L, LUA_REGISTRYINDEX, run->fail_sentinel_ref);

@@ -136,7 +136,8 @@ struct tl_state {
     uint32_t demo_origin;      /* the host of the last of them */
     bool finishing;            /* the script ended: halts do not log */
     /* running the clock (both written in world context only; tl_world_context) */
-    bool in_callback;            /* inside an at/every callback or a run_until condition */
+    bool in_callback;            /* inside a world timer's callback (at/every, the
+                                    invariant checker) or a run_until condition */
     bool running;                /* inside run_for / run_until */
     int pending_error_ref;       /* LUA_NOREF, or the error raised by a callback */
     int fail_sentinel_ref;       /* the value fail() raises */
