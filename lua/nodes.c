@@ -867,6 +867,8 @@ void tl_nodes_finish(tl_state *run) {
     /* Connections still open and deliveries so far, then halt every app so its memory
      * is freed (halt writes nothing while finishing). World context: the rows of host
      * events come first. */
+    run->running = false;
+    run->in_callback = false;
     tl_parts_sync(run);
     int64_t now = sim_world_now_ns(run->w);
     for (uint32_t i = 0; i < run->apps_cap; i++) {

@@ -1272,9 +1272,6 @@ tl_verdict tl_run(const tl_run_config *cfg, tl_run_result *out) {
         sim_world_stats(run->w, &st);
         out->events_executed = st.events_executed;
         out->hosts = sim_world_host_count(run->w);
-        run->running = false; /* world context from here */
-        run->in_callback = false;
-        tl_parts_sync(run);   /* rows of host events, in order */
         run->finishing = true;
         tl_nodes_finish(run);
     }

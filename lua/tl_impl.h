@@ -19,10 +19,11 @@
 #include "lua/scenario.h"
 #include "simnet/sim.h"
 
-/* The parallel simulator's partitions (issue 21, simnet/sim.h). Until simnet provides
- * them, one partition holds every host: a shim the lead removes when sim.h defines
- * SIM_HAS_PARTS (then sim_world_config.barrier_cb exists too; lua/world.c sets it). */
-#ifndef SIM_HAS_PARTS
+/* The parallel simulator's partitions (issue 21, simnet/sim.h "Parallel runs"). A simnet
+ * without them (no SIM_THREADS_MAX) has one partition holding every host and no
+ * barrier_cb (lua/world.c sets it when there is one): a shim to drop once simnet has
+ * them everywhere. */
+#ifndef SIM_THREADS_MAX
 static inline uint32_t sim_world_part_count(const sim_world *w) {
     (void)w;
     return 1;

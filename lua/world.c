@@ -93,7 +93,7 @@ static int l_world(lua_State *L) {
     c->crypto_fast = run->cfg->crypto_fast;
     c->event_cb = tl_on_event;
     c->event_arg = run;
-#ifdef SIM_HAS_PARTS
+#ifdef SIM_THREADS_MAX
     /* every barrier of the parallel simulator: buffered rows written, tallies folded */
     c->barrier_cb = tl_on_barrier;
     c->barrier_arg = run;
@@ -227,7 +227,6 @@ static int l_world(lua_State *L) {
     if (bad) return luaL_error(L, "%s: %s", what, bad);
     if (sim_world_create(c, &run->w) != TP_OK)
         return luaL_error(L, "%s: cannot create the world (out of memory)", what);
-    tl_parts_sync(run); /* one tl_part per partition of the world */
 
     /* region_loss = {{"eu", "us", 0.01}, ...} */
     if (tl_field(L, 1, "region_loss") == LUA_TTABLE) {
