@@ -154,9 +154,9 @@ static void reserve(tl_chain *ch, uint32_t count) {
 static void requester_tick(void *arg);
 static void validated(void *arg);
 
-/* The scratch every message is encoded in: the partition's (tl_part.body, sized by
- * tl_parts_sync for the largest block made so far), never one shared by all hosts —
- * hosts of different partitions encode at the same time. */
+/* The scratch every message is encoded in: the partition's (tl_part.body, at least as
+ * large as the largest block made so far), never one shared by all hosts — hosts of
+ * different partitions encode at the same time. */
 static uint8_t *scratch(tl_app *a) { return tl_part_of(a)->body; }
 
 static tl_chain *chain_of(tl_app *a) {
@@ -601,10 +601,11 @@ static void on_get_operations(tl_app *a, tp_conn *c, const tl_chain_msg *m) {
             ch->st.unadvertised++;
             continue;
         }
-        uint8_t *buf = scratch(a);
+        tl_part *part = tl_part_of(a);
         tl_chain_msg ops = {.tag = TL_TAG_OPERATIONS_FOR_BLOCKS, .block = ids[k],
                             .ops_bytes = run->blocks[ids[k]].ops_bytes};
-        size_t bytes = tl_chain_encode(&ops, buf, run->body_cap);
+        uint8_t *buf = part->body;
+        size_t bytes = tl_chain_encode(&ops, buf, part->body_len);
         TP_ASSERT(bytes == 4 + (size_t)ops.ops_bytes);
         (void)send_now(a, c, TL_TAG_OPERATIONS_FOR_BLOCKS, buf, bytes);
     }
@@ -764,8 +765,7 @@ static int m_produce_block(lua_State *L) {
     reserve(ch, run->block_count);
     uint32_t body = (uint32_t)(4 + ops > header ? 4 + ops : header);
     if (body > run->block_body_cap) run->block_body_cap = body;
-    tl_parts_sync(run); /* every partition's tallies and scratch cover the new block */
-    adopt(a, id, sim_world_now_ns(run->w));
+    adopt(a, id, sim_world_now_ns(run->w)); /* tl_part_of grows a's partition for it */
     lua_pushinteger(L, id);
     return 1;
 }

@@ -3,12 +3,16 @@
  * message scratch, and what world context does with them at a barrier (lua/README.md
  * "Threads").
  *
- * Host context appends to its partition only (tl_part_of); world context — a barrier,
- * a Lua callback, the end of the run — writes the rows to the results database in
- * (time, host, per-host sequence) order, folds the tallies into run->blocks and
- * resizes the partitions (tl_parts_sync). A row made in world context (a host crashed
- * from a callback) is written at once, after every buffered row, so rows keep the
- * order in which the world made them. */
+ * Host context touches its partition only (tl_part_of, which also grows that
+ * partition's arrays); world context — a barrier, a Lua callback, the end of the run —
+ * writes the rows to the results database in (time, host, per-host sequence) order
+ * and folds the tallies into run->blocks (tl_parts_sync). A row made in world context
+ * (a host crashed from a callback) is written at once, after every buffered row, so
+ * rows keep the order in which the world made them.
+ *
+ * There are TL_PARTS_MAX partitions (simnet's maximum), made at the first use: simnet
+ * fixes how many it uses at its first sim_run_* call, from inside it, before any
+ * barrier, so the array must already cover any count. Unused ones cost a few bytes. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +50,24 @@ static void emit_row(void *arg, const tl_row *r) {
     TP_UNREACHABLE();
 }
 
+/* World context: the partitions, made once. */
+static void make_parts(tl_state *run) {
+    if (run->parts != NULL) return;
+    uint32_t n = TL_PARTS_MAX;
+    if (run->cfg->test_partitions > n) n = run->cfg->test_partitions;
+    run->parts = aligned_alloc(_Alignof(tl_part), n * sizeof *run->parts);
+    run->merge = calloc(n, sizeof *run->merge);
+    TP_ASSERT(run->parts != NULL && run->merge != NULL);
+    memset(run->parts, 0, n * sizeof *run->parts);
+    run->part_count = n;
+}
+
 void tl_rows_flush(tl_state *run) {
-    if (run->res == NULL || run->part_count == 0) return;
-    (void)tl_rows_merge(run->rows, run->part_count, emit_row, run);
+    if (run->res == NULL || run->parts == NULL) return;
+    uint32_t n = run->part_count;
+    for (uint32_t p = 0; p < n; p++) run->merge[p] = run->parts[p].rows;
+    (void)tl_rows_merge(run->merge, n, emit_row, run);
+    for (uint32_t p = 0; p < n; p++) run->parts[p].rows = run->merge[p]; /* emptied */
 }
 
 /* The tallies counted since the last fold, into run->blocks. */
@@ -56,7 +75,9 @@ static void fold_tallies(tl_state *run) {
     for (uint32_t p = 0; p < run->part_count; p++) {
         tl_part *part = &run->parts[p];
         if (!part->tally_dirty) continue;
-        for (uint32_t i = 0; i < run->block_count; i++) {
+        /* blocks made since this partition last counted have no entry here yet */
+        uint32_t n = part->tally_len < run->block_count ? part->tally_len : run->block_count;
+        for (uint32_t i = 0; i < n; i++) {
             tl_block_tally *t = &part->tally[i];
             tl_block *b = &run->blocks[i];
             b->holders += (uint32_t)t->holders;
@@ -69,66 +90,10 @@ static void fold_tallies(tl_state *run) {
     }
 }
 
-static void free_parts(tl_state *run) {
-    for (uint32_t p = 0; p < run->part_count; p++) {
-        tl_rowbuf_free(&run->rows[p]);
-        free(run->parts[p].tally);
-        free(run->parts[p].body);
-    }
-    free(run->rows);
-    free(run->parts);
-    run->rows = NULL;
-    run->parts = NULL;
-    run->part_count = 0;
-    run->tally_cap = 0;
-    run->body_cap = 0;
-}
-
-/* The world's partitions; tl_run_config.test_partitions stands in for them when the
- * world has only one (tests/test_rows.c: the rows do not depend on the count). */
-static uint32_t part_count(const tl_state *run) {
-    uint32_t n = run->w ? sim_world_part_count(run->w) : 1;
-    return n == 1 && run->cfg->test_partitions > 0 ? run->cfg->test_partitions : n;
-}
-
-static uint32_t part_index(tl_state *run, uint32_t host) {
-    uint32_t i = sim_host_part_index(sim_world_host(run->w, host));
-    if (run->part_count > 1 && sim_world_part_count(run->w) == 1) /* test_partitions */
-        i = host % run->part_count;
-    return i;
-}
-
 void tl_parts_sync(tl_state *run) {
+    make_parts(run); /* before the first host event (advance() calls this first) */
     tl_rows_flush(run);
     fold_tallies(run);
-    uint32_t count = part_count(run);
-    TP_ASSERT(count >= 1);
-    if (count != run->part_count) { /* empty now: rows written, tallies folded */
-        free_parts(run);
-        run->parts = calloc(count, sizeof *run->parts);
-        run->rows = calloc(count, sizeof *run->rows);
-        TP_ASSERT(run->parts != NULL && run->rows != NULL);
-        run->part_count = count;
-    }
-    if (run->block_cap > run->tally_cap) {
-        uint32_t cap = run->block_cap;
-        for (uint32_t p = 0; p < count; p++) {
-            tl_block_tally *t = realloc(run->parts[p].tally, (size_t)cap * sizeof *t);
-            TP_ASSERT(t != NULL);
-            memset(t + run->tally_cap, 0, (size_t)(cap - run->tally_cap) * sizeof *t);
-            run->parts[p].tally = t;
-        }
-        run->tally_cap = cap;
-    }
-    uint32_t body = run->block_body_cap > TL_BODY_MIN ? run->block_body_cap : TL_BODY_MIN;
-    if (body > run->body_cap) {
-        for (uint32_t p = 0; p < count; p++) {
-            uint8_t *b = realloc(run->parts[p].body, body);
-            TP_ASSERT(b != NULL);
-            run->parts[p].body = b;
-        }
-        run->body_cap = body;
-    }
 }
 
 void tl_on_barrier(void *arg, sim_world *w) {
@@ -136,23 +101,60 @@ void tl_on_barrier(void *arg, sim_world *w) {
     tl_parts_sync(arg);
 }
 
-void tl_parts_free(tl_state *run) { free_parts(run); }
+void tl_parts_free(tl_state *run) {
+    for (uint32_t p = 0; p < run->part_count; p++) {
+        tl_rowbuf_free(&run->parts[p].rows);
+        free(run->parts[p].tally);
+        free(run->parts[p].body);
+    }
+    free(run->parts);
+    free(run->merge);
+    run->parts = NULL;
+    run->merge = NULL;
+    run->part_count = 0;
+}
+
+/* The partition of host: simnet's, or host % test_partitions in a world of one
+ * partition (tests/test_rows.c). */
+static uint32_t part_index(tl_state *run, uint32_t host) {
+    if (run->cfg->test_partitions > 0 && sim_world_part_count(run->w) == 1)
+        return host % run->cfg->test_partitions;
+    return sim_host_part_index(sim_world_host(run->w, host));
+}
 
 tl_part *tl_part_of(tl_app *a) {
     tl_state *run = a->run;
-    if (run->part_count == 0) {
-        /* first use, before any run_for: only world context can get here */
+    if (run->parts == NULL) {
+        /* the first use is in world context: node creation or a run's first slice */
         TP_ASSERT(tl_world_context(run));
-        tl_parts_sync(run);
+        make_parts(run);
     }
     uint32_t i = part_index(run, a->host);
     TP_ASSERT(i < run->part_count);
-    return &run->parts[i];
+    tl_part *part = &run->parts[i];
+    /* The arrays grow to the blocks made so far (block_cap, block_body_cap: written in
+     * world context only), here, by the partition's own thread. */
+    if (part->tally_len < run->block_cap) {
+        uint32_t cap = run->block_cap;
+        tl_block_tally *t = realloc(part->tally, (size_t)cap * sizeof *t);
+        TP_ASSERT(t != NULL);
+        memset(t + part->tally_len, 0, (size_t)(cap - part->tally_len) * sizeof *t);
+        part->tally = t;
+        part->tally_len = cap;
+    }
+    uint32_t body = run->block_body_cap > TL_BODY_MIN ? run->block_body_cap : TL_BODY_MIN;
+    if (part->body_len < body) {
+        uint8_t *b = realloc(part->body, body);
+        TP_ASSERT(b != NULL);
+        part->body = b;
+        part->body_len = body;
+    }
+    return part;
 }
 
 tl_block_tally *tl_tally_of(tl_app *a, uint32_t id) {
     tl_part *part = tl_part_of(a);
-    TP_ASSERT(id < a->run->tally_cap);
+    TP_ASSERT(id < part->tally_len);
     part->tally_dirty = true;
     return &part->tally[id];
 }
@@ -168,5 +170,5 @@ void tl_row_put(tl_app *a, int64_t now_ns, tl_row *r) {
         emit_row(run, r);
         return;
     }
-    tl_rowbuf_push(&run->rows[tl_part_of(a) - run->parts], r);
+    tl_rowbuf_push(&tl_part_of(a)->rows, r);
 }

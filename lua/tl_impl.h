@@ -23,7 +23,10 @@
  * without them (no SIM_THREADS_MAX) has one partition holding every host and no
  * barrier_cb (lua/world.c sets it when there is one): a shim to drop once simnet has
  * them everywhere. */
-#ifndef SIM_THREADS_MAX
+#ifdef SIM_THREADS_MAX
+#define TL_PARTS_MAX SIM_THREADS_MAX
+#else
+#define TL_PARTS_MAX 1u
 static inline uint32_t sim_world_part_count(const sim_world *w) {
     (void)w;
     return 1;
@@ -91,14 +94,17 @@ typedef struct tl_block_tally {
 } tl_block_tally;
 
 /* A partition of the parallel simulator as the runtime sees it: what code in host
- * context may write that is not one host's own (lua/README.md "Threads"), with its row
- * buffer (tl_state.rows, one array for tl_rows_merge). Written only
- * by the thread running the partition's hosts during a window; read, folded and
- * emptied by tl_parts_sync in world context. */
+ * context may write that is not one host's own (lua/README.md "Threads"). Written only
+ * by the thread running the partition's hosts during a window (which also grows its
+ * arrays, tl_part_of); read, folded and emptied by tl_parts_sync in world context. One
+ * cache line at least, so that two partitions never write the same line. */
 typedef struct tl_part {
-    tl_block_tally *tally; /* per block id (tl_state.tally_cap): counts since the last fold */
+    _Alignas(64) tl_rowbuf rows; /* result rows, merged in (time, host, seq) order */
+    tl_block_tally *tally; /* per block id: counts since the last fold */
+    uint8_t *body;         /* scratch the block messages are encoded in */
+    uint32_t tally_len;    /* entries of tally (grown to tl_state.block_cap) */
+    uint32_t body_len;     /* bytes of body (grown to tl_state.block_body_cap) */
     bool tally_dirty;
-    uint8_t *body;         /* scratch the block messages are encoded in (body_cap bytes) */
 } tl_part;
 
 struct tl_state {
@@ -153,13 +159,14 @@ struct tl_state {
     /* the block workload (lua/chain.c); written in world context only */
     tl_block *blocks;
     uint32_t block_count, block_cap;
-    uint32_t block_body_cap; /* the size of every partition's scratch (tl_part.body) */
-    /* the partitions (sized by tl_parts_sync, in world context) */
+    uint32_t block_body_cap; /* the least size of a partition's scratch (tl_part.body):
+                                the largest block message made so far */
+    /* The partitions: TL_PARTS_MAX of them (or test_partitions), made at the first use,
+     * in world context — simnet fixes its partitions at the first sim_run_* call, from
+     * inside it, so this never depends on when that happens. */
     tl_part *parts;
-    tl_rowbuf *rows;         /* per partition: result rows of host context (tl_row_put) */
     uint32_t part_count;
-    uint32_t tally_cap;      /* entries of every tl_part.tally (>= block_count) */
-    uint32_t body_cap;       /* bytes of every tl_part.body (>= block_body_cap) */
+    tl_rowbuf *merge;        /* part_count entries: tl_rows_flush's scratch */
     /* Base58 peer ids are costly (a double SHA-256 checksum each): the event sink keeps
      * the last text of each of TL_B58_CACHE slots, indexed by the id's first bytes.
      * World context only (the event sink, rows written at barriers). */
@@ -189,15 +196,16 @@ const char *tl_peer_b58(tl_state *run, const uint8_t id[TP_PEER_ID_SIZE]);
 static inline bool tl_world_context(const tl_state *run) {
     return !run->running || run->in_callback;
 }
-/* lua/parts.c. World context: writes the rows buffered so far, folds the block
- * tallies into run->blocks and sizes the partitions for the world's partition count,
- * the blocks made so far and block_body_cap. Also the barrier hook (tl_on_barrier). */
+/* lua/parts.c. World context: makes the partitions (the first time), writes the rows
+ * buffered so far and folds the block tallies into run->blocks. Also the barrier hook
+ * (tl_on_barrier). */
 void tl_parts_sync(tl_state *run);
 void tl_on_barrier(void *arg, sim_world *w);
 /* World context: writes the buffered rows (merged in (time, host, seq) order). */
 void tl_rows_flush(tl_state *run);
 void tl_parts_free(tl_state *run);
-/* The partition of a's host. */
+/* The partition of a's host, its tally covering every block made and its scratch
+ * block_body_cap bytes (grown here, by the partition's own thread, if need be). */
 tl_part *tl_part_of(tl_app *a);
 /* A row of a's host, at virtual time now_ns: buffered in its partition in host context,
  * written at once (after the buffered rows) in world context. Fills in the key. No-op
