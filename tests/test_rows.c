@@ -3,8 +3,10 @@
  * into (time, host, per-host sequence) order whichever partition held a row, so one
  * partition and three give the same rows; and end to end, scenarios with crashes,
  * stops, partitions, demo deliveries and the block workload write the same
- * connections, deliveries and blocks rows (same order) with their hosts' rows filed
- * under 1, 2 or 3 partitions (tl_run_config.test_partitions). */
+ * events, connections, deliveries, blocks, samples and assertions rows (same order)
+ * with 1, 2 or 3 partitions: simnet's threads where it has them (tl_run_config.threads),
+ * else the runtime filing each host's rows under host % n
+ * (tl_run_config.test_partitions). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -238,6 +240,7 @@ static int64_t count(const char *db, const char *sql) {
 }
 
 static const char *const tables[] = {
+    "SELECT * FROM events ORDER BY run_id, seq",
     "SELECT * FROM connections ORDER BY rowid",
     "SELECT * FROM deliveries ORDER BY rowid",
     "SELECT * FROM blocks ORDER BY rowid",
@@ -263,6 +266,11 @@ static void run_as(const char *scenario, uint32_t parts, outcome *o, char *db, s
     cfg.db_path = db;
     cfg.log_level = TL_LOG_DEBUG;
     cfg.test_partitions = parts;
+#ifdef SIM_THREADS_MAX
+    /* simnet's parallel runs: as many threads, where the world can use them (else the
+     * runtime's stand-in partitions above) */
+    cfg.threads = parts;
+#endif
     static FILE *devnull;
     if (devnull == NULL) devnull = fopen("/dev/null", "w");
     cfg.out = devnull;
