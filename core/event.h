@@ -73,13 +73,18 @@ typedef enum tp_event_level {
 enum {
     TP_EVENT_HAS_PEER = 1u << 0,
     TP_EVENT_HAS_POINT = 1u << 1,
+    /* Log at debug level whatever the kind's level. Core never sets it; lua/'s connection
+     * tap does (its connection_established / disconnection repeat the connections
+     * table). Carried in the event itself so that a sink that runs later (simnet's
+     * parallel engine hands events over at barriers) still sees it. */
+    TP_EVENT_LOG_DEBUG = 1u << 2,
 };
 
 /* One event. Pointers inside are borrowed for the duration of the tp_env_event call:
  * a sink that keeps the event copies what it needs. */
 typedef struct tp_event {
     tp_event_kind kind;
-    uint32_t flags;          /* TP_EVENT_HAS_* */
+    uint32_t flags;          /* TP_EVENT_HAS_*, TP_EVENT_LOG_DEBUG */
     uint8_t peer_id[16];     /* valid with TP_EVENT_HAS_PEER */
     tp_point point;          /* valid with TP_EVENT_HAS_POINT */
     int32_t code;            /* a tp_err, a Nack motive, a count: kind-specific, else 0 */

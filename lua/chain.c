@@ -154,15 +154,10 @@ static void reserve(tl_chain *ch, uint32_t count) {
 static void requester_tick(void *arg);
 static void validated(void *arg);
 
-/* run->block_body: the scratch every message is encoded in (zeros beyond the fields). */
-static void scratch_reserve(tl_state *run, uint32_t bytes) {
-    if (bytes <= run->block_body_cap) return;
-    uint8_t *body = realloc(run->block_body, bytes);
-    TP_ASSERT(body != NULL);
-    memset(body, 0, bytes);
-    run->block_body = body;
-    run->block_body_cap = bytes;
-}
+/* The scratch every message is encoded in: the partition's (tl_part.body, at least as
+ * large as the largest block made so far), never one shared by all hosts — hosts of
+ * different partitions encode at the same time. */
+static uint8_t *scratch(tl_app *a) { return tl_part_of(a)->body; }
 
 static tl_chain *chain_of(tl_app *a) {
     if (a->chain == NULL) {
@@ -174,7 +169,6 @@ static tl_chain *chain_of(tl_app *a) {
         tp_timer_init(&ch->req_timer, requester_tick, a);
         tp_timer_init(&ch->val_timer, validated, a);
         a->chain = ch;
-        scratch_reserve(a->run, 64);
     }
     reserve(a->chain, a->run->block_count);
     return a->chain;
@@ -234,7 +228,7 @@ static bool send_now(tl_app *a, tp_conn *c, uint16_t tag, const uint8_t *p, size
 
 static void advertise_head(tl_app *a) {
     tl_chain *ch = a->chain;
-    uint8_t *buf = a->run->block_body;
+    uint8_t *buf = scratch(a);
     size_t n = encode_header(a->run, ch->head, buf);
     ch->st.heads_sent += tp_node_broadcast(a->node, TL_TAG_CURRENT_HEAD, buf, n);
 }
@@ -438,12 +432,11 @@ static void adopt(tl_app *a, uint32_t id, int64_t now) {
     ch->state[id] = TL_ST_VALID;
     ch->valid_ns[id] = now;
     if (ch->header_ns[id] < 0) ch->header_ns[id] = now;
-    b->holders++;
+    tl_tally_of(a, id)->holders++;
     if (run->res && b->origin != a->host) {
-        char msg[32];
-        snprintf(msg, sizeof msg, "block:%" PRIu32, id);
-        tl_results_block_delivery(run->res, msg, a->host, b->origin, b->created_ns,
-                                  ch->header_ns[id], now);
+        tl_row r = {.kind = TL_ROW_BLOCK_DELIVERY,
+                    .u.block = {id, b->origin, b->created_ns, ch->header_ns[id], now}};
+        tl_row_put(a, now, &r);
     }
     if (b->level > ch->head_level) {
         ch->head = id;
@@ -531,50 +524,49 @@ static void on_current_head(tl_app *a, tp_conn *c, const tl_chain_msg *m, size_t
     uint32_t id = m->header.block;
     ch->st.heads_received++;
     if (id == TL_GENESIS) return;
-    tl_block *b = &run->blocks[id];
+    const tl_block *b = &run->blocks[id];
+    tl_block_tally *t = tl_tally_of(a, id);
     /* may_validate_new_head: known valid, or only_if_fitness_increases */
     if (ch->state[id] == TL_ST_VALID || b->level <= ch->head_level) {
-        b->bytes_duplicate += len;
+        t->bytes_duplicate += len;
         return;
     }
-    if (ch->state[id] == TL_ST_UNKNOWN) b->bytes_useful += len;
-    else b->bytes_duplicate += len;
+    if (ch->state[id] == TL_ST_UNKNOWN) t->bytes_useful += len;
+    else t->bytes_duplicate += len;
     if (ch->state[id] == TL_ST_UNKNOWN) header_arrived(a, id, tp_node_conn_peer_id(c));
     else want(a, id, tp_node_conn_peer_id(c));
 }
 
 static void on_block_header(tl_app *a, tp_conn *c, const tl_chain_msg *m, size_t len) {
-    tl_state *run = a->run;
     tl_chain *ch = a->chain;
     uint32_t id = m->header.block;
     if (id == TL_GENESIS) { /* never asked for: the genesis is known everywhere */
         ch->st.malformed++;
         return;
     }
-    tl_block *b = &run->blocks[id];
+    tl_block_tally *t = tl_tally_of(a, id);
     if (find_req(ch, TL_REQ_HEADER, id) == NULL) {
         /* p2p_reader.ml: Unexpected_response */
         ch->st.unsolicited++;
-        b->bytes_duplicate += len;
+        t->bytes_duplicate += len;
         return;
     }
-    b->bytes_useful += len;
+    t->bytes_useful += len;
     header_arrived(a, id, tp_node_conn_peer_id(c));
 }
 
 static void on_operations(tl_app *a, tp_conn *c, const tl_chain_msg *m, size_t len) {
-    tl_state *run = a->run;
     tl_chain *ch = a->chain;
     uint32_t id = m->block;
-    tl_block *b = &run->blocks[id];
+    tl_block_tally *t = tl_tally_of(a, id);
     tl_req *r = find_req(ch, TL_REQ_OPS, id);
     if (r == NULL) {
         ch->st.unsolicited++;
-        b->bytes_duplicate += len;
+        t->bytes_duplicate += len;
         return;
     }
     (void)c;
-    b->bytes_useful += len;
+    t->bytes_useful += len;
     remove_req(ch, r);
     TP_ASSERT(ch->state[id] == TL_ST_HEADER);
     ch->state[id] = TL_ST_OPS;
@@ -587,12 +579,12 @@ static void on_get_headers(tl_app *a, tp_conn *c, const tl_chain_msg *m) {
     const uint32_t *ids = m->ids;
     uint32_t n = m->ids_count;
     for (uint32_t k = 0; k < n; k++) {
-        run->blocks[ids[k]].bytes_requests += 4;
+        tl_tally_of(a, ids[k])->bytes_requests += 4;
         if (ch->state[ids[k]] != TL_ST_VALID) {
             ch->st.unadvertised++;
             continue;
         }
-        uint8_t *buf = run->block_body;
+        uint8_t *buf = scratch(a);
         size_t bytes = encode_header(run, ids[k], buf);
         (void)send_now(a, c, TL_TAG_BLOCK_HEADER, buf, bytes);
     }
@@ -604,15 +596,16 @@ static void on_get_operations(tl_app *a, tp_conn *c, const tl_chain_msg *m) {
     const uint32_t *ids = m->ids;
     uint32_t n = m->ids_count;
     for (uint32_t k = 0; k < n; k++) {
-        run->blocks[ids[k]].bytes_requests += 4;
+        tl_tally_of(a, ids[k])->bytes_requests += 4;
         if (ch->state[ids[k]] != TL_ST_VALID) {
             ch->st.unadvertised++;
             continue;
         }
-        uint8_t *buf = run->block_body;
+        tl_part *part = tl_part_of(a);
         tl_chain_msg ops = {.tag = TL_TAG_OPERATIONS_FOR_BLOCKS, .block = ids[k],
                             .ops_bytes = run->blocks[ids[k]].ops_bytes};
-        size_t bytes = tl_chain_encode(&ops, buf, run->block_body_cap);
+        uint8_t *buf = part->body;
+        size_t bytes = tl_chain_encode(&ops, buf, part->body_len);
         TP_ASSERT(bytes == 4 + (size_t)ops.ops_bytes);
         (void)send_now(a, c, TL_TAG_OPERATIONS_FOR_BLOCKS, buf, bytes);
     }
@@ -628,7 +621,7 @@ bool tl_chain_on_message(tl_app *a, tp_conn *c, uint16_t tag, const uint8_t *p, 
     }
     switch (tag) {
     case TL_TAG_GET_CURRENT_HEAD: {
-        uint8_t *buf = a->run->block_body;
+        uint8_t *buf = scratch(a);
         size_t n = encode_header(a->run, ch->head, buf);
         (void)send_now(a, c, TL_TAG_CURRENT_HEAD, buf, n);
         return true;
@@ -688,6 +681,7 @@ const tl_chain_stats *tl_chain_stats_of(tl_app *a) { return &chain_of(a)->st; }
 
 void tl_chain_finish(tl_state *run) {
     if (run->res == NULL) return;
+    tl_parts_sync(run); /* the counters of every partition */
     for (uint32_t i = 0; i < run->block_count; i++) {
         const tl_block *b = &run->blocks[i];
         tl_results_block(run->res, i, b->origin, b->created_ns,
@@ -752,6 +746,7 @@ static int m_produce_block(lua_State *L) {
     if (run->block_count == TL_BLOCKS_MAX)
         return luaL_error(L, "%s: at most %d blocks per run", what, (int)TL_BLOCKS_MAX);
     tl_chain *ch = chain_of(a);
+    /* World context: run->blocks grows and its read-only fields are set here only. */
     if (run->block_count == run->block_cap) {
         uint32_t cap = run->block_cap ? run->block_cap * 2 : 64;
         tl_block *b = realloc(run->blocks, cap * sizeof *b);
@@ -768,8 +763,9 @@ static int m_produce_block(lua_State *L) {
                                  .ops_bytes = (uint32_t)ops,
                                  .nodes_running = tl_nodes_running(run)};
     reserve(ch, run->block_count);
-    scratch_reserve(run, (uint32_t)(4 + ops > header ? 4 + ops : header));
-    adopt(a, id, sim_world_now_ns(run->w));
+    uint32_t body = (uint32_t)(4 + ops > header ? 4 + ops : header);
+    if (body > run->block_body_cap) run->block_body_cap = body;
+    adopt(a, id, sim_world_now_ns(run->w)); /* tl_part_of grows a's partition for it */
     lua_pushinteger(L, id);
     return 1;
 }
@@ -840,6 +836,7 @@ static int m_block_requests(lua_State *L) {
 static int l_block_holders(lua_State *L) {
     tl_state *run = tl_run_of(L);
     uint32_t id = check_block(L, 1, "sim.block_holders(id)");
+    tl_parts_sync(run); /* the partitions' counts so far */
     lua_pushinteger(L, run->blocks[id].holders);
     return 1;
 }
@@ -849,6 +846,7 @@ static int l_block_holders(lua_State *L) {
 static int l_block(lua_State *L) {
     tl_state *run = tl_run_of(L);
     uint32_t id = check_block(L, 1, "sim.block(id)");
+    tl_parts_sync(run); /* the partitions' counts so far */
     const tl_block *b = &run->blocks[id];
     lua_createtable(L, 0, 10);
     tl_push_host(L, b->origin);

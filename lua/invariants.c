@@ -489,8 +489,8 @@ static checker *checker_of(tl_state *run) {
     return k;
 }
 
-void tl_inv_on_event(tl_state *run, uint32_t host, const tp_event *ev) {
-    if (ev->kind != TP_EVENT_BAN || run->L == NULL || host >= run->apps_cap) return;
+void tl_inv_note_ban(tl_state *run, uint32_t host) {
+    if (run->L == NULL || host >= run->apps_cap) return;
     tl_app *a = run->apps[host];
     if (a == NULL || a->kind != TL_APP_TIDEPOOL || a->node == NULL) return;
     checker *k = checker_of(run);
@@ -575,10 +575,15 @@ static uint32_t check_all(checker *k) {
     return after - before;
 }
 
+/* A world timer: world context (it reads every node, at a barrier of the parallel
+ * simulator), marked as such for tl_world_context like the Lua callbacks. */
 static void timer_fire(void *arg) {
     checker *k = arg;
     tl_state *run = k->run;
+    bool was = run->in_callback;
+    run->in_callback = true;
     uint32_t found = check_all(k);
+    run->in_callback = was;
     if (found > 0 && k->stop && run->verdict == TL_VERDICT_FAIL) {
         /* stop the run: the fail() sentinel, raised from the next run_* return */
         lua_rawgeti(run->L, LUA_REGISTRYINDEX, run->fail_sentinel_ref);

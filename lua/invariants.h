@@ -21,8 +21,8 @@
  *   §4.4); but a handshake already past its checks when the ban is made completes, in
  *   Octez as here (P2p_pool.Points.ban / Peers.ban kick Running connections only;
  *   raw_authenticate checks the peer ban once, the IP never after accept/dial). So the
- *   connections in their handshake at the instant of a ban (recorded from the BAN
- *   event, tl_inv_on_event) may become and stay running; any other is a violation.
+ *   connections in their handshake at the instant of a ban (recorded when the ban
+ *   is made, tl_inv_note_ban) may become and stay running; any other is a violation.
  *   (tl_inv_check_node alone, without that record, allows none.) A greylisted *IP* alone is not a violation: Octez keeps the other
  *   connections of a greylisted address (only new ones are refused at accept/dial).
  *   (tp_node_greylist_peer, the RPC's greylist, does not disconnect either — like
@@ -122,12 +122,15 @@ bool tl_inv_check_min_connections(tp_node *n, uint32_t host, int64_t now_ns, int
  * read buffers and chunk buffers. */
 uint64_t tl_inv_memory_bound(const tp_node_config *cfg);
 
-/* The simulator's event sink calls this for every event (lua/world.c): a BAN event
- * records, for the node that bans, which connections are still in their handshake at
- * that instant — the only ones banned_peer_connected lets become running to a banned
- * peer or IP. Does nothing when no checker is armed. */
+/* A node's ban just succeeded (node:ban_ip / node:ban_peer, lua/tidepool.c, world
+ * context: the only bans of a simulation): records, for the node on host that banned,
+ * which connections are still in their handshake at that instant — the only ones
+ * banned_peer_connected lets become running to a banned peer or IP. Does nothing when
+ * no checker is armed. (It used to be fed by the BAN event from simnet's event sink,
+ * which the parallel simulator calls later, at a barrier, when the handshakes have
+ * moved on.) */
 struct tl_state;
-void tl_inv_on_event(struct tl_state *run, uint32_t host, const tp_event *ev);
+void tl_inv_note_ban(struct tl_state *run, uint32_t host);
 
 /* Registers sim.invariants{...} and sim.check_invariants() (lua/README.md). */
 void tl_open_invariants(lua_State *L);

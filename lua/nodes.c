@@ -57,9 +57,8 @@ static void tap_established(tl_tap_stream *ts) {
     ev.point = ts->remote;
     ev.code = ts->incoming;
     ev.detail = ts->incoming ? "incoming stream (tap)" : "outgoing stream (tap)";
-    a->run->tap_event = true;
+    ev.flags |= TP_EVENT_LOG_DEBUG; /* it repeats the connections table */
     tp_env_event(a->env, &ev);
-    a->run->tap_event = false;
 }
 
 const char *tl_close_reason(tp_err reason) {
@@ -73,6 +72,7 @@ const char *tl_close_reason(tp_err reason) {
     }
 }
 
+/* reason: a string with static storage (the row keeps the pointer). */
 static void tap_record_close(tl_tap_stream *ts, int64_t closed_ns, const char *reason) {
     tl_app *a = ts->app;
     tl_state *run = a->run;
@@ -80,10 +80,11 @@ static void tap_record_close(tl_tap_stream *ts, int64_t closed_ns, const char *r
     a->degree--;
     ts->established = false;
     if (run->res && !run->finishing) {
-        char pt[TP_POINT_TEXT_MAX];
-        tl_results_connection(run->res, a->host, ts->peer_node, NULL,
-                              tp_point_format(&ts->remote, pt), ts->incoming, ts->opened_ns,
-                              closed_ns, reason);
+        tl_row r = {.kind = TL_ROW_CONNECTION,
+                    .u.conn = {.remote = ts->remote, .peer_node = ts->peer_node,
+                               .incoming = ts->incoming, .opened_ns = ts->opened_ns,
+                               .closed_ns = closed_ns, .reason = reason}};
+        tl_row_put(a, closed_ns, &r);
     }
 }
 
@@ -119,9 +120,8 @@ static void tcb_close(void *arg, tp_stream *s, tp_err reason) {
         ev.point = ts->remote;
         ev.code = reason;
         ev.detail = tl_close_reason(reason);
-        a->run->tap_event = true;
+        ev.flags |= TP_EVENT_LOG_DEBUG; /* it repeats the connections table */
         tp_env_event(a->env, &ev);
-        a->run->tap_event = false;
     }
     tap_unlink(a, ts);
     const tp_stream_cbs *cbs = ts->cbs;
@@ -258,9 +258,9 @@ static const tp_env_ops tap_ops = {
     .file_rename = t_file_rename, .realloc = t_realloc, .event = t_event,
 };
 
-/* The simulator dropped every stream and listener of the host without callbacks. */
-static void tap_drop_all(tl_app *a, const char *reason) {
-    int64_t now = a->run->w ? sim_world_now_ns(a->run->w) : 0;
+/* The simulator dropped every stream and listener of the host without callbacks (at
+ * virtual time now). */
+static void tap_drop_all(tl_app *a, const char *reason, int64_t now) {
     while (a->streams) {
         tl_tap_stream *ts = a->streams;
         tap_record_close(ts, now, reason);
@@ -284,17 +284,20 @@ static int64_t demo_originator(tl_state *run) {
 }
 
 /* Writes the delays of the current incarnation as deliveries ("ping:<k>" = the k-th
- * distinct ping this node received; the demo does not expose sequence numbers). */
-static void demo_log_deliveries(tl_app *a) {
+ * distinct ping this node received; the demo does not expose sequence numbers), at
+ * virtual time now. (run->demo_originators is written in world context only.) */
+static void demo_log_deliveries(tl_app *a, int64_t now) {
     tl_state *run = a->run;
     if (!run->res || !a->demo) return;
     size_t n = 0;
     const int64_t *d = tp_demo_delays(a->demo, &n);
     int64_t origin = demo_originator(run);
     for (size_t k = 0; k < n; k++) {
-        char msg[32];
-        snprintf(msg, sizeof msg, "ping:%zu", k + 1);
-        tl_results_delivery(run->res, msg, a->host, origin, -1, -1, d[k]);
+        tl_row r = {.kind = TL_ROW_DELIVERY,
+                    .u.delivery = {.origin_node = origin, .sent_ns = -1, .received_ns = -1,
+                                   .delay_ns = d[k]}};
+        snprintf(r.u.delivery.message, sizeof r.u.delivery.message, "ping:%zu", k + 1);
+        tl_row_put(a, now, &r);
     }
 }
 
@@ -326,10 +329,11 @@ static void app_stop(void *app, sim_host *h, const tp_env *env) {
 
 static void app_halt(void *app, sim_host *h, const tp_env *env) {
     tl_app *a = app;
-    tap_drop_all(a, a->stopping ? "stopped" : "crash");
+    int64_t now = tp_env_now_ns(env);
+    tap_drop_all(a, a->stopping ? "stopped" : "crash", now);
     if (a->demo) {
         tp_demo_get_stats(a->demo, &a->last_stats);
-        if (!a->run->finishing) demo_log_deliveries(a);
+        if (!a->run->finishing) demo_log_deliveries(a, now);
         tp_demo_crash_drop(a->demo);
         a->demo = NULL;
     }
@@ -861,7 +865,12 @@ static int l_sample_overlay(lua_State *L) {
 
 void tl_nodes_finish(tl_state *run) {
     /* Connections still open and deliveries so far, then halt every app so its memory
-     * is freed (halt writes nothing while finishing). */
+     * is freed (halt writes nothing while finishing). World context: the rows of host
+     * events come first. */
+    run->running = false;
+    run->in_callback = false;
+    tl_parts_sync(run);
+    int64_t now = sim_world_now_ns(run->w);
     for (uint32_t i = 0; i < run->apps_cap; i++) {
         tl_app *a = run->apps[i];
         if (!a || !tl_app_running(a)) continue;
@@ -877,7 +886,7 @@ void tl_nodes_finish(tl_state *run) {
                                       tp_point_format(&ts->remote, pt), ts->incoming,
                                       ts->opened_ns, -1, NULL);
             }
-            demo_log_deliveries(a);
+            demo_log_deliveries(a, now);
         }
     }
     tl_chain_finish(run);
@@ -890,7 +899,7 @@ void tl_nodes_free(tl_state *run) {
     for (uint32_t i = 0; i < run->apps_cap; i++) {
         tl_app *a = run->apps[i];
         if (!a) continue;
-        tap_drop_all(a, "end");
+        tap_drop_all(a, "end", 0); /* finishing: writes nothing */
         tl_tp_free(a);
         tl_hostile_free(a);
         free(a->seeds);

@@ -565,7 +565,8 @@ static void limit_hook(lua_State *L, lua_Debug *ar) {
 }
 
 /* Checked by the simulator between windows (simnet/README.md "Parallel runs") while a
- * limit is set: the events run so far, and the clock. */
+ * limit is set: the events run so far, and the clock. World context: it writes the
+ * run's state (limit_hit, the message), so it runs on the main thread, at barriers. */
 static bool limit_pred(void *arg) {
     tl_state *run = arg;
     if (run->limit_hit) return true;
@@ -608,14 +609,21 @@ static bool advance(lua_State *L, tl_state *run, int64_t t_end, int cond_idx, in
         int64_t now = sim_world_now_ns(run->w);
         if (now >= t_end) break;
         int64_t next = t_end - now > slice ? now + slice : t_end;
+        /* Host events run from here (host context, lua/README.md "Threads"): every
+         * partition's state is sized first; after, the rows they buffered are written
+         * (the barrier hook does it between windows). */
+        tl_parts_sync(run);
         if (run->wall_deadline_s > 0 || run->cfg->max_events > 0) {
             /* the same events as sim_run_until, stopping early past a limit */
-            if (sim_run_until_pred(run->w, limit_pred, run, next) && run->limit_hit) {
+            bool stopped = sim_run_until_pred(run->w, limit_pred, run, next);
+            tl_parts_sync(run);
+            if (stopped && run->limit_hit) {
                 run->running = false;
                 luaL_error(L, "%s", run->message);
             }
         } else {
             sim_run_until(run->w, next);
+            tl_parts_sync(run);
         }
         progress(run);
         if (run->pending_error_ref != LUA_NOREF) {
@@ -1309,8 +1317,8 @@ report:
         run->w = NULL;
     }
     tl_nodes_free(run);
+    tl_parts_free(run);
     free(run->blocks);
-    free(run->block_body);
     free(run->b58_cache);
     if (run->L) lua_close(run->L);
     if (run->warn_error) {

@@ -59,6 +59,11 @@ typedef struct tl_run_config {
                                     between simulator events */
     uint64_t max_events;         /* `--max-events`: stop with verdict error once the
                                     simulator has executed more events (0: no limit) */
+    uint32_t test_partitions;    /* testing the parallel simulator's buffers (lua/README.md
+                                    "Threads"): with a world of one partition, lua/ files
+                                    host h's rows and tallies under partition
+                                    h % test_partitions as if there were that many; 0:
+                                    the world's own partitions. Nothing else changes. */
     void (*progress)(void *arg, const tl_progress *p); /* may be NULL */
     void *progress_arg;
     FILE *out;                   /* print()/log() output; NULL: stderr */

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/point.h"
+#include "lua/invariants.h"
 #include "lua/tl_impl.h"
 
 /* Application messages every simulated tidepool node registers: text, and the block
@@ -57,16 +58,22 @@ void tl_tp_neighbors(tl_app *a, void (*fn)(void *arg, int64_t peer_host), void *
 /* ------------------------------------------------------------------------------------ */
 /* Connection logging                                                                   */
 
-static void log_conn(tl_app *a, tp_conn *c, int64_t closed_ns, const char *reason) {
+/* A connections row for c at virtual time now (closed_ns < 0: still open at the end).
+ * reason: a string with static storage (the row keeps the pointer). The peer id's
+ * Base58 text is made when the row is written (world context: the run's cache). */
+static void log_conn(tl_app *a, tp_conn *c, int64_t now, int64_t closed_ns, const char *reason) {
     tl_state *run = a->run;
     tl_conn_rec *rec = c->user;
     if (!rec) return;
     if (run->res && !(run->finishing && closed_ns >= 0)) {
-        char pt[TP_POINT_TEXT_MAX];
-        tl_results_connection(run->res, a->host, tl_host_of_point(run, &c->remote_addr),
-                              tl_peer_b58(run, tp_node_conn_peer_id(c)->bytes),
-                              tp_point_format(&c->remote_addr, pt), c->incoming, rec->opened_ns,
-                              closed_ns, reason);
+        tl_row r = {.kind = TL_ROW_CONNECTION,
+                    .u.conn = {.remote = c->remote_addr,
+                               .peer_node = tl_host_of_point(run, &c->remote_addr),
+                               .has_peer_id = true, .incoming = c->incoming,
+                               .opened_ns = rec->opened_ns, .closed_ns = closed_ns,
+                               .reason = reason}};
+        memcpy(r.u.conn.peer_id, tp_node_conn_peer_id(c)->bytes, sizeof r.u.conn.peer_id);
+        tl_row_put(a, now, &r);
     }
 }
 
@@ -86,14 +93,17 @@ static void h_new_connection(void *arg, tp_node *n, tp_conn *c) {
 
 static void h_disconnection(void *arg, tp_node *n, tp_conn *c) {
     tl_app *a = arg;
-    log_conn(a, c, tp_env_now_ns(a->env), tl_close_reason(c->close_reason));
+    int64_t now = tp_env_now_ns(a->env);
+    log_conn(a, c, now, now, tl_close_reason(c->close_reason));
     drop_conn_rec(c);
 }
 
+/* End of run (world context). */
 void tl_tp_finish(tl_app *a) {
     if (!a->node) return;
+    int64_t now = sim_world_now_ns(a->run->w);
     for (tp_conn *c = tp_node_first_conn(a->node); c; c = c->next)
-        if (c->user) log_conn(a, c, -1, NULL);
+        if (c->user) log_conn(a, c, now, -1, NULL);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -175,10 +185,10 @@ static void tp_app_stop(void *app, sim_host *h, const tp_env *env) {
 static void tp_app_halt(void *app, sim_host *h, const tp_env *env) {
     tl_app *a = app;
     if (!a->node) return;
-    int64_t now = sim_world_now_ns(a->run->w);
+    int64_t now = tp_env_now_ns(env); /* the host's clock: in host context too */
     for (tp_conn *c = tp_node_first_conn(a->node); c; c = c->next) {
         if (!c->user) continue;
-        log_conn(a, c, now, a->stopping ? "stopped" : "crash");
+        log_conn(a, c, now, now, a->stopping ? "stopped" : "crash");
         drop_conn_rec(c);
     }
     tp_node_crash_drop(a->node);
@@ -564,10 +574,14 @@ static tp_ip check_ip(lua_State *L, int idx, const char *what) {
     return ip;
 }
 
+/* A ban (world context) arms the invariant checker's grace for the handshakes in
+ * flight at this instant (lua/invariants.h). */
 static int m_ban_ip(lua_State *L) {
     tl_app *a = check_tp(L, "ban_ip");
     tp_ip ip = check_ip(L, 2, "node:ban_ip(ip)");
-    push_err(L, tp_node_ban_addr(a->node, &ip));
+    tp_err e = tp_node_ban_addr(a->node, &ip);
+    if (e == TP_OK) tl_inv_note_ban(a->run, a->host);
+    push_err(L, e);
     return 2;
 }
 static int m_unban_ip(lua_State *L) {
@@ -579,7 +593,9 @@ static int m_unban_ip(lua_State *L) {
 static int m_ban_peer(lua_State *L) {
     tl_app *a = check_tp(L, "ban_peer");
     tp_peer_id p = check_peer(L, 2, "node:ban_peer(peer)");
-    push_err(L, tp_node_ban_peer(a->node, &p));
+    tp_err e = tp_node_ban_peer(a->node, &p);
+    if (e == TP_OK) tl_inv_note_ban(a->run, a->host);
+    push_err(L, e);
     return 2;
 }
 static int m_unban_peer(lua_State *L) {

@@ -15,8 +15,27 @@
 #include "demo/demo.h"
 #include "lua/chain_msg.h"
 #include "lua/results.h"
+#include "lua/rows.h"
 #include "lua/scenario.h"
 #include "simnet/sim.h"
+
+/* The parallel simulator's partitions (issue 21, simnet/sim.h "Parallel runs"). A simnet
+ * without them (no SIM_THREADS_MAX) has one partition holding every host and no
+ * barrier_cb (lua/world.c sets it when there is one): a shim to drop once simnet has
+ * them everywhere. */
+#ifdef SIM_THREADS_MAX
+#define TL_PARTS_MAX SIM_THREADS_MAX
+#else
+#define TL_PARTS_MAX 1u
+static inline uint32_t sim_world_part_count(const sim_world *w) {
+    (void)w;
+    return 1;
+}
+static inline uint32_t sim_host_part_index(const sim_host *h) {
+    (void)h;
+    return 0;
+}
+#endif
 
 typedef struct tl_app tl_app;
 typedef struct tl_state tl_state;
@@ -24,7 +43,12 @@ typedef struct tl_state tl_state;
 /* A block of the run's chain (lua/chain.c). Byte counts are application payload bytes
  * as received, summed over every node: `useful` gave a node a header or operations it
  * lacked; `duplicate` did not (a head it knew, an answer that came late); `requests`
- * are the Get_* messages' bytes naming this block. */
+ * are the Get_* messages' bytes naming this block.
+ *
+ * Threads: every field but the counters is written once, by produce_block (world
+ * context), and only read afterwards, also from host context. The counters (holders,
+ * bytes_*) are counted from host context in the partitions' tallies (tl_part) and
+ * folded in here by tl_parts_sync: read them after a tl_parts_sync. */
 typedef struct tl_block {
     uint32_t origin;     /* host index */
     int64_t created_ns;
@@ -64,6 +88,25 @@ typedef struct tl_ncfg {
     char chain_name[TP_SOCKET_CHAIN_NAME_MAX + 1]; /* cfg.chain_name points here */
 } tl_ncfg;
 
+/* What a host's counts about a block add up to, per partition (tl_block's counters). */
+typedef struct tl_block_tally {
+    uint64_t holders, bytes_useful, bytes_duplicate, bytes_requests;
+} tl_block_tally;
+
+/* A partition of the parallel simulator as the runtime sees it: what code in host
+ * context may write that is not one host's own (lua/README.md "Threads"). Written only
+ * by the thread running the partition's hosts during a window (which also grows its
+ * arrays, tl_part_of); read, folded and emptied by tl_parts_sync in world context. One
+ * cache line at least, so that two partitions never write the same line. */
+typedef struct tl_part {
+    _Alignas(64) tl_rowbuf rows; /* result rows, merged in (time, host, seq) order */
+    tl_block_tally *tally; /* per block id: counts since the last fold */
+    uint8_t *body;         /* scratch the block messages are encoded in */
+    uint32_t tally_len;    /* entries of tally (grown to tl_state.block_cap) */
+    uint32_t body_len;     /* bytes of body (grown to tl_state.block_body_cap) */
+    bool tally_dirty;
+} tl_part;
+
 struct tl_state {
     const tl_run_config *cfg;
     lua_State *L;
@@ -97,10 +140,10 @@ struct tl_state {
     uint32_t nodes;
     uint32_t demo_originators; /* demo nodes created with originate = true */
     uint32_t demo_origin;      /* the host of the last of them */
-    bool finishing;
-    bool tap_event;            /* the event being reported comes from the tap */              /* the script ended: halts do not log */
-    /* running the clock */
-    bool in_callback;            /* inside an at/every callback */
+    bool finishing;            /* the script ended: halts do not log */
+    /* running the clock (both written in world context only; tl_world_context) */
+    bool in_callback;            /* inside a world timer's callback (at/every, the
+                                    invariant checker) or a run_until condition */
     bool running;                /* inside run_for / run_until */
     int pending_error_ref;       /* LUA_NOREF, or the error raised by a callback */
     int fail_sentinel_ref;       /* the value fail() raises */
@@ -112,13 +155,20 @@ struct tl_state {
     uint32_t checks_passed, checks_failed;
     uint64_t event_counts[TP_EVENT_KIND_COUNT];
     tl_ncfg *last_ncfg;    /* the last node config made (one reference of its own) */
-    /* the block workload (lua/chain.c) */
+    /* the block workload (lua/chain.c); written in world context only */
     tl_block *blocks;
     uint32_t block_count, block_cap;
-    uint8_t *block_body;   /* scratch for encoding block messages */
-    uint32_t block_body_cap;
+    uint32_t block_body_cap; /* the least size of a partition's scratch (tl_part.body):
+                                the largest block message made so far */
+    /* The partitions: TL_PARTS_MAX of them (or test_partitions), made at the first use,
+     * in world context — simnet fixes its partitions at the first sim_run_* call, from
+     * inside it, so this never depends on when that happens. */
+    tl_part *parts;
+    uint32_t part_count;
+    tl_rowbuf *merge;        /* part_count entries: tl_rows_flush's scratch */
     /* Base58 peer ids are costly (a double SHA-256 checksum each): the event sink keeps
-     * the last text of each of TL_B58_CACHE slots, indexed by the id's first bytes. */
+     * the last text of each of TL_B58_CACHE slots, indexed by the id's first bytes.
+     * World context only (the event sink, rows written at barriers). */
     struct tl_b58_slot *b58_cache;
     /* scratch */
     char err[256];
@@ -131,8 +181,37 @@ typedef struct tl_b58_slot {
     char text[TP_PEER_ID_TEXT_SIZE];
 } tl_b58_slot;
 
-/* The Base58 text of a peer id, from the run's cache; valid until the next call. */
+/* The Base58 text of a peer id, from the run's cache; valid until the next call.
+ * World context only. */
 const char *tl_peer_b58(tl_state *run, const uint8_t id[TP_PEER_ID_SIZE]);
+
+/* ---- Threads (lua/README.md "Threads") -------------------------------------------
+ * World context: the script's body, at/every callbacks, run_until conditions and the
+ * end of the run — on the main thread, no host event running (at a barrier of the
+ * parallel simulator). Host context: code in a host's event (its app's hooks, timers,
+ * stream and datagram callbacks), on the worker thread of the host's partition; it
+ * writes only its host's state and its partition's tl_part. A host hook called from
+ * world context (h:crash() in a callback) is in world context. */
+static inline bool tl_world_context(const tl_state *run) {
+    return !run->running || run->in_callback;
+}
+/* lua/parts.c. World context: makes the partitions (the first time), writes the rows
+ * buffered so far and folds the block tallies into run->blocks. Also the barrier hook
+ * (tl_on_barrier). */
+void tl_parts_sync(tl_state *run);
+void tl_on_barrier(void *arg, sim_world *w);
+/* World context: writes the buffered rows (merged in (time, host, seq) order). */
+void tl_rows_flush(tl_state *run);
+void tl_parts_free(tl_state *run);
+/* The partition of a's host, its tally covering every block made and its scratch
+ * block_body_cap bytes (grown here, by the partition's own thread, if need be). */
+tl_part *tl_part_of(tl_app *a);
+/* A row of a's host, at virtual time now_ns: buffered in its partition in host context,
+ * written at once (after the buffered rows) in world context. Fills in the key. No-op
+ * without a results database. */
+void tl_row_put(tl_app *a, int64_t now_ns, tl_row *r);
+/* a's partition's tally of block id. */
+tl_block_tally *tl_tally_of(tl_app *a, uint32_t id);
 
 /* The run of a Lua state (stored in the registry). */
 tl_state *tl_run_of(lua_State *L);
@@ -207,9 +286,12 @@ struct tl_listen_wrap {
 
 enum { TL_APP_DEMO = 1, TL_APP_TIDEPOOL = 2, TL_APP_HOSTILE = 3 };
 
+/* A node of the run: everything here is its host's own state (host context may write
+ * it) except run, host, kind and the configuration, set in world context at creation. */
 struct tl_app {
     tl_state *run;
     uint32_t host;
+    uint64_t row_seq;  /* rows this host wrote (tl_row.seq) */
     int kind;
     const tp_env *env; /* the host's env */
     tp_env tap;        /* what the app sees */

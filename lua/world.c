@@ -93,6 +93,11 @@ static int l_world(lua_State *L) {
     c->crypto_fast = run->cfg->crypto_fast;
     c->event_cb = tl_on_event;
     c->event_arg = run;
+#ifdef SIM_THREADS_MAX
+    /* every barrier of the parallel simulator: buffered rows written, tallies folded */
+    c->barrier_cb = tl_on_barrier;
+    c->barrier_arg = run;
+#endif
 
     /* regions: a count or a list of names */
     int t = tl_field(L, 1, "regions");
@@ -673,14 +678,22 @@ const char *tl_peer_b58(tl_state *run, const uint8_t id[TP_PEER_ID_SIZE]) {
     return e->text;
 }
 
+/* simnet's event sink. World context: the parallel simulator hands a window's events
+ * over at its barrier, on the main thread, in (time, host, per-host sequence) order
+ * (simnet/README.md), so this must not look at the host's state (it has moved on since
+ * the event) nor at anything host code set just before reporting it: everything it
+ * needs is in the arguments (the tap's debug level in ev->flags, TP_EVENT_LOG_DEBUG;
+ * the ban grace of the invariant checker is recorded where the ban is made,
+ * tl_inv_note_ban). It writes only world state: event counts, the Base58 cache, the
+ * events table. */
 void tl_on_event(void *arg, uint32_t host, int64_t time_ns, const tp_event *ev) {
     tl_state *run = arg;
     if ((unsigned)ev->kind < TP_EVENT_KIND_COUNT) run->event_counts[ev->kind]++;
-    tl_inv_on_event(run, host, ev); /* the swarm's ban grace (lua/invariants.h) */
     if (!run->res || tl_results_level(run->res) == TL_LOG_NONE) return;
     /* The tap's connection events repeat the connections table: debug level. (They are
      * reported at every level all the same, so the trace hash does not depend on it.) */
-    bool debug = run->tap_event || tp_event_kind_level(ev->kind) == TP_EVENT_LEVEL_DEBUG;
+    bool debug = (ev->flags & TP_EVENT_LOG_DEBUG) ||
+                 tp_event_kind_level(ev->kind) == TP_EVENT_LEVEL_DEBUG;
     if (debug && tl_results_level(run->res) < TL_LOG_DEBUG) return;
     char point[TP_POINT_TEXT_MAX];
     const char *peer_s = NULL, *point_s = NULL;

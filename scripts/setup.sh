@@ -6,9 +6,11 @@
 # commands tidepool prints (replay commands, swarm's replay.txt) work as pasted and
 # always run the latest build.
 #
-#   scripts/setup.sh [--sanitize] [--build-dir DIR] [--no-build] [--prefix P | --no-install]
+#   scripts/setup.sh [--sanitize | --tsan] [--build-dir DIR] [--no-build] [--prefix P | --no-install]
 #
 # --sanitize    configure the ASan+UBSan build (default dir: build-asan; not installed)
+# --tsan        configure the ThreadSanitizer build (clang; default dir: build-tsan; not
+#               installed): the parallel simulator's race check (lua/README.md "Threads")
 # --build-dir   where to build (default: build)
 # --no-build    only install the packages
 # --prefix P    link P/bin/tidepool (default /usr/local, on Debian's default PATH)
@@ -17,6 +19,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 sanitize=0
+tsan=0
 build_dir=""
 do_build=1
 prefix=/usr/local
@@ -25,6 +28,7 @@ if [ "${TP_NO_INSTALL:-0}" = 1 ]; then do_install=0; fi
 while [ $# -gt 0 ]; do
   case "$1" in
     --sanitize) sanitize=1 ;;
+    --tsan) tsan=1 ;;
     --build-dir) build_dir=$2; shift ;;
     --no-build) do_build=0 ;;
     --prefix) prefix=$2; shift ;;
@@ -34,8 +38,14 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+if [ $sanitize = 1 ] && [ $tsan = 1 ]; then
+  echo "setup.sh: --sanitize (ASan) and --tsan (ThreadSanitizer) cannot be combined; pick one" >&2
+  exit 2
+fi
 if [ -z "$build_dir" ]; then
-  if [ $sanitize = 1 ]; then build_dir="$root/build-asan"; else build_dir="$root/build"; fi
+  if [ $sanitize = 1 ]; then build_dir="$root/build-asan"
+  elif [ $tsan = 1 ]; then build_dir="$root/build-tsan"
+  else build_dir="$root/build"; fi
 fi
 
 # Build and test dependencies. clang and libclang-rt are for the libFuzzer targets;
@@ -71,16 +81,23 @@ fi
 san=OFF
 build_type=RelWithDebInfo
 if [ $sanitize = 1 ]; then san=ON; build_type=Debug; fi
+# ThreadSanitizer with clang (its runtime, libclang-rt-14-dev, is in the list above),
+# RelWithDebInfo: optimised so that the simulator's tests stay within CI's time, with
+# the debug info TSan's reports need; mimalloc is off (TSan intercepts malloc itself:
+# CMakeLists.txt).
+cc_env=()
+tsan_flag=OFF
+if [ $tsan = 1 ]; then tsan_flag=ON; cc_env=(CC=clang); fi
 # TP_WERROR: warnings are errors in the project's own builds (off by default for anyone
 # building with other flags or compilers).
-cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=$build_type -DTP_SANITIZE=$san \
-  -DTP_WERROR=ON >/dev/null
+env "${cc_env[@]}" cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=$build_type \
+  -DTP_SANITIZE=$san -DTP_TSAN=$tsan_flag -DTP_WERROR=ON >/dev/null
 cmake --build "$build_dir" -j "$(nproc)"
 
 # tidepool on PATH (not the sanitizer build): a link, replaced if it points elsewhere,
 # so running this again changes nothing. Where PREFIX/bin is not writable (not root,
 # no sudo) it says how instead of failing the set-up.
-[ $sanitize = 0 ] && [ $do_install = 1 ] || exit 0
+[ $sanitize = 0 ] && [ $tsan = 0 ] && [ $do_install = 1 ] || exit 0
 build_abs=$(cd "$build_dir" && pwd)
 target="$prefix/bin/tidepool"
 if [ "$(readlink "$target" 2>/dev/null || true)" != "$build_abs/tidepool" ]; then
