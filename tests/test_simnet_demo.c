@@ -190,11 +190,62 @@ static void test_demo_determinism(void **state) {
     assert_true(a != c);
 }
 
+/* The demo over streams (connects, floods, crashes with restarts, clean stops) gives
+ * the same run on 1, 2 and 3 threads (issue 21): the stream model keeps to its hosts
+ * (simnet/README.md "Streams": causality). */
+typedef struct par_run {
+    uint64_t hash, pings, checks;
+    sim_stats st;
+    uint32_t parts;
+} par_run;
+
+static void par_workload(uint32_t threads, par_run *o) {
+    static net n;
+    net_build(&n, 502);
+    if (threads > 1) assert_int_equal(sim_world_set_threads(n.w, threads), TP_OK);
+    sim_run_until(n.w, 5 * SEC);
+    for (uint32_t i = 10; i < 30; i++) sim_host_crash(sim_world_host(n.w, i));
+    for (uint32_t i = 30; i < 40; i++) sim_host_stop(sim_world_host(n.w, i), 5 * SEC);
+    uint32_t back[20];
+    for (uint32_t i = 0; i < 20; i++) back[i] = 10 + i;
+    sim_fault start = {.kind = SIM_FAULT_START, .hosts = back, .host_count = 20};
+    assert_int_equal(sim_fault_at(n.w, 8 * SEC, &start, NULL), TP_OK);
+    sim_run_until(n.w, 30 * SEC);
+    o->hash = sim_world_trace_hash(n.w);
+    sim_world_stats(n.w, &o->st);
+    o->pings = unique_pings(&n, 0, 30) + unique_pings(&n, 40, HOSTS - 1);
+    o->checks = sim_world_context_checks(n.w);
+    o->parts = sim_world_part_count(n.w);
+    net_free(&n);
+}
+
+static void test_demo_same_run_on_any_thread_count(void **state) {
+    (void)state;
+    par_run r[3];
+    for (uint32_t t = 1; t <= 3; t++) {
+        memset(&r[t - 1], 0, sizeof r[t - 1]);
+        par_workload(t, &r[t - 1]);
+        printf("# %u thread(s): %u partitions, trace %016llx, %llu events, %llu segments, %llu pings\n", t,
+               r[t - 1].parts, (unsigned long long)r[t - 1].hash, (unsigned long long)r[t - 1].st.events_executed,
+               (unsigned long long)r[t - 1].st.segments_delivered, (unsigned long long)r[t - 1].pings);
+        assert_int_equal(r[t - 1].parts, t);
+    }
+    assert_int_equal(r[0].pings, (uint64_t)(HOSTS - 11) * PINGS);
+    assert_true(r[0].checks > r[0].st.segments_delivered);
+    for (int k = 1; k < 3; k++) {
+        assert_int_equal(r[k].hash, r[0].hash);
+        assert_memory_equal(&r[k].st, &r[0].st, sizeof r[0].st);
+        assert_int_equal(r[k].pings, r[0].pings);
+        assert_int_equal(r[k].checks, r[0].checks);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_demo_floods_to_every_host),
         cmocka_unit_test(test_demo_crash_restart_and_clean_stop),
         cmocka_unit_test(test_demo_determinism),
+        cmocka_unit_test(test_demo_same_run_on_any_thread_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
