@@ -554,9 +554,6 @@ enum {
 };
 
 /* ---- streams (sim_stream.c) ---- */
-/* 1 once every stream event touches only its own host's state (README "Parallel runs");
- * until then a world with streams runs on one thread. */
-#define SIM_STREAMS_CAUSAL 1
 tp_err sim_stream_listen(sim_host *h, const tp_point *local, int backlog, tp_accept_cb cb,
                          void *arg, tp_listener **out);
 void sim_stream_listener_close(sim_host *h, tp_listener *l);

@@ -231,12 +231,19 @@ static bool smsg_queued(const tp_timer *t, void *arg) {
 }
 
 void sim_smsgs_free(sim_part *p) {
-    /* Messages in flight are referenced by the queue only: bring them back first. */
-    for (uint32_t i = 0; i < sim_queue_len(&p->q); i++) {
+    /* Messages in flight are referenced by the queue only: take them out of it, then
+     * bring them back (smsg_put may free one beyond the free list's cap, which the
+     * queue's filter would then read). */
+    uint32_t n = 0, len = sim_queue_len(&p->q);
+    sim_smsg **inflight = malloc((len ? len : 1) * sizeof *inflight);
+    TP_ASSERT(inflight != NULL);
+    for (uint32_t i = 0; i < len; i++) {
         tp_timer *t = p->q.ent[i].timer;
-        if (t->cb == smsg_fire) smsg_put(p, t->arg);
+        if (t->cb == smsg_fire) inflight[n++] = t->arg;
     }
     sim_queue_filter(&p->q, smsg_queued, NULL);
+    for (uint32_t i = 0; i < n; i++) smsg_put(p, inflight[i]);
+    free(inflight);
     while (p->smsg_free) {
         sim_smsg *m = p->smsg_free;
         p->smsg_free = m->next_free;

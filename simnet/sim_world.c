@@ -712,14 +712,6 @@ static void run_world_at(sim_world *w, int64_t t) {
     }
 }
 
-static bool sim_world_has_streams(const sim_world *w) {
-    for (uint32_t i = 0; i < w->host_count; i++) {
-        const sim_host *h = sim_host_at(w, i);
-        if (h->streams != NULL || h->listeners != NULL) return true;
-    }
-    return false;
-}
-
 /* Below this lookahead a window holds too little work for the barrier's cost (a few
  * microseconds): such a world runs on one thread (the run is the same either way). */
 #define SIM_LOOKAHEAD_MIN_NS 50000
@@ -742,11 +734,6 @@ static void start(sim_world *w) {
                  "one thread: the smallest latency between two hosts (%" PRId64 " ns) makes "
                  "windows too short to gain from threads (less than %d us)",
                  w->lookahead_ns, SIM_LOOKAHEAD_MIN_NS / 1000);
-        n = 1;
-    } else if (n > 1 && !SIM_STREAMS_CAUSAL && sim_world_has_streams(w)) {
-        snprintf(w->threads_note, sizeof w->threads_note,
-                 "one thread: the stream model does not yet keep to its partition (README "
-                 "\"Parallel runs\")");
         n = 1;
     } else if (n < w->threads_wanted) {
         snprintf(w->threads_note, sizeof w->threads_note,
