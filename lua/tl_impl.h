@@ -19,23 +19,8 @@
 #include "lua/scenario.h"
 #include "simnet/sim.h"
 
-/* The parallel simulator's partitions (issue 21, simnet/sim.h "Parallel runs"). A simnet
- * without them (no SIM_THREADS_MAX) has one partition holding every host and no
- * barrier_cb (lua/world.c sets it when there is one): a shim to drop once simnet has
- * them everywhere. */
-#ifdef SIM_THREADS_MAX
+/* The parallel simulator's partitions (issue 21, simnet/sim.h "Parallel runs"). */
 #define TL_PARTS_MAX SIM_THREADS_MAX
-#else
-#define TL_PARTS_MAX 1u
-static inline uint32_t sim_world_part_count(const sim_world *w) {
-    (void)w;
-    return 1;
-}
-static inline uint32_t sim_host_part_index(const sim_host *h) {
-    (void)h;
-    return 0;
-}
-#endif
 
 typedef struct tl_app tl_app;
 typedef struct tl_state tl_state;

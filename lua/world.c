@@ -93,11 +93,9 @@ static int l_world(lua_State *L) {
     c->crypto_fast = run->cfg->crypto_fast;
     c->event_cb = tl_on_event;
     c->event_arg = run;
-#ifdef SIM_THREADS_MAX
     /* every barrier of the parallel simulator: buffered rows written, tallies folded */
     c->barrier_cb = tl_on_barrier;
     c->barrier_arg = run;
-#endif
 
     /* regions: a count or a list of names */
     int t = tl_field(L, 1, "regions");

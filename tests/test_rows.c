@@ -266,11 +266,9 @@ static void run_as(const char *scenario, uint32_t parts, outcome *o, char *db, s
     cfg.db_path = db;
     cfg.log_level = TL_LOG_DEBUG;
     cfg.test_partitions = parts;
-#ifdef SIM_THREADS_MAX
     /* simnet's parallel runs: as many threads, where the world can use them (else the
      * runtime's stand-in partitions above) */
     cfg.threads = parts;
-#endif
     static FILE *devnull;
     if (devnull == NULL) devnull = fopen("/dev/null", "w");
     cfg.out = devnull;
