@@ -19,7 +19,13 @@
 
 #include "simnet/sim_impl.h"
 
-#define SPIN_ROUNDS 2000
+/* Spinning before sleeping: a futex wake-up costs tens to hundreds of microseconds (more
+ * in a virtual machine), as much as a window's imbalance, so a thread that has a core to
+ * itself spins up to ~1 ms (a window of the standard workload takes about that); with
+ * more threads than cores a spinner would take the core a worker needs: it sleeps at
+ * once, nearly. */
+#define SPIN_ROUNDS_OWN_CORE 40000
+#define SPIN_ROUNDS_SHARED 100
 
 typedef struct sim_worker {
     struct sim_pool *pool;
@@ -29,6 +35,7 @@ typedef struct sim_worker {
 
 struct sim_pool {
     uint32_t n;                 /* workers */
+    int spin_rounds;            /* SPIN_ROUNDS_OWN_CORE or SPIN_ROUNDS_SHARED */
     sim_worker *workers;
     _Atomic uint32_t gen;       /* bumped to start a window (or to quit) */
     _Atomic uint32_t done;      /* workers done with the current window */
@@ -69,7 +76,7 @@ static void *worker_main(void *arg) {
         uint32_t g;
         int spins = 0;
         while ((g = atomic_load_explicit(&pool->gen, memory_order_acquire)) == seen) {
-            if (spins++ < SPIN_ROUNDS) {
+            if (spins++ < pool->spin_rounds) {
                 cpu_relax();
                 continue;
             }
@@ -94,6 +101,8 @@ void sim_pool_start(sim_world *w) {
     struct sim_pool *pool = calloc(1, sizeof *pool);
     TP_ASSERT(pool != NULL);
     pool->n = w->part_count - 1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    pool->spin_rounds = cores >= (long)w->part_count ? SPIN_ROUNDS_OWN_CORE : SPIN_ROUNDS_SHARED;
     pool->workers = calloc(pool->n, sizeof *pool->workers);
     TP_ASSERT(pool->workers != NULL);
     for (uint32_t i = 0; i < pool->n; i++) {
@@ -125,7 +134,7 @@ void sim_pool_run(sim_world *w, int64_t end) {
     uint32_t d;
     int spins = 0;
     while ((d = atomic_load_explicit(&pool->done, memory_order_acquire)) != pool->n) {
-        if (spins++ < SPIN_ROUNDS) {
+        if (spins++ < pool->spin_rounds) {
             cpu_relax();
             continue;
         }
