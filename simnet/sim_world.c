@@ -693,23 +693,26 @@ static void barrier(sim_world *w) {
     if (w->cfg.barrier_cb) w->cfg.barrier_cb(w->cfg.barrier_arg, w);
 }
 
+/* Runs the first world event (the clocks already at its time). */
+static void run_world_event(sim_world *w) {
+    sim_qent e = sim_queue_begin_pop(&w->wq);
+    tp_timer *tm = e.timer;
+    w->parts[0]->stats.events_executed++;
+    if ((tm->backend_flags & SIM_TF_INTERNAL) == 0) {
+        w->parts[0]->stats.timers_fired++;
+        sim_wtrace(w, SIM_TRACE_WORLD_TIMER, 0, tm->backend_seq, 0);
+    }
+    tm->cb(tm->arg);
+    sim_queue_end_pop(&w->wq);
+    for (uint32_t i = 0; i < w->part_count; i++)
+        if (w->parts[i]->graveyard) sim_streams_flush_graveyard(w->parts[i]);
+}
+
 /* Runs the world events due at time t (and those they schedule for t), every partition's
  * clock at t. */
 static void run_world_at(sim_world *w, int64_t t) {
     set_now_all(w, t);
-    while (w->wq.len > 0 && w->wq.ent[0].time_ns == t) {
-        sim_qent e = sim_queue_begin_pop(&w->wq);
-        tp_timer *tm = e.timer;
-        w->parts[0]->stats.events_executed++;
-        if ((tm->backend_flags & SIM_TF_INTERNAL) == 0) {
-            w->parts[0]->stats.timers_fired++;
-            sim_wtrace(w, SIM_TRACE_WORLD_TIMER, 0, tm->backend_seq, 0);
-        }
-        tm->cb(tm->arg);
-        sim_queue_end_pop(&w->wq);
-        for (uint32_t i = 0; i < w->part_count; i++)
-            if (w->parts[i]->graveyard) sim_streams_flush_graveyard(w->parts[i]);
-    }
+    while (w->wq.len > 0 && w->wq.ent[0].time_ns == t) run_world_event(w);
 }
 
 /* Below this lookahead a window holds too little work for the barrier's cost (a few
@@ -834,18 +837,8 @@ bool sim_step(sim_world *w) {
     int64_t th = parts_next_ns(w), tw = world_next_ns(w);
     if (th == INT64_MAX && tw == INT64_MAX) return false;
     if (tw <= th) {
-        /* one world event */
         set_now_all(w, tw);
-        sim_qent e = sim_queue_begin_pop(&w->wq);
-        tp_timer *tm = e.timer;
-        w->parts[0]->stats.events_executed++;
-        if ((tm->backend_flags & SIM_TF_INTERNAL) == 0) {
-            w->parts[0]->stats.timers_fired++;
-            sim_wtrace(w, SIM_TRACE_WORLD_TIMER, 0, tm->backend_seq, 0);
-        }
-        tm->cb(tm->arg);
-        sim_queue_end_pop(&w->wq);
-        if (w->parts[0]->graveyard) sim_streams_flush_graveyard(w->parts[0]);
+        run_world_event(w);
     } else {
         if (w->net_dirty) sim_streams_net_changed(w);
         w->in_events = true;
