@@ -759,7 +759,7 @@ static void start(sim_world *w) {
     uint32_t len = q0->len;
     sim_qent *ents = malloc((len ? len : 1) * sizeof *ents);
     TP_ASSERT(ents != NULL);
-    memcpy(ents, q0->ent, len * sizeof *ents);
+    if (len > 0) memcpy(ents, q0->ent, len * sizeof *ents);
     for (uint32_t i = 0; i < len; i++) {
         uint32_t owner = ents[i].timer->backend_flags & SIM_TF_HOST_MASK;
         TP_ASSERT(owner != 0);
