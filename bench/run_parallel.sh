@@ -12,6 +12,7 @@
 #   -n NODES     number of nodes (default 1000)
 #   -r RUNS      repetitions per thread count (default 3)
 #   -T COUNTS    thread counts, first is the reference (default "1 2")
+#   -P PARTS     partitions (tidepool sim --partitions; default: simnet's, 8 per thread)
 #   -d DURATION  virtual duration (default 10min)
 #   -c MODE      crypto mode: real (default) or fast
 #   -s SEED      seed (default 1)
@@ -21,11 +22,11 @@
 # when every run passed and the hashes agree, 1 otherwise, 2 on usage errors.
 set -u -o pipefail
 
-build=build nodes=1000 runs=3 counts="1 2" dur=10min crypto=real seed=1 outdir=
+build=build nodes=1000 runs=3 counts="1 2" dur=10min crypto=real seed=1 outdir= parts=
 usage() { sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; }
-while getopts "b:n:r:T:d:c:s:o:h" opt; do
+while getopts "b:n:r:T:P:d:c:s:o:h" opt; do
   case "$opt" in
-    b) build=$OPTARG ;; n) nodes=$OPTARG ;; r) runs=$OPTARG ;; T) counts=$OPTARG ;;
+    b) build=$OPTARG ;; n) nodes=$OPTARG ;; r) runs=$OPTARG ;; T) counts=$OPTARG ;; P) parts=$OPTARG ;;
     d) dur=$OPTARG ;; c) crypto=$OPTARG ;; s) seed=$OPTARG ;; o) outdir=$OPTARG ;;
     h) usage; exit 0 ;; *) usage >&2; exit 2 ;;
   esac
@@ -45,9 +46,11 @@ if [ -z "$outdir" ]; then
 else
   mkdir -p "$outdir"
 fi
-crypto_args=()
-[ "$crypto" = fast ] && crypto_args=(--crypto fast)
-echo "parallel: standard workload nodes=$nodes duration=$dur crypto=$crypto seed=$seed runs=$runs threads=($counts)"
+case "$parts" in ''|[1-9]|[1-9][0-9]|[1-9][0-9][0-9]) ;; *) echo "run_parallel.sh: -P expects a partition count" >&2; exit 2 ;; esac
+sim_args=()
+[ "$crypto" = fast ] && sim_args=(--crypto fast)
+[ -n "$parts" ] && sim_args+=(--partitions "$parts")
+echo "parallel: standard workload nodes=$nodes duration=$dur crypto=$crypto seed=$seed runs=$runs threads=($counts) partitions=${parts:-default}"
 echo "binary: $bin ($(git -C "$src" describe --always --dirty 2>/dev/null || echo unknown))"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"\
      "load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -60,7 +63,7 @@ for i in $(seq 1 "$runs"); do
   for t in $counts; do
     base=$outdir/t${t}_r$i
     /usr/bin/time -v -o "$base.time" "$bin" sim "$src/bench/standard.lua" --quiet --stats \
-      --seed "$seed" --threads "$t" "${crypto_args[@]}" --set nodes="$nodes" --set duration="$dur" \
+      --seed "$seed" --threads "$t" "${sim_args[@]}" --set nodes="$nodes" --set duration="$dur" \
       >"$base.json" 2>"$base.err"
     rc=$?
     json=$(tail -n 1 "$base.json")
@@ -74,9 +77,9 @@ for i in $(seq 1 "$runs"); do
     hash=$(jq -r .trace_hash <<<"$json")
     cpu=$(awk -F: '/User time|System time/ {s += $2} END {printf "%.1f", s}' "$base.time")
     rss=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); printf "%.1f", $2 / 1024}' "$base.time")
-    # --stats rows: "  thread hosts events busy wait"
-    busy=$(awk '/^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+$/ {if ($4 > m) m = $4} END {printf "%.2f", m}' "$base.err")
-    wait=$(awk '/^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9.]+ +[0-9.]+$/ {if ($5 > m) m = $5} END {printf "%.2f", m}' "$base.err")
+    # --stats rows: "  thread busy wait partition-windows taken"
+    busy=$(awk '/^ +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+$/ {if ($2 > m) m = $2} END {printf "%.2f", m}' "$base.err")
+    wait=$(awk '/^ +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+$/ {if ($3 > m) m = $3} END {printf "%.2f", m}' "$base.err")
     windows=$(sed -n 's/.* \([0-9]*\) windows.*/\1/p' "$base.err" | head -n 1)
     serial=$(sed -n 's/^  serial: \([0-9.]*\) s.*/\1/p' "$base.err" | head -n 1)
     printf '%-4s %3s %9.2f %8s %9s %9s %9s %9s %8s %s\n' "$i" "$t" "$wall" "$cpu" "$rss" "$busy" "$wait" "$serial" "$windows" "$hash"

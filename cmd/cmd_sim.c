@@ -22,7 +22,7 @@ static void sim_usage(FILE *out) {
             "usage: tidepool sim SCRIPT.lua [--seed N] [--db FILE] [--set KEY=VALUE ...]\n"
             "                    [--log none|info|debug] [--crypto real|fast] [--quiet]\n"
             "                    [--expect-build ID] [--max-wall SECONDS] [--max-events N]\n"
-            "                    [--threads N] [--stats]\n"
+            "                    [--threads N] [--partitions N] [--stats]\n"
             "\n"
             "Runs a Lua scenario in the deterministic network simulator. The same script,\n"
             "seed and --set values give the same run, bit for bit (same trace hash).\n"
@@ -55,8 +55,12 @@ static void sim_usage(FILE *out) {
             "                      cores). The run is the same at any count (same trace hash,\n"
             "                      same database rows); a world whose smallest latency\n"
             "                      between two hosts is under 50 us runs on one (it says why)\n"
-            "  --stats             print, at the end, each thread's busy time and barrier wait\n"
-            "                      and the windows run (stderr)\n"
+            "  --partitions N      split the hosts into N partitions, 1..256 (default: 8 per\n"
+            "                      thread); the threads take them window by window, their\n"
+            "                      own first, so that no thread waits for a slow share. The\n"
+            "                      run is the same at any count\n"
+            "  --stats             print, at the end, each thread's busy time and barrier\n"
+            "                      wait, the partitions' load and the windows run (stderr)\n"
             "  --quiet             no progress line\n"
             "\n"
             "output: a progress line on stderr when it is a terminal, print() output of the\n"
@@ -72,26 +76,46 @@ static void sim_usage(FILE *out) {
             "  tidepool sim scenarios/bootstrap.lua --seed 7 --db out.db --set nodes=200\n");
 }
 
-/* --stats: where the wall time went, per thread. Busy is running events; wait is the
- * barrier (waiting for the slowest partition, then the world-level work done there). */
+/* --stats: where the wall time went, per thread. Busy is running partitions (taking in
+ * their messages, then their events); wait is the barrier (waiting for the slowest
+ * thread, then the world-level work done there). Then the partitions' share of the
+ * load: the threads even it out window by window (sim_world_set_partitions). */
 static void print_run_stats(const tl_run_result *r) {
     const sim_run_stats *s = &r->run_stats;
-    fprintf(stderr, "tidepool sim: %u thread%s, lookahead %.3f ms, %" PRIu64 " windows, %" PRIu64
-                    " barriers, wall %.3f s\n",
-            s->parts, s->parts == 1 ? "" : "s", (double)r->lookahead_ns / 1e6, s->windows,
-            s->barriers, r->wall_s);
+    fprintf(stderr, "tidepool sim: %u thread%s, %u partition%s, lookahead %.3f ms, %" PRIu64
+                    " windows, %" PRIu64 " barriers, wall %.3f s\n",
+            s->threads, s->threads == 1 ? "" : "s", s->parts, s->parts == 1 ? "" : "s",
+            (double)r->lookahead_ns / 1e6, s->windows, s->barriers, r->wall_s);
     uint64_t busy_max = 0, busy_sum = 0;
-    for (uint32_t i = 0; i < s->parts; i++) {
-        busy_sum += s->part[i].busy_ns;
-        if (s->part[i].busy_ns > busy_max) busy_max = s->part[i].busy_ns;
+    for (uint32_t i = 0; i < s->threads; i++) {
+        busy_sum += s->thread[i].busy_ns;
+        if (s->thread[i].busy_ns > busy_max) busy_max = s->thread[i].busy_ns;
     }
-    fprintf(stderr, "  thread     hosts       events    busy s    wait s\n");
-    for (uint32_t i = 0; i < s->parts; i++)
-        fprintf(stderr, "  %6u %9u %12" PRIu64 " %9.3f %9.3f\n", i, s->part[i].hosts,
-                s->part[i].events, (double)s->part[i].busy_ns / 1e9, (double)s->part[i].wait_ns / 1e9);
-    if (s->parts > 1 && busy_sum > 0)
+    fprintf(stderr, "  thread    busy s    wait s   partition-windows   taken from others\n");
+    for (uint32_t i = 0; i < s->threads; i++)
+        fprintf(stderr, "  %6u %9.3f %9.3f %19" PRIu64 " %19" PRIu64 "\n", i,
+                (double)s->thread[i].busy_ns / 1e9, (double)s->thread[i].wait_ns / 1e9,
+                s->thread[i].parts_run, s->thread[i].parts_taken);
+    if (s->threads > 1 && busy_sum > 0)
         fprintf(stderr, "  imbalance: the busiest thread ran %.1f %% above the mean\n",
-                100.0 * ((double)busy_max * s->parts / (double)busy_sum - 1.0));
+                100.0 * ((double)busy_max * s->threads / (double)busy_sum - 1.0));
+    if (s->parts > 1) {
+        uint64_t pb_min = UINT64_MAX, pb_max = 0, pe_min = UINT64_MAX, pe_max = 0;
+        uint32_t ph_min = UINT32_MAX, ph_max = 0;
+        for (uint32_t i = 0; i < s->parts; i++) {
+            const sim_part_stats *p = &s->part[i];
+            if (p->busy_ns < pb_min) pb_min = p->busy_ns;
+            if (p->busy_ns > pb_max) pb_max = p->busy_ns;
+            if (p->events < pe_min) pe_min = p->events;
+            if (p->events > pe_max) pe_max = p->events;
+            if (p->hosts < ph_min) ph_min = p->hosts;
+            if (p->hosts > ph_max) ph_max = p->hosts;
+        }
+        fprintf(stderr, "  partitions: hosts %u..%u, events %" PRIu64 "..%" PRIu64
+                        ", busy %.3f..%.3f s; %" PRIu64 " messages between them\n",
+                ph_min, ph_max, pe_min, pe_max, (double)pb_min / 1e9, (double)pb_max / 1e9,
+                s->messages);
+    }
     fprintf(stderr, "  serial: %.3f s between windows (barriers and world events: %.1f %% of "
                     "the wall time)\n",
             (double)s->serial_ns / 1e9, r->wall_s > 0 ? 100.0 * (double)s->serial_ns / 1e9 / r->wall_s : 0.0);
@@ -277,6 +301,16 @@ int cmd_sim(int argc, char **argv) {
             cfg.threads = (uint32_t)n;
             threads_given = true;
             i++;
+        } else if (strcmp(a, "--partitions") == 0) {
+            if (!v) goto missing;
+            uint64_t n = 0;
+            if (!cmd_parse_u64("sim", "--partitions", v, &n)) return TP_EXIT_USAGE;
+            if (n < 1 || n > SIM_THREADS_MAX) {
+                cmd_error("sim", "--partitions must be in 1..%u (got %s)", SIM_THREADS_MAX, v);
+                return TP_EXIT_USAGE;
+            }
+            cfg.partitions = (uint32_t)n;
+            i++;
         } else if (strcmp(a, "--stats") == 0) {
             stats = true;
         } else if (strcmp(a, "--quiet") == 0) {
@@ -284,7 +318,8 @@ int cmd_sim(int argc, char **argv) {
         } else if (a[0] == '-' && a[1] != '\0') {
             static const char *const known[] = {"--seed", "--db", "--log", "--set", "--crypto",
                                                 "--expect-build", "--max-wall", "--max-events",
-                                                "--threads", "--stats", "--quiet", "--help",
+                                                "--threads", "--partitions", "--stats",
+                                                "--quiet", "--help",
                                                 NULL};
             return cmd_unknown_option("sim", a, known);
         } else if (!script) {
@@ -405,7 +440,7 @@ int cmd_sim(int argc, char **argv) {
            ",\"checks_passed\":%" PRIu32 ",\"checks_failed\":%" PRIu32,
            cfg.seed, tl_verdict_name(v), r.trace_hash, (double)r.virtual_ns / 1e9, r.wall_s,
            r.events_executed, eps, r.hosts, r.nodes, r.checks_passed, r.checks_failed);
-    printf(",\"threads\":%" PRIu32, r.threads);
+    printf(",\"threads\":%" PRIu32 ",\"partitions\":%" PRIu32, r.threads, r.partitions);
     if (cfg.db_path) {
         printf(",\"db\":");
         json_string(stdout, cfg.db_path);

@@ -1271,7 +1271,8 @@ tl_verdict tl_run(const tl_run_config *cfg, tl_run_result *out) {
         sim_world_stats(run->w, &st);
         out->events_executed = st.events_executed;
         out->hosts = sim_world_host_count(run->w);
-        out->threads = sim_world_part_count(run->w);
+        out->threads = sim_world_thread_count(run->w);
+        out->partitions = sim_world_part_count(run->w);
         snprintf(out->threads_note, sizeof out->threads_note, "%s", sim_world_threads_note(run->w));
         out->lookahead_ns = sim_world_lookahead_ns(run->w);
         sim_world_run_stats(run->w, &out->run_stats);

@@ -74,6 +74,8 @@ typedef struct tl_run_config {
                                     as "crypto": "fast" */
     uint32_t threads;            /* `--threads`: worker threads of the simulator (0 or 1:
                                     one); the run is the same at any count */
+    uint32_t partitions;         /* `--partitions`: how many shares the hosts are split
+                                    into (0: simnet's default, 8 per thread) */
 } tl_run_config;
 
 typedef enum tl_verdict {
@@ -97,6 +99,7 @@ typedef struct tl_run_result {
                                 type): a usage error of the command line */
     double wall_s;
     uint32_t threads;        /* threads the simulator used (fewer than asked: see note) */
+    uint32_t partitions;     /* partitions they ran */
     char threads_note[160];  /* why, or "" */
     int64_t lookahead_ns;    /* the window length */
     sim_run_stats run_stats; /* per-thread busy and barrier-wait time (--stats) */

@@ -228,6 +228,9 @@ static int l_world(lua_State *L) {
     if (sim_world_set_threads(run->w, run->cfg->threads > 1 ? run->cfg->threads : 1) != TP_OK)
         return luaL_error(L, "%s: --threads must be in 1..%u (got %u)", what, SIM_THREADS_MAX,
                           run->cfg->threads);
+    if (sim_world_set_partitions(run->w, run->cfg->partitions) != TP_OK)
+        return luaL_error(L, "%s: --partitions must be in 1..%u (got %u)", what, SIM_THREADS_MAX,
+                          run->cfg->partitions);
 
     /* region_loss = {{"eu", "us", 0.01}, ...} */
     if (tl_field(L, 1, "region_loss") == LUA_TTABLE) {

@@ -238,27 +238,43 @@ void sim_world_stats(const sim_world *w, sim_stats *out);
  * a zero-latency path) runs on one thread, and sim_world_threads_note says so. */
 #define SIM_THREADS_MAX 256u
 tp_err sim_world_set_threads(sim_world *w, uint32_t threads);
-uint32_t sim_world_part_count(const sim_world *w);   /* partitions (= threads in use) */
+/* Splits the hosts into `parts` partitions (1..SIM_THREADS_MAX; 0, the default: 8 per
+ * thread, at most SIM_THREADS_MAX, one with one thread). The threads take partitions
+ * window by window from a shared counter, their own first (README "Parallel runs"), so
+ * more partitions than threads even out the load of each window. Only before the first
+ * run; the run is the same for any count. */
+#define SIM_PARTS_PER_THREAD 8u
+tp_err sim_world_set_partitions(sim_world *w, uint32_t parts);
+uint32_t sim_world_thread_count(const sim_world *w); /* threads in use (after the first run) */
+uint32_t sim_world_part_count(const sim_world *w);   /* partitions */
 uint32_t sim_host_part_index(const sim_host *h);     /* 0 .. part_count - 1 */
 /* The window length: the smallest one-way base latency between two distinct hosts. */
 int64_t sim_world_lookahead_ns(const sim_world *w);
 /* Why the run uses fewer threads than asked ("" when it does not). */
 const char *sim_world_threads_note(const sim_world *w);
 
-/* Wall-clock figures of a run, per partition (for --stats; never part of a result). */
+/* Wall-clock figures of a run (for --stats; never part of a result). */
 typedef struct sim_part_stats {
-    uint64_t busy_ns;   /* running events */
-    uint64_t wait_ns;   /* waiting at barriers for the other partitions */
+    uint64_t busy_ns;   /* running this partition's events (on whichever thread) */
     uint64_t events;    /* events run */
     uint32_t hosts;
 } sim_part_stats;
+typedef struct sim_thread_stats {
+    uint64_t busy_ns;   /* running partitions (taking in their messages, then their events) */
+    uint64_t wait_ns;   /* waiting at barriers: for the slowest thread, then the serial part */
+    uint64_t parts_run; /* partition-windows run */
+    uint64_t parts_taken; /* ... of them another thread's own (taken when it was behind) */
+} sim_thread_stats;
 typedef struct sim_run_stats {
     uint64_t windows;   /* windows run */
     uint64_t barriers;  /* barriers (windows, world events, returns) */
     uint64_t serial_ns; /* wall time on the calling thread between windows: barriers
-                           (messages moved, reports handed over, barrier_cb) and world
-                           events; no worker runs meanwhile (Amdahl's serial part) */
+                           (reports handed over, barrier_cb) and world events; no worker
+                           runs meanwhile (Amdahl's serial part) */
+    uint64_t messages;  /* events posted to another partition's host within a window */
+    uint32_t threads;
     uint32_t parts;
+    sim_thread_stats thread[SIM_THREADS_MAX];
     sim_part_stats part[SIM_THREADS_MAX];
 } sim_run_stats;
 void sim_world_run_stats(const sim_world *w, sim_run_stats *out);

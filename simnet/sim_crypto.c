@@ -35,6 +35,7 @@ typedef struct pk_slot {
 struct sim_kx {
     kx_slot *pairs;
     pk_slot *keys;
+    sim_part *part; /* whose backend_bytes count it */
 };
 
 static uint64_t load64(const uint8_t *p) {
@@ -43,23 +44,29 @@ static uint64_t load64(const uint8_t *p) {
     return v;
 }
 
+/* The memo is the running thread's, not the partition's: a thread runs several
+ * partitions, and a pair's two ends are then more often in one memo. Its bytes are
+ * counted in the partition that made it (a sum over partitions is what is reported). */
 static struct sim_kx *kx_of(sim_part *w) {
-    if (w->kx == NULL) {
-        w->kx = sim_backend_alloc(w, sizeof *w->kx);
-        w->kx->pairs = sim_backend_alloc(w, KX_SLOTS * sizeof(kx_slot));
-        w->kx->keys = sim_backend_alloc(w, PK_SLOTS * sizeof(pk_slot));
+    sim_tslot *t = &w->world->tslot[sim_tidx];
+    if (t->kx == NULL) {
+        t->kx = sim_backend_alloc(w, sizeof *t->kx);
+        t->kx->pairs = sim_backend_alloc(w, KX_SLOTS * sizeof(kx_slot));
+        t->kx->keys = sim_backend_alloc(w, PK_SLOTS * sizeof(pk_slot));
+        t->kx->part = w;
     }
-    return w->kx;
+    return t->kx;
 }
 
-void sim_kx_free(sim_part *w) {
-    if (w->kx == NULL) return;
-    sodium_memzero(w->kx->pairs, KX_SLOTS * sizeof(kx_slot));
-    sodium_memzero(w->kx->keys, PK_SLOTS * sizeof(pk_slot));
-    sim_backend_free(w, w->kx->pairs, KX_SLOTS * sizeof(kx_slot));
-    sim_backend_free(w, w->kx->keys, PK_SLOTS * sizeof(pk_slot));
-    sim_backend_free(w, w->kx, sizeof *w->kx);
-    w->kx = NULL;
+void sim_kx_free(sim_tslot *t) {
+    if (t->kx == NULL) return;
+    sim_part *w = t->kx->part;
+    sodium_memzero(t->kx->pairs, KX_SLOTS * sizeof(kx_slot));
+    sodium_memzero(t->kx->keys, PK_SLOTS * sizeof(pk_slot));
+    sim_backend_free(w, t->kx->pairs, KX_SLOTS * sizeof(kx_slot));
+    sim_backend_free(w, t->kx->keys, PK_SLOTS * sizeof(pk_slot));
+    sim_backend_free(w, t->kx, sizeof *t->kx);
+    t->kx = NULL;
 }
 
 /* The public key of a secret key (X25519 clamps, as crypto_box does). */

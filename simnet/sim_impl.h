@@ -389,20 +389,38 @@ typedef struct sim_part {
     uint64_t ctx_checks;      /* host-context checks made (sim_stream.c, a debug count) */
     uint8_t *ring_cache;      /* drained stream buffers for reuse (sim_stream.c) */
     uint32_t ring_cache_count;
-    struct sim_kx *kx;        /* key-agreement memo (sim_crypto.c), on first use */
     void *zstd_cctx, *zstd_dctx; /* disk_compress: created on first use */
     uint8_t *zbuf;            /* compression scratch */
     size_t zbuf_cap;
-    tp_timer **out;           /* events for hosts of other partitions, moved at the barrier */
-    uint32_t out_len, out_cap;
+    /* events for hosts of other partitions, by destination partition, in two sets: a
+     * window writes one while the partitions take in the other, the last window's, as
+     * they start (README "Parallel runs") */
+    struct sim_outbox *out[2];
+    int64_t out_min[2];       /* the earliest time in each set (INT64_MAX: none) */
+    uint64_t out_posted;      /* messages posted to other partitions (run statistics) */
     struct sim_report *rep;   /* tp_env_event reports, handed to event_cb at the barrier */
     uint32_t rep_len, rep_cap;
     char *rep_text;           /* their detail strings */
     size_t rep_text_len, rep_text_cap;
     int64_t last_event_ns;    /* time of the last event this partition ran */
     /* run statistics (sim_world_run_stats; wall clock, never part of the simulation) */
-    uint64_t busy_ns, wait_ns, events_run;
+    uint64_t busy_ns, events_run;
+    uint64_t last_ns;         /* wall time of its last window: the next one's estimate */
 } sim_part;
+
+typedef struct sim_outbox {
+    tp_timer **ev;
+    uint32_t len, cap;
+} sim_outbox;
+
+/* What belongs to a thread rather than to a partition (a thread runs several): the
+ * key-agreement memo, a cache whose answers are the same from any thread, and the run
+ * statistics. Slot 0 is the calling thread's; sim_tidx says which slot is this thread's. */
+typedef struct sim_tslot {
+    struct sim_kx *kx;        /* key-agreement memo (sim_crypto.c), on first use */
+    sim_thread_stats st;
+} __attribute__((aligned(64))) sim_tslot;
+extern _Thread_local uint32_t sim_tidx;
 
 struct sim_world {
     sim_world_config cfg;
@@ -415,6 +433,10 @@ struct sim_world {
     uint32_t part_count;
     uint32_t part_block;      /* hosts per block dealt to partitions (sim_part_of_index) */
     uint32_t threads_wanted;  /* sim_world_set_threads */
+    uint32_t parts_wanted;    /* sim_world_set_partitions (0: SIM_PARTS_PER_THREAD each) */
+    uint32_t thread_count;    /* threads in use (fixed by the first run) */
+    sim_tslot *tslot;         /* SIM_THREADS_MAX slots */
+    uint32_t out_set;         /* the outbox set the running (or next) window writes */
     bool started;             /* the first run fixed the partitions */
     bool in_window;           /* workers are running a window: cross-partition posts queue */
     bool in_events;           /* hosts' events are running (any thread count): reports wait */
@@ -491,7 +513,7 @@ void sim_wdisarm(sim_world *w, tp_timer *t);
 /* sim_crypto.c: the env's key agreement (tp_env_ops.sim_key_agreement) and its memo. */
 tp_err sim_key_agreement(sim_part *p, uint8_t out[32], const uint8_t remote_pk[32],
                          const uint8_t local_sk[32]);
-void sim_kx_free(sim_part *p);
+void sim_kx_free(sim_tslot *t);
 void sim_ring_cache_free(sim_part *p); /* sim_stream.c */
 
 /* simnet's own memory, accounted to the partition that allocates or frees it. */
@@ -529,9 +551,11 @@ static inline uint32_t sim_part_of_index(uint32_t index, uint32_t block, uint32_
     return (index / block) % parts;
 }
 void sim_part_run_window(sim_part *p, int64_t end);
+void sim_part_take_in(sim_part *p, uint32_t set); /* the messages of outbox set `set` */
 void sim_report_add(sim_host *h, const tp_event *ev); /* a tp_env_event, for the barrier */
-void sim_pool_start(sim_world *w);          /* part_count - 1 workers */
-void sim_pool_run(sim_world *w, int64_t end); /* every partition runs its window */
+void sim_pool_start(sim_world *w);          /* thread_count - 1 workers */
+/* Every partition takes in outbox set `in_set`, then runs its events before `end`. */
+void sim_pool_run(sim_world *w, int64_t end, uint32_t in_set);
 void sim_pool_stop(sim_world *w);
 uint64_t sim_mono_ns(void); /* wall clock for run statistics only */
 

@@ -244,6 +244,8 @@ void sim_backend_free(sim_part *p, void *ptr, size_t size) {
 /* ------------------------------------------------------------------------------------ */
 /* World                                                                                */
 
+static void outboxes_drain(sim_world *w);
+
 static sim_part *part_new(sim_world *w, uint32_t index) {
     /* its own cache lines: partitions are written by different threads */
     size_t bytes = (sizeof(sim_part) + 63) & ~(size_t)63;
@@ -253,11 +255,16 @@ static sim_part *part_new(sim_world *w, uint32_t index) {
     p->world = w;
     p->index = index;
     p->now_ns = w->now_ns;
+    p->out_min[0] = p->out_min[1] = INT64_MAX;
     return p;
 }
 
 static void part_free(sim_part *p) {
-    free(p->out);
+    for (int k = 0; k < 2; k++) {
+        if (p->out[k] == NULL) continue;
+        for (uint32_t d = 0; d < p->world->part_count; d++) free(p->out[k][d].ev);
+        free(p->out[k]);
+    }
     free(p->rep);
     free(p->rep_text);
     free(p);
@@ -277,8 +284,11 @@ tp_err sim_world_create(const sim_world_config *cfg, sim_world **out) {
     w->region_hosts = calloc(rc, sizeof *w->region_hosts);
     w->parts = calloc(SIM_THREADS_MAX, sizeof *w->parts);
     if (w->parts) w->parts[0] = part_new(w, 0);
+    w->tslot = aligned_alloc(64, SIM_THREADS_MAX * sizeof *w->tslot);
+    if (w->tslot) memset(w->tslot, 0, SIM_THREADS_MAX * sizeof *w->tslot);
     if (w->latency == NULL || w->region_loss == NULL || w->region_hosts == NULL ||
-        w->parts == NULL || w->parts[0] == NULL) {
+        w->parts == NULL || w->parts[0] == NULL || w->tslot == NULL) {
+        free(w->tslot);
         free(w->latency);
         free(w->region_loss);
         free(w->region_hosts);
@@ -290,6 +300,7 @@ tp_err sim_world_create(const sim_world_config *cfg, sim_world **out) {
     w->part_count = 1;
     w->part_block = 1;
     w->threads_wanted = 1;
+    w->thread_count = 1;
     for (uint32_t i = 0; i < rc * rc; i++)
         w->latency[i] = cfg->latency ? cfg->latency[i] : cfg->default_latency;
     w->trace = mix(0x6a09e667f3bcc908ULL, cfg->seed);
@@ -327,9 +338,10 @@ static void sched_free(sim_world *w, sim_sched *s) {
 void sim_world_destroy(sim_world *w) {
     if (w == NULL) return;
     sim_pool_stop(w);
+    outboxes_drain(w); /* in-flight packets and messages must be in a queue */
+    for (uint32_t i = 0; i < w->thread_count; i++) sim_kx_free(&w->tslot[i]);
     for (uint32_t i = 0; i < w->part_count; i++) {
         sim_part *p = w->parts[i];
-        sim_kx_free(p);
         sim_packets_free(p); /* needs the queue: in-flight packets live only there */
         sim_smsgs_free(p);   /* the same for stream messages */
         sim_queue_deinit(&p->q);
@@ -366,6 +378,7 @@ void sim_world_destroy(sim_world *w) {
     free(w->region_hosts);
     for (uint32_t i = 0; i < w->part_count; i++) part_free(w->parts[i]);
     free(w->parts);
+    free(w->tslot);
     free(w);
 }
 
@@ -401,13 +414,19 @@ uint64_t sim_world_backend_bytes(const sim_world *w) {
 
 size_t sim_world_pending_events(const sim_world *w) {
     size_t n = sim_queue_len(&w->wq);
-    for (uint32_t i = 0; i < w->part_count; i++) n += sim_queue_len(&w->parts[i]->q);
+    for (uint32_t i = 0; i < w->part_count; i++) {
+        const sim_part *p = w->parts[i];
+        n += sim_queue_len(&p->q);
+        for (int k = 0; k < 2; k++)
+            for (uint32_t d = 0; p->out[k] != NULL && d < w->part_count; d++) n += p->out[k][d].len;
+    }
     return n;
 }
 
 void sim_world_stop(sim_world *w) { atomic_store_explicit(&w->stop, true, memory_order_relaxed); }
 
 uint32_t sim_world_part_count(const sim_world *w) { return w->part_count; }
+uint32_t sim_world_thread_count(const sim_world *w) { return w->thread_count; }
 uint32_t sim_host_part_index(const sim_host *h) { return h->part->index; }
 int64_t sim_world_lookahead_ns(const sim_world *w) { return w->lookahead_ns; }
 const char *sim_world_threads_note(const sim_world *w) { return w->threads_note; }
@@ -418,17 +437,25 @@ tp_err sim_world_set_threads(sim_world *w, uint32_t threads) {
     return TP_OK;
 }
 
+tp_err sim_world_set_partitions(sim_world *w, uint32_t parts) {
+    if (parts > SIM_THREADS_MAX || w->started) return TP_ERR_INVAL;
+    w->parts_wanted = parts;
+    return TP_OK;
+}
+
 void sim_world_run_stats(const sim_world *w, sim_run_stats *out) {
     memset(out, 0, sizeof *out);
     out->windows = w->windows;
     out->barriers = w->barriers;
     out->serial_ns = w->serial_ns;
     out->parts = w->part_count;
+    out->threads = w->thread_count;
+    for (uint32_t i = 0; i < w->thread_count; i++) out->thread[i] = w->tslot[i].st;
     for (uint32_t i = 0; i < w->part_count; i++) {
         const sim_part *p = w->parts[i];
         out->part[i].busy_ns = p->busy_ns;
-        out->part[i].wait_ns = p->wait_ns;
         out->part[i].events = p->events_run;
+        out->messages += p->out_posted;
     }
     for (uint32_t i = 0; i < w->host_count; i++) out->part[sim_host_at(w, i)->part->index].hosts++;
 }
@@ -463,16 +490,21 @@ void sim_post(sim_host *from, sim_host *to, tp_timer *t, int64_t time_ns) {
     t->backend_flags = SIM_TF_INTERNAL | (to->index + 1);
     t->backend_seq = host_key(from);
     if (to->part != p && w->in_window) {
-        /* another thread's queue: at the barrier, which comes before its time */
+        /* another partition's queue, which another thread may be running: its outbox,
+         * taken in when the next window starts, before this message's time */
         TP_ASSERT(time_ns >= w->window_end_ns && "a message faster than the lookahead");
-        if (p->out_len == p->out_cap) {
-            uint32_t cap = p->out_cap ? p->out_cap * 2 : 256;
-            tp_timer **o = realloc(p->out, cap * sizeof *o);
+        uint32_t set = w->out_set;
+        sim_outbox *b = &p->out[set][to->part->index];
+        if (b->len == b->cap) {
+            uint32_t cap = b->cap ? b->cap * 2 : 64;
+            tp_timer **o = realloc(b->ev, cap * sizeof *o);
             TP_ASSERT(o != NULL);
-            p->out = o;
-            p->out_cap = cap;
+            b->ev = o;
+            b->cap = cap;
         }
-        p->out[p->out_len++] = t;
+        b->ev[b->len++] = t;
+        if (time_ns < p->out_min[set]) p->out_min[set] = time_ns;
+        p->out_posted++;
         return;
     }
     sim_queue_put(&to->part->q, t, time_ns);
@@ -581,11 +613,36 @@ void sim_part_run_window(sim_part *p, int64_t end) {
     while (p->q.len > 0 && p->q.ent[0].time_ns < end) step_part(p);
 }
 
+/* Partition p takes in what the other partitions posted to its hosts in outbox set
+ * `set`: at the start of its window (on the thread that runs it), or at a barrier. The
+ * order of insertion does not matter: the queue orders by the events' keys. */
+void sim_part_take_in(sim_part *p, uint32_t set) {
+    sim_world *w = p->world;
+    for (uint32_t s = 0; s < w->part_count; s++) {
+        sim_outbox *b = &w->parts[s]->out[set][p->index];
+        for (uint32_t k = 0; k < b->len; k++) sim_queue_put(&p->q, b->ev[k], b->ev[k]->deadline_ns);
+        b->len = 0;
+    }
+}
+
+/* Every outbox emptied into its queue, on the calling thread: before world events (a
+ * crash, a cut, a Lua callback sees every event in a queue), when a run returns, and at
+ * destruction. */
+static void outboxes_drain(sim_world *w) {
+    if (w->part_count == 1) return;
+    for (uint32_t set = 0; set < 2; set++)
+        for (uint32_t i = 0; i < w->part_count; i++) sim_part_take_in(w->parts[i], set);
+    for (uint32_t i = 0; i < w->part_count; i++) w->parts[i]->out_min[0] = w->parts[i]->out_min[1] = INT64_MAX;
+}
+
+/* The time of the next host event: in a queue, or in an outbox the last window wrote. */
 static int64_t parts_next_ns(const sim_world *w) {
     int64_t t = INT64_MAX;
+    uint32_t pending = w->out_set ^ 1;
     for (uint32_t i = 0; i < w->part_count; i++) {
         const sim_part *p = w->parts[i];
         if (p->q.len > 0 && p->q.ent[0].time_ns < t) t = p->q.ent[0].time_ns;
+        if (p->out_min[pending] < t) t = p->out_min[pending];
     }
     return t;
 }
@@ -676,18 +733,10 @@ static void reports_flush(sim_world *w) {
     }
 }
 
-/* Between windows, with every worker parked: messages cross partitions, reports are
- * handed over, the scenario's barrier hook runs. */
+/* Between windows, with every worker parked: reports are handed over, the scenario's
+ * barrier hook runs. Messages between partitions stay in their outboxes (the next
+ * window's partitions take them in, in parallel) unless world events come first. */
 static void barrier(sim_world *w) {
-    for (uint32_t i = 0; i < w->part_count; i++) {
-        sim_part *p = w->parts[i];
-        for (uint32_t k = 0; k < p->out_len; k++) {
-            tp_timer *t = p->out[k];
-            sim_host *to = sim_host_at(w, (t->backend_flags & SIM_TF_HOST_MASK) - 1);
-            sim_queue_put(&to->part->q, t, t->deadline_ns);
-        }
-        p->out_len = 0;
-    }
     reports_flush(w);
     w->barriers++;
     if (w->cfg.barrier_cb) w->cfg.barrier_cb(w->cfg.barrier_arg, w);
@@ -711,6 +760,7 @@ static void run_world_event(sim_world *w) {
 /* Runs the world events due at time t (and those they schedule for t), every partition's
  * clock at t. */
 static void run_world_at(sim_world *w, int64_t t) {
+    outboxes_drain(w);
     set_now_all(w, t);
     while (w->wq.len > 0 && w->wq.ent[0].time_ns == t) run_world_event(w);
 }
@@ -742,17 +792,39 @@ static void start(sim_world *w) {
         snprintf(w->threads_note, sizeof w->threads_note,
                  "%u threads: the world has %u hosts", n, w->host_count);
     }
-    if (n <= 1) return;
-    for (uint32_t i = 1; i < n; i++) {
+    uint32_t parts = 1;
+    if (n > 1 || (w->parts_wanted > 1 && w->lookahead_ns >= SIM_LOOKAHEAD_MIN_NS)) {
+        parts = w->parts_wanted > 0 ? w->parts_wanted : n * SIM_PARTS_PER_THREAD;
+        if (parts > SIM_THREADS_MAX) parts = SIM_THREADS_MAX;
+        if (parts > w->host_count) parts = w->host_count;
+        if (parts < 1) parts = 1;
+    }
+    if (n > parts) {
+        snprintf(w->threads_note, sizeof w->threads_note,
+                 "%u thread%s: the hosts are split into %u partition%s", parts,
+                 parts == 1 ? "" : "s", parts, parts == 1 ? "" : "s");
+        n = parts;
+    }
+    w->thread_count = n;
+    if (parts <= 1) return;
+    for (uint32_t i = 1; i < parts; i++) {
         w->parts[i] = part_new(w, i);
         TP_ASSERT(w->parts[i] != NULL);
     }
-    w->part_count = n;
-    uint32_t block = w->host_count / (8 * n);
+    w->part_count = parts;
+    for (uint32_t i = 0; i < parts; i++) {
+        sim_part *p = w->parts[i];
+        for (int k = 0; k < 2; k++) {
+            p->out[k] = calloc(parts, sizeof *p->out[k]);
+            TP_ASSERT(p->out[k] != NULL);
+            p->out_min[k] = INT64_MAX;
+        }
+    }
+    uint32_t block = w->host_count / (8 * parts);
     w->part_block = block < 1 ? 1 : block > SIM_PART_BLOCK_MAX ? SIM_PART_BLOCK_MAX : block;
     for (uint32_t i = 0; i < w->host_count; i++) {
         sim_host *h = sim_host_at(w, i);
-        h->part = w->parts[sim_part_of_index(i, w->part_block, n)];
+        h->part = w->parts[sim_part_of_index(i, w->part_block, parts)];
     }
     /* move the queued events of other partitions' hosts out of partition 0 */
     sim_queue *q0 = &w->parts[0]->q;
@@ -785,12 +857,19 @@ static void run_window(sim_world *w, int64_t end) {
         p->last_event_ns = -1;
         uint64_t t0 = sim_mono_ns();
         sim_part_run_window(p, end);
-        p->busy_ns += sim_mono_ns() - t0;
+        uint64_t dt = sim_mono_ns() - t0;
+        p->busy_ns += dt;
+        w->tslot[0].st.busy_ns += dt;
+        w->tslot[0].st.parts_run++;
     } else {
-        for (uint32_t i = 0; i < w->part_count; i++) w->parts[i]->last_event_ns = -1;
+        for (uint32_t i = 0; i < w->part_count; i++) {
+            w->parts[i]->last_event_ns = -1;
+            w->parts[i]->out_min[w->out_set] = INT64_MAX; /* emptied by the last window */
+        }
         w->in_window = true;
-        sim_pool_run(w, end);
+        sim_pool_run(w, end, w->out_set ^ 1);
         w->in_window = false;
+        w->out_set ^= 1;
     }
     w->in_events = false;
     int64_t last = -1;
@@ -800,9 +879,10 @@ static void run_window(sim_world *w, int64_t end) {
     if (last > w->host_ran_ns) w->host_ran_ns = last;
 }
 
-/* The common loop of sim_run_until and sim_run_until_pred. */
-static bool run_loop(sim_world *w, int64_t t_end, bool (*pred)(void *arg), void *arg) {
-    start(w);
+/* Windows and world events up to t_end, or until pred or a stop. pred and barrier_cb
+ * run between windows, when messages between partitions may still wait in outboxes
+ * (sim_world_pending_events counts them). */
+static bool run_windows(sim_world *w, int64_t t_end, bool (*pred)(void *arg), void *arg) {
     atomic_store_explicit(&w->stop, false, memory_order_relaxed);
     if (pred && pred(arg)) return true;
     for (;;) {
@@ -828,6 +908,15 @@ static bool run_loop(sim_world *w, int64_t t_end, bool (*pred)(void *arg), void 
     }
     if (t_end > w->now_ns) set_now_all(w, t_end);
     return pred ? pred(arg) : false;
+}
+
+/* The common loop of sim_run_until and sim_run_until_pred; on return every event is in
+ * a queue (the caller may crash hosts, count or cancel events). */
+static bool run_loop(sim_world *w, int64_t t_end, bool (*pred)(void *arg), void *arg) {
+    start(w);
+    bool met = run_windows(w, t_end, pred, arg);
+    outboxes_drain(w);
+    return met;
 }
 
 bool sim_step(sim_world *w) {

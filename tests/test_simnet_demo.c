@@ -196,7 +196,7 @@ static void test_demo_determinism(void **state) {
 typedef struct par_run {
     uint64_t hash, pings, checks;
     sim_stats st;
-    uint32_t parts;
+    uint32_t threads, parts;
 } par_run;
 
 static void par_workload(uint32_t threads, par_run *o) {
@@ -215,6 +215,7 @@ static void par_workload(uint32_t threads, par_run *o) {
     sim_world_stats(n.w, &o->st);
     o->pings = unique_pings(&n, 0, 30) + unique_pings(&n, 40, HOSTS - 1);
     o->checks = sim_world_context_checks(n.w);
+    o->threads = sim_world_thread_count(n.w);
     o->parts = sim_world_part_count(n.w);
     net_free(&n);
 }
@@ -225,10 +226,11 @@ static void test_demo_same_run_on_any_thread_count(void **state) {
     for (uint32_t t = 1; t <= 3; t++) {
         memset(&r[t - 1], 0, sizeof r[t - 1]);
         par_workload(t, &r[t - 1]);
-        printf("# %u thread(s): %u partitions, trace %016llx, %llu events, %llu segments, %llu pings\n", t,
-               r[t - 1].parts, (unsigned long long)r[t - 1].hash, (unsigned long long)r[t - 1].st.events_executed,
+        printf("# %u thread(s) asked, %u used, %u partitions, trace %016llx, %llu events, %llu segments, %llu pings\n", t,
+               r[t - 1].threads, r[t - 1].parts, (unsigned long long)r[t - 1].hash, (unsigned long long)r[t - 1].st.events_executed,
                (unsigned long long)r[t - 1].st.segments_delivered, (unsigned long long)r[t - 1].pings);
-        assert_int_equal(r[t - 1].parts, t);
+        assert_int_equal(r[t - 1].threads, t);
+        assert_int_equal(r[t - 1].parts, t == 1 ? 1 : t * SIM_PARTS_PER_THREAD);
     }
     assert_int_equal(r[0].pings, (uint64_t)(HOSTS - 11) * PINGS);
     assert_true(r[0].checks > r[0].st.segments_delivered);

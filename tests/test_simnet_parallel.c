@@ -196,8 +196,9 @@ typedef struct run_result {
     sim_stats st;
     uint64_t host_digest;
     int64_t now;
-    uint32_t parts;
+    uint32_t threads, parts;
     uint64_t windows;
+    uint64_t parts_run, parts_taken, messages;
     bool order_ok;
     int64_t pred_stop_ns;
 } run_result;
@@ -207,7 +208,8 @@ static bool pred_many(void *arg) {
     return o->event_count >= o->pred_target;
 }
 
-static run_result run(uint32_t threads, uint64_t seed) {
+/* The workload on `threads` threads and `parts` partitions (0: the default). */
+static run_result run_parts(uint32_t threads, uint32_t parts, uint64_t seed) {
     sim_world_config cfg;
     sim_world_config_default(&cfg);
     cfg.seed = seed;
@@ -233,6 +235,7 @@ static run_result run(uint32_t threads, uint64_t seed) {
         assert_int_equal(sim_hosts_add_in_region(w, r, HOSTS / 4, NULL, &first), TP_OK);
     }
     assert_int_equal(sim_world_set_threads(w, threads), TP_OK);
+    assert_int_equal(sim_world_set_partitions(w, parts), TP_OK);
     static tp_point peers[HOSTS];
     for (uint32_t i = 0; i < HOSTS; i++) peers[i] = (tp_point){sim_host_ip(sim_world_host(w, i)), PORT};
     gapp *apps = calloc(HOSTS, sizeof *apps);
@@ -293,10 +296,23 @@ static run_result run(uint32_t threads, uint64_t seed) {
     for (uint32_t i = 0; i < HOSTS; i++)
         r.host_digest = mix(mix(mix(r.host_digest, apps[i].digest), apps[i].received), apps[i].forwarded);
     r.now = sim_world_now_ns(w);
+    r.threads = sim_world_thread_count(w);
     r.parts = sim_world_part_count(w);
     sim_run_stats rs;
     sim_world_run_stats(w, &rs);
     r.windows = rs.windows;
+    assert_int_equal(rs.threads, r.threads);
+    assert_int_equal(rs.parts, r.parts);
+    for (uint32_t i = 0; i < rs.threads; i++) {
+        r.parts_run += rs.thread[i].parts_run;
+        r.parts_taken += rs.thread[i].parts_taken;
+    }
+    r.messages = rs.messages;
+    /* every partition ran in every window, once (the counters hand each out once) */
+    assert_int_equal(r.parts_run, rs.windows * rs.parts);
+    assert_true(r.parts_taken <= r.parts_run);
+    /* with partitions, the gossip crossed them in outboxes */
+    assert_true(rs.parts == 1 ? r.messages == 0 : r.messages > 1000);
     uint64_t events = 0;
     uint32_t hosts = 0;
     for (uint32_t i = 0; i < rs.parts; i++) {
@@ -307,9 +323,12 @@ static run_result run(uint32_t threads, uint64_t seed) {
     /* host events ran in the partitions; the rest were world events at barriers */
     assert_true(events > 0 && events <= r.st.events_executed);
     assert_true(o->barriers >= rs.windows);
-    printf("# threads %u: parts %u, %llu windows, trace %016llx, %llu events reported, "
-           "%llu datagrams, lookahead %lld ns%s%s\n",
-           threads, r.parts, (unsigned long long)r.windows, (unsigned long long)r.trace,
+    printf("# threads %u/%u, partitions %u/%u: %llu windows, %llu partition-windows (%llu "
+           "taken from another thread's list), %llu messages between partitions, trace %016llx, "
+           "%llu events reported, %llu datagrams, lookahead %lld ns%s%s\n",
+           threads, r.threads, parts, r.parts, (unsigned long long)r.windows,
+           (unsigned long long)r.parts_run, (unsigned long long)r.parts_taken,
+           (unsigned long long)r.messages, (unsigned long long)r.trace,
            (unsigned long long)r.event_count, (unsigned long long)r.st.datagrams_delivered,
            (long long)sim_world_lookahead_ns(w), sim_world_threads_note(w)[0] ? "; " : "",
            sim_world_threads_note(w));
@@ -319,6 +338,8 @@ static run_result run(uint32_t threads, uint64_t seed) {
     free(o);
     return r;
 }
+
+static run_result run(uint32_t threads, uint64_t seed) { return run_parts(threads, 0, seed); }
 
 static void assert_same(const run_result *a, const run_result *b) {
     assert_int_equal(a->trace, b->trace);
@@ -335,6 +356,7 @@ static void assert_same(const run_result *a, const run_result *b) {
 static void test_same_run_at_any_thread_count(void **state) {
     (void)state;
     run_result one = run(1, 42);
+    assert_int_equal(one.threads, 1);
     assert_int_equal(one.parts, 1);
     assert_true(one.order_ok);
     /* the workload did something: datagrams, losses, forwarding, a predicate stop */
@@ -346,7 +368,19 @@ static void test_same_run_at_any_thread_count(void **state) {
     static const uint32_t ts[] = {2, 3, 4, 8};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
         run_result r = run(ts[i], 42);
-        assert_int_equal(r.parts, ts[i]);
+        assert_int_equal(r.threads, ts[i]);
+        assert_int_equal(r.parts, ts[i] * SIM_PARTS_PER_THREAD);
+        assert_true(r.order_ok);
+        assert_same(&one, &r);
+    }
+    /* other layouts: a partition per thread (each thread runs its own list only when
+     * none falls behind), several partitions on one thread, uneven lists, and fewer
+     * partitions than threads (the threads are cut to the partitions) */
+    static const uint32_t layouts[][4] = {{2, 2, 2, 2}, {1, 5, 1, 5}, {3, 7, 3, 7}, {4, 2, 2, 2}};
+    for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
+        run_result r = run_parts(layouts[i][0], layouts[i][1], 42);
+        assert_int_equal(r.threads, layouts[i][2]);
+        assert_int_equal(r.parts, layouts[i][3]);
         assert_true(r.order_ok);
         assert_same(&one, &r);
     }
@@ -387,6 +421,20 @@ static void test_zero_latency_runs_on_one_thread(void **state) {
     assert_int_equal(sim_world_create(&cfg, &w), TP_OK);
     assert_int_equal(sim_world_set_threads(w, 0), TP_ERR_INVAL);
     assert_int_equal(sim_world_set_threads(w, SIM_THREADS_MAX + 1), TP_ERR_INVAL);
+    assert_int_equal(sim_world_set_partitions(w, SIM_THREADS_MAX + 1), TP_ERR_INVAL);
+    sim_world_destroy(w);
+    /* more threads than partitions: the threads are cut, and it says why */
+    cfg.default_latency.base_ns = 5 * MS;
+    assert_int_equal(sim_world_create(&cfg, &w), TP_OK);
+    assert_int_equal(sim_hosts_add_in_region(w, 0, 4, NULL, &first), TP_OK);
+    assert_int_equal(sim_world_set_threads(w, 8), TP_OK);
+    assert_int_equal(sim_world_set_partitions(w, 3), TP_OK);
+    sim_run_until(w, SEC);
+    assert_int_equal(sim_world_thread_count(w), 3);
+    assert_int_equal(sim_world_part_count(w), 3);
+    assert_non_null(strstr(sim_world_threads_note(w), "3 partitions"));
+    /* the partition count is fixed by the first run too */
+    assert_int_equal(sim_world_set_partitions(w, 2), TP_ERR_INVAL);
     sim_world_destroy(w);
 }
 
