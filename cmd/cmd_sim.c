@@ -76,6 +76,18 @@ static void sim_usage(FILE *out) {
             "  tidepool sim scenarios/bootstrap.lua --seed 7 --db out.db --set nodes=200\n");
 }
 
+/* --threads and --partitions: a count in 1..SIM_THREADS_MAX. */
+static bool parse_count(const char *opt, const char *v, uint32_t *out) {
+    uint64_t n = 0;
+    if (!cmd_parse_u64("sim", opt, v, &n)) return false;
+    if (n < 1 || n > SIM_THREADS_MAX) {
+        cmd_error("sim", "%s must be in 1..%u (got %s)", opt, SIM_THREADS_MAX, v);
+        return false;
+    }
+    *out = (uint32_t)n;
+    return true;
+}
+
 /* --stats: where the wall time went, per thread. Busy is running partitions (taking in
  * their messages, then their events); wait is the barrier (waiting for the slowest
  * thread, then the world-level work done there). Then the partitions' share of the
@@ -290,26 +302,16 @@ int cmd_sim(int argc, char **argv) {
                 return TP_EXIT_USAGE;
             }
             i++;
-        } else if (strcmp(a, "--threads") == 0) {
+        } else if (strcmp(a, "--threads") == 0 || strcmp(a, "--partitions") == 0) {
             if (!v) goto missing;
-            uint64_t n = 0;
-            if (!cmd_parse_u64("sim", "--threads", v, &n)) return TP_EXIT_USAGE;
-            if (n < 1 || n > SIM_THREADS_MAX) {
-                cmd_error("sim", "--threads must be in 1..%u (got %s)", SIM_THREADS_MAX, v);
-                return TP_EXIT_USAGE;
+            uint32_t n = 0;
+            if (!parse_count(a, v, &n)) return TP_EXIT_USAGE;
+            if (a[2] == 't') {
+                cfg.threads = n;
+                threads_given = true;
+            } else {
+                cfg.partitions = n;
             }
-            cfg.threads = (uint32_t)n;
-            threads_given = true;
-            i++;
-        } else if (strcmp(a, "--partitions") == 0) {
-            if (!v) goto missing;
-            uint64_t n = 0;
-            if (!cmd_parse_u64("sim", "--partitions", v, &n)) return TP_EXIT_USAGE;
-            if (n < 1 || n > SIM_THREADS_MAX) {
-                cmd_error("sim", "--partitions must be in 1..%u (got %s)", SIM_THREADS_MAX, v);
-                return TP_EXIT_USAGE;
-            }
-            cfg.partitions = (uint32_t)n;
             i++;
         } else if (strcmp(a, "--stats") == 0) {
             stats = true;

@@ -389,18 +389,25 @@ static void test_same_run_at_any_thread_count(void **state) {
     assert_true(other.trace != one.trace);
 }
 
+/* A world of 4 hosts in one region on `threads` threads, run for a second. */
+static sim_world *four_hosts(const sim_world_config *cfg, uint32_t threads, uint32_t parts) {
+    sim_world *w = NULL;
+    assert_int_equal(sim_world_create(cfg, &w), TP_OK);
+    uint32_t first;
+    assert_int_equal(sim_hosts_add_in_region(w, 0, 4, NULL, &first), TP_OK);
+    assert_int_equal(sim_world_set_threads(w, threads), TP_OK);
+    assert_int_equal(sim_world_set_partitions(w, parts), TP_OK);
+    sim_run_until(w, SEC);
+    return w;
+}
+
 static void test_zero_latency_runs_on_one_thread(void **state) {
     (void)state;
     sim_world_config cfg;
     sim_world_config_default(&cfg);
     cfg.default_latency.base_ns = 0;
     cfg.default_latency.jitter_ns = 1000;
-    sim_world *w = NULL;
-    assert_int_equal(sim_world_create(&cfg, &w), TP_OK);
-    uint32_t first;
-    assert_int_equal(sim_hosts_add_in_region(w, 0, 4, NULL, &first), TP_OK);
-    assert_int_equal(sim_world_set_threads(w, 4), TP_OK);
-    sim_run_until(w, SEC);
+    sim_world *w = four_hosts(&cfg, 4, 0);
     assert_int_equal(sim_world_part_count(w), 1);
     assert_int_equal(sim_world_lookahead_ns(w), 0);
     assert_non_null(strstr(sim_world_threads_note(w), "zero-latency"));
@@ -409,10 +416,7 @@ static void test_zero_latency_runs_on_one_thread(void **state) {
     sim_world_destroy(w);
     /* a lookahead too short to gain from threads: one thread, and it says why */
     cfg.default_latency.base_ns = 20000;
-    assert_int_equal(sim_world_create(&cfg, &w), TP_OK);
-    assert_int_equal(sim_hosts_add_in_region(w, 0, 4, NULL, &first), TP_OK);
-    assert_int_equal(sim_world_set_threads(w, 2), TP_OK);
-    sim_run_until(w, SEC);
+    w = four_hosts(&cfg, 2, 0);
     assert_int_equal(sim_world_part_count(w), 1);
     assert_int_equal(sim_world_lookahead_ns(w), 20000);
     assert_non_null(strstr(sim_world_threads_note(w), "too short"));
@@ -425,11 +429,7 @@ static void test_zero_latency_runs_on_one_thread(void **state) {
     sim_world_destroy(w);
     /* more threads than partitions: the threads are cut, and it says why */
     cfg.default_latency.base_ns = 5 * MS;
-    assert_int_equal(sim_world_create(&cfg, &w), TP_OK);
-    assert_int_equal(sim_hosts_add_in_region(w, 0, 4, NULL, &first), TP_OK);
-    assert_int_equal(sim_world_set_threads(w, 8), TP_OK);
-    assert_int_equal(sim_world_set_partitions(w, 3), TP_OK);
-    sim_run_until(w, SEC);
+    w = four_hosts(&cfg, 8, 3);
     assert_int_equal(sim_world_thread_count(w), 3);
     assert_int_equal(sim_world_part_count(w), 3);
     assert_non_null(strstr(sim_world_threads_note(w), "3 partitions"));
